@@ -1,0 +1,83 @@
+# credreport: build, test and demo. `make test` installs what a fresh Debian 12 machine lacks.
+
+PKGS      := lua5.4 lua5.4-cjson libcurl openssl inih expat
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+VERSION   := 0.1.0
+WARN      := -std=c11 -D_GNU_SOURCE -DCREDREPORT_VERSION=\"$(VERSION)\" -Wall -Wextra -Wshadow -Wstrict-prototypes
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs lua5.4 libcurl openssl inih expat 2>/dev/null)
+# lua-cjson is linked statically so the binary needs no Lua module path for it.
+CJSON_A   := /usr/lib/x86_64-linux-gnu/liblua5.4-cjson.a
+LIBS       = $(CJSON_A) $(PKG_LIBS) -lpthread -lm -ldl
+
+BUILD     := build
+SRCS      := $(wildcard core/*.c)
+LIB_SRCS  := $(filter-out core/main.c,$(SRCS))
+OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
+
+APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
+             libssl-dev libinih-dev libexpat1-dev nodejs npm python3-boto3 openssl curl
+
+.PHONY: all test unit deps emulator-deps demo clean
+
+all: $(BUILD)/credreport
+
+$(BUILD)/credreport: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
+	$(CC) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/asan/obj
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# The same binary with sanitizers, for the integration tests.
+$(BUILD)/asan/credreport: $(SAN_OBJS) $(BUILD)/asan/obj/main.o
+	$(CC) -g $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/obj/main.o: core/main.c $(wildcard core/*.h) | $(BUILD)/asan/obj
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/unit.h $(SAN_OBJS) | $(BUILD)/asan/obj
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -Icore -o $@ $< $(SAN_OBJS) $(LIBS)
+
+$(BUILD)/obj $(BUILD)/asan/obj:
+	mkdir -p $@
+
+# Installs only what is missing, so a prepared machine pays nothing.
+deps:
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if command -v node >/dev/null && command -v npm >/dev/null; then \
+	  missing=$$(echo "$$missing" | sed 's/ nodejs//; s/ npm//'); fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@$(MAKE) --no-print-directory emulator-deps
+
+emulator-deps: tests/emulator/node_modules/.installed
+
+tests/emulator/node_modules/.installed: tests/emulator/package-lock.json
+	cd tests/emulator && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+unit: $(UNIT_BINS)
+	@tests/run-unit $(UNIT_BINS)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/asan/credreport $(UNIT_BINS)
+	@tests/run-all $(UNIT_BINS)
+
+demo: deps all
+	@tests/demo
+
+clean:
+	rm -rf $(BUILD)

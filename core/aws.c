@@ -1,0 +1,680 @@
+#include "aws.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "sigv4.h"
+#include "xml.h"
+
+/* Temporary credentials are renewed this long before they expire; requests keep using the
+ * old ones meanwhile unless fewer than AWS_CREDS_MIN_LEFT seconds remain. */
+#define AWS_CREDS_REFRESH_BEFORE (10 * 60)
+#define AWS_CREDS_MIN_LEFT (2 * 60)
+
+struct aws_ctx {
+    struct loop *loop;
+    struct aws_shared *shared;
+    struct aws_settings settings;
+    struct endpoint_overrides endpoints;
+    uint64_t rng; /* xorshift state for backoff jitter */
+};
+
+struct aws_call;
+
+struct aws_client {
+    struct aws_ctx *ctx;
+    int refs;
+    struct aws_creds creds;
+    bool have_creds;
+    /* Role clients only. */
+    struct aws_client *parent;
+    char *role_arn, *session_name, *external_id;
+    int duration_seconds;
+    bool refreshing;
+    struct aws_call *waiters; /* calls waiting for credentials */
+};
+
+struct aws_call {
+    struct aws_client *client;
+    struct aws_request req;
+    aws_done_fn done;
+    void *arg;
+    char region[32];
+    int attempts;
+    int retry_cost;
+    bool skew_retried;
+    bool region_retried;
+    double started;
+    struct aws_call *next_waiter;
+    struct loop_timer *timer;
+};
+
+static void s_attempt(struct aws_call *call);
+
+/* ---- ctx and clients -------------------------------------------------------------- */
+
+void aws_shared_init(struct aws_shared *s)
+{
+    retry_quota_init(&s->quota, 500);
+    atomic_store(&s->skew_offset, 0);
+}
+
+struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
+                            const struct aws_settings *settings, char *err, size_t errlen)
+{
+    struct aws_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ctx->loop = loop;
+    ctx->shared = shared;
+    ctx->settings = *settings;
+    ctx->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx;
+    if (!ctx->rng)
+        ctx->rng = 88172645463325252ull;
+    return ctx;
+}
+
+void aws_ctx_free(struct aws_ctx *ctx)
+{
+    free(ctx);
+}
+
+struct loop *aws_ctx_loop(struct aws_ctx *ctx)
+{
+    return ctx->loop;
+}
+
+const char *aws_ctx_region(const struct aws_ctx *ctx)
+{
+    return ctx->settings.region;
+}
+
+static double s_random01(struct aws_ctx *ctx)
+{
+    uint64_t x = ctx->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    ctx->rng = x;
+    return (double)(x >> 11) / 9007199254740992.0;
+}
+
+struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_creds *creds)
+{
+    struct aws_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->ctx = ctx;
+    c->refs = 1;
+    if (creds_copy(&c->creds, creds) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->have_creds = true;
+    return c;
+}
+
+struct aws_client *aws_client_new_role(struct aws_client *parent, const struct aws_role *role)
+{
+    struct aws_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->ctx = parent->ctx;
+    c->refs = 1;
+    c->role_arn = strdup(role->role_arn);
+    c->session_name = strdup(role->session_name ? role->session_name : "credreport");
+    c->external_id = role->external_id ? strdup(role->external_id) : NULL;
+    c->duration_seconds = role->duration_seconds;
+    if (!c->role_arn || !c->session_name || (role->external_id && !c->external_id)) {
+        free(c->role_arn);
+        free(c->session_name);
+        free(c->external_id);
+        free(c);
+        return NULL;
+    }
+    c->parent = parent;
+    aws_client_ref(parent);
+    return c;
+}
+
+void aws_client_ref(struct aws_client *c)
+{
+    c->refs++;
+}
+
+void aws_client_unref(struct aws_client *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    creds_free(&c->creds);
+    free(c->role_arn);
+    free(c->session_name);
+    free(c->external_id);
+    if (c->parent)
+        aws_client_unref(c->parent);
+    free(c);
+}
+
+int aws_client_creds(struct aws_client *c, struct aws_creds *out)
+{
+    if (!c->have_creds)
+        return 0;
+    return creds_copy(out, &c->creds) == 0 ? 1 : -1;
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+void aws_request_init(struct aws_request *r, const char *service, enum aws_protocol protocol)
+{
+    memset(r, 0, sizeof *r);
+    r->service = service;
+    r->protocol = protocol;
+    r->method = protocol == AWS_REST_XML ? "GET" : "POST";
+}
+
+void aws_request_cleanup(struct aws_request *r)
+{
+    headers_free(&r->headers);
+    buf_free(&r->body);
+}
+
+int aws_form_add(struct buf *body, const char *name, const char *value)
+{
+    if (body->len && buf_putc(body, '&') != 0)
+        return -1;
+    if (sigv4_uri_encode(body, name, strlen(name), false) != 0 || buf_putc(body, '=') != 0)
+        return -1;
+    return sigv4_uri_encode(body, value, strlen(value), false);
+}
+
+static void s_call_finish(struct aws_call *call, struct aws_result *res)
+{
+    res->attempts = call->attempts;
+    res->seconds = loop_now() - call->started;
+    call->done(call->arg, res);
+    aws_request_cleanup(&call->req);
+    aws_client_unref(call->client);
+    free(call);
+}
+
+static void s_call_fail(struct aws_call *call, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_call_fail(struct aws_call *call, const char *code, const char *fmt, ...)
+{
+    struct aws_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.error.code, sizeof res.error.code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res.error.message, sizeof res.error.message, fmt, ap);
+    va_end(ap);
+    s_call_finish(call, &res);
+}
+
+void aws_send(struct aws_client *c, struct aws_request *req, aws_done_fn done, void *arg)
+{
+    struct aws_call *call = calloc(1, sizeof *call);
+    if (!call) {
+        struct aws_result res;
+        memset(&res, 0, sizeof res);
+        snprintf(res.error.code, sizeof res.error.code, "OutOfMemory");
+        snprintf(res.error.message, sizeof res.error.message, "out of memory");
+        aws_request_cleanup(req);
+        done(arg, &res);
+        return;
+    }
+    call->client = c;
+    aws_client_ref(c);
+    call->req = *req;
+    memset(req, 0, sizeof *req);
+    call->done = done;
+    call->arg = arg;
+    call->started = loop_now();
+    snprintf(call->region, sizeof call->region, "%s",
+             call->req.region && *call->req.region ? call->req.region : c->ctx->settings.region);
+    s_attempt(call);
+}
+
+/* ---- error decoding --------------------------------------------------------------- */
+
+static void s_copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* "aws.protocol#Code:http://..." → "Code" */
+static void s_clean_json_type(char *code)
+{
+    char *hash = strrchr(code, '#');
+    if (hash)
+        memmove(code, hash + 1, strlen(hash + 1) + 1);
+    char *colon = strchr(code, ':');
+    if (colon)
+        *colon = '\0';
+}
+
+void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, long status,
+                      const struct header_list *headers, const char *body, size_t len,
+                      struct aws_error *e)
+{
+    e->http_status = (int)status;
+    const char *rid = headers_get(headers, "x-amzn-RequestId");
+    if (!rid)
+        rid = headers_get(headers, "x-amz-request-id");
+    s_copy(e->request_id, sizeof e->request_id, rid);
+
+    if (protocol == AWS_JSON) {
+        if (len && s->json_error)
+            s->json_error(s->json_error_arg, body, len, e);
+        if (!e->code[0])
+            s_copy(e->code, sizeof e->code, headers_get(headers, "x-amzn-ErrorType"));
+        s_clean_json_type(e->code);
+    } else if (len) {
+        char err[128];
+        struct xml_node *root = xml_parse(body, len, err, sizeof err);
+        const struct xml_node *errnode = root ? xml_find_deep(root, "Error") : NULL;
+        if (errnode) {
+            s_copy(e->code, sizeof e->code, xml_find_text(errnode, "Code"));
+            s_copy(e->message, sizeof e->message, xml_find_text(errnode, "Message"));
+            const struct xml_node *r = xml_find_deep(root, "RequestId");
+            if (r && r->text[0])
+                s_copy(e->request_id, sizeof e->request_id, r->text);
+        }
+        xml_free(root);
+    }
+    if (!e->code[0]) {
+        /* No body (HEAD, some 5xx) or one we could not read: name the status. */
+        const char *name = status == 403 ? "Forbidden" : status == 404 ? "NotFound"
+                         : status == 429 ? "TooManyRequests" : NULL;
+        if (name)
+            s_copy(e->code, sizeof e->code, name);
+        else
+            snprintf(e->code, sizeof e->code, "HTTP%ld", status);
+    }
+    if (!e->message[0])
+        snprintf(e->message, sizeof e->message, "HTTP status %ld", status);
+}
+
+/* A 2xx body that does not parse is as good as a dropped connection: retry it. */
+static bool s_body_malformed(struct aws_ctx *ctx, const struct aws_call *call,
+                             const struct http_response *resp, struct aws_error *e)
+{
+    if (!resp->body.len || strcmp(call->req.method, "HEAD") == 0)
+        return false;
+    if (call->req.protocol == AWS_JSON) {
+        if (!ctx->settings.json_error)
+            return false;
+        struct aws_error probe;
+        memset(&probe, 0, sizeof probe);
+        if (ctx->settings.json_error(ctx->settings.json_error_arg, resp->body.data,
+                                     resp->body.len, &probe) == 0)
+            return false;
+        snprintf(e->message, sizeof e->message, "malformed JSON in a %ld response", resp->status);
+    } else {
+        /* REST-XML successes carry XML only where a listing or a result is returned. */
+        const char *ct = headers_get(&resp->headers, "Content-Type");
+        if (call->req.protocol == AWS_REST_XML && !(ct && strstr(ct, "xml")))
+            return false;
+        char err[128];
+        struct xml_node *root = xml_parse(resp->body.data, resp->body.len, err, sizeof err);
+        if (root) {
+            xml_free(root);
+            return false;
+        }
+        snprintf(e->message, sizeof e->message, "malformed XML in a %ld response: %s", resp->status, err);
+    }
+    /* Classified like a broken connection: retried. */
+    snprintf(e->code, sizeof e->code, "MalformedResponse");
+    e->http_status = 0;
+    e->transport = -1;
+    return true;
+}
+
+/* ---- credentials for role clients ------------------------------------------------- */
+
+static time_t s_parse_iso8601(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end)
+        return (time_t)-1;
+    return timegm(&tm);
+}
+
+static void s_flush_waiters(struct aws_client *c, const struct aws_error *fail)
+{
+    struct aws_call *w = c->waiters;
+    c->waiters = NULL;
+    while (w) {
+        struct aws_call *next = w->next_waiter;
+        w->next_waiter = NULL;
+        if (fail) {
+            struct aws_result res;
+            memset(&res, 0, sizeof res);
+            res.error = *fail;
+            s_call_finish(w, &res);
+        } else {
+            s_attempt(w);
+        }
+        w = next;
+    }
+}
+
+static void s_on_assumed(void *arg, const struct aws_result *res)
+{
+    struct aws_client *c = arg;
+    c->refreshing = false;
+    struct aws_error fail;
+    memset(&fail, 0, sizeof fail);
+    if (!res->ok) {
+        fail = res->error;
+        snprintf(fail.message, sizeof fail.message, "assuming role %.160s: %.60s: %.220s", c->role_arn,
+                 res->error.code, res->error.message);
+    } else {
+        char err[128];
+        struct xml_node *root = xml_parse(res->body->data, res->body->len, err, sizeof err);
+        const struct xml_node *cr = root ? xml_find_deep(root, "Credentials") : NULL;
+        const char *ak = cr ? xml_find_text(cr, "AccessKeyId") : NULL;
+        const char *sk = cr ? xml_find_text(cr, "SecretAccessKey") : NULL;
+        const char *tok = cr ? xml_find_text(cr, "SessionToken") : NULL;
+        time_t exp = s_parse_iso8601(cr ? xml_find_text(cr, "Expiration") : NULL);
+        if (!ak || !sk || !tok || !*ak || !*sk || exp == (time_t)-1) {
+            snprintf(fail.code, sizeof fail.code, "MalformedResponse");
+            snprintf(fail.message, sizeof fail.message,
+                     "assuming role %s: the response has no usable credentials", c->role_arn);
+        } else {
+            struct aws_creds fresh;
+            memset(&fresh, 0, sizeof fresh);
+            fresh.access_key_id = strdup(ak);
+            fresh.secret_access_key = strdup(sk);
+            fresh.session_token = strdup(tok);
+            fresh.expiration = exp;
+            snprintf(fresh.source, sizeof fresh.source, "assumed role");
+            if (!fresh.access_key_id || !fresh.secret_access_key || !fresh.session_token) {
+                creds_free(&fresh);
+                snprintf(fail.code, sizeof fail.code, "OutOfMemory");
+                snprintf(fail.message, sizeof fail.message, "out of memory");
+            } else {
+                creds_free(&c->creds);
+                c->creds = fresh;
+                c->have_creds = true;
+            }
+        }
+        xml_free(root);
+    }
+    /* A failed renewal while the old credentials still work is not fatal for waiters. */
+    bool usable = c->have_creds && c->creds.expiration - time(NULL) > AWS_CREDS_MIN_LEFT;
+    s_flush_waiters(c, fail.code[0] && !usable ? &fail : NULL);
+    aws_client_unref(c);
+}
+
+static void s_refresh(struct aws_client *c)
+{
+    if (c->refreshing)
+        return;
+    c->refreshing = true;
+    aws_client_ref(c); /* held until s_on_assumed */
+    struct aws_request r;
+    aws_request_init(&r, "sts", AWS_QUERY);
+    char dur[16];
+    snprintf(dur, sizeof dur, "%d", c->duration_seconds);
+    int rc = aws_form_add(&r.body, "Action", "AssumeRole");
+    rc |= aws_form_add(&r.body, "Version", "2011-06-15");
+    rc |= aws_form_add(&r.body, "RoleArn", c->role_arn);
+    rc |= aws_form_add(&r.body, "RoleSessionName", c->session_name);
+    if (c->external_id)
+        rc |= aws_form_add(&r.body, "ExternalId", c->external_id);
+    if (c->duration_seconds > 0)
+        rc |= aws_form_add(&r.body, "DurationSeconds", dur);
+    if (rc != 0) {
+        aws_request_cleanup(&r);
+        struct aws_result res;
+        memset(&res, 0, sizeof res);
+        snprintf(res.error.code, sizeof res.error.code, "OutOfMemory");
+        s_on_assumed(c, &res);
+        return;
+    }
+    aws_send(c->parent, &r, s_on_assumed, c);
+}
+
+/* True when the call may proceed with the client's credentials now; otherwise the call has
+ * been queued until they arrive. */
+static bool s_creds_ready(struct aws_call *call)
+{
+    struct aws_client *c = call->client;
+    if (!c->parent)
+        return true;
+    time_t now = time(NULL);
+    if (c->have_creds && c->creds.expiration - now > AWS_CREDS_MIN_LEFT) {
+        if (c->creds.expiration - now < AWS_CREDS_REFRESH_BEFORE)
+            s_refresh(c);
+        return true;
+    }
+    call->next_waiter = c->waiters;
+    c->waiters = call;
+    s_refresh(c);
+    return false;
+}
+
+/* ---- one attempt ------------------------------------------------------------------ */
+
+static void s_on_http(void *arg, struct http_response *resp);
+
+static int s_build_url(struct aws_call *call, const struct endpoint *ep, struct buf *url,
+                       struct buf *path, char *host, size_t hostcap)
+{
+    if (call->req.protocol == AWS_REST_XML && call->req.bucket) {
+        if (endpoint_s3_object_url(ep, call->req.bucket, call->req.key ? call->req.key : "", url) != 0)
+            return -1;
+    } else if (buf_printf(url, "%s/", ep->url) != 0) {
+        return -1;
+    }
+    const char *p = strstr(url->data, "://");
+    p = p ? p + 3 : url->data;
+    const char *slash = strchr(p, '/');
+    size_t hlen = slash ? (size_t)(slash - p) : strlen(p);
+    if (hlen >= hostcap)
+        return -1;
+    memcpy(host, p, hlen);
+    host[hlen] = '\0';
+    /* curl omits a default port from Host; the signature must see what is sent. */
+    size_t hl = strlen(host);
+    bool https = strncmp(url->data, "https:", 6) == 0;
+    if (https && hl > 4 && strcmp(host + hl - 4, ":443") == 0)
+        host[hl - 4] = '\0';
+    else if (!https && hl > 3 && strcmp(host + hl - 3, ":80") == 0)
+        host[hl - 3] = '\0';
+    if (buf_puts(path, slash ? slash : "/") != 0)
+        return -1;
+    if (call->req.query && *call->req.query)
+        return buf_printf(url, "?%s", call->req.query);
+    return 0;
+}
+
+struct attempt {
+    struct aws_call *call;
+    struct header_list headers;
+    struct buf url;
+};
+
+static void s_attempt(struct aws_call *call)
+{
+    struct aws_ctx *ctx = call->client->ctx;
+    struct attempt *at = NULL;
+    struct endpoint ep;
+    struct buf path = BUF_INIT;
+    struct sigv4_result sig;
+    memset(&sig, 0, sizeof sig);
+    char err[256] = "", host[300];
+    const char *fail_code = "InvalidEndpoint";
+
+    if (!s_creds_ready(call))
+        return;
+    if (endpoint_resolve(call->req.service, call->region, &ctx->settings.endpoints, &ep, err,
+                         sizeof err) != 0)
+        goto fail;
+    fail_code = "OutOfMemory";
+    snprintf(err, sizeof err, "out of memory");
+    at = calloc(1, sizeof *at);
+    if (!at)
+        goto fail;
+    at->call = call;
+    if (s_build_url(call, &ep, &at->url, &path, host, sizeof host) != 0)
+        goto fail;
+    if (headers_copy(&at->headers, &call->req.headers) != 0 ||
+        headers_set(&at->headers, "Host", host) != 0)
+        goto fail;
+    if (call->req.protocol == AWS_QUERY) {
+        if (headers_set(&at->headers, "Content-Type",
+                        "application/x-www-form-urlencoded; charset=utf-8") != 0)
+            goto fail;
+    } else if (call->req.protocol == AWS_JSON) {
+        if (headers_set(&at->headers, "Content-Type", "application/x-amz-json-1.1") != 0 ||
+            (call->req.target && headers_set(&at->headers, "X-Amz-Target", call->req.target) != 0))
+            goto fail;
+    }
+
+    struct sigv4_params p;
+    /* Region-less global services sign with the partition's fixed region. */
+    sigv4_params_init(&p, ep.signing_name, ep.signing_region,
+                      time(NULL) + atomic_load(&ctx->shared->skew_offset));
+    p.creds.access_key_id = call->client->creds.access_key_id;
+    p.creds.secret_access_key = call->client->creds.secret_access_key;
+    p.creds.session_token = call->client->creds.session_token;
+    if (strcmp(call->req.service, "s3") == 0) {
+        p.s3_rules = true;
+        p.normalize_path = false;
+        p.sign_body = true;
+        if (call->req.unsigned_payload)
+            p.payload_hash = "UNSIGNED-PAYLOAD";
+    }
+    fail_code = "SigningError";
+    if (sigv4_sign(&p, call->req.method, path.data, call->req.query, &at->headers,
+                   call->req.body.data, call->req.body.len, &sig, err, sizeof err) != 0)
+        goto fail;
+    call->attempts++;
+    struct http_request hr = {
+        .method = call->req.method,
+        .url = at->url.data,
+        .headers = &at->headers,
+        .body = call->req.body.data,
+        .body_len = call->req.body.len,
+    };
+    fail_code = "HttpError";
+    if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)
+        goto fail;
+    buf_free(&path);
+    sigv4_result_free(&sig);
+    return;
+fail:
+    buf_free(&path);
+    sigv4_result_free(&sig);
+    if (at) {
+        headers_free(&at->headers);
+        buf_free(&at->url);
+        free(at);
+    }
+    s_call_fail(call, fail_code, "%s", err);
+}
+
+static void s_on_retry_timer(void *arg)
+{
+    struct aws_call *call = arg;
+    call->timer = NULL;
+    s_attempt(call);
+}
+
+/* Decides whether the failed attempt is tried again; true when it was rescheduled. */
+static bool s_retry(struct aws_call *call, const struct http_response *resp,
+                    struct aws_error *e)
+{
+    struct aws_ctx *ctx = call->client->ctx;
+    enum retry_kind kind = retry_classify(e);
+
+    /* Clock skew: learn the offset from the server's Date and try again at once. */
+    const char *date = headers_get(&resp->headers, "Date");
+    time_t server = date ? retry_parse_http_date(date) : (time_t)-1;
+    if (server != (time_t)-1 && resp->status >= 400) {
+        long off = retry_skew_offset(server, time(NULL));
+        if (off && (kind == RETRY_SKEW || resp->status == 403 || resp->status == 400 || resp->status == 401)) {
+            atomic_store(&ctx->shared->skew_offset, off);
+            if (!call->skew_retried) {
+                call->skew_retried = true;
+                s_attempt(call);
+                return true;
+            }
+        }
+    }
+    /* S3 tells where a bucket lives when asked in the wrong region. */
+    const char *bucket_region = headers_get(&resp->headers, "x-amz-bucket-region");
+    if (call->req.protocol == AWS_REST_XML && bucket_region && !call->region_retried &&
+        strcmp(bucket_region, call->region) != 0 &&
+        (resp->status == 301 || resp->status == 400 || resp->status == 307)) {
+        call->region_retried = true;
+        snprintf(call->region, sizeof call->region, "%s", bucket_region);
+        s_attempt(call);
+        return true;
+    }
+    if (kind == RETRY_NONE || kind == RETRY_SKEW)
+        return false;
+    if (call->attempts >= ctx->settings.retry.max_attempts)
+        return false;
+    int cost = retry_quota_acquire(&ctx->shared->quota, e->timeout);
+    if (!cost)
+        return false;
+    call->retry_cost += cost;
+    double delay = retry_delay(&ctx->settings.retry, kind, call->attempts, s_random01(ctx));
+    call->timer = loop_timer_add(ctx->loop, delay, s_on_retry_timer, call);
+    if (!call->timer) {
+        retry_quota_release(&ctx->shared->quota, cost);
+        call->retry_cost -= cost;
+        return false;
+    }
+    return true;
+}
+
+static void s_on_http(void *arg, struct http_response *resp)
+{
+    struct attempt *at = arg;
+    struct aws_call *call = at->call;
+    struct aws_ctx *ctx = call->client->ctx;
+    headers_free(&at->headers);
+    buf_free(&at->url);
+    free(at);
+
+    struct aws_result res;
+    memset(&res, 0, sizeof res);
+    res.status = resp->status;
+    res.headers = &resp->headers;
+    res.body = &resp->body;
+    if (resp->status >= 200 && resp->status < 300 && !s_body_malformed(ctx, call, resp, &res.error)) {
+        res.ok = true;
+        retry_quota_release(&ctx->shared->quota, call->retry_cost);
+        s_call_finish(call, &res);
+        return;
+    }
+    if (resp->status == 0) {
+        res.error.transport = resp->transport_error ? resp->transport_error : -1;
+        res.error.timeout = resp->timed_out;
+        snprintf(res.error.code, sizeof res.error.code, resp->timed_out ? "RequestTimeout" : "NetworkError");
+        snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);
+    } else if (!res.error.code[0]) {
+        aws_decode_error(&ctx->settings, call->req.protocol, resp->status, &resp->headers,
+                         resp->body.data, resp->body.len, &res.error);
+    }
+    if (s_retry(call, resp, &res.error))
+        return;
+    res.retryable = retry_classify(&res.error) != RETRY_NONE;
+    s_call_finish(call, &res);
+}

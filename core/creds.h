@@ -1,0 +1,79 @@
+/* Static credentials from the environment and from the shared files (~/.aws/credentials and
+ * ~/.aws/config), and the plan of roles to assume on top of them (source_profile chains).
+ * Pure: reads the environment and the files, keeps no state. Secrets are wiped when freed and
+ * never appear in an error message. */
+#ifndef CREDREPORT_CREDS_H
+#define CREDREPORT_CREDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct aws_creds {
+    char *access_key_id;
+    char *secret_access_key;
+    char *session_token; /* may be NULL */
+    time_t expiration;   /* 0 = does not expire */
+    char source[48];     /* e.g. "environment", "profile dev" */
+};
+
+/* Wipes the strings with OPENSSL_cleanse, frees them and zeroes the struct. Safe on a zeroed
+ * or already freed struct. */
+void creds_free(struct aws_creds *c);
+/* Deep copy; dst is overwritten (free it first if it held anything). Returns 0, or -1 when
+ * memory runs out (dst is then zeroed). */
+int creds_copy(struct aws_creds *dst, const struct aws_creds *src);
+
+/* A role to assume on top of base credentials (profile chains). */
+struct creds_role_step {
+    char *role_arn;
+    char *external_id;      /* NULL if none */
+    char *session_name;     /* role_session_name, or "credreport-<unix time>" */
+    int duration_seconds;   /* 0 = default */
+    char *region;           /* that profile's region, NULL if none */
+};
+
+/* The plan for the credentials of a profile: base credentials, then zero or more roles assumed
+ * in order: steps[0] is assumed with the base credentials, each next step with the
+ * credentials of the one before. */
+struct creds_plan {
+    struct aws_creds base;
+    struct creds_role_step *steps;
+    size_t n_steps;
+    char region[32]; /* the profile's region, "" if none */
+};
+
+/* Frees and zeroes; safe on a zeroed plan. */
+void creds_plan_free(struct creds_plan *p);
+
+/* From AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (AWS_SECURITY_TOKEN as
+ * a fallback). Empty variables count as unset. Returns 1 found, 0 not set, -1 error (only one
+ * of the two keys set: the message says which; or memory ran out). out is zeroed unless 1. */
+int creds_from_env(struct aws_creds *out, char *err, size_t errlen);
+
+/* The plan for a profile. Profile name: profile if non-NULL and non-empty, else AWS_PROFILE,
+ * else "default" (the first two are "explicit"). Files: AWS_SHARED_CREDENTIALS_FILE (default
+ * ~/.aws/credentials) and AWS_CONFIG_FILE (default ~/.aws/config); "~/" expands to HOME.
+ * Config sections are [default] and [profile NAME] (others ignored); credentials sections are
+ * [NAME]. Keys are matched without regard to case; for the same profile a key from the
+ * credentials file wins over the config file. Lines are read the way the AWS CLI reads them
+ * (indented lines after an option continue it and are ignored here; '#' and ';' start
+ * comment lines) and values of any length are accepted (session tokens exceed inih's line
+ * buffer).
+ *
+ * The requested profile: role_arn (with source_profile) makes a role step, else static keys
+ * (aws_access_key_id + aws_secret_access_key [+ aws_session_token]) are the base. Following
+ * source_profile, a profile with static keys is the base (even when it also has role_arn, as
+ * in the SDKs; a profile may name itself as its source when it has static keys), one with
+ * role_arn adds a step. credential_source, credential_process and web_identity_token_file are
+ * recognised and reported as "not supported yet" unless static keys make them moot (a role
+ * step always needs source_profile). Loops are reported with the chain that loops.
+ *
+ * A missing file has no profiles; a malformed one is an error naming the file and line.
+ * Returns 1 found (out filled), 0 no credentials: the profile is not found and was not
+ * requested explicitly, or it exists but has no credential settings at all (out->region is
+ * then filled from it, and the caller goes on to other sources), -1 error. */
+int creds_plan_from_profile(const char *profile, struct creds_plan *out, char *err,
+                            size_t errlen);
+
+#endif

@@ -1,0 +1,387 @@
+#include "endpoint.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Per partition: the DNS suffix and where the global services live. */
+struct s_partition {
+    const char *name;
+    const char *dns_suffix;
+    const char *iam_url;
+    const char *iam_region;
+    const char *org_url;
+    const char *org_region;
+};
+
+static const struct s_partition s_partitions[] = {
+    {"aws", "amazonaws.com", "https://iam.amazonaws.com", "us-east-1",
+     "https://organizations.us-east-1.amazonaws.com", "us-east-1"},
+    {"aws-cn", "amazonaws.com.cn", "https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1",
+     "https://organizations.cn-northwest-1.amazonaws.com.cn", "cn-northwest-1"},
+    {"aws-us-gov", "amazonaws.com", "https://iam.us-gov.amazonaws.com", "us-gov-west-1",
+     "https://organizations.us-gov-west-1.amazonaws.com", "us-gov-west-1"},
+};
+
+/* The services we know, with the suffix of their endpoint variable. */
+static const struct {
+    const char *name;
+    const char *env_suffix;
+    bool global;
+} s_services[] = {
+    {"iam", "IAM", true},
+    {"sts", "STS", false},
+    {"organizations", "ORGANIZATIONS", true},
+    {"s3", "S3", false},
+    {"sns", "SNS", false},
+};
+
+static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const struct s_partition *s_partition_of(const char *region)
+{
+    if (region && strncmp(region, "cn-", 3) == 0)
+        return &s_partitions[1];
+    if (region && strncmp(region, "us-gov-", 7) == 0)
+        return &s_partitions[2];
+    return &s_partitions[0];
+}
+
+const char *endpoint_partition(const char *region)
+{
+    return s_partition_of(region)->name;
+}
+
+static bool s_region_valid(const char *region)
+{
+    if (!region || !*region)
+        return false;
+    size_t n = 0;
+    for (const char *p = region; *p; p++, n++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return false;
+    }
+    return n < sizeof(((struct endpoint *)0)->signing_region);
+}
+
+/* Echo a bad URL in an error only when it is short and carries no user information (which
+ * may hold a password). */
+static const char *s_echo(const char *url)
+{
+    if (strchr(url, '@') || strlen(url) > 200)
+        return "(not shown)";
+    return url;
+}
+
+/* Validates an endpoint URL and writes its normalized form (lowercase scheme, one trailing
+ * slash stripped) to out[outlen]. what names the variable or setting, for the error. */
+static int s_url_normalize(const char *url, const char *what, char *out, size_t outlen,
+                           char *err, size_t errlen)
+{
+    int result = -1;
+    const char *scheme;
+    const char *p;
+
+    for (p = url; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c == 0x7f) {
+            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": contains whitespace or "
+                     "control characters", what, s_echo(url));
+            goto cleanup;
+        }
+    }
+    if (strncasecmp(url, "https://", 8) == 0) {
+        scheme = "https";
+        p = url + 8;
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        scheme = "http";
+        p = url + 7;
+    } else {
+        s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": the scheme must be http:// or "
+                 "https://", what, s_echo(url));
+        goto cleanup;
+    }
+    if (strpbrk(p, "?#")) {
+        s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": a query or fragment is not "
+                 "allowed", what, s_echo(url));
+        goto cleanup;
+    }
+
+    const char *auth = p;
+    size_t auth_len = strcspn(auth, "/");
+    const char *path = auth + auth_len;
+    if (memchr(auth, '@', auth_len)) {
+        s_seterr(err, errlen, "%s: invalid endpoint URL: user information (user@) is not "
+                 "allowed", what);
+        goto cleanup;
+    }
+
+    /* host[:port], the host possibly an IPv6 literal in brackets */
+    const char *host_end;
+    if (auth_len > 0 && auth[0] == '[') {
+        const char *close = memchr(auth, ']', auth_len);
+        if (!close || close == auth + 1) {
+            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host", what,
+                     s_echo(url));
+            goto cleanup;
+        }
+        for (const char *q = auth + 1; q < close; q++) {
+            if (!strchr("0123456789abcdefABCDEF:.", *q)) {
+                s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host",
+                         what, s_echo(url));
+                goto cleanup;
+            }
+        }
+        host_end = close + 1;
+    } else {
+        host_end = auth;
+        while (host_end < auth + auth_len && *host_end != ':') {
+            char c = *host_end;
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.' || c == '_')) {
+                s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": bad character in the "
+                         "host name", what, s_echo(url));
+                goto cleanup;
+            }
+            host_end++;
+        }
+        if (host_end == auth) {
+            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": no host", what, s_echo(url));
+            goto cleanup;
+        }
+    }
+    if (host_end < auth + auth_len) {
+        if (*host_end != ':') {
+            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": unexpected text after the "
+                     "host", what, s_echo(url));
+            goto cleanup;
+        }
+        const char *port = host_end + 1;
+        size_t port_len = (size_t)(auth + auth_len - port);
+        long value = 0;
+        bool ok = port_len >= 1 && port_len <= 5;
+        for (size_t i = 0; ok && i < port_len; i++) {
+            if (port[i] < '0' || port[i] > '9')
+                ok = false;
+            else
+                value = value * 10 + (port[i] - '0');
+        }
+        if (!ok || value < 1 || value > 65535) {
+            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": bad port", what, s_echo(url));
+            goto cleanup;
+        }
+    }
+
+    size_t path_len = strlen(path);
+    if (path_len > 0 && path[path_len - 1] == '/')
+        path_len--;
+    if (path_len > 0 && path[path_len - 1] == '/') {
+        s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": the path ends with more than "
+                 "one slash", what, s_echo(url));
+        goto cleanup;
+    }
+    int n = snprintf(out, outlen, "%s://%.*s%.*s", scheme, (int)auth_len, auth, (int)path_len,
+                     path);
+    if (n < 0 || (size_t)n >= outlen) {
+        s_seterr(err, errlen, "%s: endpoint URL is too long (at most %zu characters)", what,
+                 outlen - 1);
+        goto cleanup;
+    }
+    result = 0;
+
+cleanup:
+    return result;
+}
+
+static bool s_nonempty(const char *s)
+{
+    return s && *s;
+}
+
+int endpoint_resolve(const char *service, const char *region, const struct endpoint_overrides *ov,
+                     struct endpoint *out, char *err, size_t errlen)
+{
+    int result = -1;
+    struct endpoint ep;
+    size_t svc = 0;
+    const size_t n_services = sizeof s_services / sizeof s_services[0];
+
+    memset(&ep, 0, sizeof ep);
+    if (err && errlen)
+        err[0] = '\0';
+    if (!service || !out) {
+        s_seterr(err, errlen, "endpoint: no service given");
+        goto cleanup;
+    }
+    while (svc < n_services && strcmp(s_services[svc].name, service) != 0)
+        svc++;
+    if (svc == n_services) {
+        s_seterr(err, errlen, "endpoint: unknown service \"%.40s\"", service);
+        goto cleanup;
+    }
+    if (!s_region_valid(region)) {
+        s_seterr(err, errlen, "invalid region \"%.40s\": expected lowercase letters, digits and "
+                 "'-', e.g. us-east-1", region ? region : "");
+        goto cleanup;
+    }
+
+    const struct s_partition *part = s_partition_of(region);
+    const char *signing_region = region;
+    int n;
+    if (strcmp(service, "iam") == 0) {
+        signing_region = part->iam_region;
+        n = snprintf(ep.url, sizeof ep.url, "%s", part->iam_url);
+    } else if (strcmp(service, "organizations") == 0) {
+        signing_region = part->org_region;
+        n = snprintf(ep.url, sizeof ep.url, "%s", part->org_url);
+    } else {
+        n = snprintf(ep.url, sizeof ep.url, "https://%s.%s.%s", service, region,
+                     part->dns_suffix);
+    }
+    if (n < 0 || (size_t)n >= sizeof ep.url) {
+        s_seterr(err, errlen, "endpoint: URL for %s too long", service);
+        goto cleanup;
+    }
+    snprintf(ep.signing_region, sizeof ep.signing_region, "%s", signing_region);
+    snprintf(ep.signing_name, sizeof ep.signing_name, "%s", service);
+
+    /* Overrides, most specific first. */
+    const char *ignore = getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    if (!(ignore && strcasecmp(ignore, "true") == 0)) {
+        char env_name[64];
+        char cfg_name[64];
+        const char *url = NULL;
+        const char *what = NULL;
+
+        snprintf(env_name, sizeof env_name, "AWS_ENDPOINT_URL_%s", s_services[svc].env_suffix);
+        if (s_nonempty(getenv(env_name))) {
+            url = getenv(env_name);
+            what = env_name;
+        } else if (s_nonempty(getenv("AWS_ENDPOINT_URL"))) {
+            url = getenv("AWS_ENDPOINT_URL");
+            what = "AWS_ENDPOINT_URL";
+        } else if (ov) {
+            for (size_t i = 0; i < 8 && ov->service_urls[i][0]; i++) {
+                if (strcasecmp(ov->service_urls[i][0], service) == 0 &&
+                    s_nonempty(ov->service_urls[i][1])) {
+                    url = ov->service_urls[i][1];
+                    snprintf(cfg_name, sizeof cfg_name, "config.ini [endpoints] %s", service);
+                    what = cfg_name;
+                    break;
+                }
+            }
+            if (!url && s_nonempty(ov->global)) {
+                url = ov->global;
+                what = "config.ini [endpoints] url";
+            }
+        }
+        if (url) {
+            if (s_url_normalize(url, what, ep.url, sizeof ep.url, err, errlen) != 0)
+                goto cleanup;
+            ep.custom = true;
+        }
+    }
+
+    *out = ep;
+    result = 0;
+
+cleanup:
+    return result;
+}
+
+/* A bucket name that can be a DNS label: 3-63 of [a-z0-9-], starting and ending with a
+ * letter or digit. Without dots a name cannot look like an IP address. */
+static bool s_bucket_dns_compatible(const char *bucket)
+{
+    size_t n = strlen(bucket);
+    if (n < 3 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = bucket[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '-')
+            return false;
+        if (!alnum && (i == 0 || i == n - 1))
+            return false;
+    }
+    return true;
+}
+
+static int s_encode(struct buf *out, const char *s, size_t len, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t seg_start = 0;
+
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && !(keep_slash && s[i] == '/'))
+            continue;
+        /* s[seg_start, i) is one segment */
+        size_t seg_len = i - seg_start;
+        const char *seg = s + seg_start;
+        bool dots = (seg_len == 1 && seg[0] == '.') ||
+                    (seg_len == 2 && seg[0] == '.' && seg[1] == '.');
+        for (size_t j = 0; j < seg_len; j++) {
+            unsigned char c = (unsigned char)seg[j];
+            bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~' ||
+                         (c == '.' && !dots);
+            if (plain) {
+                if (buf_putc(out, (char)c) != 0)
+                    return -1;
+            } else {
+                char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+                if (buf_append(out, esc, 3) != 0)
+                    return -1;
+            }
+        }
+        if (i < len && buf_putc(out, '/') != 0)
+            return -1;
+        seg_start = i + 1;
+    }
+    return 0;
+}
+
+int endpoint_s3_object_url(const struct endpoint *ep, const char *bucket, const char *key,
+                           struct buf *out)
+{
+    int result = -1;
+    size_t old_len = out ? out->len : 0;
+
+    if (!ep || !bucket || !*bucket || !key || !out)
+        goto cleanup;
+    const char *sep = strstr(ep->url, "://");
+    if (!sep)
+        goto cleanup;
+    if (!ep->custom && s_bucket_dns_compatible(bucket)) {
+        if (buf_printf(out, "%.*s://%s.%s/", (int)(sep - ep->url), ep->url, bucket, sep + 3) != 0)
+            goto cleanup;
+    } else {
+        if (buf_printf(out, "%s/", ep->url) != 0)
+            goto cleanup;
+        if (s_encode(out, bucket, strlen(bucket), false) != 0 || buf_putc(out, '/') != 0)
+            goto cleanup;
+    }
+    if (s_encode(out, key, strlen(key), true) != 0)
+        goto cleanup;
+    result = 0;
+
+cleanup:
+    if (result != 0 && out && out->data) {
+        out->len = old_len;
+        out->data[old_len] = '\0';
+    }
+    return result;
+}

@@ -1,0 +1,51 @@
+/* Where to send a request and how to sign it: the endpoint URL and signing region of each
+ * service credreport calls, per partition, with the endpoint overrides users set the way the
+ * AWS SDKs read them. Pure: reads the environment, keeps no state. */
+#ifndef CREDREPORT_ENDPOINT_H
+#define CREDREPORT_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+struct endpoint {
+    /* scheme://host[:port], no trailing slash. An override may carry a base path
+     * (scheme://host[:port]/prefix), again without a trailing slash. */
+    char url[512];
+    char signing_region[32];
+    char signing_name[32];
+    bool custom; /* from an override */
+};
+
+/* Endpoint URLs from config.ini. Any pointer may be NULL. */
+struct endpoint_overrides {
+    const char *global;               /* [endpoints] url */
+    const char *service_urls[8][2];   /* {service, url} pairs; a NULL service ends the list */
+};
+
+/* service: "iam", "sts", "organizations", "s3", "sns" (lowercase). region: e.g. "us-east-1"
+ * ([a-z0-9-]+); for the global services (IAM, Organizations) it only picks the partition.
+ *
+ * Override precedence, as in the AWS SDKs: AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL >
+ * config per-service URL > config global URL; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true ignores
+ * them all. Empty values count as unset. With an override the signing region stays what the
+ * service would use without one.
+ *
+ * Returns 0, or -1 with a message in err naming the variable or setting that was wrong. */
+int endpoint_resolve(const char *service, const char *region, const struct endpoint_overrides *ov,
+                     struct endpoint *out, char *err, size_t errlen);
+
+/* "aws" | "aws-cn" | "aws-us-gov" (cn-* and us-gov-* regions; everything else is "aws"). */
+const char *endpoint_partition(const char *region);
+
+/* Appends the URL of an S3 object to out: virtual-hosted (scheme://bucket.host/key) when the
+ * bucket name allows it (3-63 of [a-z0-9-], starting and ending with a letter or digit) and
+ * the endpoint is not custom; path-style (scheme://host/bucket/key) otherwise. The key is
+ * percent-encoded per segment (every byte but A-Za-z0-9-_.~, keeping '/'); segments that are
+ * exactly "." or ".." are encoded as %2E so no HTTP client collapses them. Returns 0, or -1
+ * on bad arguments (NULL, empty bucket) or when memory runs out; out is then unchanged. */
+int endpoint_s3_object_url(const struct endpoint *ep, const char *bucket, const char *key,
+                           struct buf *out);
+
+#endif

@@ -1,0 +1,394 @@
+#include "loop.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct loop_timer {
+    double due;
+    unsigned long seq;   /* ties fire in the order they were added */
+    loop_timer_fn fn;    /* NULL once cancelled */
+    void *arg;
+};
+
+struct transfer {
+    CURL *easy;
+    struct curl_slist *headers;
+    struct http_response resp;
+    http_done_fn done;
+    void *arg;
+    char errbuf[CURL_ERROR_SIZE];
+    struct transfer *prev, *next; /* the loop's list of transfers in flight */
+};
+
+struct loop {
+    CURLM *multi;
+    CURLSH *share;
+    struct http_settings settings;
+    char *ca_bundle;
+    char *user_agent;
+    size_t transfers;
+    struct transfer *in_flight;
+    struct loop_timer **heap; /* min-heap on (due, seq); cancelled entries stay until popped */
+    size_t n_timers, cap_timers;
+    unsigned long seq;
+    CURL **idle;              /* easy handles kept for reuse */
+    size_t n_idle, cap_idle;
+};
+
+double loop_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int loop_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void loop_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+void http_settings_default(struct http_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->connect_timeout_ms = 10000;
+    s->total_timeout_ms = 120000;
+    s->low_speed_bytes = 1;
+    s->low_speed_seconds = 30;
+    s->user_agent = "credreport";
+}
+
+struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
+{
+    struct loop *l = calloc(1, sizeof *l);
+    if (!l)
+        goto oom;
+    l->settings = *s;
+    const char *ca = s->ca_bundle && *s->ca_bundle ? s->ca_bundle : getenv("AWS_CA_BUNDLE");
+    if (ca && *ca && !(l->ca_bundle = strdup(ca)))
+        goto oom;
+    if (!(l->user_agent = strdup(s->user_agent ? s->user_agent : "credreport")))
+        goto oom;
+    l->settings.ca_bundle = l->ca_bundle;
+    l->settings.user_agent = l->user_agent;
+    l->multi = curl_multi_init();
+    l->share = curl_share_init();
+    if (!l->multi || !l->share)
+        goto oom;
+    /* The share lives on one thread with its multi, so it needs no lock callbacks. */
+    curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return l;
+oom:
+    snprintf(err, errlen, "out of memory creating the HTTP loop");
+    loop_free(l);
+    return NULL;
+}
+
+static void s_transfer_free(struct transfer *t)
+{
+    curl_slist_free_all(t->headers);
+    headers_free(&t->resp.headers);
+    buf_free(&t->resp.body);
+    free(t);
+}
+
+static void s_release_easy(struct loop *l, CURL *easy)
+{
+    if (l->n_idle == l->cap_idle) {
+        size_t cap = l->cap_idle ? l->cap_idle * 2 : 16;
+        CURL **p = realloc(l->idle, cap * sizeof *p);
+        if (!p) {
+            curl_easy_cleanup(easy);
+            return;
+        }
+        l->idle = p;
+        l->cap_idle = cap;
+    }
+    curl_easy_reset(easy);
+    l->idle[l->n_idle++] = easy;
+}
+
+void loop_free(struct loop *l)
+{
+    if (!l)
+        return;
+    /* Transfers still running are abandoned without their callbacks. */
+    while (l->in_flight) {
+        struct transfer *t = l->in_flight;
+        l->in_flight = t->next;
+        curl_multi_remove_handle(l->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+        s_transfer_free(t);
+    }
+    for (size_t i = 0; i < l->n_timers; i++)
+        free(l->heap[i]);
+    free(l->heap);
+    for (size_t i = 0; i < l->n_idle; i++)
+        curl_easy_cleanup(l->idle[i]);
+    free(l->idle);
+    if (l->multi)
+        curl_multi_cleanup(l->multi);
+    if (l->share)
+        curl_share_cleanup(l->share);
+    free(l->ca_bundle);
+    free(l->user_agent);
+    free(l);
+}
+
+static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct transfer *t = ud;
+    return buf_append(&t->resp.body, p, size * n) == 0 ? size * n : 0;
+}
+
+static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct transfer *t = ud;
+    size_t len = size * n;
+    /* A new status line (redirect or 100-continue) starts a fresh header set. */
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        headers_free(&t->resp.headers);
+        return len;
+    }
+    const char *colon = memchr(p, ':', len);
+    if (!colon)
+        return len;
+    size_t nlen = (size_t)(colon - p);
+    const char *v = colon + 1, *end = p + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    char name[256], value[8192];
+    if (nlen >= sizeof name || (size_t)(end - v) >= sizeof value)
+        return len; /* nothing we read is that long */
+    memcpy(name, p, nlen);
+    name[nlen] = '\0';
+    memcpy(value, v, (size_t)(end - v));
+    value[end - v] = '\0';
+    return headers_add(&t->resp.headers, name, value) == 0 ? len : 0;
+}
+
+int loop_http(struct loop *l, const struct http_request *req, http_done_fn done, void *arg,
+              char *err, size_t errlen)
+{
+    struct transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        goto oom;
+    t->done = done;
+    t->arg = arg;
+    t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
+    if (!t->easy)
+        goto oom;
+    for (size_t i = 0; req->headers && i < req->headers->n; i++) {
+        struct buf line = BUF_INIT;
+        const struct header *h = &req->headers->items[i];
+        /* "Name;" is curl's way to send a header with an empty value. */
+        int rc = *h->value ? buf_printf(&line, "%s: %s", h->name, h->value)
+                           : buf_printf(&line, "%s;", h->name);
+        struct curl_slist *nl = rc == 0 ? curl_slist_append(t->headers, line.data) : NULL;
+        buf_free(&line);
+        if (!nl)
+            goto oom;
+        t->headers = nl;
+    }
+    /* curl adds these unless told not to; SigV4 must see exactly what is sent. */
+    struct curl_slist *nl = curl_slist_append(t->headers, "Expect:");
+    if (!nl || !(t->headers = nl, nl = curl_slist_append(t->headers, "Accept:")))
+        goto oom;
+    t->headers = nl;
+
+    CURL *e = t->easy;
+    const struct http_settings *s = &l->settings;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    if (strcmp(req->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
+    curl_easy_setopt(e, CURLOPT_SHARE, l->share);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->total_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, s->low_speed_bytes);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->low_speed_seconds);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (s->ca_bundle)
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_bundle);
+    if (curl_multi_add_handle(l->multi, e) != CURLM_OK)
+        goto oom;
+    l->transfers++;
+    t->next = l->in_flight;
+    if (l->in_flight)
+        l->in_flight->prev = t;
+    l->in_flight = t;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory starting an HTTP request");
+    if (t) {
+        if (t->easy)
+            s_release_easy(l, t->easy);
+        s_transfer_free(t);
+    }
+    return -1;
+}
+
+static int s_timer_less(const struct loop_timer *a, const struct loop_timer *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn fn, void *arg)
+{
+    if (l->n_timers == l->cap_timers) {
+        size_t cap = l->cap_timers ? l->cap_timers * 2 : 64;
+        struct loop_timer **p = realloc(l->heap, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        l->heap = p;
+        l->cap_timers = cap;
+    }
+    struct loop_timer *t = malloc(sizeof *t);
+    if (!t)
+        return NULL;
+    t->due = loop_now() + (delay_s > 0 ? delay_s : 0);
+    t->seq = l->seq++;
+    t->fn = fn;
+    t->arg = arg;
+    size_t i = l->n_timers++;
+    while (i > 0 && s_timer_less(t, l->heap[(i - 1) / 2])) {
+        l->heap[i] = l->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    l->heap[i] = t;
+    return t;
+}
+
+void loop_timer_cancel(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    if (t)
+        t->fn = NULL;
+}
+
+static struct loop_timer *s_timer_pop(struct loop *l)
+{
+    struct loop_timer *top = l->heap[0];
+    struct loop_timer *last = l->heap[--l->n_timers];
+    size_t i = 0, n = l->n_timers;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && s_timer_less(l->heap[c + 1], l->heap[c]))
+            c++;
+        if (!s_timer_less(l->heap[c], last))
+            break;
+        l->heap[i] = l->heap[c];
+        i = c;
+    }
+    if (n)
+        l->heap[i] = last;
+    return top;
+}
+
+static void s_finish_transfers(struct loop *l)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(l->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct transfer *t = NULL;
+        CURL *e = m->easy_handle;
+        CURLcode rc = m->data.result;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&t);
+        curl_multi_remove_handle(l->multi, e);
+        l->transfers--;
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            l->in_flight = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        if (rc == CURLE_OK) {
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
+        } else {
+            t->resp.status = 0;
+            t->resp.transport_error = (int)rc;
+            t->resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+            snprintf(t->resp.error, sizeof t->resp.error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+        }
+        s_release_easy(l, e);
+        t->done(t->arg, &t->resp);
+        s_transfer_free(t);
+    }
+}
+
+size_t loop_pending(const struct loop *l)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < l->n_timers; i++)
+        live += l->heap[i]->fn != NULL;
+    return l->transfers + live;
+}
+
+size_t loop_run_once(struct loop *l, int max_wait_ms)
+{
+    int wait = max_wait_ms;
+    while (l->n_timers && !l->heap[0]->fn)
+        free(s_timer_pop(l));
+    if (l->n_timers) {
+        double ms = (l->heap[0]->due - loop_now()) * 1000.0;
+        if (ms < wait)
+            wait = ms < 0 ? 0 : (int)ms + 1;
+    }
+    int running = 0;
+    if (l->transfers) {
+        curl_multi_perform(l->multi, &running);
+        s_finish_transfers(l);
+    }
+    curl_multi_poll(l->multi, NULL, 0, wait, NULL);
+    if (l->transfers) {
+        curl_multi_perform(l->multi, &running);
+        s_finish_transfers(l);
+    }
+    double now = loop_now();
+    while (l->n_timers && l->heap[0]->due <= now) {
+        struct loop_timer *t = s_timer_pop(l);
+        if (t->fn)
+            t->fn(t->arg);
+        free(t);
+    }
+    return loop_pending(l);
+}
+
+void loop_wakeup(struct loop *l)
+{
+    curl_multi_wakeup(l->multi);
+}

@@ -1,0 +1,829 @@
+/* The AWS primitives scripts see: signing without sending (core.sign), clients with their
+ * credentials (core.client, client:assume_role) and calls in each protocol (client:query,
+ * client:json, client:s3). Calls suspend the calling task; expected failures return
+ * nil, err where err is a table with a stable code. */
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lua_runtime.h"
+#include "sigv4.h"
+#include "xml.h"
+
+#define CLIENT_MT "credreport.client"
+#define ERROR_MT "credreport.error"
+
+struct client_ud {
+    struct aws_client *c;
+};
+
+/* ---- values ----------------------------------------------------------------------- */
+
+/* [-0, +1, m] Converts an XML element to Lua: text for a leaf; for an element whose children
+ * are all <member>, an array; otherwise a table by child name, where a repeated name becomes
+ * an array. */
+static void s_push_xml(lua_State *L, const struct xml_node *n)
+{
+    luaL_checkstack(L, 6, "XML too deep");
+    if (!n->first) {
+        lua_pushstring(L, n->text);
+        return;
+    }
+    bool members = true;
+    for (const struct xml_node *c = n->first; c && members; c = c->next)
+        members = strcmp(c->name, "member") == 0;
+    lua_newtable(L);
+    if (members) {
+        lua_Integer i = 1;
+        for (const struct xml_node *c = n->first; c; c = c->next) {
+            s_push_xml(L, c);
+            lua_rawseti(L, -2, i++);
+        }
+        return;
+    }
+    lua_newtable(L); /* names already made lists */
+    for (const struct xml_node *c = n->first; c; c = c->next) {
+        lua_getfield(L, -2, c->name);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            s_push_xml(L, c);
+            lua_setfield(L, -3, c->name);
+            continue;
+        }
+        lua_getfield(L, -2, c->name);
+        bool is_list = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (!is_list) {
+            lua_createtable(L, 2, 0);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -4, c->name);
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -3, c->name);
+        }
+        s_push_xml(L, c);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* [-0, +1, m] The error table every failing call returns. */
+static void s_push_error(lua_State *L, const struct aws_error *e, bool retryable, int attempts,
+                         const char *service, const char *action)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, e->code);
+    lua_setfield(L, -2, "code");
+    lua_pushstring(L, e->message);
+    lua_setfield(L, -2, "message");
+    if (e->request_id[0]) {
+        lua_pushstring(L, e->request_id);
+        lua_setfield(L, -2, "request_id");
+    }
+    lua_pushinteger(L, e->http_status);
+    lua_setfield(L, -2, "status");
+    lua_pushboolean(L, retryable);
+    lua_setfield(L, -2, "retryable");
+    lua_pushinteger(L, attempts);
+    lua_setfield(L, -2, "attempts");
+    lua_pushstring(L, service);
+    lua_setfield(L, -2, "service");
+    if (action) {
+        lua_pushstring(L, action);
+        lua_setfield(L, -2, "action");
+    }
+    luaL_setmetatable(L, ERROR_MT);
+}
+
+static int l_error_tostring(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "code");
+    lua_getfield(L, 1, "message");
+    lua_getfield(L, 1, "service");
+    lua_getfield(L, 1, "action");
+    lua_getfield(L, 1, "status");
+    lua_getfield(L, 1, "request_id");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    if (lua_isstring(L, 4) && lua_isstring(L, 5)) {
+        lua_pushfstring(L, "%s %s: ", lua_tostring(L, 4), lua_tostring(L, 5));
+        luaL_addvalue(&b);
+    }
+    lua_pushfstring(L, "%s: %s", luaL_optstring(L, 2, "Error"), luaL_optstring(L, 3, ""));
+    luaL_addvalue(&b);
+    if (lua_tointeger(L, 6) > 0) {
+        lua_pushfstring(L, " (HTTP %d", (int)lua_tointeger(L, 6));
+        luaL_addvalue(&b);
+        if (lua_isstring(L, 7)) {
+            lua_pushfstring(L, ", request id %s", lua_tostring(L, 7));
+            luaL_addvalue(&b);
+        }
+        luaL_addchar(&b, ')');
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static void s_push_headers(lua_State *L, const struct header_list *h)
+{
+    lua_createtable(L, 0, (int)h->n);
+    for (size_t i = 0; i < h->n; i++) {
+        luaL_Buffer b;
+        const char *name = h->items[i].name;
+        luaL_buffinit(L, &b);
+        for (const char *p = name; *p; p++)
+            luaL_addchar(&b, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
+        luaL_pushresult(&b);
+        lua_pushstring(L, h->items[i].value);
+        lua_rawset(L, -3);
+    }
+}
+
+/* ---- calls ------------------------------------------------------------------------ */
+
+struct pending {
+    struct runtime *rt;
+    struct task *task;
+    lua_State *L;         /* the task's coroutine */
+    enum aws_protocol protocol;
+    char service[24];
+    char action[64];
+    bool completed;       /* finished before the task yielded */
+    int nres;
+};
+
+struct convert {
+    struct pending *p;
+    const struct aws_result *res;
+};
+
+/* [-0, +2, m] result, meta | nil, err */
+static int l_push_result(lua_State *L)
+{
+    struct convert *cv = lua_touserdata(L, 1);
+    const struct aws_result *res = cv->res;
+    struct pending *p = cv->p;
+    lua_settop(L, 0);
+    if (!res->ok) {
+        lua_pushnil(L);
+        s_push_error(L, &res->error, res->retryable, res->attempts, p->service, p->action[0] ? p->action : NULL);
+        return 2;
+    }
+    if (p->protocol == AWS_QUERY) {
+        char err[160];
+        struct xml_node *root = xml_parse(res->body->data, res->body->len, err, sizeof err);
+        if (!root)
+            return luaL_error(L, "%s", err); /* cannot happen: aws.c checked the body */
+        const struct xml_node *result = NULL;
+        for (const struct xml_node *c = root->first; c && !result; c = c->next) {
+            size_t n = strlen(c->name);
+            if (n >= 6 && strcmp(c->name + n - 6, "Result") == 0)
+                result = c;
+        }
+        if (result && result->first)
+            s_push_xml(L, result);
+        else
+            lua_newtable(L);
+        xml_free(root);
+    } else if (p->protocol == AWS_JSON) {
+        if (!res->body->len) {
+            lua_newtable(L);
+        } else {
+            lua_getglobal(L, "package");
+            lua_getfield(L, -1, "loaded");
+            lua_getfield(L, -1, "cjson");
+            lua_getfield(L, -1, "decode");
+            lua_pushlstring(L, res->body->data, res->body->len);
+            lua_call(L, 1, 1);
+            lua_replace(L, 1);
+            lua_settop(L, 1);
+        }
+    } else {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, res->status);
+        lua_setfield(L, -2, "status");
+        s_push_headers(L, res->headers);
+        lua_setfield(L, -2, "headers");
+        lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
+        lua_setfield(L, -2, "body");
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, res->status);
+    lua_setfield(L, -2, "status");
+    lua_pushinteger(L, res->attempts);
+    lua_setfield(L, -2, "attempts");
+    lua_pushnumber(L, res->seconds);
+    lua_setfield(L, -2, "seconds");
+    const char *rid = res->headers ? headers_get(res->headers, "x-amzn-RequestId") : NULL;
+    if (!rid && res->headers)
+        rid = headers_get(res->headers, "x-amz-request-id");
+    if (rid) {
+        lua_pushstring(L, rid);
+        lua_setfield(L, -2, "request_id");
+    }
+    return 2;
+}
+
+/* One function pushes the results whether the call finished at once or later. */
+static void s_on_done(void *arg, const struct aws_result *res)
+{
+    struct pending *p = arg;
+    bool now = runtime_task_running(p->task);
+    lua_State *L = now ? p->L : p->rt->L;
+    int base = lua_gettop(L);
+    struct convert cv = {p, res};
+    lua_pushcfunction(L, l_push_result);
+    lua_pushlightuserdata(L, &cv);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        struct aws_error e;
+        memset(&e, 0, sizeof e);
+        snprintf(e.code, sizeof e.code, "MalformedResponse");
+        snprintf(e.message, sizeof e.message, "%s", msg ? msg : "cannot decode the response");
+        lua_settop(L, base);
+        lua_pushnil(L);
+        s_push_error(L, &e, false, res->attempts, p->service, p->action[0] ? p->action : NULL);
+    }
+    if (now) {
+        p->completed = true;
+        p->nres = 2;
+        return;
+    }
+    struct runtime *rt = p->rt;
+    struct task *t = p->task;
+    free(p);
+    runtime_wake(rt, t, 2);
+}
+
+/* [-0, +2, -] Sends req for the running task and waits for it. */
+static int s_call(lua_State *L, struct client_ud *cu, struct aws_request *req, const char *action)
+{
+    struct task *t = runtime_current_task(L);
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        aws_request_cleanup(req);
+        return luaL_error(L, "out of memory");
+    }
+    p->rt = runtime_get(L);
+    p->task = t;
+    p->L = L;
+    p->protocol = req->protocol;
+    snprintf(p->service, sizeof p->service, "%s", req->service);
+    snprintf(p->action, sizeof p->action, "%s", action ? action : "");
+    aws_send(cu->c, req, s_on_done, p);
+    if (p->completed) {
+        int n = p->nres;
+        free(p);
+        return n;
+    }
+    return runtime_wait(L, t);
+}
+
+static struct client_ud *s_check_client(lua_State *L, int idx)
+{
+    struct client_ud *cu = luaL_checkudata(L, idx, CLIENT_MT);
+    if (!cu->c)
+        luaL_argerror(L, idx, "client is closed");
+    return cu;
+}
+
+static const char *s_service_name(lua_State *L, int idx)
+{
+    const char *s = luaL_checkstring(L, idx);
+    static const char *known[] = {"iam", "sts", "organizations", "s3", "sns", NULL};
+    for (int i = 0; known[i]; i++)
+        if (strcmp(s, known[i]) == 0)
+            return known[i];
+    luaL_argerror(L, idx, lua_pushfstring(L, "unknown service '%s' (iam, sts, organizations, s3, sns)", s));
+    return NULL;
+}
+
+/* [-0, +1, m] tostring() that accepts only strings, numbers and booleans. */
+static const char *s_param_value(lua_State *L, int idx, const char *name)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+        return lua_tostring(L, idx);
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? "true" : "false";
+    default:
+        luaL_error(L, "parameter %s: expected a string, number or boolean, got %s", name,
+                   luaL_typename(L, idx));
+        return NULL;
+    }
+}
+
+/* client:query(service, action, params[, opts]) -> result, meta | nil, err
+ * Query protocol (IAM, STS, SNS). params is a flat table of parameter names to values, such
+ * as {["MessageAttributes.entry.1.Name"] = "run"}. opts.version overrides the API version;
+ * opts.region the region. */
+static int l_client_query(lua_State *L)
+{
+    struct client_ud *cu = s_check_client(L, 1);
+    const char *service = s_service_name(L, 2);
+    const char *action = luaL_checkstring(L, 3);
+    if (!lua_isnoneornil(L, 4))
+        luaL_checktype(L, 4, LUA_TTABLE);
+    const char *version = NULL;
+    const char *region = NULL;
+    if (lua_istable(L, 5)) {
+        lua_getfield(L, 5, "version");
+        version = lua_tostring(L, -1);
+        lua_getfield(L, 5, "region");
+        region = lua_tostring(L, -1);
+        lua_pop(L, 2); /* strings stay referenced by the opts table */
+    }
+    if (!version) {
+        static const char *versions[][2] = {
+            {"iam", "2010-05-08"}, {"sts", "2011-06-15"}, {"sns", "2010-03-31"}};
+        for (size_t i = 0; i < 3; i++)
+            if (strcmp(service, versions[i][0]) == 0)
+                version = versions[i][1];
+        if (!version)
+            return luaL_argerror(L, 2, "not a Query-protocol service (iam, sts, sns)");
+    }
+    struct aws_request req;
+    aws_request_init(&req, service, AWS_QUERY);
+    req.region = region;
+    int rc = aws_form_add(&req.body, "Action", action);
+    rc |= aws_form_add(&req.body, "Version", version);
+    if (lua_istable(L, 4)) {
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, 4)) {
+            if (lua_type(L, -2) != LUA_TSTRING) {
+                aws_request_cleanup(&req);
+                return luaL_error(L, "parameter names must be strings");
+            }
+            const char *name = lua_tostring(L, -2);
+            lua_pushvalue(L, -1);
+            const char *value = NULL;
+            if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TNIL ||
+                lua_type(L, -1) == LUA_TFUNCTION || lua_type(L, -1) == LUA_TUSERDATA) {
+                aws_request_cleanup(&req);
+                return luaL_error(L, "parameter %s: expected a string, number or boolean, got %s",
+                                  name, luaL_typename(L, -1));
+            }
+            value = s_param_value(L, -1, name);
+            rc |= aws_form_add(&req.body, name, value);
+            lua_pop(L, 2);
+        }
+    }
+    if (rc != 0) {
+        aws_request_cleanup(&req);
+        return luaL_error(L, "out of memory");
+    }
+    return s_call(L, cu, &req, action);
+}
+
+/* client:json(service, operation, body[, opts]) -> result, meta | nil, err
+ * JSON 1.1 protocol (Organizations): body is a table, encoded with lua-cjson. */
+static int l_client_json(lua_State *L)
+{
+    struct client_ud *cu = s_check_client(L, 1);
+    const char *service = s_service_name(L, 2);
+    const char *op = luaL_checkstring(L, 3);
+    const char *prefix = NULL;
+    if (strcmp(service, "organizations") == 0)
+        prefix = "AWSOrganizationsV20161128";
+    if (lua_istable(L, 5)) {
+        lua_getfield(L, 5, "target_prefix");
+        if (lua_isstring(L, -1))
+            prefix = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!prefix)
+        return luaL_argerror(L, 2, "not a JSON-protocol service (organizations)");
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_getfield(L, -1, "cjson");
+    lua_getfield(L, -1, "encode");
+    if (lua_isnoneornil(L, 4))
+        lua_newtable(L);
+    else
+        lua_pushvalue(L, 4);
+    lua_call(L, 1, 1);
+    size_t len;
+    const char *body = lua_tolstring(L, -1, &len);
+    const char *target = lua_pushfstring(L, "%s.%s", prefix, op);
+    struct aws_request req;
+    aws_request_init(&req, service, AWS_JSON);
+    req.target = target; /* kept alive on this stack until s_call returns or yields */
+    if (buf_append(&req.body, body, len) != 0) {
+        aws_request_cleanup(&req);
+        return luaL_error(L, "out of memory");
+    }
+    /* target is copied into the headers before aws_send returns. */
+    return s_call(L, cu, &req, op);
+}
+
+/* [-0, +0, e] Checks a Lua headers table ({name = value} or {{name, value}, ...}) and
+ * copies it into h. Every check comes before the first allocation, so a raised error leaks
+ * nothing; returns -1 only when memory runs out. */
+static int s_headers_from_lua(lua_State *L, int idx, struct header_list *h)
+{
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    for (int pass = 0; pass < 2; pass++) {
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            const char *n, *v;
+            if (lua_type(L, -2) == LUA_TNUMBER && lua_istable(L, -1)) {
+                lua_rawgeti(L, -1, 1);
+                lua_rawgeti(L, -2, 2);
+                n = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+                v = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+                lua_pop(L, 2); /* the strings stay referenced by the pair */
+            } else {
+                n = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+                v = lua_isstring(L, -1) && lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            }
+            if (!n || !v)
+                return luaL_error(L, "headers: expected {name = value} or {{name, value}, ...} strings");
+            if (pass == 1 && headers_add(h, n, v) != 0) {
+                lua_pop(L, 2);
+                return -1;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    return 0;
+}
+
+/* client:s3(method, {bucket=, key=, query=, headers=, body=, region=, unsigned_payload=})
+ * -> {status, headers, body}, meta | nil, err */
+static int l_client_s3(lua_State *L)
+{
+    struct client_ud *cu = s_check_client(L, 1);
+    const char *method = luaL_checkstring(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_getfield(L, 3, "bucket");  /* 4 */
+    lua_getfield(L, 3, "key");     /* 5 */
+    lua_getfield(L, 3, "query");   /* 6 */
+    lua_getfield(L, 3, "headers"); /* 7 */
+    lua_getfield(L, 3, "body");    /* 8 */
+    lua_getfield(L, 3, "region");  /* 9 */
+    lua_getfield(L, 3, "unsigned_payload"); /* 10 */
+    const char *bucket = luaL_checkstring(L, 4);
+    size_t blen = 0;
+    const char *body = luaL_optlstring(L, 8, "", &blen);
+    struct aws_request req;
+    aws_request_init(&req, "s3", AWS_REST_XML);
+    req.method = method;
+    req.bucket = bucket;
+    req.key = luaL_optstring(L, 5, "");
+    req.query = luaL_optstring(L, 6, NULL);
+    req.region = luaL_optstring(L, 9, NULL);
+    req.unsigned_payload = lua_toboolean(L, 10);
+    if (s_headers_from_lua(L, 7, &req.headers) != 0 ||
+        buf_append(&req.body, body, blen) != 0) {
+        aws_request_cleanup(&req);
+        return luaL_error(L, "out of memory");
+    }
+    return s_call(L, cu, &req, method);
+}
+
+/* ---- clients ---------------------------------------------------------------------- */
+
+static void s_push_client(lua_State *L, struct aws_client *c)
+{
+    struct client_ud *cu = lua_newuserdatauv(L, sizeof *cu, 0);
+    cu->c = c;
+    luaL_setmetatable(L, CLIENT_MT);
+}
+
+static int l_client_close(lua_State *L)
+{
+    struct client_ud *cu = luaL_checkudata(L, 1, CLIENT_MT);
+    if (cu->c) {
+        aws_client_unref(cu->c);
+        cu->c = NULL;
+    }
+    return 0;
+}
+
+/* client:assume_role{role_arn=, session_name=, external_id=, duration=} -> client
+ * The role is assumed at the first call, and again before its credentials expire. */
+static int l_client_assume_role(lua_State *L)
+{
+    struct client_ud *cu = s_check_client(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "role_arn");
+    lua_getfield(L, 2, "session_name");
+    lua_getfield(L, 2, "external_id");
+    lua_getfield(L, 2, "duration");
+    struct aws_role role = {
+        .role_arn = luaL_checkstring(L, 3),
+        .session_name = luaL_optstring(L, 4, "credreport"),
+        .external_id = luaL_optstring(L, 5, NULL),
+        .duration_seconds = (int)luaL_optinteger(L, 6, 0),
+    };
+    luaL_argcheck(L, strncmp(role.role_arn, "arn:", 4) == 0, 2, "role_arn must be an ARN");
+    struct aws_client *c = aws_client_new_role(cu->c, &role);
+    if (!c)
+        return luaL_error(L, "out of memory");
+    s_push_client(L, c);
+    return 1;
+}
+
+/* client:credentials_info() -> {source=, expiration=} (never the keys) or nil */
+static int l_client_info(lua_State *L)
+{
+    struct client_ud *cu = s_check_client(L, 1);
+    struct aws_creds cr;
+    memset(&cr, 0, sizeof cr);
+    int rc = aws_client_creds(cu->c, &cr);
+    if (rc <= 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, cr.source);
+    lua_setfield(L, -2, "source");
+    if (cr.expiration) {
+        lua_pushinteger(L, (lua_Integer)cr.expiration);
+        lua_setfield(L, -2, "expiration");
+    }
+    creds_free(&cr);
+    return 1;
+}
+
+/* core.client{[access_key_id=, secret_access_key=, session_token=] | [profile=]}
+ * -> client | nil, err. Without explicit keys: the environment, then the shared files. */
+static int l_client(lua_State *L)
+{
+    struct runtime *rt = runtime_get(L);
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    const char *ak = NULL, *sk = NULL, *tok = NULL, *profile = NULL;
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "access_key_id");
+        lua_getfield(L, 1, "secret_access_key");
+        lua_getfield(L, 1, "session_token");
+        lua_getfield(L, 1, "profile");
+        ak = lua_tostring(L, 2);
+        sk = lua_tostring(L, 3);
+        tok = lua_tostring(L, 4);
+        profile = lua_tostring(L, 5);
+    }
+    if ((ak == NULL) != (sk == NULL))
+        return luaL_error(L, "core.client: give both access_key_id and secret_access_key");
+    char err[900], err_env[256] = "", err_prof[400] = "";
+    struct aws_creds base;
+    memset(&base, 0, sizeof base);
+    struct creds_plan plan;
+    memset(&plan, 0, sizeof plan);
+    struct aws_client *c = NULL;
+    if (ak) {
+        base.access_key_id = strdup(ak);
+        base.secret_access_key = strdup(sk);
+        base.session_token = tok ? strdup(tok) : NULL;
+        snprintf(base.source, sizeof base.source, "explicit");
+        if (!base.access_key_id || !base.secret_access_key || (tok && !base.session_token)) {
+            creds_free(&base);
+            return luaL_error(L, "out of memory");
+        }
+        c = aws_client_new_static(rt->aws, &base);
+        creds_free(&base);
+    } else {
+        int rc = profile ? 0 : creds_from_env(&base, err_env, sizeof err_env);
+        if (rc < 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "credentials from the environment: %s", err_env);
+            return 2;
+        }
+        if (rc == 1) {
+            c = aws_client_new_static(rt->aws, &base);
+            creds_free(&base);
+        } else {
+            rc = creds_plan_from_profile(profile, &plan, err_prof, sizeof err_prof);
+            if (rc < 0) {
+                lua_pushnil(L);
+                lua_pushfstring(L, "credentials from the shared files: %s", err_prof);
+                return 2;
+            }
+            if (rc == 0) {
+                const char *name = getenv("AWS_PROFILE");
+                const char *cf = getenv("AWS_SHARED_CREDENTIALS_FILE");
+                const char *kf = getenv("AWS_CONFIG_FILE");
+                snprintf(err, sizeof err,
+                         "no AWS credentials found: tried the environment (AWS_ACCESS_KEY_ID "
+                         "and AWS_SECRET_ACCESS_KEY are not set) and the shared files (no "
+                         "credentials for profile \"%s\" in %s or %s)",
+                         name && *name ? name : "default", cf && *cf ? cf : "~/.aws/credentials",
+                         kf && *kf ? kf : "~/.aws/config");
+                lua_pushnil(L);
+                lua_pushstring(L, err);
+                return 2;
+            }
+            c = aws_client_new_static(rt->aws, &plan.base);
+            for (size_t i = 0; c && i < plan.n_steps; i++) {
+                struct aws_role role = {
+                    .role_arn = plan.steps[i].role_arn,
+                    .session_name = plan.steps[i].session_name,
+                    .external_id = plan.steps[i].external_id,
+                    .duration_seconds = plan.steps[i].duration_seconds,
+                };
+                struct aws_client *next = aws_client_new_role(c, &role);
+                aws_client_unref(c);
+                c = next;
+            }
+            creds_plan_free(&plan);
+        }
+    }
+    if (!c)
+        return luaL_error(L, "out of memory");
+    s_push_client(L, c);
+    return 1;
+}
+
+/* ---- signing without sending ------------------------------------------------------ */
+
+static time_t s_check_time(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        return (time_t)lua_tointeger(L, idx);
+    const char *s = luaL_checkstring(L, idx);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end)
+        end = strptime(s, "%Y%m%dT%H%M%SZ", &tm);
+    if (!end || *end)
+        luaL_argerror(L, idx, "time must be epoch seconds or \"YYYY-MM-DDTHH:MM:SSZ\"");
+    return timegm(&tm);
+}
+
+/* core.sign{method=, url=, headers=, body=, service=, region=, time=, access_key_id=,
+ *           secret_access_key=, session_token=, s3=, unsigned_payload=, presign=}
+ * -> headers_to_add, details{canonical_request, string_to_sign, signature, signed_headers,
+ *    scope, url} */
+static int l_sign(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    static const char *fields[] = {"method", "url", "headers", "body", "service", "region",
+                                   "time", "access_key_id", "secret_access_key",
+                                   "session_token", "s3", "unsigned_payload", "presign",
+                                   "normalize", NULL};
+    for (int i = 0; fields[i]; i++)
+        lua_getfield(L, 1, fields[i]); /* at 2 + i */
+    const char *method = luaL_optstring(L, 2, "GET");
+    const char *url = luaL_checkstring(L, 3);
+    size_t body_len = 0;
+    const char *body = luaL_optlstring(L, 5, "", &body_len);
+    const char *service = luaL_checkstring(L, 6);
+    const char *region = luaL_checkstring(L, 7);
+    time_t when = lua_isnoneornil(L, 8) ? time(NULL) : s_check_time(L, 8);
+    struct sigv4_params p;
+    sigv4_params_init(&p, service, region, when);
+    p.creds.access_key_id = luaL_checkstring(L, 9);
+    p.creds.secret_access_key = luaL_checkstring(L, 10);
+    p.creds.session_token = luaL_optstring(L, 11, NULL);
+    p.s3_rules = lua_isnil(L, 12) ? strcmp(service, "s3") == 0 : lua_toboolean(L, 12);
+    p.normalize_path = lua_isnil(L, 15) ? !p.s3_rules : lua_toboolean(L, 15);
+    p.sign_body = p.s3_rules;
+    if (lua_toboolean(L, 13))
+        p.payload_hash = "UNSIGNED-PAYLOAD";
+    p.presign_expires = (long)luaL_optinteger(L, 14, 0);
+
+    /* The URL's parts as they go on the wire: no normalization, no re-encoding. */
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *path = NULL, *query = NULL, *scheme = NULL;
+    if (!u)
+        return luaL_error(L, "out of memory");
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS | CURLU_NON_SUPPORT_SCHEME);
+    if (uc == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+        curl_url_get(u, CURLUPART_HOST, &host, 0);
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        curl_url_get(u, CURLUPART_PATH, &path, 0);
+        curl_url_get(u, CURLUPART_QUERY, &query, 0);
+    }
+    curl_url_cleanup(u);
+    if (uc != CURLUE_OK || !host) {
+        curl_free(scheme);
+        curl_free(host);
+        curl_free(port);
+        curl_free(path);
+        curl_free(query);
+        return luaL_argerror(L, 1, lua_pushfstring(L, "url: cannot parse '%s'", url));
+    }
+    struct header_list h = HEADER_LIST_INIT;
+    struct sigv4_result r;
+    memset(&r, 0, sizeof r);
+    char err[256] = "out of memory";
+    int rc = -1;
+    lua_pushfstring(L, "%s%s%s", host, port ? ":" : "", port ? port : "");
+    lua_pushstring(L, path ? path : "/");
+    lua_pushstring(L, query ? query : "");
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    int hostidx = lua_gettop(L) - 2;
+    if (s_headers_from_lua(L, 4, &h) != 0)
+        goto done;
+    if (!headers_get(&h, "Host") && headers_add(&h, "Host", lua_tostring(L, hostidx)) != 0)
+        goto done;
+    struct header_list before = HEADER_LIST_INIT;
+    if (headers_copy(&before, &h) != 0) {
+        headers_free(&before);
+        goto done;
+    }
+    rc = sigv4_sign(&p, method, lua_tostring(L, hostidx + 1), lua_tostring(L, hostidx + 2), &h,
+                    body, body_len, &r, err, sizeof err);
+    if (rc == 0) {
+        lua_newtable(L);
+        for (size_t i = 0; i < h.n; i++) {
+            const char *old = headers_get(&before, h.items[i].name);
+            if (!old || strcmp(old, h.items[i].value) != 0) {
+                lua_pushstring(L, h.items[i].value);
+                lua_setfield(L, -2, h.items[i].name);
+            }
+        }
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, r.canonical_request.data);
+        lua_setfield(L, -2, "canonical_request");
+        lua_pushstring(L, r.string_to_sign.data);
+        lua_setfield(L, -2, "string_to_sign");
+        lua_pushstring(L, r.signature);
+        lua_setfield(L, -2, "signature");
+        lua_pushstring(L, r.signed_headers.data);
+        lua_setfield(L, -2, "signed_headers");
+        lua_pushstring(L, r.scope.data);
+        lua_setfield(L, -2, "scope");
+        if (p.presign_expires > 0) {
+            lua_pushstring(L, r.query.data);
+            lua_setfield(L, -2, "query");
+        }
+    }
+    headers_free(&before);
+done:
+    headers_free(&h);
+    sigv4_result_free(&r);
+    if (rc != 0)
+        return luaL_error(L, "core.sign: %s", err);
+    return 2;
+}
+
+/* core.xml_decode(text) -> table | nil, err */
+static int l_xml_decode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char err[160];
+    struct xml_node *root = xml_parse(s, len, err, sizeof err);
+    if (!root) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_createtable(L, 0, 1);
+    /* s_push_xml can only fail on memory; the tree would leak then, which is acceptable for
+     * an out-of-memory exit. */
+    s_push_xml(L, root);
+    lua_setfield(L, -2, root->name);
+    xml_free(root);
+    return 1;
+}
+
+int luaopen_credreport_aws(lua_State *L)
+{
+    static const luaL_Reg client_methods[] = {
+        {"query", l_client_query},
+        {"json", l_client_json},
+        {"s3", l_client_s3},
+        {"assume_role", l_client_assume_role},
+        {"credentials_info", l_client_info},
+        {"close", l_client_close},
+        {NULL, NULL}};
+    if (luaL_newmetatable(L, CLIENT_MT)) {
+        luaL_newlib(L, client_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_client_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_client_close);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, ERROR_MT)) {
+        lua_pushcfunction(L, l_error_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    static const luaL_Reg funcs[] = {
+        {"sign", l_sign}, {"client", l_client}, {"xml_decode", l_xml_decode}, {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+    return 0;
+}

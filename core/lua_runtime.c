@@ -1,0 +1,463 @@
+/* Tasks: every script runs in coroutines ("tasks") that the core suspends while they wait
+ * (an AWS call, a sleep, another task) and resumes from the loop when the wait is over, so a
+ * wait never holds an OS thread. */
+#include "lua_runtime.h"
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TASK_MT "credreport.task"
+
+/* Registry keys: addresses, not strings, so no script can collide with them. */
+static char s_runtime_key;
+static char s_tasks_key; /* coroutine -> task userdata, for tasks not yet finished */
+
+struct task {
+    struct runtime *rt;
+    lua_State *co;
+    int self_ref;    /* keeps the task (and its coroutine) alive until it ends */
+    int result_ref;  /* table {ok, n, ...} once it ended */
+    int joiners_ref; /* array of tasks waiting in join() */
+    bool running, waiting, done, is_main;
+};
+
+struct runtime *runtime_get(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_runtime_key);
+    struct runtime *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return rt;
+}
+
+static struct task *s_task_of(lua_State *L, lua_State *co)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_rawget(L, -2);
+    struct task *t = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return t;
+}
+
+struct task *runtime_current_task(lua_State *L)
+{
+    struct task *t = s_task_of(L, L);
+    if (!t)
+        luaL_error(L, "this call waits, so it must run in a task, not inside a coroutine the "
+                      "script created itself");
+    return t;
+}
+
+bool runtime_task_running(const struct task *t)
+{
+    return t->running;
+}
+
+int runtime_wait(lua_State *L, struct task *t)
+{
+    t->waiting = true;
+    return lua_yield(L, 0);
+}
+
+static void s_resume(struct task *t, int nargs);
+
+void runtime_wake(struct runtime *rt, struct task *t, int n)
+{
+    lua_xmove(rt->L, t->co, n);
+    s_resume(t, n);
+}
+
+/* [-0, +0, -] Records the task's outcome (nres values on co's stack; for a failure one
+ * message) and wakes the tasks joined on it with (ok, ...). */
+static void s_task_end(struct task *t, bool ok, int nres)
+{
+    struct runtime *rt = t->rt;
+    lua_State *L = rt->L;
+    t->done = true;
+    rt->live_tasks--;
+    lua_createtable(L, nres, 2);
+    lua_pushboolean(L, ok);
+    lua_setfield(L, -2, "ok");
+    lua_pushinteger(L, nres);
+    lua_setfield(L, -2, "n");
+    lua_xmove(t->co, L, nres);
+    for (int i = nres; i >= 1; i--)
+        lua_rawseti(L, -(i + 1), i);
+    t->result_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
+    lua_pushthread(t->co);
+    lua_xmove(t->co, L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+
+    /* The joiners list is taken first: a woken joiner may itself end and recurse here. */
+    int joiners = t->joiners_ref;
+    t->joiners_ref = LUA_NOREF;
+    int self = t->self_ref;
+    t->self_ref = LUA_NOREF;
+    if (joiners != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, joiners);
+        luaL_unref(L, LUA_REGISTRYINDEX, joiners);
+        int n = (int)lua_rawlen(L, -1);
+        for (int i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            struct task *j = lua_touserdata(L, -1);
+            lua_pop(L, 1);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, t->result_ref);
+            int k = 0;
+            lua_getfield(L, -1, "ok");
+            k++;
+            for (int v = 1; v <= nres; v++, k++)
+                lua_rawgeti(L, -1 - k, v);
+            lua_remove(L, -1 - k);
+            runtime_wake(rt, j, k);
+        }
+        lua_pop(L, 1);
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, self);
+}
+
+static void s_resume(struct task *t, int nargs)
+{
+    struct runtime *rt = t->rt;
+    int nres = 0;
+    t->running = true;
+    t->waiting = false;
+    int status = lua_resume(t->co, rt->L, nargs, &nres);
+    t->running = false;
+    if (status == LUA_YIELD) {
+        lua_pop(t->co, nres);
+        if (t->waiting)
+            return;
+        lua_pushstring(t->co, "coroutine.yield() called in a task outside a coroutine the "
+                              "script created: use credreport's primitives to wait");
+        status = LUA_ERRRUN;
+    }
+    if (status == LUA_OK) {
+        s_task_end(t, true, nres);
+        return;
+    }
+    const char *msg = lua_tostring(t->co, -1);
+    luaL_traceback(rt->L, t->co, msg ? msg : "(error object is not a string)", 0);
+    fprintf(stderr, "credreport: %s task failed: %s\n", t->is_main ? "main" : "a",
+            lua_tostring(rt->L, -1));
+    lua_pop(rt->L, 1);
+    lua_settop(t->co, 0);
+    lua_pushstring(t->co, msg ? msg : "task failed");
+    s_task_end(t, false, 1);
+}
+
+static void s_on_start_timer(void *arg)
+{
+    struct task *t = arg;
+    s_resume(t, lua_gettop(t->co) - 1);
+}
+
+/* [-(n+1), +1, m] Makes a task of the function and n arguments on top of L; it starts from
+ * the loop, never inside the caller. Pushes the task. */
+static struct task *s_spawn(lua_State *L, int n, bool is_main)
+{
+    struct runtime *rt = runtime_get(L);
+    struct task *t = lua_newuserdatauv(L, sizeof *t, 1);
+    memset(t, 0, sizeof *t);
+    t->rt = rt;
+    t->is_main = is_main;
+    t->self_ref = t->result_ref = t->joiners_ref = LUA_NOREF;
+    luaL_setmetatable(L, TASK_MT);
+    lua_State *co = lua_newthread(L);
+    lua_setiuservalue(L, -2, 1);
+    t->co = co;
+    lua_insert(L, -(n + 2));      /* task below fn and args */
+    lua_xmove(L, co, n + 1);
+    if (!loop_timer_add(rt->loop, 0, s_on_start_timer, t))
+        luaL_error(L, "out of memory");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    rt->live_tasks++;
+    return t;
+}
+
+/* core.spawn(fn, ...) -> task */
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    s_spawn(L, lua_gettop(L) - 1, false);
+    return 1;
+}
+
+/* task:join() -> true, results... | false, error. Waits for the task to end. */
+static int l_task_join(lua_State *L)
+{
+    struct task *t = luaL_checkudata(L, 1, TASK_MT);
+    if (t->done) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, t->result_ref);
+        lua_getfield(L, -1, "ok");
+        lua_getfield(L, -2, "n");
+        int n = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        luaL_checkstack(L, n, "too many results");
+        for (int i = 1; i <= n; i++)
+            lua_rawgeti(L, -1 - (i - 1) - 1, i);
+        lua_remove(L, -(n + 2));
+        return n + 1;
+    }
+    struct task *me = runtime_current_task(L);
+    if (me == t)
+        return luaL_error(L, "a task cannot join itself");
+    struct runtime *rt = t->rt;
+    if (t->joiners_ref == LUA_NOREF) {
+        lua_newtable(L);
+        t->joiners_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->joiners_ref);
+    lua_pushlightuserdata(L, me);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 1);
+    (void)rt;
+    return runtime_wait(L, me);
+}
+
+static int l_task_done(lua_State *L)
+{
+    struct task *t = luaL_checkudata(L, 1, TASK_MT);
+    lua_pushboolean(L, t->done);
+    return 1;
+}
+
+static int l_task_gc(lua_State *L)
+{
+    struct task *t = luaL_checkudata(L, 1, TASK_MT);
+    if (t->result_ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, t->result_ref);
+        t->result_ref = LUA_NOREF;
+    }
+    return 0;
+}
+
+static void s_on_sleep_timer(void *arg)
+{
+    struct task *t = arg;
+    runtime_wake(t->rt, t, 0);
+}
+
+/* core.sleep(seconds) */
+static int l_sleep(lua_State *L)
+{
+    double s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0, 1, "must not be negative");
+    struct task *t = runtime_current_task(L);
+    if (!loop_timer_add(t->rt->loop, s, s_on_sleep_timer, t))
+        return luaL_error(L, "out of memory");
+    return runtime_wait(L, t);
+}
+
+/* core.time() -> seconds since the epoch (with fractions). */
+static int l_time(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* core.monotonic() -> seconds on a clock that never jumps. */
+static int l_monotonic(lua_State *L)
+{
+    lua_pushnumber(L, loop_now());
+    return 1;
+}
+
+static int luaopen_credreport_core(lua_State *L)
+{
+    static const luaL_Reg task_methods[] = {
+        {"join", l_task_join}, {"done", l_task_done}, {NULL, NULL}};
+    if (luaL_newmetatable(L, TASK_MT)) {
+        luaL_newlib(L, task_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_task_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    static const luaL_Reg funcs[] = {
+        {"spawn", l_spawn}, {"sleep", l_sleep}, {"time", l_time},
+        {"monotonic", l_monotonic}, {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    luaopen_credreport_aws(L); /* adds its functions to the table on top */
+    lua_pushstring(L, CREDREPORT_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}
+
+static int s_panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "credreport: unrecoverable Lua error: %s\n", msg ? msg : "?");
+    abort();
+}
+
+/* Decodes a JSON error body with lua-cjson: {"__type": ..., "message"|"Message": ...}. */
+static int l_decode_json_error(lua_State *L)
+{
+    struct aws_error *e = lua_touserdata(L, 1);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_getfield(L, -1, "cjson");
+    lua_getfield(L, -1, "decode");
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    if (!e)
+        return 0;
+    if (lua_istable(L, -1)) {
+        static const char *code_keys[] = {"__type", "code", "Code"};
+        static const char *msg_keys[] = {"message", "Message", "errorMessage"};
+        for (size_t i = 0; i < 3 && !e->code[0]; i++) {
+            lua_getfield(L, -1, code_keys[i]);
+            if (lua_type(L, -1) == LUA_TSTRING)
+                snprintf(e->code, sizeof e->code, "%s", lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        for (size_t i = 0; i < 3 && !e->message[0]; i++) {
+            lua_getfield(L, -1, msg_keys[i]);
+            if (lua_type(L, -1) == LUA_TSTRING)
+                snprintf(e->message, sizeof e->message, "%s", lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    return 0;
+}
+
+static int s_json_error(void *arg, const char *body, size_t len, struct aws_error *e)
+{
+    struct runtime *rt = arg;
+    lua_State *L = rt->L;
+    lua_pushcfunction(L, l_decode_json_error);
+    lua_pushlightuserdata(L, e);
+    lua_pushlstring(L, body, len);
+    int rc = lua_pcall(L, 2, 0, 0);
+    if (rc != LUA_OK)
+        lua_pop(L, 1);
+    return rc == LUA_OK ? 0 : -1;
+}
+
+static const char *s_default_region(const char *given)
+{
+    if (given && *given)
+        return given;
+    const char *r = getenv("AWS_REGION");
+    if (!r || !*r)
+        r = getenv("AWS_DEFAULT_REGION");
+    return r && *r ? r : "us-east-1";
+}
+
+struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t errlen)
+{
+    struct runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    aws_shared_init(&rt->shared);
+    rt->loop = loop_new(&o->http, err, errlen);
+    if (!rt->loop)
+        goto fail;
+    struct aws_settings s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.region, sizeof s.region, "%s", s_default_region(o->region));
+    s.endpoints = o->endpoints;
+    s.retry = o->retry;
+    s.json_error = s_json_error;
+    s.json_error_arg = rt;
+    rt->aws = aws_ctx_new(rt->loop, &rt->shared, &s, err, errlen);
+    if (!rt->aws)
+        goto fail;
+    rt->L = luaL_newstate();
+    if (!rt->L) {
+        snprintf(err, errlen, "out of memory creating the Lua state");
+        goto fail;
+    }
+    lua_State *L = rt->L;
+    lua_atpanic(L, s_panic);
+    luaL_openlibs(L);
+    lua_pushlightuserdata(L, rt);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_runtime_key);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
+    luaL_requiref(L, "cjson", luaopen_cjson, 0);
+    lua_pop(L, 1);
+    luaL_requiref(L, "credreport.core", luaopen_credreport_core, 0);
+    lua_pop(L, 1);
+    if (o->lua_dir) {
+        lua_getglobal(L, "package");
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", o->lua_dir, o->lua_dir);
+        lua_setfield(L, -2, "path");
+        lua_pop(L, 1);
+    }
+    return rt;
+fail:
+    runtime_free(rt);
+    return NULL;
+}
+
+void runtime_free(struct runtime *rt)
+{
+    if (!rt)
+        return;
+    if (rt->L)
+        lua_close(rt->L); /* releases clients before the ctx they use */
+    aws_ctx_free(rt->aws);
+    loop_free(rt->loop);
+    free(rt);
+}
+
+int runtime_run_file(struct runtime *rt, const char *path, int argc, char **argv)
+{
+    lua_State *L = rt->L;
+    lua_createtable(L, argc, 1);
+    lua_pushstring(L, path);
+    lua_rawseti(L, -2, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setglobal(L, "arg");
+    if (luaL_loadfile(L, path) != LUA_OK) {
+        fprintf(stderr, "credreport: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 2;
+    }
+    for (int i = 0; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+    struct task *main_task = s_spawn(L, argc, true);
+    while (rt->live_tasks > 0) {
+        if (loop_run_once(rt->loop, 1000) == 0 && rt->live_tasks > 0) {
+            fprintf(stderr, "credreport: %d task(s) wait for each other with nothing in "
+                            "progress: giving up\n", rt->live_tasks);
+            lua_pop(L, 1);
+            return 1;
+        }
+    }
+    int status = 1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, main_task->result_ref);
+    lua_getfield(L, -1, "ok");
+    if (lua_toboolean(L, -1)) {
+        lua_rawgeti(L, -2, 1);
+        status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 3);
+    return status;
+}

@@ -1,0 +1,30 @@
+/* A small read-only XML tree built with expat: enough to read AWS responses by element name.
+ * Namespaces are dropped from names; attributes are ignored (AWS responses carry data in
+ * elements only). The document owns every node and string. */
+#ifndef CREDREPORT_XML_H
+#define CREDREPORT_XML_H
+
+#include <stddef.h>
+
+struct xml_node {
+    char *name;
+    char *text;              /* concatenated character data; "" when none */
+    struct xml_node *parent;
+    struct xml_node *first;  /* first child */
+    struct xml_node *next;   /* next sibling */
+    struct xml_node *last;   /* last child, for appending */
+};
+
+/* Parses a document. Returns the root element (free with xml_free), or NULL with a message
+ * in err when the body is not well-formed XML or memory runs out. */
+struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errlen);
+void xml_free(struct xml_node *root);
+
+/* Follows a '/'-separated path of child names from node ("Error/Code"); NULL if absent. */
+const struct xml_node *xml_find(const struct xml_node *node, const char *path);
+/* The text at that path, or NULL. */
+const char *xml_find_text(const struct xml_node *node, const char *path);
+/* Depth-first search for the first element of that name, node included. */
+const struct xml_node *xml_find_deep(const struct xml_node *node, const char *name);
+
+#endif
