@@ -1,0 +1,91 @@
+'use strict';
+// Fault injection: latency, throttling (token bucket), random/deterministic errors, connection
+// resets, truncated and malformed bodies, empty Organizations pages, and a global clock skew.
+const { rng } = require('./util');
+
+const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page'];
+
+class Faults {
+  constructor(state, config) {
+    this.state = state;
+    this.set(config || {});
+  }
+
+  set(config) {
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new Error('faults: config must be an object');
+    const rules = config.rules || [];
+    if (!Array.isArray(rules)) throw new Error('faults: rules must be an array');
+    let n = 0;
+    this.rules = rules.map((r) => {
+      if (!TYPES.includes(r.type)) throw new Error(`faults: unknown rule type ${r.type} (expected one of ${TYPES.join(', ')})`);
+      n += 1;
+      const rule = Object.assign({}, r, { id: r.id || `rule-${n}`, matched: 0, applied: 0 });
+      if (rule.type === 'throttle') {
+        if (!(rule.rps > 0)) throw new Error('faults: throttle needs rps > 0');
+        rule.burst = rule.burst || Math.max(1, rule.rps);
+        rule.buckets = new Map();
+      }
+      return rule;
+    });
+    this.seed = config.seed ?? 1;
+    this.random = rng(this.seed);
+    this.clockSkewSeconds = Number(config.clock_skew_seconds || 0);
+    this.state.skewMs = this.clockSkewSeconds * 1000;
+  }
+
+  toJSON() {
+    return {
+      seed: this.seed,
+      clock_skew_seconds: this.clockSkewSeconds,
+      rules: this.rules.map((r) => {
+        const o = Object.assign({}, r);
+        delete o.buckets;
+        return o;
+      }),
+    };
+  }
+
+  static matches(rule, ctx) {
+    const one = (want, got) => want === undefined || want === null || want === '*' ||
+      (Array.isArray(want) ? want.includes(got) : String(want) === String(got));
+    return one(rule.service, ctx.service) && one(rule.action, ctx.action) && one(rule.account, ctx.account);
+  }
+
+  // Returns { latencyMs, fault } where fault is the first triggered non-latency rule (or null).
+  evaluate(ctx) {
+    let latencyMs = 0;
+    let fault = null;
+    const now = Date.now();
+    for (const rule of this.rules) {
+      if (!Faults.matches(rule, ctx)) continue;
+      if (rule.count !== undefined && rule.count !== null && rule.count <= 0) continue;
+      rule.matched += 1;
+      if (rule.type === 'latency') {
+        if (rule.probability !== undefined && this.random() >= rule.probability) continue;
+        const min = rule.min_ms ?? rule.ms ?? 0;
+        const max = rule.max_ms ?? min;
+        latencyMs += min + (max > min ? this.random() * (max - min) : 0);
+        rule.applied += 1;
+        if (rule.count != null) rule.count -= 1;
+        continue;
+      }
+      if (fault) continue;
+      if (rule.type === 'throttle') {
+        const key = rule.per_account ? String(ctx.account) : '*';
+        let b = rule.buckets.get(key);
+        if (!b) { b = { tokens: rule.burst, last: now }; rule.buckets.set(key, b); }
+        b.tokens = Math.min(rule.burst, b.tokens + ((now - b.last) / 1000) * rule.rps);
+        b.last = now;
+        if (b.tokens >= 1) { b.tokens -= 1; continue; }
+      } else if (rule.probability !== undefined && this.random() >= rule.probability) {
+        continue;
+      }
+      rule.applied += 1;
+      if (rule.count != null) rule.count -= 1;
+      fault = rule;
+    }
+    return { latencyMs, fault };
+  }
+}
+
+module.exports = { Faults, TYPES };

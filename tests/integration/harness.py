@@ -1,0 +1,142 @@
+"""What the integration tests share: the binary, a temporary folder, and emulators started
+on free ports and always stopped."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EMULATOR = ROOT / "tests" / "emulator"
+
+
+class CheckFailed(AssertionError):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise CheckFailed(message)
+
+
+class Emulator:
+    def __init__(self, fixture, tmp, tls=None, faults=None, extra=()):
+        args = ["node", str(EMULATOR / "server.js"), "--fixture", str(fixture), "--port", "0"]
+        if tls:
+            args += ["--tls-cert", str(tls / "server.pem"), "--tls-key", str(tls / "server-key.pem")]
+        if faults:
+            path = tmp / f"faults-{id(self)}.json"
+            path.write_text(json.dumps(faults))
+            args += ["--faults", str(path)]
+        args += list(extra)
+        self.log = open(tmp / f"emulator-{id(self)}.log", "w")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"emulator did not start: {line!r} (see {self.log.name})")
+        self.port = int(line.split()[1])
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.admin_url = f"{scheme}://127.0.0.1:{self.port}/_emulator"
+        self.tls = tls
+
+    def admin(self, method, path, body=None, raw=False):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.admin_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        ctx = None
+        if self.tls:
+            import ssl
+            ctx = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+            payload = resp.read()
+        if raw:
+            return payload
+        return json.loads(payload) if payload else None
+
+    def requests(self):
+        return self.admin("GET", "/requests")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Context:
+    def __init__(self, name):
+        self.name = name
+        self.root = ROOT
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"credreport-{name}-"))
+        self.binary = os.environ.get("CREDREPORT_BIN", str(ROOT / "build" / "asan" / "credreport"))
+        self._emulators = []
+
+    def emulator(self, fixture="small.json", **kw):
+        path = fixture if os.path.isabs(str(fixture)) else EMULATOR / "fixtures" / fixture
+        emu = Emulator(path, self.tmp, **kw)
+        self._emulators.append(emu)
+        return emu
+
+    def test_ca(self):
+        d = self.tmp / "ca"
+        if not (d / "ca.pem").exists():
+            d.mkdir(exist_ok=True)
+            subprocess.run([str(EMULATOR / "mkca"), str(d)], check=True, capture_output=True)
+        return d
+
+    def aws_env(self, emu, **extra):
+        """An environment that reaches only the emulator, with no trace of the user's own
+        AWS settings."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({
+            "AWS_ENDPOINT_URL": emu.url if emu else "http://127.0.0.1:9",
+            "AWS_REGION": "us-east-1",
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.tmp / "no-credentials"),
+            "AWS_CONFIG_FILE": str(self.tmp / "no-config"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "HOME": str(self.tmp),
+            "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        })
+        if emu and emu.tls:
+            env["AWS_CA_BUNDLE"] = str(emu.tls / "ca.pem")
+        env.update({k: v for k, v in extra.items() if v is not None})
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+        return env
+
+    def close(self):
+        for emu in self._emulators:
+            emu.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run_credreport(ctx, args, env=None, check_status=None, timeout=300, cwd=None):
+    proc = subprocess.run([ctx.binary] + list(args), env=env, cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    sanitizer = [l for l in proc.stderr.splitlines()
+                 if "Sanitizer" in l or "runtime error:" in l]
+    check(not sanitizer, "sanitizer report:\n" + proc.stderr[-4000:])
+    if check_status is not None:
+        check(proc.returncode == check_status,
+              f"credreport {' '.join(args)} exited {proc.returncode}, expected {check_status}\n"
+              f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def run_lua_test(ctx, script, env, args=()):
+    """Runs a Lua test script (tests/lua) that counts its own checks; fails on any failure."""
+    proc = run_credreport(ctx, ["run", str(ROOT / "tests" / "lua" / script)] + list(args), env=env)
+    check(proc.returncode == 0 and " 0 failed" in proc.stdout,
+          f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
+    return proc

@@ -1,0 +1,88 @@
+"""Credentials from the environment and from the shared files, as the SDKs read them."""
+from awscalls import MGMT_KEYS, MGMT_SECRET, calls, q
+from harness import check, run_credreport
+
+MEMBER_KEY, MEMBER_SECRET = "AKIAMEMBEREXAMPLE333", "memberSecretKeyExample333333333333333333"
+
+
+def _identity(ctx, env, **kw):
+    (res,) = calls(ctx, env, [q("sts", "GetCallerIdentity")], **kw)
+    return res
+
+
+def test_environment_variables(ctx):
+    emu = ctx.emulator()
+    res = _identity(ctx, ctx.aws_env(emu, **MGMT_KEYS))
+    check(res["ok"] and res["result"]["Arn"] == "arn:aws:iam::111111111111:user/credreport", f"{res}")
+    half = ctx.aws_env(emu, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE")
+    res = _identity(ctx, half)
+    check(not res["ok"] and "AWS_SECRET_ACCESS_KEY" in res["error"]["message"], f"{res}")
+
+
+def test_wrong_secret_is_rejected_by_the_emulator(ctx):
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="not-the-secret")
+    res = _identity(ctx, env)
+    check(not res["ok"] and res["error"]["code"] == "SignatureDoesNotMatch", f"{res}")
+    env = ctx.aws_env(emu, AWS_ACCESS_KEY_ID="AKIAUNKNOWN000000000", AWS_SECRET_ACCESS_KEY="x")
+    res = _identity(ctx, env)
+    check(not res["ok"] and res["error"]["code"] == "InvalidClientTokenId", f"{res}")
+
+
+def test_profiles_and_role_chains(ctx):
+    emu = ctx.emulator()
+    creds = ctx.tmp / "credentials"
+    config = ctx.tmp / "config"
+    creds.write_text(f"""[default]
+aws_access_key_id = {MGMT_KEYS['AWS_ACCESS_KEY_ID']}
+aws_secret_access_key = {MGMT_SECRET}
+
+[member]
+aws_access_key_id = {MEMBER_KEY}
+aws_secret_access_key = {MEMBER_SECRET}
+""")
+    config.write_text("""[default]
+region = us-east-1
+
+[profile audit]
+role_arn = arn:aws:iam::333333333333:role/OrganizationAccountAccessRole
+source_profile = default
+role_session_name = nightly-audit
+
+[profile chained]
+role_arn = arn:aws:iam::444444444444:role/OrganizationAccountAccessRole
+source_profile = audit
+""")
+    env = ctx.aws_env(emu, AWS_SHARED_CREDENTIALS_FILE=str(creds), AWS_CONFIG_FILE=str(config))
+    res = _identity(ctx, env)
+    check(res["ok"] and res["result"]["Account"] == "111111111111", f"default profile: {res}")
+    res = _identity(ctx, dict(env, AWS_PROFILE="member"))
+    check(res["ok"] and res["result"]["Account"] == "333333333333", f"AWS_PROFILE=member: {res}")
+    res = _identity(ctx, env, client={"profile": "audit"})
+    check(res["ok"] and res["result"]["Account"] == "333333333333"
+          and "nightly-audit" in res["result"]["Arn"], f"role_arn + source_profile: {res}")
+    res = _identity(ctx, env, client={"profile": "chained"})
+    check(res["ok"] and res["result"]["Account"] == "444444444444", f"two roles chained: {res}")
+    res = _identity(ctx, env, client={"profile": "nosuch"})
+    check(not res["ok"] and "nosuch" in res["error"]["message"], f"missing profile named: {res}")
+    # Environment keys win over the files.
+    res = _identity(ctx, dict(env, AWS_ACCESS_KEY_ID=MEMBER_KEY, AWS_SECRET_ACCESS_KEY=MEMBER_SECRET))
+    check(res["ok"] and res["result"]["Account"] == "333333333333", f"environment first: {res}")
+
+
+def test_no_credentials_says_what_was_tried(ctx):
+    emu = ctx.emulator()
+    res = _identity(ctx, ctx.aws_env(emu))
+    msg = res.get("error", {}).get("message", "")
+    check(not res["ok"] and "environment" in msg and "shared" in msg, f"{res}")
+
+
+def test_malformed_config_names_file_and_line(ctx):
+    emu = ctx.emulator()
+    creds = ctx.tmp / "credentials"
+    creds.write_text(f"[default]\naws_access_key_id = AKIA\nthis line is broken\naws_secret_access_key = {MGMT_SECRET}\n")
+    env = ctx.aws_env(emu, AWS_SHARED_CREDENTIALS_FILE=str(creds))
+    res = _identity(ctx, env)
+    msg = res.get("error", {}).get("message", "")
+    check(not res["ok"] and str(creds) in msg and "3" in msg, f"{res}")
+    check(MGMT_SECRET not in msg, "the secret is not in the message")

@@ -1,0 +1,65 @@
+"""Retries as the SDKs' standard mode, driven by the emulator's fault injection."""
+from awscalls import MGMT_KEYS, calls, j, q, s3
+from harness import check
+
+
+def _fail(service, action, count, **kw):
+    return dict(type="fail", service=service, action=action, count=count, **kw)
+
+
+def test_transient_errors_are_retried(ctx):
+    emu = ctx.emulator(faults={"rules": [
+        _fail("sts", "GetCallerIdentity", 2, status=500),
+        dict(type="throttle", service="organizations", action="ListRoots", rps=0.001, burst=1, count=3),
+        dict(type="reset", service="organizations", action="DescribeOrganization", count=1),
+        dict(type="truncate", service="iam", action="GenerateCredentialReport", count=1),
+        dict(type="malformed", service="organizations", action="ListAccounts", count=1),
+        _fail("s3", "PutObject", 1, status=503, code="SlowDown"),
+    ]})
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    sts, roots1, roots2, desc, gen, accts, put = calls(ctx, env, [
+        q("sts", "GetCallerIdentity"), j("ListRoots"), j("ListRoots"), j("DescribeOrganization"),
+        q("iam", "GenerateCredentialReport"), j("ListAccounts"),
+        s3("PUT", bucket="mgmt-private", key="k", body="v"),
+    ])
+    check(sts["ok"] and sts["meta"]["attempts"] == 3, f"5xx twice then success: {sts}")
+    # The throttle lets the first ListRoots through, then throttles with TooManyRequestsException.
+    check(roots1["ok"] and roots1["meta"]["attempts"] == 1, f"{roots1}")
+    check(roots2["ok"] and roots2["meta"]["attempts"] >= 2 or
+          (not roots2["ok"] and roots2["error"]["code"] == "TooManyRequestsException"), f"{roots2}")
+    # libcurl itself resends once when a reused connection dies before any answer, so the
+    # retry may happen below our count: what matters is the call succeeding after a reset.
+    resets = [r for r in emu.requests()["requests"] if r["action"] == "DescribeOrganization"]
+    check(desc["ok"] and len(resets) == 2 and resets[0]["status"] == 0, f"reset connection retried: {desc} {resets}")
+    check(gen["ok"] and gen["meta"]["attempts"] == 2, f"truncated body retried: {gen}")
+    check(accts["ok"] and accts["meta"]["attempts"] == 2, f"malformed body retried: {accts}")
+    check(put["ok"] and put["meta"]["attempts"] == 2, f"SlowDown retried: {put}")
+    codes = [r["error_code"] for r in emu.requests()["requests"] if r["action"] == "ListRoots"]
+    check("TooManyRequestsException" in codes, f"throttled with Organizations' own code: {codes}")
+
+
+def test_attempts_are_bounded_and_errors_not_retried(ctx):
+    emu = ctx.emulator(faults={"rules": [
+        _fail("sts", "GetCallerIdentity", 10, status=503),
+        _fail("iam", "GenerateCredentialReport", 5, status=403, code="AccessDenied"),
+    ]})
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    sts, iam = calls(ctx, env, [q("sts", "GetCallerIdentity"), q("iam", "GenerateCredentialReport")])
+    check(not sts["ok"] and sts["error"]["attempts"] == 3 and sts["error"]["retryable"], f"{sts}")
+    check(not iam["ok"] and iam["error"]["attempts"] == 1 and iam["error"]["code"] == "AccessDenied"
+          and not iam["error"]["retryable"], f"{iam}")
+    n = len([r for r in emu.requests()["requests"] if r["action"] == "GetCallerIdentity"])
+    check(n == 3, f"3 attempts in all, the emulator saw {n}")
+
+
+def test_clock_skew_is_corrected_from_the_date_header(ctx):
+    for skew in (900, -1200):
+        emu = ctx.emulator(faults={"clock_skew_seconds": skew})
+        env = ctx.aws_env(emu, **MGMT_KEYS)
+        sts, roots, put, sts2 = calls(ctx, env, [
+            q("sts", "GetCallerIdentity"), j("ListRoots"),
+            s3("PUT", bucket="mgmt-private", key="skew", body="v"), q("sts", "GetCallerIdentity")])
+        check(sts["ok"] and sts["meta"]["attempts"] == 2, f"skew {skew}: first call learns the offset: {sts}")
+        for r in (roots, put, sts2):
+            check(r["ok"] and r["meta"]["attempts"] == 1, f"skew {skew}: later calls sign right at once: {r}")
+        emu.stop()
