@@ -296,7 +296,10 @@ static int luaopen_credreport_core(lua_State *L)
         {"spawn", l_spawn}, {"sleep", l_sleep}, {"time", l_time},
         {"monotonic", l_monotonic}, {NULL, NULL}};
     luaL_newlib(L, funcs);
-    luaopen_credreport_aws(L); /* adds its functions to the table on top */
+    /* the other primitives join the same table */
+    luaopen_credreport_aws(L);
+    luaopen_credreport_workflow(L);
+    luaopen_credreport_sys(L);
     lua_pushstring(L, CREDREPORT_VERSION);
     lua_setfield(L, -2, "version");
     return 1;
@@ -353,6 +356,80 @@ static int s_json_error(void *arg, const char *body, size_t len, struct aws_erro
     return rc == LUA_OK ? 0 : -1;
 }
 
+/* [-0, +0, m] package.loaded["credreport.config"] = {section = {key = typed value}} */
+static void s_export_config(lua_State *L, const struct config *c)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_newtable(L);
+    for (size_t i = 0; c && i < c->n; i++) {
+        const struct config_value *v = &c->values[i];
+        if (lua_getfield(L, -1, v->section) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, v->section);
+        }
+        switch (v->type) {
+        case CFG_INT:
+            lua_pushinteger(L, atol(v->text));
+            break;
+        case CFG_NUMBER:
+            lua_pushnumber(L, atof(v->text));
+            break;
+        case CFG_BOOL:
+            lua_pushboolean(L, strcmp(v->text, "true") == 0);
+            break;
+        case CFG_LIST: {
+            lua_newtable(L);
+            lua_Integer n = 0;
+            for (const char *p = v->text; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                lua_pushlstring(L, p, len);
+                lua_rawseti(L, -2, ++n);
+                p += len + (comma ? 1 : 0);
+            }
+            break;
+        }
+        default:
+            lua_pushstring(L, v->text);
+        }
+        lua_setfield(L, -2, v->key);
+        lua_pop(L, 1);
+    }
+    lua_setfield(L, -2, "credreport.config");
+    lua_pop(L, 2);
+}
+
+/* [-0, +0, m] package.loaded["credreport.run"] = {id, started, started_iso, date, time, version} */
+static void s_export_run(lua_State *L, const struct run_info *r)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_newtable(L);
+    if (r) {
+        char iso[32];
+        struct tm tm;
+        gmtime_r(&r->started, &tm);
+        strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        lua_pushstring(L, r->id);
+        lua_setfield(L, -2, "id");
+        lua_pushinteger(L, (lua_Integer)r->started);
+        lua_setfield(L, -2, "started");
+        lua_pushstring(L, iso);
+        lua_setfield(L, -2, "started_iso");
+        lua_pushstring(L, r->date);
+        lua_setfield(L, -2, "date");
+        lua_pushstring(L, r->time);
+        lua_setfield(L, -2, "time");
+    }
+    lua_pushstring(L, CREDREPORT_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_setfield(L, -2, "credreport.run");
+    lua_pop(L, 2);
+}
+
 static const char *s_default_region(const char *given)
 {
     if (given && *given)
@@ -370,7 +447,7 @@ struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    aws_shared_init(&rt->shared);
+    aws_shared_init(&rt->own_shared);
     rt->loop = loop_new(&o->http, err, errlen);
     if (!rt->loop)
         goto fail;
@@ -381,7 +458,7 @@ struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t e
     s.retry = o->retry;
     s.json_error = s_json_error;
     s.json_error_arg = rt;
-    rt->aws = aws_ctx_new(rt->loop, &rt->shared, &s, err, errlen);
+    rt->aws = aws_ctx_new(rt->loop, o->shared ? o->shared : &rt->own_shared, &s, err, errlen);
     if (!rt->aws)
         goto fail;
     rt->L = luaL_newstate();
@@ -400,6 +477,8 @@ struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t e
     lua_pop(L, 1);
     luaL_requiref(L, "credreport.core", luaopen_credreport_core, 0);
     lua_pop(L, 1);
+    s_export_config(L, o->config);
+    s_export_run(L, o->run);
     if (o->lua_dir) {
         lua_getglobal(L, "package");
         lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", o->lua_dir, o->lua_dir);
@@ -423,9 +502,52 @@ void runtime_free(struct runtime *rt)
     free(rt);
 }
 
-int runtime_run_file(struct runtime *rt, const char *path, int argc, char **argv)
+struct task *runtime_spawn(struct runtime *rt, int nargs, int *keep_ref)
 {
     lua_State *L = rt->L;
+    struct task *t = s_spawn(L, nargs, false);
+    if (keep_ref)
+        *keep_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+        lua_pop(L, 1);
+    return t;
+}
+
+bool runtime_push_results(struct runtime *rt, const struct task *t)
+{
+    if (!t->done)
+        return false;
+    lua_rawgeti(rt->L, LUA_REGISTRYINDEX, t->result_ref);
+    return true;
+}
+
+static bool s_until_no_task(struct runtime *rt, void *arg)
+{
+    (void)arg;
+    return rt->live_tasks > 0;
+}
+
+int runtime_drive(struct runtime *rt, runtime_keep_going_fn keep_going, void *arg)
+{
+    if (!keep_going)
+        keep_going = s_until_no_task;
+    while (keep_going(rt, arg)) {
+        if (loop_run_once(rt->loop, 1000) == 0 && !keep_going(rt, arg))
+            break;
+        if (loop_pending(rt->loop) == 0 && rt->live_tasks > 0 && !rt->external_wakeups) {
+            fprintf(stderr, "credreport: %d task(s) wait for each other with nothing in "
+                            "progress: giving up\n", rt->live_tasks);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int runtime_run_main(struct runtime *rt, const char *path, int argc, char **argv,
+                     int *results_ref)
+{
+    lua_State *L = rt->L;
+    *results_ref = LUA_NOREF;
     lua_createtable(L, argc, 1);
     lua_pushstring(L, path);
     lua_rawseti(L, -2, 0);
@@ -437,27 +559,21 @@ int runtime_run_file(struct runtime *rt, const char *path, int argc, char **argv
     if (luaL_loadfile(L, path) != LUA_OK) {
         fprintf(stderr, "credreport: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
-        return 2;
+        return RUN_LOAD_ERROR;
     }
     for (int i = 0; i < argc; i++)
         lua_pushstring(L, argv[i]);
     struct task *main_task = s_spawn(L, argc, true);
-    while (rt->live_tasks > 0) {
-        if (loop_run_once(rt->loop, 1000) == 0 && rt->live_tasks > 0) {
-            fprintf(stderr, "credreport: %d task(s) wait for each other with nothing in "
-                            "progress: giving up\n", rt->live_tasks);
-            lua_pop(L, 1);
-            return 1;
-        }
-    }
-    int status = 1;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, main_task->result_ref);
-    lua_getfield(L, -1, "ok");
-    if (lua_toboolean(L, -1)) {
-        lua_rawgeti(L, -2, 1);
-        status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+    int keep = luaL_ref(L, LUA_REGISTRYINDEX);
+    int rc = runtime_drive(rt, NULL, NULL);
+    if (rc == 0 && runtime_push_results(rt, main_task)) {
+        lua_getfield(L, -1, "ok");
+        rc = lua_toboolean(L, -1) ? RUN_OK : RUN_SCRIPT_ERROR;
         lua_pop(L, 1);
+        *results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else {
+        rc = RUN_SCRIPT_ERROR;
     }
-    lua_pop(L, 3);
-    return status;
+    luaL_unref(L, LUA_REGISTRYINDEX, keep);
+    return rc;
 }

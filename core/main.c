@@ -1,34 +1,63 @@
-/* credreport: command line. */
+/* credreport: the command line. Reads config.ini and the options, then hands the script (by
+ * default the bundled organization-wide workflow) to the workflow runner. */
+#include <getopt.h>
 #include <limits.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "lua_runtime.h"
+#include "config.h"
+#include "log.h"
+#include "workflow.h"
 
 static const char s_usage[] =
-    "usage: credreport run FILE.lua [ARG...]\n"
+    "usage: credreport run [WORKFLOW.lua] [options] [-- SCRIPT-ARGS...]\n"
+    "       credreport accounts [WORKFLOW.lua] [options]\n"
     "       credreport --help | --version\n"
     "\n"
+    "Collects the IAM credential report of every account in scope of an AWS Organization\n"
+    "and delivers it to S3 or a folder, with a run manifest listing every account.\n"
+    "\n"
     "Commands:\n"
-    "  run FILE.lua [ARG...]  run a Lua script with credreport's primitives loaded\n"
-    "                         (require \"credreport.core\"; see docs/lua-api.md)\n"
+    "  run        run a workflow (default: the bundled organization-wide one), or any Lua\n"
+    "             script with credreport's primitives (see docs/lua-api.md)\n"
+    "  accounts   print the accounts in scope (id, name, state, OU path); touches none\n"
     "\n"
-    "Environment:\n"
-    "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   credentials\n"
-    "  AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE     shared files\n"
-    "  AWS_REGION, AWS_DEFAULT_REGION                                region\n"
-    "  AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>                  endpoints\n"
-    "  AWS_CA_BUNDLE                                                 CA certificates\n"
-    "  CREDREPORT_LUA_DIR                     where the Lua library is (default: found\n"
-    "                                         next to the binary)\n"
+    "Options (each overrides config.ini):\n"
+    "  -c, --config FILE          settings (default: $CREDREPORT_CONFIG, else ./config.ini\n"
+    "                             if present, else built-in defaults)\n"
+    "      --ou ID                limit to this OU subtree (repeatable)\n"
+    "      --account ID           limit to this account (repeatable)\n"
+    "      --exclude-account ID   leave this account out (repeatable)\n"
+    "      --concurrency N        accounts in flight at once (default 50)\n"
+    "      --threads N            worker threads (default: one per CPU core)\n"
+    "      --output DEST          a folder, or s3://bucket/prefix (default ./reports)\n"
+    "      --dry-run              list what would be collected and where; touch nothing\n"
+    "      --region REGION        AWS region for STS, S3 and SNS\n"
+    "      --profile NAME         credentials profile from the shared AWS files\n"
+    "      --log-level LEVEL      debug, info, warn or error (default info)\n"
+    "      --log-format FORMAT    text or json (default text)\n"
+    "  -h, --help                 this help\n"
+    "      --version              the version\n"
     "\n"
-    "Exit status: the script's (its main chunk may return an integer); 0 by default,\n"
-    "1 when the script fails, 2 for usage errors.\n";
+    "Credentials and endpoints follow the AWS SDKs: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+    "AWS_SESSION_TOKEN, AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, AWS_REGION,\n"
+    "AWS_CA_BUNDLE, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>. CREDREPORT_LUA_DIR\n"
+    "overrides where the Lua library is found.\n"
+    "\n"
+    "Exit status:\n"
+    "  0  every account in scope was delivered\n"
+    "  1  some accounts failed (the run otherwise completed; see the manifest)\n"
+    "  2  usage or configuration error\n"
+    "  3  the run could not start (no credentials, cannot list the organization)\n"
+    "  A plain script exits with the integer its main chunk returns (0 by default), 1 when it\n"
+    "  fails.\n";
 
-static int s_is_dir(const char *p)
+static bool s_is_dir(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
@@ -49,37 +78,45 @@ static const char *s_lua_dir(char *out, size_t cap)
     if (!slash)
         return NULL;
     *slash = '\0';
-    static const char *rel[] = {"/../lua", "/../share/credreport/lua"};
+    /* build/credreport, build/asan/credreport, PREFIX/bin/credreport */
+    static const char *rel[] = {"/../lua", "/../../lua", "/../share/credreport/lua"};
     for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
-        int n2 = snprintf(out, cap, "%s%s", exe, rel[i]);
-        if (n2 > 0 && (size_t)n2 < cap && s_is_dir(out))
+        int w = snprintf(out, cap, "%s%s", exe, rel[i]);
+        if (w > 0 && (size_t)w < cap && s_is_dir(out))
             return out;
     }
     return NULL;
 }
 
-static int s_run(int argc, char **argv)
+static void s_run_info(struct run_info *r)
 {
-    if (argc < 1) {
-        fprintf(stderr, "credreport run: which script? (credreport run FILE.lua)\n");
-        return 2;
-    }
-    char dirbuf[PATH_MAX];
-    struct runtime_options o;
-    memset(&o, 0, sizeof o);
-    o.lua_dir = s_lua_dir(dirbuf, sizeof dirbuf);
-    http_settings_default(&o.http);
-    o.http.user_agent = "credreport/" CREDREPORT_VERSION;
-    retry_config_default(&o.retry);
-    char err[512];
-    struct runtime *rt = runtime_new(&o, err, sizeof err);
-    if (!rt) {
-        fprintf(stderr, "credreport: %s\n", err);
-        return 3;
-    }
-    int status = runtime_run_file(rt, argv[0], argc - 1, argv + 1);
-    runtime_free(rt);
-    return status;
+    memset(r, 0, sizeof *r);
+    r->started = time(NULL);
+    struct tm tm;
+    gmtime_r(&r->started, &tm);
+    unsigned char rnd[4] = {0};
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        memcpy(rnd, &r->started, sizeof rnd);
+    char stamp[20];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(r->id, sizeof r->id, "%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
+    strftime(r->date, sizeof r->date, "%Y-%m-%d", &tm);
+    strftime(r->time, sizeof r->time, "%H%M%S", &tm);
+}
+
+enum {
+    OPT_OU = 256, OPT_ACCOUNT, OPT_EXCLUDE, OPT_CONCURRENCY, OPT_THREADS, OPT_OUTPUT,
+    OPT_DRY_RUN, OPT_REGION, OPT_PROFILE, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_VERSION,
+};
+
+/* Repeatable list options are gathered, then set once. */
+struct lists {
+    struct buf ous, include, exclude;
+};
+
+static int s_append(struct buf *b, const char *v)
+{
+    return (b->len ? buf_putc(b, ',') : 0) | buf_puts(b, v);
 }
 
 int main(int argc, char **argv)
@@ -88,26 +125,176 @@ int main(int argc, char **argv)
         fputs(s_usage, stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(s_usage, stdout);
         return 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(cmd, "--version") == 0) {
         printf("credreport %s\n", CREDREPORT_VERSION);
         return 0;
     }
+    bool accounts_cmd = strcmp(cmd, "accounts") == 0;
+    if (!accounts_cmd && strcmp(cmd, "run") != 0) {
+        fprintf(stderr, "credreport: unknown command '%s' (try credreport --help)\n", cmd);
+        return 2;
+    }
+
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"ou", required_argument, NULL, OPT_OU},
+        {"account", required_argument, NULL, OPT_ACCOUNT},
+        {"exclude-account", required_argument, NULL, OPT_EXCLUDE},
+        {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"region", required_argument, NULL, OPT_REGION},
+        {"profile", required_argument, NULL, OPT_PROFILE},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    /* Each option and the setting it overrides. */
+    static const struct { int opt; const char *section, *key, *name; } map[] = {
+        {OPT_CONCURRENCY, "run", "concurrency", "--concurrency"},
+        {OPT_THREADS, "run", "threads", "--threads"},
+        {OPT_OUTPUT, "output", "destination", "--output"},
+        {OPT_REGION, "aws", "region", "--region"},
+        {OPT_PROFILE, "aws", "profile", "--profile"},
+        {OPT_LOG_LEVEL, "log", "level", "--log-level"},
+        {OPT_LOG_FORMAT, "log", "format", "--log-format"},
+    };
+    struct { const char *section, *key, *value, *name; } sets[64];
+    size_t n_sets = 0;
+    struct lists lists = {BUF_INIT, BUF_INIT, BUF_INIT};
+    struct buf errors = BUF_INIT;
+    struct config cfg = {0};
+    const char *config_path = NULL;
+    bool dry_run = false;
+    int status = 2, c;
+
+    optind = 2;
+    /* GNU getopt moves options found after the script name in front of it; script
+     * arguments that start with '-' go after "--". */
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'h': fputs(s_usage, stdout); status = 0; goto done;
+        case OPT_VERSION: printf("credreport %s\n", CREDREPORT_VERSION); status = 0; goto done;
+        case OPT_OU: s_append(&lists.ous, optarg); break;
+        case OPT_ACCOUNT: s_append(&lists.include, optarg); break;
+        case OPT_EXCLUDE: s_append(&lists.exclude, optarg); break;
+        case OPT_DRY_RUN: dry_run = true; break;
+        case '?': fprintf(stderr, "(try credreport --help)\n"); goto done;
+        default:
+            for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+                if (map[i].opt == c && n_sets < sizeof sets / sizeof *sets) {
+                    sets[n_sets].section = map[i].section;
+                    sets[n_sets].key = map[i].key;
+                    sets[n_sets].value = optarg;
+                    sets[n_sets].name = map[i].name;
+                    n_sets++;
+                }
+            }
+        }
+    }
+    const char *script = optind < argc ? argv[optind++] : NULL;
+
+    /* Settings: defaults, then the file, then the command line. */
+    if (config_init(&cfg) != 0) {
+        fprintf(stderr, "credreport: out of memory\n");
+        goto done;
+    }
+    bool explicit_config = config_path != NULL;
+    if (!config_path && getenv("CREDREPORT_CONFIG") && *getenv("CREDREPORT_CONFIG")) {
+        config_path = getenv("CREDREPORT_CONFIG");
+        explicit_config = true;
+    }
+    int bad = config_load(&cfg, config_path ? config_path : "config.ini", explicit_config, &errors);
+    const struct { struct buf *b; const char *key, *name; } list_opts[] = {
+        {&lists.ous, "ous", "--ou"}, {&lists.include, "include", "--account"},
+        {&lists.exclude, "exclude", "--exclude-account"}};
+    for (size_t i = 0; i < 3; i++)
+        if (list_opts[i].b->len)
+            bad |= config_set(&cfg, "accounts", list_opts[i].key, list_opts[i].b->data,
+                              list_opts[i].name, &errors);
+    for (size_t i = 0; i < n_sets; i++)
+        bad |= config_set(&cfg, sets[i].section, sets[i].key, sets[i].value, sets[i].name, &errors);
+    if (dry_run)
+        bad |= config_set(&cfg, "run", "dry_run", "true", "--dry-run", &errors);
+    if (!bad)
+        bad = config_validate(&cfg, &errors);
+    if (bad) {
+        fprintf(stderr, "credreport: configuration errors:\n%s%s", errors.data ? errors.data : "",
+                errors.len && errors.data[errors.len - 1] != '\n' ? "\n" : "");
+        goto done;
+    }
+    log_configure(config_str(&cfg, "log", "level"), strcmp(config_str(&cfg, "log", "format"), "json") == 0);
+
+    char lua_dir_buf[PATH_MAX], script_buf[PATH_MAX + 32];
+    const char *lua_dir = s_lua_dir(lua_dir_buf, sizeof lua_dir_buf);
+    if (!lua_dir) {
+        fprintf(stderr, "credreport: cannot find the Lua library (lua/ beside the binary, or "
+                        "share/credreport/lua); set CREDREPORT_LUA_DIR\n");
+        status = 3;
+        goto done;
+    }
+    if (!script) {
+        snprintf(script_buf, sizeof script_buf, "%s/workflows/organization.lua", lua_dir);
+        script = script_buf;
+    }
+
+    struct run_info run;
+    s_run_info(&run);
+    struct aws_shared shared;
+    aws_shared_init(&shared);
+    struct workflow_options o;
+    memset(&o, 0, sizeof o);
+    o.rt.lua_dir = lua_dir;
+    o.rt.region = config_str(&cfg, "aws", "region");
+    http_settings_default(&o.rt.http);
+    o.rt.http.user_agent = "credreport/" CREDREPORT_VERSION;
+    o.rt.http.connect_timeout_ms = (long)(config_num(&cfg, "aws", "connect_timeout") * 1000);
+    o.rt.http.total_timeout_ms = (long)(config_num(&cfg, "aws", "request_timeout") * 1000);
+    o.rt.http.ca_bundle = config_str(&cfg, "aws", "ca_bundle");
+    retry_config_default(&o.rt.retry);
+    o.rt.retry.max_attempts = (int)config_int(&cfg, "aws", "max_attempts");
+    o.rt.endpoints.global = config_str(&cfg, "endpoints", "url");
+    static const char *services[] = {"iam", "sts", "organizations", "s3", "sns"};
+    for (size_t i = 0; i < 5; i++) {
+        o.rt.endpoints.service_urls[i][0] = services[i];
+        o.rt.endpoints.service_urls[i][1] = config_str(&cfg, "endpoints", services[i]);
+    }
+    o.rt.config = &cfg;
+    o.rt.run = &run;
+    o.rt.shared = &shared;
+    o.script = script;
+    o.argc = argc - optind;
+    o.argv = argv + optind;
+    o.mode = accounts_cmd ? WF_ACCOUNTS : config_bool(&cfg, "run", "dry_run") ? WF_DRY_RUN : WF_RUN;
+    long threads = config_int(&cfg, "run", "threads");
+    if (threads <= 0)
+        threads = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = threads > 0 ? (int)threads : 1;
+    o.concurrency = (int)config_int(&cfg, "run", "concurrency");
+    if (o.threads > o.concurrency)
+        o.threads = o.concurrency;
+
     if (loop_global_init() != 0) {
         fprintf(stderr, "credreport: cannot initialise libcurl\n");
-        return 3;
+        status = 3;
+        goto done;
     }
-    int status;
-    if (strcmp(argv[1], "run") == 0) {
-        status = s_run(argc - 2, argv + 2);
-    } else {
-        fprintf(stderr, "credreport: unknown command '%s'\n\n%s", argv[1], s_usage);
-        status = 2;
-    }
+    status = workflow_main(&o);
     loop_global_cleanup();
+done:
+    buf_free(&lists.ous);
+    buf_free(&lists.include);
+    buf_free(&lists.exclude);
+    buf_free(&errors);
+    config_free(&cfg);
     return status;
 }

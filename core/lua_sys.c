@@ -1,0 +1,314 @@
+/* Primitives for what Lua's standard library cannot do safely: encodings and digests
+ * (OpenSSL), files written atomically with private permissions, directories, and log lines
+ * shared by every thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "lua_runtime.h"
+
+/* core.base64_decode(s) -> bytes | nil, err */
+static int l_base64_decode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    /* AWS sends it on one line; tolerate line breaks and spaces anyway. */
+    luaL_Buffer clean;
+    luaL_buffinit(L, &clean);
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != '\n' && s[i] != '\r' && s[i] != ' ' && s[i] != '\t')
+            luaL_addchar(&clean, s[i]);
+    luaL_pushresult(&clean);
+    const char *c = lua_tolstring(L, -1, &len);
+    if (len % 4 != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, "base64: length is not a multiple of 4");
+        return 2;
+    }
+    unsigned char *out = malloc(len / 4 * 3 + 1);
+    if (!out)
+        return luaL_error(L, "out of memory");
+    int n = len ? EVP_DecodeBlock(out, (const unsigned char *)c, (int)len) : 0;
+    if (n < 0) {
+        free(out);
+        lua_pushnil(L);
+        lua_pushstring(L, "base64: invalid characters");
+        return 2;
+    }
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    if (len >= 1 && c[len - 1] == '=')
+        n--;
+    if (len >= 2 && c[len - 2] == '=')
+        n--;
+    lua_pushlstring(L, (const char *)out, (size_t)n);
+    free(out);
+    return 1;
+}
+
+static void s_push_base64(lua_State *L, const unsigned char *p, size_t len)
+{
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, 4 * ((len + 2) / 3) + 1);
+    int n = EVP_EncodeBlock((unsigned char *)out, p, (int)len);
+    luaL_pushresultsize(&b, (size_t)n);
+}
+
+/* core.base64_encode(bytes) -> text */
+static int l_base64_encode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    s_push_base64(L, (const unsigned char *)s, len);
+    return 1;
+}
+
+/* core.digest(algorithm, data[, encoding]) -> digest; algorithm "sha256" | "md5",
+ * encoding "hex" (default) | "base64" | "raw" */
+static int l_digest(lua_State *L)
+{
+    static const char *algos[] = {"sha256", "md5", NULL};
+    static const char *encs[] = {"hex", "base64", "raw", NULL};
+    int algo = luaL_checkoption(L, 1, NULL, algos);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    int enc = luaL_checkoption(L, 3, "hex", encs);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(data, len, md, &mdlen, algo == 0 ? EVP_sha256() : EVP_md5(), NULL))
+        return luaL_error(L, "digest failed");
+    if (enc == 2) {
+        lua_pushlstring(L, (const char *)md, mdlen);
+    } else if (enc == 1) {
+        s_push_base64(L, md, mdlen);
+    } else {
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        for (unsigned int i = 0; i < mdlen; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        lua_pushlstring(L, hex, 2 * mdlen);
+    }
+    return 1;
+}
+
+static int s_fail(lua_State *L, const char *what, const char *path, int err)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s %s: %s", what, path, strerror(err));
+    return 2;
+}
+
+/* core.mkdir_p(path[, mode]) -> true | nil, err */
+static int l_mkdir_p(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    mode_t mode = (mode_t)luaL_optinteger(L, 2, 0700);
+    size_t len = strlen(path);
+    char *p = malloc(len + 1);
+    if (!p)
+        return luaL_error(L, "out of memory");
+    memcpy(p, path, len + 1);
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, mode) != 0 && errno != EEXIST) {
+                int e = errno;
+                lua_pushstring(L, p);
+                free(p);
+                return s_fail(L, "cannot create directory", lua_tostring(L, -1), e);
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return s_fail(L, "not a directory:", path, ENOTDIR);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.write_file(path, data[, mode]) -> true | nil, err
+ * Written to a temporary file beside it, flushed, then renamed: a reader sees the old file
+ * or the whole new one, never a part. Mode defaults to 0600. */
+static int l_write_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    mode_t mode = (mode_t)luaL_optinteger(L, 3, 0600);
+    const char *tmp = lua_pushfstring(L, "%s.tmp-%d-%p", path, (int)getpid(), (void *)&len);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return s_fail(L, "cannot create", tmp, errno);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return s_fail(L, "cannot write", tmp, e);
+        }
+        off += (size_t)n;
+    }
+    if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return s_fail(L, "cannot write", tmp, e);
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return s_fail(L, "cannot write", path, e);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- logging ---------------------------------------------------------------------- */
+
+static const char *s_levels[] = {"debug", "info", "warn", "error", NULL};
+
+/* Adds v as is, or quoted when it holds spaces, quotes, '=' or line breaks. */
+static int s_add_value(struct buf *b, const char *v)
+{
+    if (*v && !strpbrk(v, " \t\"=\n\r\\"))
+        return buf_puts(b, v);
+    int rc = buf_putc(b, '"');
+    for (const char *p = v; *p && rc == 0; p++) {
+        if (*p == '\n')
+            rc = buf_puts(b, "\\n");
+        else if (*p == '\r')
+            rc = buf_puts(b, "\\r");
+        else if (*p == '"' || *p == '\\')
+            rc = buf_putc(b, '\\') | buf_putc(b, *p);
+        else
+            rc = buf_putc(b, *p);
+    }
+    return rc | buf_putc(b, '"');
+}
+
+/* [-0, +1, m] Pushes the sorted string keys of the table at idx as an array. */
+static void s_sorted_keys(lua_State *L, int idx)
+{
+    lua_newtable(L);
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, -3, ++n);
+        }
+    }
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, -3);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+}
+
+/* [-0, +1, m] The text form: "TIME LEVEL message key=value ...". */
+static void s_push_text_line(lua_State *L, int level, const char *when)
+{
+    struct buf b = BUF_INIT;
+    int rc = buf_printf(&b, "%s ", when);
+    for (const char *p = s_levels[level]; *p; p++)
+        rc |= buf_putc(&b, (char)(*p - 32));
+    rc |= buf_printf(&b, " %s", lua_tostring(L, 2));
+    if (lua_istable(L, 3)) {
+        s_sorted_keys(L, 3);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= n && rc == 0; i++) {
+            lua_rawgeti(L, -1, i);
+            const char *k = lua_tostring(L, -1);
+            lua_gettable(L, 3);
+            const char *v = luaL_tolstring(L, -1, NULL);
+            rc |= buf_printf(&b, " %s=", k);
+            rc |= s_add_value(&b, v);
+            lua_pop(L, 2); /* k stays alive in the keys array */
+        }
+        lua_pop(L, 1);
+    }
+    rc |= buf_putc(&b, '\n');
+    if (rc != 0) {
+        buf_free(&b);
+        luaL_error(L, "out of memory");
+        return;
+    }
+    lua_pushlstring(L, b.data, b.len);
+    buf_free(&b);
+}
+
+/* core.log(level, message[, fields]) writes one line to stderr:
+ *   2026-11-28T21:30:00.000Z INFO message key=value ...   (text)
+ *   {"time":"...","level":"info","msg":"...",...}          (json, through lua-cjson) */
+static int l_log(lua_State *L)
+{
+    int level = luaL_checkoption(L, 1, NULL, s_levels);
+    luaL_checkstring(L, 2);
+    if (!log_enabled((enum log_level)level))
+        return 0;
+    lua_settop(L, 3);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[48], sec[32];
+    strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when, sizeof when, "%.24s.%03dZ", sec, (int)(ts.tv_nsec / 1000000));
+    if (log_json()) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, "cjson");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "encode");
+        lua_createtable(L, 0, 8);
+        if (lua_istable(L, 3)) {
+            lua_pushnil(L);
+            while (lua_next(L, 3)) {
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, -4);
+            }
+        }
+        lua_pushstring(L, when);
+        lua_setfield(L, -2, "time");
+        lua_pushstring(L, s_levels[level]);
+        lua_setfield(L, -2, "level");
+        lua_pushvalue(L, 2);
+        lua_setfield(L, -2, "msg");
+        lua_call(L, 1, 1);
+        lua_pushliteral(L, "\n");
+        lua_concat(L, 2);
+    } else {
+        s_push_text_line(L, level, when);
+    }
+    size_t len;
+    const char *line = lua_tolstring(L, -1, &len);
+    log_write(line, len);
+    return 0;
+}
+
+int luaopen_credreport_sys(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
+        {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
+        {"log", l_log}, {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+    return 0;
+}

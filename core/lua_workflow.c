@@ -1,0 +1,356 @@
+/* The workflow scheduler: threads, the queues between them, and the primitives the Lua
+ * runner (lua/credreport/runner.lua) uses to move accounts and outcomes across threads. */
+#include <lauxlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mq.h"
+#include "workflow.h"
+
+struct link {
+    bool coordinator;
+    struct mq *accounts;  /* coordinator → workers */
+    struct mq *outcomes;  /* workers → coordinator */
+    /* coordinator */
+    struct task *waiter;  /* waiting in core.next_outcome() */
+    /* worker */
+    int in_flight, limit;
+    int workflow_ref;     /* the script's workflow table in this thread's state */
+    char *load_error;     /* why this thread could not load the workflow */
+};
+
+struct worker {
+    pthread_t thread;
+    const struct workflow_options *o;
+    struct link link;
+    struct runtime *rt;
+    pthread_mutex_t *ready_mu;
+    pthread_cond_t *ready_cv;
+    int *ready;
+};
+
+static struct link *s_link(lua_State *L, bool coordinator)
+{
+    struct runtime *rt = runtime_get(L);
+    struct link *k = rt->workflow;
+    if (!k || k->coordinator != coordinator)
+        luaL_error(L, "this primitive belongs to the workflow runner (%s thread only)",
+                   coordinator ? "coordinator" : "worker");
+    return k;
+}
+
+/* core.post_account(json): hands an account to the workers. */
+static int l_post_account(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    struct link *k = s_link(L, true);
+    if (mq_push(k->accounts, s, len) != 0)
+        return luaL_error(L, "cannot queue the account (out of memory or queue closed)");
+    return 0;
+}
+
+/* core.close_accounts(): no more accounts will come. */
+static int l_close_accounts(lua_State *L)
+{
+    mq_close(s_link(L, true)->accounts);
+    return 0;
+}
+
+/* core.next_outcome() -> json: waits for the next account outcome from a worker. */
+static int l_next_outcome(lua_State *L)
+{
+    struct link *k = s_link(L, true);
+    struct mq_msg *m = mq_pop(k->outcomes);
+    if (m) {
+        lua_pushlstring(L, m->data, m->len);
+        free(m);
+        return 1;
+    }
+    if (k->waiter)
+        return luaL_error(L, "only one task may wait for outcomes");
+    k->waiter = runtime_current_task(L);
+    return runtime_wait(L, k->waiter);
+}
+
+/* core.post_outcome(json): an account is done (worker side). */
+static int l_post_outcome(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    struct link *k = s_link(L, false);
+    if (mq_push(k->outcomes, s, len) != 0)
+        return luaL_error(L, "cannot queue the outcome (out of memory)");
+    k->in_flight--;
+    return 0;
+}
+
+int luaopen_credreport_workflow(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"post_account", l_post_account}, {"close_accounts", l_close_accounts},
+        {"next_outcome", l_next_outcome}, {"post_outcome", l_post_outcome}, {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+    return 0;
+}
+
+/* ---- driving ---------------------------------------------------------------------- */
+
+/* [-0, +1, e] Pushes require("credreport.runner")[name]. */
+static int l_runner_fn(lua_State *L)
+{
+    const char *name = lua_tostring(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "credreport.runner");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, name);
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "credreport.runner has no function %s", name);
+    return 1;
+}
+
+/* Pushes the runner's function (or returns -1 with the error printed). */
+static int s_push_runner_fn(struct runtime *rt, const char *name)
+{
+    lua_State *L = rt->L;
+    lua_pushcfunction(L, l_runner_fn);
+    lua_pushstring(L, name);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fprintf(stderr, "credreport: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static bool s_is_workflow(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx))
+        return false;
+    lua_getfield(L, idx, "discover");
+    lua_getfield(L, idx, "process");
+    bool ok = lua_isfunction(L, -1) && lua_isfunction(L, -2);
+    lua_pop(L, 2);
+    return ok;
+}
+
+static bool s_worker_keep_going(struct runtime *rt, void *arg)
+{
+    struct link *k = arg;
+    lua_State *L = rt->L;
+    while (k->in_flight < k->limit) {
+        struct mq_msg *m = mq_pop(k->accounts);
+        if (!m)
+            break;
+        /* A thread that could not load the workflow still answers for every account it
+         * takes, so none goes missing. */
+        bool loaded = k->workflow_ref != LUA_NOREF;
+        if (s_push_runner_fn(rt, loaded ? "process" : "fail") != 0) {
+            free(m);
+            continue; /* cannot happen once the coordinator loaded the same library */
+        }
+        if (loaded)
+            lua_rawgeti(L, LUA_REGISTRYINDEX, k->workflow_ref);
+        else
+            lua_pushstring(L, k->load_error ? k->load_error : "the workflow did not load");
+        lua_pushlstring(L, m->data, m->len);
+        free(m);
+        k->in_flight++;
+        runtime_spawn(rt, 2, NULL);
+    }
+    return !(k->in_flight == 0 && rt->live_tasks == 0 && mq_drained(k->accounts));
+}
+
+static void *s_worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char err[512];
+    w->rt = runtime_new(&w->o->rt, err, sizeof err);
+    pthread_mutex_lock(w->ready_mu);
+    (*w->ready)++;
+    pthread_cond_signal(w->ready_cv);
+    pthread_mutex_unlock(w->ready_mu);
+    if (!w->rt) {
+        fprintf(stderr, "credreport: worker thread: %s\n", err);
+        return NULL;
+    }
+    struct runtime *rt = w->rt;
+    rt->workflow = &w->link;
+    rt->external_wakeups = true;
+    int results = LUA_NOREF;
+    int rc = runtime_run_main(rt, w->o->script, w->o->argc, w->o->argv, &results);
+    if (rc == RUN_OK) {
+        lua_rawgeti(rt->L, LUA_REGISTRYINDEX, results);
+        lua_rawgeti(rt->L, -1, 1);
+        if (s_is_workflow(rt->L, -1))
+            w->link.workflow_ref = luaL_ref(rt->L, LUA_REGISTRYINDEX);
+        else
+            lua_pop(rt->L, 1);
+        lua_pop(rt->L, 1);
+        luaL_unref(rt->L, LUA_REGISTRYINDEX, results);
+    }
+    if (w->link.workflow_ref == LUA_NOREF)
+        w->link.load_error = strdup("the workflow script failed to load in a worker thread");
+    runtime_drive(rt, s_worker_keep_going, &w->link);
+    return NULL;
+}
+
+static bool s_coordinator_keep_going(struct runtime *rt, void *arg)
+{
+    struct link *k = arg;
+    if (k->waiter) {
+        struct mq_msg *m = mq_pop(k->outcomes);
+        if (m) {
+            struct task *t = k->waiter;
+            k->waiter = NULL;
+            lua_pushlstring(rt->L, m->data, m->len);
+            free(m);
+            runtime_wake(rt, t, 1);
+        }
+    }
+    return rt->live_tasks > 0;
+}
+
+/* The exit status a task's results give: its first result when it is an integer. */
+static int s_task_status(struct runtime *rt, struct task *t, int fallback)
+{
+    int status = fallback;
+    if (runtime_push_results(rt, t)) {
+        lua_getfield(rt->L, -1, "ok");
+        lua_rawgeti(rt->L, -2, 1);
+        if (lua_toboolean(rt->L, -2))
+            status = lua_isinteger(rt->L, -1) ? (int)lua_tointeger(rt->L, -1) : 0;
+        lua_pop(rt->L, 3);
+    }
+    return status;
+}
+
+static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, int wf_ref)
+{
+    struct mq accounts, outcomes;
+    if (mq_init(&accounts) != 0 || mq_init(&outcomes) != 0) {
+        fprintf(stderr, "credreport: cannot create the work queues\n");
+        return 3;
+    }
+    struct link coord = {.coordinator = true, .accounts = &accounts, .outcomes = &outcomes,
+                         .workflow_ref = LUA_NOREF};
+    rt->workflow = &coord;
+    rt->external_wakeups = true;
+    mq_subscribe(&outcomes, rt->loop);
+
+    int n = o->threads > 0 ? o->threads : 1;
+    struct worker *workers = calloc((size_t)n, sizeof *workers);
+    pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t ready_cv = PTHREAD_COND_INITIALIZER;
+    int ready = 0, started = 0;
+    int status = 3;
+    if (!workers) {
+        fprintf(stderr, "credreport: out of memory\n");
+        goto done;
+    }
+    int per_thread = (o->concurrency + n - 1) / n;
+    for (int i = 0; i < n; i++) {
+        struct worker *w = &workers[i];
+        w->o = o;
+        w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
+                                .limit = per_thread, .workflow_ref = LUA_NOREF};
+        w->ready_mu = &ready_mu;
+        w->ready_cv = &ready_cv;
+        w->ready = &ready;
+    }
+    /* Workers subscribe their loops once they exist; each is created on its thread, so
+     * wait until all are before anything is pushed. */
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&workers[i].thread, NULL, s_worker_main, &workers[i]) != 0) {
+            fprintf(stderr, "credreport: cannot start worker thread %d\n", i + 1);
+            break;
+        }
+        started++;
+    }
+    pthread_mutex_lock(&ready_mu);
+    while (ready < started)
+        pthread_cond_wait(&ready_cv, &ready_mu);
+    pthread_mutex_unlock(&ready_mu);
+    int alive = 0;
+    for (int i = 0; i < started; i++) {
+        if (workers[i].rt) {
+            mq_subscribe(&accounts, workers[i].rt->loop);
+            alive++;
+        }
+    }
+    if (!alive)
+        fprintf(stderr, "credreport: no worker thread could start\n");
+    else if (s_push_runner_fn(rt, "coordinate") == 0) {
+        lua_rawgeti(rt->L, LUA_REGISTRYINDEX, wf_ref);
+        int keep = LUA_NOREF;
+        struct task *t = runtime_spawn(rt, 1, &keep);
+        runtime_drive(rt, s_coordinator_keep_going, &coord);
+        status = s_task_status(rt, t, 3);
+        luaL_unref(rt->L, LUA_REGISTRYINDEX, keep);
+    }
+done:
+    mq_close(&accounts);
+    for (int i = 0; i < started; i++) {
+        pthread_join(workers[i].thread, NULL);
+        free(workers[i].link.load_error);
+        runtime_free(workers[i].rt);
+    }
+    free(workers);
+    rt->workflow = NULL;
+    mq_destroy(&accounts);
+    mq_destroy(&outcomes);
+    return status;
+}
+
+int workflow_main(const struct workflow_options *o)
+{
+    char err[512];
+    struct runtime *rt = runtime_new(&o->rt, err, sizeof err);
+    if (!rt) {
+        fprintf(stderr, "credreport: %s\n", err);
+        return 3;
+    }
+    int results = LUA_NOREF, status;
+    int rc = runtime_run_main(rt, o->script, o->argc, o->argv, &results);
+    if (rc != RUN_OK) {
+        status = rc == RUN_LOAD_ERROR ? 2 : 1;
+        goto done;
+    }
+    lua_State *L = rt->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, results);
+    lua_rawgeti(L, -1, 1);
+    if (!s_is_workflow(L, -1)) {
+        if (o->mode != WF_RUN) {
+            fprintf(stderr, "credreport: %s is not a workflow (it must return a table with "
+                            "discover and process functions)\n", o->script);
+            status = 2;
+        } else {
+            status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+        }
+        lua_pop(L, 2);
+        goto done;
+    }
+    int wf_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    if (o->mode == WF_RUN) {
+        status = s_run_workflow(rt, o, wf_ref);
+    } else if (s_push_runner_fn(rt, o->mode == WF_ACCOUNTS ? "list" : "dry_run") == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, wf_ref);
+        int keep = LUA_NOREF;
+        struct task *t = runtime_spawn(rt, 1, &keep);
+        runtime_drive(rt, NULL, NULL);
+        status = s_task_status(rt, t, 3);
+        luaL_unref(L, LUA_REGISTRYINDEX, keep);
+    } else {
+        status = 2;
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, wf_ref);
+done:
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, results);
+    runtime_free(rt);
+    return status;
+}

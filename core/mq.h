@@ -1,0 +1,41 @@
+/* A message queue between threads: strings pushed by one thread, popped by another, with
+ * the consumers' loops woken on every push. This is the only place threads meet; what
+ * crosses is a copy (JSON text), never a pointer into a Lua state. */
+#ifndef CREDREPORT_MQ_H
+#define CREDREPORT_MQ_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct loop;
+
+struct mq_msg {
+    struct mq_msg *next;
+    size_t len;
+    char data[]; /* NUL-terminated */
+};
+
+struct mq {
+    pthread_mutex_t mu;
+    struct mq_msg *head, *tail;
+    size_t n;
+    bool closed;
+    struct loop *wake[65]; /* loops to wake on push and close */
+    size_t n_wake;
+};
+
+int mq_init(struct mq *q);
+void mq_destroy(struct mq *q);
+/* Registers a consumer's loop (before any thread starts). */
+void mq_subscribe(struct mq *q, struct loop *l);
+/* Copies data; 0, or -1 when memory runs out or the queue is closed. */
+int mq_push(struct mq *q, const char *data, size_t len);
+/* The oldest message (free() it), or NULL when there is none now. */
+struct mq_msg *mq_pop(struct mq *q);
+/* No more pushes: consumers see it once the queue is empty. */
+void mq_close(struct mq *q);
+/* True when closed and nothing is left to pop. */
+bool mq_drained(struct mq *q);
+
+#endif

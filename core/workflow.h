@@ -1,0 +1,25 @@
+/* Running a script: a plain script runs on the main thread; a workflow (a script that
+ * returns a table with discover() and process()) runs discovery on the main thread and
+ * processes accounts on worker threads, each with its own Lua state loaded from the same
+ * script (the model of wrk), many accounts in flight per thread. */
+#ifndef CREDREPORT_WORKFLOW_H
+#define CREDREPORT_WORKFLOW_H
+
+#include "lua_runtime.h"
+
+enum workflow_mode { WF_RUN, WF_ACCOUNTS, WF_DRY_RUN };
+
+struct workflow_options {
+    struct runtime_options rt; /* for every thread's runtime */
+    const char *script;
+    int argc;
+    char **argv;
+    enum workflow_mode mode;
+    int threads;               /* worker threads (>= 1) */
+    int concurrency;           /* accounts in flight in all (>= 1) */
+};
+
+/* Returns the process exit status. */
+int workflow_main(const struct workflow_options *o);
+
+#endif

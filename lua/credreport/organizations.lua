@@ -1,0 +1,112 @@
+-- Organization discovery: the whole organization or OU subtrees, walked in parallel, with
+-- each account handed to `emit` as soon as its listing page arrives.
+local core = require "credreport.core"
+local cjson = require "cjson"
+
+local M = {}
+
+local function present(v)
+  return v ~= nil and v ~= cjson.null
+end
+
+-- Calls op page by page (Organizations keeps paging while NextToken is present, even after
+-- an empty page) and calls on_item for every element of result[key].
+function M.each(client, op, params, key, on_item)
+  local token
+  repeat
+    local p = {}
+    for k, v in pairs(params or {}) do p[k] = v end
+    p.NextToken = token
+    local res, err = client:json("organizations", op, p)
+    if not res then return nil, err end
+    for _, item in ipairs(present(res[key]) and res[key] or {}) do
+      local ok, stop = on_item(item)
+      if ok == false then return nil, stop end
+    end
+    token = present(res.NextToken) and res.NextToken or nil
+  until not token
+  return true
+end
+
+-- The account record every module uses. `State` is authoritative; the older `Status` is read
+-- only when `State` is absent.
+function M.account(raw, ou_id, ou_path)
+  local state = present(raw.State) and raw.State or (present(raw.Status) and raw.Status or "UNKNOWN")
+  return {
+    id = raw.Id, name = present(raw.Name) and raw.Name or "", email = present(raw.Email) and raw.Email or "",
+    arn = present(raw.Arn) and raw.Arn or "", state = state, ou_id = ou_id, ou_path = ou_path,
+  }
+end
+
+-- Runs fns concurrently as tasks and returns true, or nil and the first error.
+local function all(fns)
+  local tasks = {}
+  for i, fn in ipairs(fns) do tasks[i] = core.spawn(fn) end
+  local first_err
+  for _, t in ipairs(tasks) do
+    local ok, res, err = t:join()
+    if not ok then first_err = first_err or {code = "ScriptError", message = tostring(res)}
+    elseif res == nil then first_err = first_err or err end
+  end
+  if first_err then return nil, first_err end
+  return true
+end
+
+-- Walks the subtree under parent_id: its accounts and, in parallel, every child OU.
+function M.walk(client, parent_id, path, emit)
+  local children = {}
+  local function list_accounts()
+    return M.each(client, "ListAccountsForParent", {ParentId = parent_id}, "Accounts", function(raw)
+      emit(M.account(raw, parent_id, path))
+    end)
+  end
+  local function list_ous()
+    local subtrees = {}
+    local ok, err = M.each(client, "ListOrganizationalUnitsForParent", {ParentId = parent_id},
+      "OrganizationalUnits", function(ou)
+        local child_path = path .. "/" .. (present(ou.Name) and ou.Name or ou.Id)
+        subtrees[#subtrees + 1] = function() return M.walk(client, ou.Id, child_path, emit) end
+      end)
+    if not ok then return nil, err end
+    return all(subtrees)
+  end
+  children[1], children[2] = list_accounts, list_ous
+  return all(children)
+end
+
+-- The whole organization (from its root), or the subtrees of the given OU or root ids.
+function M.discover(client, ous, emit)
+  if not ous or #ous == 0 then
+    local roots = {}
+    local ok, err = M.each(client, "ListRoots", {}, "Roots", function(r) roots[#roots + 1] = r end)
+    if not ok then return nil, err end
+    ous = {}
+    for _, r in ipairs(roots) do ous[#ous + 1] = r.Id end
+  end
+  local walks = {}
+  for _, id in ipairs(ous) do
+    walks[#walks + 1] = function()
+      local name = id:match("^r%-") and "Root" or id
+      if id:match("^ou%-") then
+        local res = client:json("organizations", "DescribeOrganizationalUnit", {OrganizationalUnitId = id})
+        if res and res.OrganizationalUnit and present(res.OrganizationalUnit.Name) then
+          name = res.OrganizationalUnit.Name
+        end
+      end
+      return M.walk(client, id, name, emit)
+    end
+  end
+  return all(walks)
+end
+
+-- Tags of one account, as {key = value}.
+function M.tags(client, account_id)
+  local tags = {}
+  local ok, err = M.each(client, "ListTagsForResource", {ResourceId = account_id}, "Tags", function(t)
+    tags[t.Key] = t.Value
+  end)
+  if not ok then return nil, err end
+  return tags
+end
+
+return M

@@ -1,0 +1,235 @@
+-- A workflow: which accounts (discover), what happens to each (process), and what happens
+-- at the end (finish). workflow.new{...} builds the bundled behaviour from config.ini; every
+-- field given to it replaces a default, so a custom script changes only what it names.
+--
+-- The C core calls discover() and finish() on the main thread and process() on worker
+-- threads, each with its own copy of this script: state shared between them travels in the
+-- account record and the outcome, both plain tables.
+local core = require "credreport.core"
+local config = require "credreport.config"
+local run = require "credreport.run"
+local organizations = require "credreport.organizations"
+local report = require "credreport.report"
+local delivery = require "credreport.delivery"
+local notify = require "credreport.notify"
+local manifest = require "credreport.manifest"
+
+local M = {}
+local Workflow = {}
+Workflow.__index = Workflow
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list or {}) do s[v] = true end
+  return s
+end
+
+local function log(level, msg, fields) core.log(level, msg, fields) end
+
+-- opts (all optional):
+--   ous, include, exclude, states, tags      scope (defaults: [accounts])
+--   role_name, external_id, session_name     how to enter an account
+--   management_account                        "self" | "assume" | "skip"
+--   report = {retry_limit=, wait_interval=, wait_growth=, max_wait=, retry_on=}
+--   destination, key_template, output = {...} where reports go (defaults: [output])
+--   sns_topic_arn                             failure notifications ([notify])
+--   filter(account) -> bool                   extra scope rule, on the main thread
+--   on_report(account, csv, ctx) -> false     act on a report; false skips delivery
+--   on_failure(account, err, ctx)             replaces the SNS notification
+function M.new(opts)
+  opts = opts or {}
+  local acc, out, rep, nfy = config.accounts, config.output, config.report, config.notify
+  local w = setmetatable({}, Workflow)
+  w.scope = {
+    ous = opts.ous or acc.ous,
+    include = set_of(opts.include or acc.include),
+    exclude = set_of(opts.exclude or acc.exclude),
+    states = set_of(opts.states or acc.states),
+    tags = opts.tags or acc.tags,
+  }
+  w.role_name = opts.role_name or acc.role_name
+  w.external_id = opts.external_id or acc.external_id
+  w.session_name = opts.session_name or acc.session_name
+  w.role_duration = opts.role_duration or acc.role_duration
+  w.management_account = opts.management_account or acc.management_account
+  local r = opts.report or {}
+  w.policy = report.policy{
+    retry_limit = r.retry_limit or rep.retry_limit, wait_interval = r.wait_interval or rep.wait_interval,
+    wait_growth = r.wait_growth or rep.wait_growth, max_wait = r.max_wait or rep.max_wait,
+    retry_on = r.retry_on or rep.retry_on,
+  }
+  w.output = {}
+  for k, v in pairs(out) do w.output[k] = v end
+  for k, v in pairs(opts.output or {}) do w.output[k] = v end
+  w.dest = delivery.destination(opts.destination or w.output.destination)
+  w.key_template = opts.key_template or w.output.key_template
+  w.notify = {sns_topic_arn = opts.sns_topic_arn or nfy.sns_topic_arn, subject = nfy.subject, on = nfy.on}
+  w.filter, w.on_report, w.on_failure = opts.filter, opts.on_report, opts.on_failure
+  return w
+end
+
+-- Stops a run that cannot start because of its configuration (exit status 2). Only for a
+-- script's setup, before any account is touched.
+function M.config_error(message)
+  io.stderr:write("credreport: ", message, "\n")
+  os.exit(2)
+end
+
+-- The credentials credreport runs with, one client per thread.
+function Workflow:client()
+  if not self._client then
+    local c, err = core.client{profile = config.aws.profile ~= "" and config.aws.profile or nil}
+    if not c then error({code = "NoCredentials", message = err}, 0) end
+    self._client = c
+  end
+  return self._client
+end
+
+function Workflow:in_scope(a)
+  local s = self.scope
+  if next(s.include) and not s.include[a.id] then return false end
+  if s.exclude[a.id] then return false end
+  if next(s.states) and not s.states[a.state] then return false end
+  if self.filter and not self.filter(a) then return false end
+  return true
+end
+
+local function tag_match(tags, wanted)
+  for _, t in ipairs(wanted or {}) do
+    local k, v = t:match("^([^=]+)=(.*)$")
+    if k then
+      if tags[k] ~= v then return false end
+    elseif tags[t] == nil then
+      return false
+    end
+  end
+  return true
+end
+
+-- Finds the accounts in scope and emits each as soon as it is known. Raises a table error
+-- {code, message} when the organization cannot be listed.
+function Workflow:discover(emit)
+  local client = self:client()
+  local me, err = client:query("sts", "GetCallerIdentity")
+  if not me then error(err, 0) end
+  local partition = me.Arn:match("^arn:([^:]+):") or "aws"
+  local pending_tags = {}
+  local ok, derr = organizations.discover(client, self.scope.ous, function(a)
+    if not self:in_scope(a) then return end
+    if a.id == me.Account then
+      if self.management_account == "skip" then return end
+      a.own_credentials = self.management_account ~= "assume"
+    end
+    if not a.own_credentials then
+      a.role_arn = ("arn:%s:iam::%s:role/%s"):format(partition, a.id, self.role_name)
+    end
+    if self.scope.tags and #self.scope.tags > 0 then
+      pending_tags[#pending_tags + 1] = core.spawn(function()
+        local tags, terr = organizations.tags(client, a.id)
+        if not tags then error(terr, 0) end
+        if tag_match(tags, self.scope.tags) then emit(a) end
+      end)
+    else
+      emit(a)
+    end
+  end)
+  for _, t in ipairs(pending_tags) do
+    local tok, terr = t:join()
+    if not tok and ok then ok, derr = nil, terr end
+  end
+  if not ok then error(derr, 0) end
+end
+
+-- The client that acts in an account: the caller's own credentials, or the member role.
+function Workflow:account_client(a)
+  if a.own_credentials then return self:client() end
+  return self:client():assume_role{
+    role_arn = a.role_arn, session_name = self.session_name,
+    external_id = self.external_id ~= "" and self.external_id or nil,
+    duration = self.role_duration,
+  }
+end
+
+function Workflow:key_for(a)
+  return delivery.render(self.key_template, {
+    date = run.date, time = run.time, run_id = run.id, account = a.id,
+    account_name = a.name, ou_path = a.ou_path,
+  })
+end
+
+-- Collects and delivers one account's report. Returns the outcome (a plain table).
+function Workflow:process(a)
+  local ctx = {run = run, workflow = self}
+  local client = self:account_client(a)
+  local got, err = report.fetch(client, self.policy)
+  local outcome
+  if got then
+    local deliver = true
+    if self.on_report then deliver = self.on_report(a, got.csv, ctx) ~= false end
+    local key = self:key_for(a)
+    local location, perr = "not delivered (on_report)", nil
+    if deliver then location, perr = delivery.put(self:client(), self.dest, self.output, key, got.csv) end
+    if location then
+      outcome = {status = "delivered", key = key, location = location,
+                 generated_time = got.generated_time, checks = got.checks,
+                 sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+    else
+      err = perr
+    end
+  end
+  if not outcome then
+    outcome = {status = "failed", error = {code = err.code or "Error", message = err.message or tostring(err)}}
+    if self.on_failure then
+      self.on_failure(a, outcome.error, ctx)
+    elseif self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" then
+      local id, nerr = notify.account_failed(self:client(), self.notify, run, a, outcome.error)
+      if not id then
+        log("error", "SNS notification failed", {account = a.id, error = tostring(nerr)})
+        outcome.notification_error = tostring(nerr)
+      end
+    end
+  end
+  if a.role_arn and client ~= self._client then client:close() end
+  return outcome
+end
+
+function Workflow:on_outcome(o)
+  local a = o.account
+  if o.status == "delivered" then
+    log("info", "delivered", {account = a.id, location = o.location,
+                              checks = math.tointeger(o.checks) or o.checks,
+                              seconds = ("%.1f"):format(o.duration or 0)})
+  else
+    log("warn", "failed", {account = a.id, code = o.error.code, error = o.error.message})
+  end
+end
+
+-- Writes the manifest, prints the summary and returns the exit status.
+function Workflow:finish(info)
+  info.destination = delivery.describe(self.dest)
+  local m, delivered, failed = manifest.build(run, info)
+  local location, err = delivery.put(self:client(), self.dest, self.output, manifest.key(run),
+                                     manifest.encode(m), "application/json")
+  if not location then
+    log("error", "cannot write the manifest", {error = tostring(err and (err.message or err))})
+  end
+  local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed"):format(
+    run.id, #info.order, delivered, failed)}
+  for _, row in ipairs(m.accounts) do
+    if row.status ~= "delivered" then
+      lines[#lines + 1] = ("  failed %s (%s): %s: %s"):format(row.id, row.name, row.error.code, row.error.message)
+    end
+  end
+  if info.discovery_error then
+    lines[#lines + 1] = "  the organization could not be listed completely: " ..
+      tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message)
+  end
+  lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
+  io.stdout:write(table.concat(lines, "\n"), "\n")
+  io.stdout:flush()
+  if info.discovery_error then return 3 end
+  if failed > 0 or not location then return 1 end
+  return 0
+end
+
+return M
