@@ -44,10 +44,18 @@ $(BUILD)/asan/credreport: $(SAN_OBJS) $(BUILD)/asan/obj/main.o
 $(BUILD)/asan/obj/main.o: core/main.c $(wildcard core/*.h) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+# With ThreadSanitizer, for the scheduler's tests (worker threads, queues, shared state).
+TSAN_OBJS := $(SRCS:core/%.c=$(BUILD)/tsan/obj/%.o)
+$(BUILD)/tsan/credreport: $(TSAN_OBJS)
+	$(CC) -g -fsanitize=thread -o $@ $^ $(LIBS)
+
+$(BUILD)/tsan/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/tsan/obj
+	$(CC) $(WARN) -O1 -g -fsanitize=thread $(PKG_CFLAGS) -c -o $@ $<
+
 $(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/unit.h $(SAN_OBJS) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -Icore -o $@ $< $(SAN_OBJS) $(LIBS)
 
-$(BUILD)/obj $(BUILD)/asan/obj:
+$(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/tsan/obj:
 	mkdir -p $@
 
 # Installs only what is missing, so a prepared machine pays nothing.
@@ -73,7 +81,7 @@ unit: $(UNIT_BINS)
 	@tests/run-unit $(UNIT_BINS)
 
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/asan/credreport $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(BUILD)/asan/credreport $(BUILD)/tsan/credreport $(UNIT_BINS)
 	@tests/run-all $(UNIT_BINS)
 
 demo: deps all

@@ -209,3 +209,20 @@ return workflow.new{
     check("STALE 111111111111 stale-bob" in proc.stdout, f"hook output:\n{proc.stdout}")
     files = {p.name for p in (ctx.tmp / "reports").rglob("credentialReport_*.csv")}
     check("credentialReport_444444444444.csv" not in files and "credentialReport_333333333333.csv" in files, f"{files}")
+
+
+def test_worker_threads_under_thread_sanitizer(ctx):
+    """The scheduler's threads, queues and shared state, checked by ThreadSanitizer: four
+    worker threads, accounts handed over while the organization is still being listed."""
+    ctx.binary = str(ctx.root / "build" / "tsan" / "credreport")
+    path, fx = generate(ctx, accounts=40, seed=9, depth=3, role_missing=2, never_complete=1,
+                        min_delay_ms=20, max_delay_ms=300)
+    emu = ctx.emulator(path, faults={"seed": 5, "rules": [
+        {"type": "error", "service": "iam", "probability": 0.1},
+        {"type": "latency", "service": "organizations", "min_ms": 5, "max_ms": 40},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[aws]\nmax_attempts = 6\n", ["--threads", "4", "--concurrency", "12"],
+                env_extra={"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1"})
+    check(proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    check("ThreadSanitizer" not in proc.stderr, proc.stderr[-4000:])
+    check(f"{len(active_ids(fx))} account(s) in scope" in proc.stdout, proc.stdout)
