@@ -18,12 +18,32 @@
 #define AWS_CREDS_REFRESH_BEFORE (10 * 60)
 #define AWS_CREDS_MIN_LEFT (2 * 60)
 
+/* Fresh credentials are used by the calls that waited for them even when they expire within
+ * AWS_CREDS_MIN_LEFT (a provider may hand out short-lived ones), for this long after arriving;
+ * otherwise those calls would fetch again and again. */
+#define AWS_CREDS_FRESH_GRACE 60
+
+struct aws_ctx;
+
+/* An aws_ctx_http() request. */
+struct ctx_http {
+    struct aws_ctx *ctx;
+    http_done_fn done;
+    void *arg;
+    struct loop_timer *timer;
+    bool finished; /* done has run (the timeout came first) */
+    double timeout_s;
+    struct buf body;
+    struct ctx_http *prev, *next;
+};
+
 struct aws_ctx {
     struct loop *loop;
     struct aws_shared *shared;
     struct aws_settings settings;
     struct endpoint_overrides endpoints;
     uint64_t rng; /* xorshift state for backoff jitter */
+    struct ctx_http *http; /* aws_ctx_http() requests whose transfer has not ended */
 };
 
 struct aws_call;
@@ -33,10 +53,10 @@ struct aws_client {
     int refs;
     struct aws_creds creds;
     bool have_creds;
-    /* Role clients only. */
-    struct aws_client *parent;
-    char *role_arn, *session_name, *external_id;
-    int duration_seconds;
+    bool anonymous;           /* requests go unsigned */
+    /* Provider clients only. */
+    struct aws_provider *provider;
+    time_t fetched_at;        /* when the current credentials arrived */
     bool refreshing;
     struct aws_call *waiters; /* calls waiting for credentials */
 };
@@ -57,6 +77,7 @@ struct aws_call {
 };
 
 static void s_attempt(struct aws_call *call);
+static void s_ctx_http_unlink_free(struct ctx_http *h);
 
 /* ---- ctx and clients -------------------------------------------------------------- */
 
@@ -85,6 +106,15 @@ struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
 
 void aws_ctx_free(struct aws_ctx *ctx)
 {
+    if (!ctx)
+        return;
+    /* Their transfers are abandoned by loop_free() without callbacks. */
+    while (ctx->http) {
+        struct ctx_http *h = ctx->http;
+        if (h->timer)
+            loop_timer_cancel(ctx->loop, h->timer);
+        s_ctx_http_unlink_free(h);
+    }
     free(ctx);
 }
 
@@ -123,27 +153,34 @@ struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_c
     return c;
 }
 
-struct aws_client *aws_client_new_role(struct aws_client *parent, const struct aws_role *role)
+struct aws_client *aws_client_new_anonymous(struct aws_ctx *ctx)
 {
     struct aws_client *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->ctx = parent->ctx;
+    c->ctx = ctx;
     c->refs = 1;
-    c->role_arn = strdup(role->role_arn);
-    c->session_name = strdup(role->session_name ? role->session_name : "credreport");
-    c->external_id = role->external_id ? strdup(role->external_id) : NULL;
-    c->duration_seconds = role->duration_seconds;
-    if (!c->role_arn || !c->session_name || (role->external_id && !c->external_id)) {
-        free(c->role_arn);
-        free(c->session_name);
-        free(c->external_id);
-        free(c);
+    c->anonymous = true;
+    snprintf(c->creds.source, sizeof c->creds.source, "anonymous");
+    return c;
+}
+
+struct aws_client *aws_client_new_provider(struct aws_ctx *ctx, struct aws_provider *p)
+{
+    struct aws_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        p->free(p);
         return NULL;
     }
-    c->parent = parent;
-    aws_client_ref(parent);
+    c->ctx = ctx;
+    c->refs = 1;
+    c->provider = p;
     return c;
+}
+
+struct aws_ctx *aws_client_ctx(const struct aws_client *c)
+{
+    return c->ctx;
 }
 
 void aws_client_ref(struct aws_client *c)
@@ -156,11 +193,8 @@ void aws_client_unref(struct aws_client *c)
     if (!c || --c->refs > 0)
         return;
     creds_free(&c->creds);
-    free(c->role_arn);
-    free(c->session_name);
-    free(c->external_id);
-    if (c->parent)
-        aws_client_unref(c->parent);
+    if (c->provider)
+        c->provider->free(c->provider);
     free(c);
 }
 
@@ -184,7 +218,10 @@ void aws_request_init(struct aws_request *r, const char *service, enum aws_proto
 void aws_request_cleanup(struct aws_request *r)
 {
     headers_free(&r->headers);
-    buf_free(&r->body);
+    if (r->secret_body)
+        buf_free_secret(&r->body);
+    else
+        buf_free(&r->body);
 }
 
 int aws_form_add(struct buf *body, const char *name, const char *value)
@@ -340,17 +377,7 @@ static bool s_body_malformed(struct aws_ctx *ctx, const struct aws_call *call,
     return true;
 }
 
-/* ---- credentials for role clients ------------------------------------------------- */
-
-static time_t s_parse_iso8601(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!end)
-        return (time_t)-1;
-    return timegm(&tm);
-}
+/* ---- credentials from providers -------------------------------------------------- */
 
 static void s_flush_waiters(struct aws_client *c, const struct aws_error *fail)
 {
@@ -371,52 +398,37 @@ static void s_flush_waiters(struct aws_client *c, const struct aws_error *fail)
     }
 }
 
-static void s_on_assumed(void *arg, const struct aws_result *res)
+/* Whether requests may be signed with the client's credentials now. */
+static bool s_creds_usable(const struct aws_client *c, time_t now)
 {
-    struct aws_client *c = arg;
+    if (!c->have_creds)
+        return false;
+    if (!c->creds.expiration || c->creds.expiration - now > AWS_CREDS_MIN_LEFT)
+        return true;
+    return now - c->fetched_at < AWS_CREDS_FRESH_GRACE && c->creds.expiration > now;
+}
+
+void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
+                           const struct aws_error *fail)
+{
+    struct aws_error oom;
     c->refreshing = false;
-    struct aws_error fail;
-    memset(&fail, 0, sizeof fail);
-    if (!res->ok) {
-        fail = res->error;
-        snprintf(fail.message, sizeof fail.message, "assuming role %.160s: %.60s: %.220s", c->role_arn,
-                 res->error.code, res->error.message);
-    } else {
-        char err[128];
-        struct xml_node *root = xml_parse(res->body->data, res->body->len, err, sizeof err);
-        const struct xml_node *cr = root ? xml_find_deep(root, "Credentials") : NULL;
-        const char *ak = cr ? xml_find_text(cr, "AccessKeyId") : NULL;
-        const char *sk = cr ? xml_find_text(cr, "SecretAccessKey") : NULL;
-        const char *tok = cr ? xml_find_text(cr, "SessionToken") : NULL;
-        time_t exp = s_parse_iso8601(cr ? xml_find_text(cr, "Expiration") : NULL);
-        if (!ak || !sk || !tok || !*ak || !*sk || exp == (time_t)-1) {
-            snprintf(fail.code, sizeof fail.code, "MalformedResponse");
-            snprintf(fail.message, sizeof fail.message,
-                     "assuming role %s: the response has no usable credentials", c->role_arn);
-        } else {
-            struct aws_creds fresh;
-            memset(&fresh, 0, sizeof fresh);
-            fresh.access_key_id = strdup(ak);
-            fresh.secret_access_key = strdup(sk);
-            fresh.session_token = strdup(tok);
-            fresh.expiration = exp;
-            snprintf(fresh.source, sizeof fresh.source, "assumed role");
-            if (!fresh.access_key_id || !fresh.secret_access_key || !fresh.session_token) {
-                creds_free(&fresh);
-                snprintf(fail.code, sizeof fail.code, "OutOfMemory");
-                snprintf(fail.message, sizeof fail.message, "out of memory");
-            } else {
-                creds_free(&c->creds);
-                c->creds = fresh;
-                c->have_creds = true;
-            }
-        }
-        xml_free(root);
+    if (fresh) {
+        creds_free(&c->creds);
+        c->creds = *fresh;
+        memset(fresh, 0, sizeof *fresh);
+        c->have_creds = true;
+        c->fetched_at = time(NULL);
+        fail = NULL;
+    } else if (!fail) {
+        memset(&oom, 0, sizeof oom);
+        snprintf(oom.code, sizeof oom.code, "CredentialsError");
+        snprintf(oom.message, sizeof oom.message, "the credential provider gave nothing");
+        fail = &oom;
     }
     /* A failed renewal while the old credentials still work is not fatal for waiters. */
-    bool usable = c->have_creds && c->creds.expiration - time(NULL) > AWS_CREDS_MIN_LEFT;
-    s_flush_waiters(c, fail.code[0] && !usable ? &fail : NULL);
-    aws_client_unref(c);
+    s_flush_waiters(c, fail && !s_creds_usable(c, time(NULL)) ? fail : NULL);
+    aws_client_unref(c); /* taken by s_refresh */
 }
 
 static void s_refresh(struct aws_client *c)
@@ -424,28 +436,8 @@ static void s_refresh(struct aws_client *c)
     if (c->refreshing)
         return;
     c->refreshing = true;
-    aws_client_ref(c); /* held until s_on_assumed */
-    struct aws_request r;
-    aws_request_init(&r, "sts", AWS_QUERY);
-    char dur[16];
-    snprintf(dur, sizeof dur, "%d", c->duration_seconds);
-    int rc = aws_form_add(&r.body, "Action", "AssumeRole");
-    rc |= aws_form_add(&r.body, "Version", "2011-06-15");
-    rc |= aws_form_add(&r.body, "RoleArn", c->role_arn);
-    rc |= aws_form_add(&r.body, "RoleSessionName", c->session_name);
-    if (c->external_id)
-        rc |= aws_form_add(&r.body, "ExternalId", c->external_id);
-    if (c->duration_seconds > 0)
-        rc |= aws_form_add(&r.body, "DurationSeconds", dur);
-    if (rc != 0) {
-        aws_request_cleanup(&r);
-        struct aws_result res;
-        memset(&res, 0, sizeof res);
-        snprintf(res.error.code, sizeof res.error.code, "OutOfMemory");
-        s_on_assumed(c, &res);
-        return;
-    }
-    aws_send(c->parent, &r, s_on_assumed, c);
+    aws_client_ref(c); /* held until aws_client_creds_done */
+    c->provider->fetch(c->provider, c);
 }
 
 /* True when the call may proceed with the client's credentials now; otherwise the call has
@@ -453,11 +445,12 @@ static void s_refresh(struct aws_client *c)
 static bool s_creds_ready(struct aws_call *call)
 {
     struct aws_client *c = call->client;
-    if (!c->parent)
+    if (!c->provider)
         return true;
     time_t now = time(NULL);
-    if (c->have_creds && c->creds.expiration - now > AWS_CREDS_MIN_LEFT) {
-        if (c->creds.expiration - now < AWS_CREDS_REFRESH_BEFORE)
+    if (s_creds_usable(c, now)) {
+        if (c->creds.expiration && c->creds.expiration - now < AWS_CREDS_REFRESH_BEFORE &&
+            now - c->fetched_at >= AWS_CREDS_FRESH_GRACE)
             s_refresh(c);
         return true;
     }
@@ -465,6 +458,95 @@ static bool s_creds_ready(struct aws_call *call)
     c->waiters = call;
     s_refresh(c);
     return false;
+}
+
+/* ---- plain HTTP for providers ----------------------------------------------------- */
+
+static void s_ctx_http_unlink_free(struct ctx_http *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        h->ctx->http = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    buf_free(&h->body);
+    free(h);
+}
+
+static void s_ctx_http_timeout(void *arg)
+{
+    struct ctx_http *h = arg;
+    struct http_response resp;
+    memset(&resp, 0, sizeof resp);
+    h->timer = NULL;
+    h->finished = true;
+    resp.timed_out = true;
+    resp.transport_error = -1;
+    snprintf(resp.error, sizeof resp.error, "no response within %.0f s", h->timeout_s);
+    h->done(h->arg, &resp);
+    /* The transfer goes on until curl gives up; its end frees h. */
+}
+
+static void s_ctx_http_done(void *arg, struct http_response *resp)
+{
+    struct ctx_http *h = arg;
+    if (!h->finished) {
+        if (h->timer)
+            loop_timer_cancel(h->ctx->loop, h->timer);
+        h->finished = true;
+        h->done(h->arg, resp);
+    }
+    /* Bodies of credential endpoints are secrets: wipe before the loop frees them. */
+    if (resp->body.data)
+        OPENSSL_cleanse(resp->body.data, resp->body.len);
+    s_ctx_http_unlink_free(h);
+}
+
+int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double timeout_s,
+                 http_done_fn done, void *arg, char *err, size_t errlen)
+{
+    struct ctx_http *h = calloc(1, sizeof *h);
+    if (!h || (req->body_len && buf_append(&h->body, req->body, req->body_len) != 0)) {
+        free(h);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    h->ctx = ctx;
+    h->done = done;
+    h->arg = arg;
+    h->timeout_s = timeout_s;
+    struct http_request copy = *req;
+    copy.body = h->body.data;
+    h->timer = loop_timer_add(ctx->loop, timeout_s, s_ctx_http_timeout, h);
+    if (!h->timer) {
+        buf_free(&h->body);
+        free(h);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (loop_http(ctx->loop, &copy, s_ctx_http_done, h, err, errlen) != 0) {
+        loop_timer_cancel(ctx->loop, h->timer);
+        buf_free(&h->body);
+        free(h);
+        return -1;
+    }
+    h->next = ctx->http;
+    if (ctx->http)
+        ctx->http->prev = h;
+    ctx->http = h;
+    return 0;
+}
+
+int aws_ctx_json_fields(struct aws_ctx *ctx, const char *body, size_t len,
+                        const char *const *keys, char **values, size_t n_keys)
+{
+    for (size_t i = 0; i < n_keys; i++)
+        values[i] = NULL;
+    if (!ctx->settings.json_fields)
+        return -1;
+    return ctx->settings.json_fields(ctx->settings.json_error_arg, body, len, keys, values,
+                                     n_keys);
 }
 
 /* ---- one attempt ------------------------------------------------------------------ */
@@ -560,7 +642,8 @@ static void s_attempt(struct aws_call *call)
             p.payload_hash = "UNSIGNED-PAYLOAD";
     }
     fail_code = "SigningError";
-    if (sigv4_sign(&p, call->req.method, path.data, call->req.query, &at->headers,
+    if (!call->client->anonymous &&
+        sigv4_sign(&p, call->req.method, path.data, call->req.query, &at->headers,
                    call->req.body.data, call->req.body.len, &sig, err, sizeof err) != 0)
         goto fail;
     call->attempts++;

@@ -2,8 +2,10 @@
  * the three protocols credreport speaks (Query, JSON 1.1, REST-XML). Everything completes
  * through callbacks on the thread's loop; nothing here knows about Lua.
  *
- * An aws_ctx holds one thread's loop and settings; an aws_client is one identity (a set of
- * credentials, static or obtained by assuming a role through another client) in that ctx. */
+ * An aws_ctx holds one thread's loop and settings; an aws_client is one identity in that ctx:
+ * fixed credentials, or temporary ones from a provider (a role assumed through another client,
+ * web identity, container, instance metadata, credential_process: see provider.h), renewed
+ * before they expire. */
 #ifndef CREDREPORT_AWS_H
 #define CREDREPORT_AWS_H
 
@@ -30,12 +32,21 @@ struct aws_shared {
  * owns a JSON decoder (the Lua runtime uses lua-cjson). */
 typedef int (*aws_json_error_fn)(void *arg, const char *body, size_t len, struct aws_error *e);
 
+/* Extracts top-level fields of a JSON object: values[i] gets a malloc'd copy of keys[i]'s
+ * value when it is a string or a number (as text), NULL otherwise. Returns 0, or -1 when the
+ * body is not a JSON object (values are then all NULL) or memory runs out. The caller wipes
+ * and frees the values (they may be secrets). Used for credentials JSON (container, instance
+ * metadata, credential_process). */
+typedef int (*aws_json_fields_fn)(void *arg, const char *body, size_t len,
+                                  const char *const *keys, char **values, size_t n_keys);
+
 struct aws_settings {
     char region[32];
     struct endpoint_overrides endpoints;
     struct retry_config retry;
     aws_json_error_fn json_error;
-    void *json_error_arg;
+    void *json_error_arg; /* the JSON decoder's owner: given to json_error and json_fields */
+    aws_json_fields_fn json_fields;
 };
 
 struct aws_ctx;
@@ -55,6 +66,7 @@ struct aws_request {
     struct header_list headers; /* extra headers; owned by the request */
     struct buf body;            /* owned by the request */
     bool unsigned_payload;      /* S3: send UNSIGNED-PAYLOAD instead of the body's hash */
+    bool secret_body;           /* the body holds a secret (a web identity token): wiped */
 };
 
 struct aws_result {
@@ -88,9 +100,43 @@ void aws_shared_init(struct aws_shared *s);
 
 /* A client with fixed credentials (copied). */
 struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_creds *creds);
+/* A client without credentials: its requests are sent unsigned (AssumeRoleWithWebIdentity). */
+struct aws_client *aws_client_new_anonymous(struct aws_ctx *ctx);
 /* A client whose credentials come from assuming a role with parent's, renewed before they
- * expire. The client keeps a reference on parent. */
+ * expire. The client keeps a reference on parent. (A provider client: see provider.c.) */
 struct aws_client *aws_client_new_role(struct aws_client *parent, const struct aws_role *role);
+
+/* Credential providers: where a client's temporary credentials come from (a role assumed
+ * through another client, web identity, a container endpoint, instance metadata, a
+ * credential_process command). The client asks its provider for credentials when it has
+ * none, when they are about to expire (calls wait meanwhile) and, in the background, when they
+ * expire within AWS_CREDS_REFRESH_BEFORE; one fetch at a time. */
+struct aws_provider {
+    /* Starts fetching credentials for c; it must end exactly once, maybe before returning,
+     * with aws_client_creds_done(c, ...). The client is referenced until then. */
+    void (*fetch)(struct aws_provider *p, struct aws_client *c);
+    /* Releases the provider (with its client). */
+    void (*free)(struct aws_provider *p);
+};
+
+/* A client whose credentials come from p (taken: freed with the client, or here on failure). */
+struct aws_client *aws_client_new_provider(struct aws_ctx *ctx, struct aws_provider *p);
+/* Ends a fetch: fresh credentials (taken: zeroed here) or, when fresh is NULL, the failure,
+ * given to the calls that waited unless the previous credentials are still usable. */
+void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
+                           const struct aws_error *fail);
+struct aws_ctx *aws_client_ctx(const struct aws_client *c);
+
+/* A plain HTTP request on the ctx's loop for credential providers (container, instance
+ * metadata): no signature, no AWS retries, given up after timeout_s seconds (done then gets
+ * status 0 and timed_out). done runs exactly once, from the loop, unless the ctx is freed
+ * first; a response arriving after the timeout is dropped. The request is copied, its body
+ * too. Returns 0, or -1 with err (done not called). */
+int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double timeout_s,
+                 http_done_fn done, void *arg, char *err, size_t errlen);
+/* The settings' json_fields hook; -1 when there is none. */
+int aws_ctx_json_fields(struct aws_ctx *ctx, const char *body, size_t len,
+                        const char *const *keys, char **values, size_t n_keys);
 /* Reference counting: clients live while a request or a child client uses them. */
 void aws_client_ref(struct aws_client *c);
 void aws_client_unref(struct aws_client *c);

@@ -84,11 +84,19 @@ static void s_step_free(struct creds_role_step *s)
     memset(s, 0, sizeof *s);
 }
 
+void creds_role_step_free(struct creds_role_step *s)
+{
+    s_step_free(s);
+}
+
 void creds_plan_free(struct creds_plan *p)
 {
     if (!p)
         return;
     creds_free(&p->base);
+    s_free_secret(&p->process);
+    s_step_free(&p->web);
+    free(p->web_token_file);
     for (size_t i = 0; i < p->n_steps; i++)
         s_step_free(&p->steps[i]);
     free(p->steps);
@@ -539,8 +547,9 @@ static bool s_region_valid(const char *s, size_t max)
     return true;
 }
 
-static int s_add_step(struct creds_plan *plan, const struct s_profile *p, char *err,
-                      size_t errlen)
+/* The role settings of profile p into *out (zeroed first). */
+static int s_step_from_profile(const struct s_profile *p, struct creds_role_step *out,
+                               char *err, size_t errlen)
 {
     int result = -1;
     struct creds_role_step st;
@@ -571,7 +580,7 @@ static int s_add_step(struct creds_plan *plan, const struct s_profile *p, char *
         }
         st.duration_seconds = (int)v;
     }
-    if (region && !s_region_valid(region, sizeof plan->region)) {
+    if (region && !s_region_valid(region, sizeof ((struct creds_plan *)0)->region)) {
         s_seterr(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)", p->name);
         goto cleanup;
     }
@@ -587,11 +596,7 @@ static int s_add_step(struct creds_plan *plan, const struct s_profile *p, char *
         if (!(st.session_name = strdup(def)))
             goto oom;
     }
-    struct creds_role_step *steps = realloc(plan->steps, (plan->n_steps + 1) * sizeof *steps);
-    if (!steps)
-        goto oom;
-    plan->steps = steps;
-    plan->steps[plan->n_steps++] = st;
+    *out = st;
     memset(&st, 0, sizeof st);
     result = 0;
     goto cleanup;
@@ -601,6 +606,58 @@ oom:
 cleanup:
     s_step_free(&st);
     return result;
+}
+
+static int s_add_step(struct creds_plan *plan, const struct s_profile *p, char *err,
+                      size_t errlen)
+{
+    struct creds_role_step st;
+    if (s_step_from_profile(p, &st, err, errlen) != 0)
+        return -1;
+    struct creds_role_step *steps = realloc(plan->steps, (plan->n_steps + 1) * sizeof *steps);
+    if (!steps) {
+        s_step_free(&st);
+        s_seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    plan->steps = steps;
+    plan->steps[plan->n_steps++] = st;
+    return 0;
+}
+
+/* credential_source: the base of a role profile that has no source_profile. */
+static int s_credential_source(struct creds_plan *plan, const struct s_profile *p, char *err,
+                               size_t errlen)
+{
+    const char *v = s_get(p, K_CREDENTIAL_SOURCE);
+    if (strcmp(v, "Environment") == 0) {
+        plan->base_kind = CREDS_BASE_ENVIRONMENT;
+    } else if (strcmp(v, "EcsContainer") == 0) {
+        plan->base_kind = CREDS_BASE_CONTAINER;
+    } else if (strcmp(v, "Ec2InstanceMetadata") == 0) {
+        plan->base_kind = CREDS_BASE_IMDS;
+    } else {
+        s_seterr(err, errlen, "profile %s: credential_source must be Environment, EcsContainer "
+                 "or Ec2InstanceMetadata", p->name);
+        return -1;
+    }
+    snprintf(plan->base.source, sizeof plan->base.source, "profile %s", p->name);
+    return 0;
+}
+
+/* role_arn + web_identity_token_file: the base is AssumeRoleWithWebIdentity. */
+static int s_web_identity_base(struct creds_plan *plan, const struct s_profile *p, char *err,
+                               size_t errlen)
+{
+    if (s_step_from_profile(p, &plan->web, err, errlen) != 0)
+        return -1;
+    if (!(plan->web_token_file = strdup(s_get(p, K_WEB_IDENTITY_TOKEN_FILE)))) {
+        s_seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    plan->base_kind = CREDS_BASE_WEB_IDENTITY;
+    snprintf(plan->base.source, sizeof plan->base.source, "profile %s", p->name);
+    return 0;
 }
 
 static int s_static_base(struct creds_plan *plan, const struct s_profile *p, char *err,
@@ -644,7 +701,8 @@ static void s_loop_error(const struct s_profile *const *visited, size_t n, const
 /* Walks the source_profile chain from the requested profile. Returns 1, 0, -1 as
  * creds_plan_from_profile(). */
 static int s_resolve(const struct s_profiles *ps, const char *name, bool explicit,
-                     const char *files, struct creds_plan *plan, char *err, size_t errlen)
+                     bool all_sources, const char *files, struct creds_plan *plan, char *err,
+                     size_t errlen)
 {
     int result = -1;
     const struct s_profile **visited = NULL;
@@ -690,14 +748,26 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
                 goto cleanup;
             }
             if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) {
-                s_seterr(err, errlen, "profile %s: web_identity_token_file is not supported "
-                         "yet", p->name);
-                goto cleanup;
+                /* As in botocore, the token file makes the role its own base. */
+                if (!all_sources) {
+                    s_seterr(err, errlen, "profile %s: web_identity_token_file is not "
+                             "supported yet", p->name);
+                    goto cleanup;
+                }
+                if (s_web_identity_base(plan, p, err, errlen) != 0)
+                    goto cleanup;
+                break;
             }
             if (s_get(p, K_CREDENTIAL_SOURCE)) {
-                s_seterr(err, errlen, "profile %s: credential_source is not supported yet",
-                         p->name);
-                goto cleanup;
+                if (!all_sources) {
+                    s_seterr(err, errlen, "profile %s: credential_source is not supported yet",
+                             p->name);
+                    goto cleanup;
+                }
+                if (s_credential_source(plan, p, err, errlen) != 0 ||
+                    s_add_step(plan, p, err, errlen) != 0)
+                    goto cleanup;
+                break;
             }
             if (!src) {
                 s_seterr(err, errlen, "profile %s has role_arn but no source_profile",
@@ -722,18 +792,29 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
             break;
         }
         if (s_get(p, K_CREDENTIAL_PROCESS)) {
-            s_seterr(err, errlen, "profile %s: credential_process is not supported yet",
-                     p->name);
-            goto cleanup;
+            if (!all_sources) {
+                s_seterr(err, errlen, "profile %s: credential_process is not supported yet",
+                         p->name);
+                goto cleanup;
+            }
+            if (!(plan->process = strdup(s_get(p, K_CREDENTIAL_PROCESS)))) {
+                s_seterr(err, errlen, "out of memory");
+                goto cleanup;
+            }
+            plan->base_kind = CREDS_BASE_PROCESS;
+            snprintf(plan->base.source, sizeof plan->base.source, "profile %s", p->name);
+            break;
         }
         if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) {
-            s_seterr(err, errlen, "profile %s: web_identity_token_file is not supported yet",
+            s_seterr(err, errlen, all_sources ? "profile %s: web_identity_token_file needs "
+                     "role_arn" : "profile %s: web_identity_token_file is not supported yet",
                      p->name);
             goto cleanup;
         }
         if (s_get(p, K_CREDENTIAL_SOURCE)) {
-            s_seterr(err, errlen, "profile %s: credential_source is not supported yet "
-                     "(and needs role_arn)", p->name);
+            s_seterr(err, errlen, all_sources ? "profile %s: credential_source needs role_arn"
+                     : "profile %s: credential_source is not supported yet (and needs "
+                     "role_arn)", p->name);
             goto cleanup;
         }
         if (top) {
@@ -757,8 +838,8 @@ cleanup:
     return result;
 }
 
-int creds_plan_from_profile(const char *profile, struct creds_plan *out, char *err,
-                            size_t errlen)
+static int s_plan(const char *profile, bool all_sources, struct creds_plan *out, char *err,
+                  size_t errlen)
 {
     int result = -1;
     struct s_profiles profiles = {NULL, 0, 0};
@@ -791,7 +872,8 @@ int creds_plan_from_profile(const char *profile, struct creds_plan *out, char *e
         s_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
-    result = s_resolve(&profiles, profile, explicit, files.data, &plan, err, errlen);
+    result = s_resolve(&profiles, profile, explicit, all_sources, files.data, &plan, err,
+                       errlen);
     if (result >= 0) {
         *out = plan;
         memset(&plan, 0, sizeof plan);
@@ -804,4 +886,52 @@ cleanup:
     free(config_path);
     buf_free(&files);
     return result;
+}
+
+int creds_plan_from_profile(const char *profile, struct creds_plan *out, char *err,
+                            size_t errlen)
+{
+    return s_plan(profile, false, out, err, errlen);
+}
+
+int creds_plan_resolve(const char *profile, struct creds_plan *out, char *err, size_t errlen)
+{
+    return s_plan(profile, true, out, err, errlen);
+}
+
+int creds_web_identity_from_env(struct creds_role_step *role, char **token_file, char *err,
+                                size_t errlen)
+{
+    const char *file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+    const char *arn = getenv("AWS_ROLE_ARN");
+    const char *sess = getenv("AWS_ROLE_SESSION_NAME");
+
+    memset(role, 0, sizeof *role);
+    *token_file = NULL;
+    if (!s_set(file))
+        return 0;
+    if (!s_set(arn)) {
+        s_seterr(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+        return -1;
+    }
+    if (strncmp(arn, "arn:", 4) != 0) {
+        s_seterr(err, errlen, "AWS_ROLE_ARN is not an ARN (arn:...)");
+        return -1;
+    }
+    if (s_set(sess) && !s_session_name_valid(sess)) {
+        s_seterr(err, errlen, "AWS_ROLE_SESSION_NAME must be 2-64 characters of letters, "
+                 "digits and _+=,.@-");
+        return -1;
+    }
+    char def[64];
+    snprintf(def, sizeof def, "credreport-%lld", (long long)time(NULL));
+    if (!(role->role_arn = strdup(arn)) || !(role->session_name = strdup(s_set(sess) ? sess : def)) ||
+        !(*token_file = strdup(file))) {
+        s_step_free(role);
+        free(*token_file);
+        *token_file = NULL;
+        s_seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    return 1;
 }

@@ -1,5 +1,6 @@
-/* Static credentials from the environment and from the shared files (~/.aws/credentials and
- * ~/.aws/config), and the plan of roles to assume on top of them (source_profile chains).
+/* Credentials settings from the environment and from the shared files (~/.aws/credentials and
+ * ~/.aws/config): static keys, and the plan of what to fetch and which roles to assume on top
+ * (source_profile chains, web identity, credential_process, credential_source).
  * Pure: reads the environment and the files, keeps no state. Secrets are wiped when freed and
  * never appear in an error message. */
 #ifndef CREDREPORT_CREDS_H
@@ -33,14 +34,29 @@ struct creds_role_step {
     char *region;           /* that profile's region, NULL if none */
 };
 
+/* Where the base credentials of a plan come from. */
+enum creds_base_kind {
+    CREDS_BASE_STATIC,       /* base holds the profile's keys */
+    CREDS_BASE_PROCESS,      /* credential_process: run plan->process */
+    CREDS_BASE_WEB_IDENTITY, /* role_arn + web_identity_token_file: plan->web, web_token_file */
+    CREDS_BASE_ENVIRONMENT,  /* credential_source = Environment */
+    CREDS_BASE_CONTAINER,    /* credential_source = EcsContainer */
+    CREDS_BASE_IMDS,         /* credential_source = Ec2InstanceMetadata */
+};
+
 /* The plan for the credentials of a profile: base credentials, then zero or more roles assumed
  * in order: steps[0] is assumed with the base credentials, each next step with the
  * credentials of the one before. */
 struct creds_plan {
-    struct aws_creds base;
+    struct aws_creds base;   /* keys for CREDS_BASE_STATIC; base.source names the profile that
+                                gives the base ("profile NAME") for every kind */
     struct creds_role_step *steps;
     size_t n_steps;
     char region[32]; /* the profile's region, "" if none */
+    enum creds_base_kind base_kind;
+    char *process;              /* CREDS_BASE_PROCESS: the command (may hold secrets) */
+    struct creds_role_step web; /* CREDS_BASE_WEB_IDENTITY: the role to assume */
+    char *web_token_file;       /* CREDS_BASE_WEB_IDENTITY */
 };
 
 /* Frees and zeroes; safe on a zeroed plan. */
@@ -75,5 +91,22 @@ int creds_from_env(struct aws_creds *out, char *err, size_t errlen);
  * then filled from it, and the caller goes on to other sources), -1 error. */
 int creds_plan_from_profile(const char *profile, struct creds_plan *out, char *err,
                             size_t errlen);
+
+/* As creds_plan_from_profile(), with every source of the SDKs: a role profile with
+ * web_identity_token_file has a web identity base (its source_profile, if any, is ignored, as
+ * in botocore); one with credential_source (Environment, EcsContainer, Ec2InstanceMetadata)
+ * has that base and its own role step; a profile with credential_process and no static keys
+ * (and no role_arn, unless reached as a source_profile) has a process base. Static keys still
+ * win over credential_process and web_identity_token_file. creds_plan_from_profile() keeps
+ * reporting those sources as "not supported yet", for callers that cannot fetch them. */
+int creds_plan_resolve(const char *profile, struct creds_plan *out, char *err, size_t errlen);
+
+/* Web identity from AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+ AWS_ROLE_SESSION_NAME,
+ * default "credreport-<unix time>"). Returns 1 (role and *token_file filled, free them with
+ * creds_role_step_free() and free()), 0 when AWS_WEB_IDENTITY_TOKEN_FILE is not set, -1 on
+ * error (the message says why). The token file is not read here: it is read at each fetch. */
+int creds_web_identity_from_env(struct creds_role_step *role, char **token_file, char *err,
+                                size_t errlen);
+void creds_role_step_free(struct creds_role_step *s);
 
 #endif

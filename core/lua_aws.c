@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "lua_runtime.h"
+#include "provider.h"
 #include "sigv4.h"
 #include "xml.h"
 
@@ -389,6 +390,9 @@ static int l_client_json(lua_State *L)
     struct client_ud *cu = s_check_client(L, 1);
     const char *service = s_service_name(L, 2);
     const char *op = luaL_checkstring(L, 3);
+    if (!lua_isnoneornil(L, 4))
+        luaL_checktype(L, 4, LUA_TTABLE);
+    lua_settop(L, 5);
     const char *prefix = NULL;
     if (strcmp(service, "organizations") == 0)
         prefix = "AWSOrganizationsV20161128";
@@ -577,13 +581,10 @@ static int l_client(lua_State *L)
     }
     if ((ak == NULL) != (sk == NULL))
         return luaL_error(L, "core.client: give both access_key_id and secret_access_key");
-    char err[900], err_env[256] = "", err_prof[400] = "";
-    struct aws_creds base;
-    memset(&base, 0, sizeof base);
-    struct creds_plan plan;
-    memset(&plan, 0, sizeof plan);
     struct aws_client *c = NULL;
     if (ak) {
+        struct aws_creds base;
+        memset(&base, 0, sizeof base);
         base.access_key_id = strdup(ak);
         base.secret_access_key = strdup(sk);
         base.session_token = tok ? strdup(tok) : NULL;
@@ -595,49 +596,14 @@ static int l_client(lua_State *L)
         c = aws_client_new_static(rt->aws, &base);
         creds_free(&base);
     } else {
-        int rc = profile ? 0 : creds_from_env(&base, err_env, sizeof err_env);
-        if (rc < 0) {
+        /* The SDKs' chain; only instance metadata, the last resort, fails later (at the
+         * first call, with code NoCredentials). */
+        char err[1200];
+        c = provider_chain(rt->aws, profile, err, sizeof err);
+        if (!c) {
             lua_pushnil(L);
-            lua_pushfstring(L, "credentials from the environment: %s", err_env);
+            lua_pushstring(L, err);
             return 2;
-        }
-        if (rc == 1) {
-            c = aws_client_new_static(rt->aws, &base);
-            creds_free(&base);
-        } else {
-            rc = creds_plan_from_profile(profile, &plan, err_prof, sizeof err_prof);
-            if (rc < 0) {
-                lua_pushnil(L);
-                lua_pushfstring(L, "credentials from the shared files: %s", err_prof);
-                return 2;
-            }
-            if (rc == 0) {
-                const char *name = getenv("AWS_PROFILE");
-                const char *cf = getenv("AWS_SHARED_CREDENTIALS_FILE");
-                const char *kf = getenv("AWS_CONFIG_FILE");
-                snprintf(err, sizeof err,
-                         "no AWS credentials found: tried the environment (AWS_ACCESS_KEY_ID "
-                         "and AWS_SECRET_ACCESS_KEY are not set) and the shared files (no "
-                         "credentials for profile \"%s\" in %s or %s)",
-                         name && *name ? name : "default", cf && *cf ? cf : "~/.aws/credentials",
-                         kf && *kf ? kf : "~/.aws/config");
-                lua_pushnil(L);
-                lua_pushstring(L, err);
-                return 2;
-            }
-            c = aws_client_new_static(rt->aws, &plan.base);
-            for (size_t i = 0; c && i < plan.n_steps; i++) {
-                struct aws_role role = {
-                    .role_arn = plan.steps[i].role_arn,
-                    .session_name = plan.steps[i].session_name,
-                    .external_id = plan.steps[i].external_id,
-                    .duration_seconds = plan.steps[i].duration_seconds,
-                };
-                struct aws_client *next = aws_client_new_role(c, &role);
-                aws_client_unref(c);
-                c = next;
-            }
-            creds_plan_free(&plan);
         }
     }
     if (!c)
@@ -666,7 +632,7 @@ static time_t s_check_time(lua_State *L, int idx)
 /* core.sign{method=, url=, headers=, body=, service=, region=, time=, access_key_id=,
  *           secret_access_key=, session_token=, s3=, unsigned_payload=, presign=}
  * -> headers_to_add, details{canonical_request, string_to_sign, signature, signed_headers,
- *    scope, url} */
+ *    scope, query (presigning: the signed query string)} */
 static int l_sign(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);

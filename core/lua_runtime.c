@@ -51,6 +51,10 @@ struct task *runtime_current_task(lua_State *L)
     if (!t)
         luaL_error(L, "this call waits, so it must run in a task, not inside a coroutine the "
                       "script created itself");
+    /* Checked before anything is started, so a refused wait leaves nothing behind. */
+    if (!lua_isyieldable(L))
+        luaL_error(L, "this call waits, which is not possible inside a C function such as "
+                      "table.sort's comparator or a metamethod");
     return t;
 }
 
@@ -145,13 +149,22 @@ static void s_resume(struct task *t, int nargs)
         s_task_end(t, true, nres);
         return;
     }
-    const char *msg = lua_tostring(t->co, -1);
-    luaL_traceback(rt->L, t->co, msg ? msg : "(error object is not a string)", 0);
+    /* The error value is kept as it is (an AWS error table stays a table for join());
+     * what is printed is its text, made on the main state: the coroutine is dead. */
+    lua_State *L = rt->L;
+    lua_xmove(t->co, L, 1);
+    int err_idx = lua_gettop(L);
+    const char *msg = luaL_tolstring(L, err_idx, NULL);
+    if (lua_istable(L, err_idx)) {
+        lua_getfield(L, err_idx, "message");
+        if (lua_isstring(L, -1))
+            msg = lua_tostring(L, -1);
+    }
+    luaL_traceback(L, t->co, msg, 0);
     fprintf(stderr, "credreport: %s task failed: %s\n", t->is_main ? "main" : "a",
-            lua_tostring(rt->L, -1));
-    lua_pop(rt->L, 1);
-    lua_settop(t->co, 0);
-    lua_pushstring(t->co, msg ? msg : "task failed");
+            lua_tostring(L, -1));
+    lua_settop(L, err_idx);
+    lua_xmove(L, t->co, 1);
     s_task_end(t, false, 1);
 }
 
@@ -356,6 +369,80 @@ static int s_json_error(void *arg, const char *body, size_t len, struct aws_erro
     return rc == LUA_OK ? 0 : -1;
 }
 
+struct json_fields_call {
+    const char *const *keys;
+    char **values;
+    size_t n;
+    bool oom;
+};
+
+/* [-0, +0, e] Decodes the JSON body (argument 2) with lua-cjson and copies the top-level
+ * string or number fields that argument 1 (a struct json_fields_call) asks for. */
+static int l_json_fields(lua_State *L)
+{
+    struct json_fields_call *jf = lua_touserdata(L, 1);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_getfield(L, -1, "cjson");
+    lua_getfield(L, -1, "decode");
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "not a JSON object");
+    for (size_t i = 0; i < jf->n && !jf->oom; i++) {
+        int t = lua_getfield(L, -1, jf->keys[i]);
+        if (t == LUA_TSTRING) {
+            size_t len;
+            const char *v = lua_tolstring(L, -1, &len);
+            jf->oom = !(jf->values[i] = strndup(v, len));
+        } else if (t == LUA_TNUMBER) {
+            /* cjson gives floats: 1 must read "1", as JSON wrote it. */
+            char num[64];
+            lua_Number d = lua_tonumber(L, -1);
+            if (d == (lua_Number)(long long)d)
+                snprintf(num, sizeof num, "%lld", (long long)d);
+            else
+                snprintf(num, sizeof num, "%.17g", (double)d);
+            jf->oom = !(jf->values[i] = strdup(num));
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* The json_fields hook (aws.h), run in the thread's Lua state like s_json_error. */
+static int s_json_fields(void *arg, const char *body, size_t len, const char *const *keys,
+                         char **values, size_t n_keys)
+{
+    struct runtime *rt = arg;
+    lua_State *L = rt->L;
+    struct json_fields_call jf = {keys, values, n_keys, false};
+    for (size_t i = 0; i < n_keys; i++)
+        values[i] = NULL;
+    /* cjson decodes arrays to tables too: only an object will do. */
+    size_t start = 0;
+    while (start < len && strchr(" \t\r\n", body[start]))
+        start++;
+    if (start == len || body[start] != '{')
+        return -1;
+    lua_pushcfunction(L, l_json_fields);
+    lua_pushlightuserdata(L, &jf);
+    lua_pushlstring(L, body, len);
+    int rc = lua_pcall(L, 2, 0, 0);
+    if (rc != LUA_OK)
+        lua_pop(L, 1);
+    if (rc == LUA_OK && !jf.oom)
+        return 0;
+    for (size_t i = 0; i < n_keys; i++) {
+        if (values[i]) {
+            explicit_bzero(values[i], strlen(values[i]));
+            free(values[i]);
+            values[i] = NULL;
+        }
+    }
+    return -1;
+}
+
 /* [-0, +0, m] package.loaded["credreport.config"] = {section = {key = typed value}} */
 static void s_export_config(lua_State *L, const struct config *c)
 {
@@ -457,6 +544,7 @@ struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t e
     s.endpoints = o->endpoints;
     s.retry = o->retry;
     s.json_error = s_json_error;
+    s.json_fields = s_json_fields;
     s.json_error_arg = rt;
     rt->aws = aws_ctx_new(rt->loop, o->shared ? o->shared : &rt->own_shared, &s, err, errlen);
     if (!rt->aws)

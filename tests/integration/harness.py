@@ -140,3 +140,37 @@ def run_lua_test(ctx, script, env, args=()):
     check(proc.returncode == 0 and " 0 failed" in proc.stdout,
           f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
     return proc
+
+
+def start_server(ctx, script, *args):
+    """Starts a test server (tests/servers/SCRIPT, run with /usr/bin/python3) that prints
+    "READY <port>" once listening on a free port; it is stopped when the test ends (the
+    Context stops it with its emulators). Returns an object with .port, .url and .stop()."""
+    class Server:
+        def __init__(self):
+            self.log = open(ctx.tmp / f"{pathlib.Path(script).stem}-{id(self)}.log", "w")
+            self.proc = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tests" / "servers" / script)]
+                                         + [str(a) for a in args],
+                                         stdout=subprocess.PIPE, stderr=self.log, text=True)
+            line = self.proc.stdout.readline()
+            if not line.startswith("READY "):
+                self.stop()
+                raise RuntimeError(f"{script} did not start: {line!r} (see {self.log.name})")
+            self.port = int(line.split()[1])
+            self.url = f"http://127.0.0.1:{self.port}"
+
+        def stop(self):
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self.log.close()
+
+    server = Server()
+    ctx._emulators.append(server)
+    return server
