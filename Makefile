@@ -22,9 +22,12 @@ SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
 APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libssl-dev libinih-dev libexpat1-dev nodejs npm python3-boto3 openssl curl
+             libssl-dev libinih-dev libexpat1-dev nodejs npm python3-boto3 openssl curl tmux man-db
 
-.PHONY: all test unit deps emulator-deps demo clean
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+
+.PHONY: all test unit deps emulator-deps demo install clean
 
 all: $(BUILD)/credreport
 
@@ -86,6 +89,16 @@ test: deps
 
 demo: deps all
 	@tests/demo
+
+# The binary finds its Lua library at PREFIX/share/credreport/lua (CREDREPORT_LUA_DIR overrides).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/credreport \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/doc/credreport
+	install -m 0755 $(BUILD)/credreport $(DESTDIR)$(PREFIX)/bin/credreport
+	cd lua && find . -name '*.lua' -exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/share/credreport/lua/{} \;
+	install -m 0644 config.ini $(DESTDIR)$(PREFIX)/share/credreport/config.ini
+	install -m 0644 docs/credreport.1 $(DESTDIR)$(PREFIX)/share/man/man1/credreport.1
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/credreport/
 
 clean:
 	rm -rf $(BUILD)

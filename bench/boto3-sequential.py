@@ -9,9 +9,11 @@ import boto3
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
-session = boto3.session.Session()
-orgs = session.client("organizations")
-sts = session.client("sts")
+session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+# Debian's botocore predates AWS_ENDPOINT_URL, so the endpoint is passed explicitly.
+endpoint = os.environ.get("AWS_ENDPOINT_URL")
+orgs = session.client("organizations", endpoint_url=endpoint)
+sts = session.client("sts", endpoint_url=endpoint)
 me = sts.get_caller_identity()["Account"]
 accounts = [a for page in orgs.get_paginator("list_accounts").paginate() for a in page["Accounts"]
             if a.get("Status", "ACTIVE") != "SUSPENDED"]
@@ -19,11 +21,11 @@ done = failed = 0
 for a in accounts:
     try:
         if a["Id"] == me:
-            iam = session.client("iam")
+            iam = session.client("iam", endpoint_url=endpoint)
         else:
             c = sts.assume_role(RoleArn=f"arn:aws:iam::{a['Id']}:role/OrganizationAccountAccessRole",
                                 RoleSessionName="baseline")["Credentials"]
-            iam = session.client("iam", aws_access_key_id=c["AccessKeyId"],
+            iam = session.client("iam", endpoint_url=endpoint, aws_access_key_id=c["AccessKeyId"],
                                  aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
         for _ in range(45):
             if iam.generate_credential_report()["State"] == "COMPLETE":
@@ -35,4 +37,5 @@ for a in accounts:
         done += 1
     except Exception as e:  # the sample reports and moves on
         failed += 1
+        print(f"{a['Id']}: {e}", file=sys.stderr)
 print(f"boto3 sequential: {done} delivered, {failed} failed of {len(accounts)}")

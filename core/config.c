@@ -324,6 +324,27 @@ static bool s_check_account(char *v, struct buf *why)
     return n == 0 || (n == 12 && s_all_digits(v, n));
 }
 
+/* "K/N" with 1 <= K <= N <= 10000, or "auto/N" (K from JOB_COMPLETION_INDEX + 1). */
+static bool s_check_shard(char *v, struct buf *why)
+{
+    (void)why;
+    if (!*v)
+        return true;
+    char *slash = strchr(v, '/');
+    if (!slash || slash == v || !slash[1])
+        return false;
+    char *end;
+    long n = strtol(slash + 1, &end, 10);
+    if (*end || n < 1 || n > 10000 || !s_all_digits(slash + 1, strlen(slash + 1)))
+        return false;
+    if ((size_t)(slash - v) == 4 && strncmp(v, "auto", 4) == 0)
+        return true;
+    if (!s_all_digits(v, (size_t)(slash - v)))
+        return false;
+    long k = strtol(v, NULL, 10);
+    return k >= 1 && k <= n;
+}
+
 static bool s_check_account_item(char *v, struct buf *why)
 {
     return *v && s_check_account(v, why);
@@ -754,6 +775,11 @@ static const struct s_spec s_schema[] = {
     {"run", "concurrency", CFG_INT, "50", 1, 10000, NULL, NULL, NULL, 0},
     {"run", "threads", CFG_INT, "0", 0, 64, NULL, NULL, NULL, 0},
     {"run", "dry_run", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
+    {"run", "resume", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
+    {"run", "shard", CFG_STRING, "", 0, 0, NULL, s_check_shard,
+     "K/N (this host's share K of N, 1 <= K <= N) or auto/N (K from JOB_COMPLETION_INDEX)", 0},
+    {"run", "lock_file", CFG_STRING, "", 0, 0, NULL, NULL, NULL, 0},
+    {"run", "grace_period", CFG_NUMBER, "60", 0, 3600, NULL, NULL, S_SECONDS, 0},
 
     {"output", "destination", CFG_STRING, "./reports", 0, 0, NULL, s_check_destination,
      "a folder path or s3://bucket/prefix", F_NONEMPTY},
@@ -772,7 +798,7 @@ static const struct s_spec s_schema[] = {
 
     {"notify", "sns_topic_arn", CFG_STRING, "", 0, 0, NULL, s_check_sns_arn,
      "an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:credreport", 0},
-    {"notify", "subject", CFG_STRING, "credreport: {count} account(s) failed", 0, 0, NULL,
+    {"notify", "subject", CFG_STRING, "credreport: account {account} failed", 0, 0, NULL,
      s_check_subject, "an SNS subject (printable ASCII, not starting with a space)", 0},
     {"notify", "on", CFG_ENUM, "failure", 0, 0, "failure|always|never", NULL, NULL, 0},
 

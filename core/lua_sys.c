@@ -1,6 +1,7 @@
 /* Primitives for what Lua's standard library cannot do safely: encodings and digests
  * (OpenSSL), files written atomically with private permissions, directories, and log lines
  * shared by every thread. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -15,6 +16,7 @@
 #include "buf.h"
 #include "log.h"
 #include "lua_runtime.h"
+#include "sigv4.h"
 
 /* core.base64_decode(s) -> bytes | nil, err */
 static int l_base64_decode(lua_State *L)
@@ -299,8 +301,50 @@ static int l_log(lua_State *L)
     }
     size_t len;
     const char *line = lua_tolstring(L, -1, &len);
-    log_write(line, len);
+    log_write((enum log_level)level, line, len);
     return 0;
+}
+
+/* core.uri_encode(s) -> s with every byte but A-Za-z0-9-_.~ percent-encoded (AWS's rule) */
+static int l_uri_encode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    struct buf b = BUF_INIT;
+    if (sigv4_uri_encode(&b, s, len, false) != 0) {
+        buf_free(&b);
+        return luaL_error(L, "out of memory");
+    }
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return 1;
+}
+
+/* core.progress(text | nil): the live progress line on a terminal (nil clears it). */
+static int l_progress(lua_State *L)
+{
+    log_progress(luaL_optstring(L, 1, NULL));
+    return 0;
+}
+
+/* core.list_dir(path) -> {names...} | nil, err  (no "." or "..") */
+static int l_list_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d)
+        return s_fail(L, "cannot read directory", path, errno);
+    lua_newtable(L);
+    lua_Integer n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    return 1;
 }
 
 int luaopen_credreport_sys(lua_State *L)
@@ -308,7 +352,7 @@ int luaopen_credreport_sys(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
         {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
-        {"log", l_log}, {NULL, NULL}};
+        {"log", l_log}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
     return 0;
 }

@@ -1,14 +1,32 @@
 /* The workflow scheduler: threads, the queues between them, and the primitives the Lua
  * runner (lua/credreport/runner.lua) uses to move accounts and outcomes across threads. */
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "mq.h"
 #include "workflow.h"
+
+/* Process-wide: signals are. */
+static _Atomic int s_signal;          /* the signal that asked us to stop, or 0 */
+static _Atomic bool s_stopping;       /* workers start no new account */
+static _Atomic bool s_abandon;        /* workers stop driving their loops at once */
+static _Atomic int s_in_flight;       /* accounts being processed, all workers */
+
+void workflow_signal(int sig)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&s_signal, &expected, sig))
+        _exit(128 + sig); /* the second signal: the user insists */
+}
 
 struct link {
     bool coordinator;
@@ -16,6 +34,10 @@ struct link {
     struct mq *outcomes;  /* workers → coordinator */
     /* coordinator */
     struct task *waiter;  /* waiting in core.next_outcome() */
+    double grace_period;
+    double deadline;      /* after a stop request: when waiting for outcomes ends */
+    bool stop_told;       /* the waiter was told "stopping" */
+    bool interrupted;     /* the grace period is over */
     /* worker */
     int in_flight, limit;
     int workflow_ref;     /* the script's workflow table in this thread's state */
@@ -42,15 +64,21 @@ static struct link *s_link(lua_State *L, bool coordinator)
     return k;
 }
 
-/* core.post_account(json): hands an account to the workers. */
+/* core.post_account(json) -> true | false: hands an account to the workers; false when the
+ * run is stopping and the account will not start. */
 static int l_post_account(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     struct link *k = s_link(L, true);
+    if (atomic_load(&s_stopping)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
     if (mq_push(k->accounts, s, len) != 0)
         return luaL_error(L, "cannot queue the account (out of memory or queue closed)");
-    return 0;
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* core.close_accounts(): no more accounts will come. */
@@ -60,7 +88,9 @@ static int l_close_accounts(lua_State *L)
     return 0;
 }
 
-/* core.next_outcome() -> json: waits for the next account outcome from a worker. */
+/* core.next_outcome() -> json | nil, "stopping" | nil, "interrupted"
+ * Waits for the next account outcome from a worker. After SIGINT/SIGTERM it answers
+ * "stopping" once, then outcomes until the grace period ends, then "interrupted". */
 static int l_next_outcome(lua_State *L)
 {
     struct link *k = s_link(L, true);
@@ -69,6 +99,12 @@ static int l_next_outcome(lua_State *L)
         lua_pushlstring(L, m->data, m->len);
         free(m);
         return 1;
+    }
+    if (k->interrupted || (atomic_load(&s_signal) && !k->stop_told)) {
+        k->stop_told = true;
+        lua_pushnil(L);
+        lua_pushstring(L, k->interrupted ? "interrupted" : "stopping");
+        return 2;
     }
     if (k->waiter)
         return luaL_error(L, "only one task may wait for outcomes");
@@ -85,14 +121,36 @@ static int l_post_outcome(lua_State *L)
     if (mq_push(k->outcomes, s, len) != 0)
         return luaL_error(L, "cannot queue the outcome (out of memory)");
     k->in_flight--;
+    atomic_fetch_sub(&s_in_flight, 1);
     return 0;
+}
+
+/* core.stopping() -> false | signal number, signal name */
+static int l_stopping(lua_State *L)
+{
+    int sig = atomic_load(&s_signal);
+    if (!sig) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushinteger(L, sig);
+    lua_pushstring(L, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal");
+    return 2;
+}
+
+/* core.in_flight() -> accounts being processed by the workers now */
+static int l_in_flight(lua_State *L)
+{
+    lua_pushinteger(L, atomic_load(&s_in_flight));
+    return 1;
 }
 
 int luaopen_credreport_workflow(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         {"post_account", l_post_account}, {"close_accounts", l_close_accounts},
-        {"next_outcome", l_next_outcome}, {"post_outcome", l_post_outcome}, {NULL, NULL}};
+        {"next_outcome", l_next_outcome}, {"post_outcome", l_post_outcome},
+        {"stopping", l_stopping}, {"in_flight", l_in_flight}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
     return 0;
 }
@@ -133,8 +191,9 @@ static bool s_is_workflow(lua_State *L, int idx)
         return false;
     lua_getfield(L, idx, "discover");
     lua_getfield(L, idx, "process");
-    bool ok = lua_isfunction(L, -1) && lua_isfunction(L, -2);
-    lua_pop(L, 2);
+    lua_getfield(L, idx, "finish");
+    bool ok = lua_isfunction(L, -1) && lua_isfunction(L, -2) && lua_isfunction(L, -3);
+    lua_pop(L, 3);
     return ok;
 }
 
@@ -142,24 +201,31 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
 {
     struct link *k = arg;
     lua_State *L = rt->L;
-    while (k->in_flight < k->limit) {
+    if (atomic_load(&s_abandon))
+        return false;
+    bool stopping = atomic_load(&s_stopping);
+    while (stopping || k->in_flight < k->limit) {
         struct mq_msg *m = mq_pop(k->accounts);
         if (!m)
             break;
-        /* A thread that could not load the workflow still answers for every account it
-         * takes, so none goes missing. */
+        /* Every account taken is answered for, so none goes missing: processed, or failed
+         * because the workflow did not load here or the run is stopping. */
         bool loaded = k->workflow_ref != LUA_NOREF;
-        if (s_push_runner_fn(rt, loaded ? "process" : "fail") != 0) {
+        const char *fn = stopping ? "not_started" : loaded ? "process" : "fail";
+        if (s_push_runner_fn(rt, fn) != 0) {
             free(m);
             continue; /* cannot happen once the coordinator loaded the same library */
         }
-        if (loaded)
+        if (stopping)
+            lua_pushinteger(L, atomic_load(&s_signal));
+        else if (loaded)
             lua_rawgeti(L, LUA_REGISTRYINDEX, k->workflow_ref);
         else
             lua_pushstring(L, k->load_error ? k->load_error : "the workflow did not load");
         lua_pushlstring(L, m->data, m->len);
         free(m);
         k->in_flight++;
+        atomic_fetch_add(&s_in_flight, 1);
         runtime_spawn(rt, 2, NULL);
     }
     return !(k->in_flight == 0 && rt->live_tasks == 0 && mq_drained(k->accounts));
@@ -202,14 +268,27 @@ static void *s_worker_main(void *arg)
 static bool s_coordinator_keep_going(struct runtime *rt, void *arg)
 {
     struct link *k = arg;
+    if (atomic_load(&s_signal) && !atomic_load(&s_stopping)) {
+        atomic_store(&s_stopping, true);
+        k->deadline = loop_now() + k->grace_period;
+        mq_close(k->accounts); /* wakes the workers, which answer for what is queued */
+    }
+    if (atomic_load(&s_stopping) && !k->interrupted && loop_now() >= k->deadline)
+        k->interrupted = true;
     if (k->waiter) {
         struct mq_msg *m = mq_pop(k->outcomes);
+        struct task *t = k->waiter;
         if (m) {
-            struct task *t = k->waiter;
             k->waiter = NULL;
             lua_pushlstring(rt->L, m->data, m->len);
             free(m);
             runtime_wake(rt, t, 1);
+        } else if (atomic_load(&s_stopping) && (k->interrupted || !k->stop_told)) {
+            k->waiter = NULL;
+            k->stop_told = true;
+            lua_pushnil(rt->L);
+            lua_pushstring(rt->L, k->interrupted ? "interrupted" : "stopping");
+            runtime_wake(rt, t, 2);
         }
     }
     return rt->live_tasks > 0;
@@ -229,15 +308,48 @@ static int s_task_status(struct runtime *rt, struct task *t, int fallback)
     return status;
 }
 
+/* Takes the run lock (flock) for the life of the process. Returns the fd, -1 with a message
+ * printed when another run holds it (or it cannot be opened). */
+static int s_lock(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "credreport: cannot open the lock file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char holder[32] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        fprintf(stderr, "credreport: another run%s%s%s holds the lock %s; exiting without "
+                        "doing anything\n", holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "", path);
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* the lock holds even if the pid cannot be recorded */
+    }
+    return fd;
+}
+
 static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, int wf_ref)
 {
+    int lock_fd = -1;
+    if (o->lock_path && *o->lock_path) {
+        lock_fd = s_lock(o->lock_path);
+        if (lock_fd < 0)
+            return WORKFLOW_LOCKED;
+    }
     struct mq accounts, outcomes;
     if (mq_init(&accounts) != 0 || mq_init(&outcomes) != 0) {
         fprintf(stderr, "credreport: cannot create the work queues\n");
         return 3;
     }
     struct link coord = {.coordinator = true, .accounts = &accounts, .outcomes = &outcomes,
-                         .workflow_ref = LUA_NOREF};
+                         .workflow_ref = LUA_NOREF, .grace_period = o->grace_period};
     rt->workflow = &coord;
     rt->external_wakeups = true;
     mq_subscribe(&outcomes, rt->loop);
@@ -294,6 +406,14 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
     }
 done:
     mq_close(&accounts);
+    if (atomic_load(&s_in_flight) > 0) {
+        /* Stopped, and the grace period is over: the manifest is written; what is still in
+         * flight is abandoned with the process. */
+        atomic_store(&s_abandon, true);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(status);
+    }
     for (int i = 0; i < started; i++) {
         pthread_join(workers[i].thread, NULL);
         free(workers[i].link.load_error);
@@ -303,6 +423,8 @@ done:
     rt->workflow = NULL;
     mq_destroy(&accounts);
     mq_destroy(&outcomes);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return status;
 }
 

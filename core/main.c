@@ -1,8 +1,10 @@
 /* credreport: the command line. Reads config.ini and the options, then hands the script (by
  * default the bundled organization-wide workflow) to the workflow runner. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +39,15 @@ static const char s_usage[] =
     "      --threads N            worker threads (default: one per CPU core)\n"
     "      --output DEST          a folder, or s3://bucket/prefix (default ./reports)\n"
     "      --dry-run              list what would be collected and where; touch nothing\n"
+    "      --resume               skip accounts already delivered today (per the manifests)\n"
+    "      --shard K/N            this host's share of the accounts: K of N (1 <= K <= N), or\n"
+    "                             auto/N with K from JOB_COMPLETION_INDEX (Kubernetes)\n"
+    "      --lock-file FILE       overlapping runs: the second exits at once (status 4)\n"
     "      --region REGION        AWS region for STS, S3 and SNS\n"
     "      --profile NAME         credentials profile from the shared AWS files\n"
     "      --log-level LEVEL      debug, info, warn or error (default info)\n"
     "      --log-format FORMAT    text or json (default text)\n"
+    "      --log-file FILE        also append the log to FILE\n"
     "  -h, --help                 this help\n"
     "      --version              the version\n"
     "\n"
@@ -54,6 +61,9 @@ static const char s_usage[] =
     "  1  some accounts failed (the run otherwise completed; see the manifest)\n"
     "  2  usage or configuration error\n"
     "  3  the run could not start (no credentials, cannot list the organization)\n"
+    "  4  another run holds the lock (see --lock-file)\n"
+    "  130, 143  stopped by SIGINT or SIGTERM: no new account started, accounts in flight\n"
+    "     had [run] grace_period seconds to finish, the manifest was written\n"
     "  A plain script exits with the integer its main chunk returns (0 by default), 1 when it\n"
     "  fails.\n";
 
@@ -104,9 +114,39 @@ static void s_run_info(struct run_info *r)
     strftime(r->time, sizeof r->time, "%H%M%S", &tm);
 }
 
+/* [run] lock_file, else $XDG_RUNTIME_DIR/credreport.lock, else /tmp/credreport-<uid>.lock */
+static const char *s_lock_path(const struct config *cfg, char *buf, size_t cap)
+{
+    const char *set = config_str(cfg, "run", "lock_file");
+    if (*set)
+        return set;
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n = xdg && *xdg ? snprintf(buf, cap, "%s/credreport.lock", xdg)
+                        : snprintf(buf, cap, "/tmp/credreport-%ld.lock", (long)getuid());
+    return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+
+static void s_on_signal(int sig)
+{
+    workflow_signal(sig);
+}
+
+static void s_handle_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A closed stdout (a pipe to head) must not kill a run half-way. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
 enum {
     OPT_OU = 256, OPT_ACCOUNT, OPT_EXCLUDE, OPT_CONCURRENCY, OPT_THREADS, OPT_OUTPUT,
     OPT_DRY_RUN, OPT_REGION, OPT_PROFILE, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_VERSION,
+    OPT_RESUME, OPT_SHARD, OPT_LOCK_FILE, OPT_LOG_FILE,
 };
 
 /* Repeatable list options are gathered, then set once. */
@@ -155,6 +195,10 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"shard", required_argument, NULL, OPT_SHARD},
+        {"lock-file", required_argument, NULL, OPT_LOCK_FILE},
+        {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {NULL, 0, NULL, 0},
     };
     /* Each option and the setting it overrides. */
@@ -166,6 +210,9 @@ int main(int argc, char **argv)
         {OPT_PROFILE, "aws", "profile", "--profile"},
         {OPT_LOG_LEVEL, "log", "level", "--log-level"},
         {OPT_LOG_FORMAT, "log", "format", "--log-format"},
+        {OPT_SHARD, "run", "shard", "--shard"},
+        {OPT_LOCK_FILE, "run", "lock_file", "--lock-file"},
+        {OPT_LOG_FILE, "log", "file", "--log-file"},
     };
     struct { const char *section, *key, *value, *name; } sets[64];
     size_t n_sets = 0;
@@ -173,7 +220,7 @@ int main(int argc, char **argv)
     struct buf errors = BUF_INIT;
     struct config cfg = {0};
     const char *config_path = NULL;
-    bool dry_run = false;
+    bool dry_run = false, resume = false;
     int status = 2, c;
 
     optind = 2;
@@ -188,6 +235,7 @@ int main(int argc, char **argv)
         case OPT_ACCOUNT: s_append(&lists.include, optarg); break;
         case OPT_EXCLUDE: s_append(&lists.exclude, optarg); break;
         case OPT_DRY_RUN: dry_run = true; break;
+        case OPT_RESUME: resume = true; break;
         case '?': fprintf(stderr, "(try credreport --help)\n"); goto done;
         default:
             for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
@@ -225,6 +273,8 @@ int main(int argc, char **argv)
         bad |= config_set(&cfg, sets[i].section, sets[i].key, sets[i].value, sets[i].name, &errors);
     if (dry_run)
         bad |= config_set(&cfg, "run", "dry_run", "true", "--dry-run", &errors);
+    if (resume)
+        bad |= config_set(&cfg, "run", "resume", "true", "--resume", &errors);
     if (!bad)
         bad = config_validate(&cfg, &errors);
     if (bad) {
@@ -233,6 +283,22 @@ int main(int argc, char **argv)
         goto done;
     }
     log_configure(config_str(&cfg, "log", "level"), strcmp(config_str(&cfg, "log", "format"), "json") == 0);
+    const char *log_file = config_str(&cfg, "log", "file");
+    if (*log_file && log_open_file(log_file) != 0) {
+        fprintf(stderr, "credreport: cannot open the log file %s: %s\n", log_file, strerror(errno));
+        goto done;
+    }
+    const char *shard = config_str(&cfg, "run", "shard");
+    if (strncmp(shard, "auto/", 5) == 0) {
+        const char *idx = getenv("JOB_COMPLETION_INDEX");
+        char *end = NULL;
+        long k = idx && *idx ? strtol(idx, &end, 10) : -1;
+        if (k < 0 || (end && *end) || k >= atol(shard + 5)) {
+            fprintf(stderr, "credreport: --shard %s needs JOB_COMPLETION_INDEX between 0 and %ld "
+                            "(it is %s)\n", shard, atol(shard + 5) - 1, idx && *idx ? idx : "not set");
+            goto done;
+        }
+    }
 
     char lua_dir_buf[PATH_MAX], script_buf[PATH_MAX + 32];
     const char *lua_dir = s_lua_dir(lua_dir_buf, sizeof lua_dir_buf);
@@ -282,6 +348,12 @@ int main(int argc, char **argv)
     o.concurrency = (int)config_int(&cfg, "run", "concurrency");
     if (o.threads > o.concurrency)
         o.threads = o.concurrency;
+    char lock_buf[PATH_MAX];
+    o.lock_path = s_lock_path(&cfg, lock_buf, sizeof lock_buf);
+    o.grace_period = config_num(&cfg, "run", "grace_period");
+    if (o.mode == WF_RUN)
+        log_enable_progress();
+    s_handle_signals();
 
     if (loop_global_init() != 0) {
         fprintf(stderr, "credreport: cannot initialise libcurl\n");

@@ -17,7 +17,16 @@ struct workflow_options {
     enum workflow_mode mode;
     int threads;               /* worker threads (>= 1) */
     int concurrency;           /* accounts in flight in all (>= 1) */
+    const char *lock_path;     /* held for the whole run; NULL: no lock */
+    double grace_period;       /* seconds in-flight accounts get after SIGINT/SIGTERM */
 };
+
+/* Exit status when another run holds the lock. */
+#define WORKFLOW_LOCKED 4
+
+/* Asks a running workflow to stop (from a signal handler: only stores an atomic). A second
+ * request ends the process at once. */
+void workflow_signal(int sig);
 
 /* Returns the process exit status. */
 int workflow_main(const struct workflow_options *o);

@@ -95,4 +95,46 @@ function M.put(client, dest, out, key, body, content_type)
   return path
 end
 
+-- Names of the objects or files directly under dir (a path relative to the destination),
+-- or nil, err. A folder that does not exist has none.
+function M.list(client, dest, dir)
+  if dest.kind == "folder" then
+    local names, err = core.list_dir(dest.path .. "/" .. dir)
+    if not names then
+      if tostring(err):find("No such file", 1, true) then return {} end
+      return nil, {code = "ReadFailed", message = err}
+    end
+    return names
+  end
+  local prefix = join(dest.prefix, dir) .. "/"
+  local names, token = {}, nil
+  repeat
+    local query = "list-type=2&delimiter=%2F&prefix=" .. core.uri_encode(prefix)
+    if token then query = query .. "&continuation-token=" .. core.uri_encode(token) end
+    local res, err = client:s3("GET", {bucket = dest.bucket, query = query})
+    if not res then return nil, err end
+    local doc = core.xml_decode(res.body)
+    local r = doc and doc.ListBucketResult or {}
+    local contents = r.Contents
+    if contents and contents.Key then contents = {contents} end -- a single element
+    for _, c in ipairs(contents or {}) do names[#names + 1] = c.Key:sub(#prefix + 1) end
+    token = r.IsTruncated == "true" and r.NextContinuationToken or nil
+  until not token
+  return names
+end
+
+-- The content stored under key, or nil, err.
+function M.get(client, dest, key)
+  if dest.kind == "folder" then
+    local f, err = io.open(dest.path .. "/" .. key, "rb")
+    if not f then return nil, {code = "ReadFailed", message = err} end
+    local body = f:read("a")
+    f:close()
+    return body
+  end
+  local res, err = client:s3("GET", {bucket = dest.bucket, key = join(dest.prefix, key)})
+  if not res then return nil, err end
+  return res.body
+end
+
 return M

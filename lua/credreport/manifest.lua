@@ -16,28 +16,36 @@ local function ms(seconds)
   return seconds and math.floor(seconds * 1000 + 0.5) / 1000 or nil
 end
 
+-- info: order (ids in the order found), accounts (id -> account), outcomes (id -> outcome),
+-- and discovery_error, interrupted, destination, shard when they apply.
 function M.build(run, info)
-  local rows, delivered, failed = {}, 0, 0
+  local rows = {}
+  local counts = {delivered = 0, failed = 0, skipped = 0, resumed = 0}
   for _, id in ipairs(info.order) do
     local o = info.outcomes[id]
     local a = o and o.account or info.accounts[id]
-    local row = {
-      id = id, name = a.name, state = a.state, ou_path = a.ou_path,
-      status = o and o.status or "failed",
-    }
-    if o and o.status == "delivered" then
-      delivered = delivered + 1
-      row.location = o.location
-      row.key = o.key
-      row.report_generated_time = o.generated_time
-      row.checks = o.checks
-      row.sha256 = o.sha256
-      row.bytes = o.bytes
-      row.duration_seconds = ms(o.duration)
+    local row = {id = id, name = a.name, state = a.state, ou_path = a.ou_path,
+                 status = o and o.status or "failed", duration_seconds = o and ms(o.duration) or nil}
+    if row.status == "delivered" or row.status == "skipped" then
+      counts[row.status] = counts[row.status] + 1
+      row.location, row.key, row.reason = o.location, o.key, o.reason
+      row.report_generated_time, row.sha256, row.bytes = o.generated_time, o.sha256, o.bytes
+      row.checks = math.tointeger(o.checks) or o.checks
+      if o.resumed_from then
+        row.resumed_from = o.resumed_from
+        counts.resumed = counts.resumed + 1
+      end
     else
-      failed = failed + 1
-      row.error = o and o.error or {code = "NoOutcome", message = "no outcome was recorded for this account"}
-      row.duration_seconds = o and ms(o.duration) or nil
+      counts.failed = counts.failed + 1
+      if o then
+        row.error = o.error
+        row.notification_error = o.notification_error
+      elseif info.interrupted then
+        row.error = {code = "Interrupted", message = "the run was stopped by " .. info.interrupted.signal ..
+                     " before this account finished"}
+      else
+        row.error = {code = "NoOutcome", message = "no outcome was recorded for this account"}
+      end
     end
     rows[#rows + 1] = row
   end
@@ -47,11 +55,14 @@ function M.build(run, info)
     finished = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     version = run.version,
     destination = info.destination,
-    summary = {in_scope = #info.order, delivered = delivered, failed = failed},
+    shard = info.shard and ("%d/%d"):format(info.shard.k, info.shard.n) or nil,
+    summary = {in_scope = #info.order, delivered = counts.delivered, failed = counts.failed,
+               skipped = counts.skipped},
     accounts = rows,
   }
   if info.discovery_error then m.discovery_error = info.discovery_error end
-  return m, delivered, failed
+  if info.interrupted then m.interrupted_by = info.interrupted.signal end
+  return m, counts
 end
 
 function M.encode(m)

@@ -22,7 +22,7 @@ function M.account_failed(client, settings, run, account, err)
   local params = {
     TopicArn = settings.sns_topic_arn,
     Subject = subject(settings.subject or "credreport: account {account} failed",
-                      {account = account.id, count = 1, run_id = run.id}),
+                      {account = account.id, run_id = run.id}),
     Message = text,
     ["MessageAttributes.entry.1.Name"] = "run_id",
     ["MessageAttributes.entry.1.Value.DataType"] = "String",
@@ -37,6 +37,22 @@ function M.account_failed(client, settings, run, account, err)
   local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
   local res, perr = client:query("sns", "Publish", params, {region = region})
   if not res then return nil, perr end
+  return res.MessageId
+end
+
+-- The summary of a run (with [notify] on = always).
+function M.run_summary(client, settings, run, text, counts)
+  local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
+  local res, err = client:query("sns", "Publish", {
+    TopicArn = settings.sns_topic_arn,
+    Subject = subject("credreport run {run_id}: {delivered} delivered, {failed} failed",
+                      {run_id = run.id, delivered = counts.delivered, failed = counts.failed}),
+    Message = text,
+    ["MessageAttributes.entry.1.Name"] = "run_id",
+    ["MessageAttributes.entry.1.Value.DataType"] = "String",
+    ["MessageAttributes.entry.1.Value.StringValue"] = run.id,
+  }, {region = region})
+  if not res then return nil, err end
   return res.MessageId
 end
 

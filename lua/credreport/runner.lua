@@ -24,25 +24,77 @@ local function discover(W, found)
   if not ok then return as_error(err) end
 end
 
+local function clock(seconds)
+  seconds = math.floor(seconds + 0.5)
+  return ("%d:%02d"):format(seconds // 60, seconds % 60)
+end
+
+-- The live progress line (drawn only on a terminal).
+local function progress(info, started, listing)
+  local done = info.done
+  local elapsed = core.monotonic() - started
+  local rate = elapsed > 0 and done / elapsed or 0
+  local total = #info.order
+  local eta = (not listing and rate > 0) and clock((total - done) / rate) or "?"
+  core.progress(("%d/%d%s done, %d failed, %d in flight, %.1f/s, ETA %s"):format(
+    done, total, listing and "+" or "", info.failed, core.in_flight(), rate, eta))
+end
+
+local function not_started(account, sig_name)
+  return {account = account, status = "failed",
+          error = {code = "Interrupted", message = "not started: the run was stopped by " .. sig_name}}
+end
+
 function M.coordinate(W)
-  local info = {order = {}, accounts = {}, outcomes = {}}
-  info.discovery_error = discover(W, function(a)
-    info.order[#info.order + 1] = a.id
-    info.accounts[a.id] = a
-    core.post_account(cjson.encode(a))
-  end)
-  core.close_accounts()
-  if info.discovery_error then
-    core.log("error", "cannot list the accounts in scope", info.discovery_error)
-  end
-  for _ = 1, #info.order do
-    local o = cjson.decode(core.next_outcome())
+  local info = {order = {}, accounts = {}, outcomes = {}, done = 0, failed = 0}
+  local started = core.monotonic()
+  local waiting = 0
+  local function record(o)
     info.outcomes[o.account.id] = o
+    info.done = info.done + 1
+    if o.status == "failed" then info.failed = info.failed + 1 end
     if W.on_outcome then
       local ok, err = pcall(W.on_outcome, W, o)
       if not ok then core.log("error", "on_outcome failed", {error = tostring(err)}) end
     end
   end
+  local listing = true
+  info.discovery_error = discover(W, function(a)
+    info.order[#info.order + 1] = a.id
+    info.accounts[a.id] = a
+    if a.resumed then
+      record({account = a, status = "delivered", resumed_from = a.resumed.run_id,
+              location = a.resumed.location, key = a.resumed.key,
+              generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256})
+    elseif core.post_account(cjson.encode(a)) then
+      waiting = waiting + 1
+    else
+      local _, name = core.stopping()
+      record(not_started(a, name))
+    end
+    progress(info, started, listing)
+  end)
+  listing = false
+  core.close_accounts()
+  if info.discovery_error then
+    core.log("error", "cannot list the accounts in scope", info.discovery_error)
+  end
+  while waiting > 0 do
+    local json, why = core.next_outcome()
+    if json then
+      waiting = waiting - 1
+      record(cjson.decode(json))
+      progress(info, started, false)
+    elseif why == "stopping" then
+      local _, name = core.stopping()
+      core.log("warn", "stopping: no new account starts", {signal = name, in_flight = core.in_flight()})
+    else
+      break -- the grace period is over
+    end
+  end
+  core.progress(nil)
+  local sig, name = core.stopping()
+  if sig then info.interrupted = {signal = name, status = 128 + sig} end
   return W:finish(info)
 end
 
@@ -53,9 +105,10 @@ function M.process(W, json)
   if not ok then
     core.log("error", "workflow error", {account = account.id, error = tostring(outcome)})
     outcome = {status = "failed", error = as_error(outcome)}
-  elseif type(outcome) ~= "table" or (outcome.status ~= "delivered" and outcome.status ~= "failed") then
+  elseif type(outcome) ~= "table" or
+         (outcome.status ~= "delivered" and outcome.status ~= "failed" and outcome.status ~= "skipped") then
     outcome = {status = "failed", error = {code = "ScriptError",
-               message = "process() must return {status = \"delivered\"|\"failed\", ...}"}}
+               message = "process() must return {status = \"delivered\"|\"skipped\"|\"failed\", ...}"}}
   end
   outcome.account = account
   outcome.duration = core.monotonic() - started
@@ -67,6 +120,12 @@ function M.fail(message, json)
   local account = cjson.decode(json)
   core.post_outcome(cjson.encode{account = account, status = "failed",
                                  error = {code = "ScriptError", message = message}})
+end
+
+-- Accounts still queued when the run is stopped are answered for, not dropped.
+function M.not_started(sig, json)
+  local _, name = core.stopping()
+  core.post_outcome(cjson.encode(not_started(cjson.decode(json), name or ("signal " .. sig))))
 end
 
 local function collect(W)
@@ -99,7 +158,8 @@ end
 function M.dry_run(W)
   local list, err = collect(W)
   for _, a in ipairs(list) do
-    local how = a.own_credentials and "own credentials" or a.role_arn or "?"
+    local how = a.resumed and ("already delivered by " .. a.resumed.run_id)
+      or a.own_credentials and "own credentials" or a.role_arn or "?"
     local key = W.key_for and W:key_for(a) or "?"
     io.stdout:write(("%s  %-24s  %s  -> %s\n"):format(a.id, how, a.ou_path, key))
   end

@@ -13,6 +13,7 @@ local report = require "credreport.report"
 local delivery = require "credreport.delivery"
 local notify = require "credreport.notify"
 local manifest = require "credreport.manifest"
+local cjson = require "cjson"
 
 local M = {}
 local Workflow = {}
@@ -65,6 +66,21 @@ function M.new(opts)
   w.key_template = opts.key_template or w.output.key_template
   w.notify = {sns_topic_arn = opts.sns_topic_arn or nfy.sns_topic_arn, subject = nfy.subject, on = nfy.on}
   w.filter, w.on_report, w.on_failure = opts.filter, opts.on_report, opts.on_failure
+  if not w.key_template:find("{account}", 1, true) then
+    M.config_error("key_template must contain {account}, or the reports of different accounts "
+                   .. "would overwrite each other: " .. w.key_template)
+  end
+  local shard = opts.shard or config.run.shard
+  if shard and shard ~= "" then
+    local k, n = shard:match("^(%w+)/(%d+)$")
+    if k == "auto" then k = tonumber(os.getenv("JOB_COMPLETION_INDEX") or "") and tonumber(os.getenv("JOB_COMPLETION_INDEX")) + 1 end
+    w.shard = {k = tonumber(k), n = tonumber(n)}
+    if not w.shard.k or not w.shard.n or w.shard.k < 1 or w.shard.k > w.shard.n then
+      M.config_error("shard must be K/N with 1 <= K <= N, or auto/N: " .. shard)
+    end
+  end
+  w.resume = opts.resume
+  if w.resume == nil then w.resume = config.run.resume end
   return w
 end
 
@@ -90,8 +106,37 @@ function Workflow:in_scope(a)
   if next(s.include) and not s.include[a.id] then return false end
   if s.exclude[a.id] then return false end
   if next(s.states) and not s.states[a.state] then return false end
+  -- Shards split by account id, so every host computes the same split with no coordination.
+  if self.shard and (tonumber(a.id) % self.shard.n) ~= self.shard.k - 1 then return false end
   if self.filter and not self.filter(a) then return false end
   return true
+end
+
+-- Accounts delivered earlier the same day, by the manifests at the destination:
+-- id -> {run_id, location, key, generated_time, sha256}.
+function Workflow:delivered_today()
+  local client = self:client()
+  local names, err = delivery.list(client, self.dest, run.date)
+  if not names then error({code = "ResumeFailed", message = "cannot list earlier manifests: " ..
+                                  tostring(err and err.message or err)}, 0) end
+  local done = {}
+  for _, name in ipairs(names) do
+    if name:match("^manifest%-.+%.json$") then
+      local body, gerr = delivery.get(client, self.dest, run.date .. "/" .. name)
+      local ok, m = pcall(cjson.decode, body or "")
+      if not body or not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then
+        log("warn", "skipping an unreadable manifest", {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
+      else
+        for _, row in ipairs(m.accounts) do
+          if row.status == "delivered" and not done[row.id] then
+            done[row.id] = {run_id = row.resumed_from or m.run_id, location = row.location, key = row.key,
+                            generated_time = row.report_generated_time, sha256 = row.sha256}
+          end
+        end
+      end
+    end
+  end
+  return done
 end
 
 local function tag_match(tags, wanted)
@@ -113,9 +158,11 @@ function Workflow:discover(emit)
   local me, err = client:query("sts", "GetCallerIdentity")
   if not me then error(err, 0) end
   local partition = me.Arn:match("^arn:([^:]+):") or "aws"
+  local delivered = self.resume and self:delivered_today() or {}
   local pending_tags = {}
   local ok, derr = organizations.discover(client, self.scope.ous, function(a)
     if not self:in_scope(a) then return end
+    a.resumed = delivered[a.id]
     if a.id == me.Account then
       if self.management_account == "skip" then return end
       a.own_credentials = self.management_account ~= "assume"
@@ -158,38 +205,42 @@ function Workflow:key_for(a)
 end
 
 -- Collects and delivers one account's report. Returns the outcome (a plain table).
-function Workflow:process(a)
-  local ctx = {run = run, workflow = self}
+function Workflow:collect(a, ctx)
   local client = self:account_client(a)
   local got, err = report.fetch(client, self.policy)
-  local outcome
-  if got then
-    local deliver = true
-    if self.on_report then deliver = self.on_report(a, got.csv, ctx) ~= false end
-    local key = self:key_for(a)
-    local location, perr = "not delivered (on_report)", nil
-    if deliver then location, perr = delivery.put(self:client(), self.dest, self.output, key, got.csv) end
-    if location then
-      outcome = {status = "delivered", key = key, location = location,
-                 generated_time = got.generated_time, checks = got.checks,
-                 sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
-    else
-      err = perr
+  if a.role_arn then client:close() end
+  if not got then return nil, err end
+  if self.on_report and self.on_report(a, got.csv, ctx) == false then
+    return {status = "skipped", reason = "on_report kept the report back",
+            generated_time = got.generated_time, checks = got.checks}
+  end
+  local key = self:key_for(a)
+  local location, perr = delivery.put(self:client(), self.dest, self.output, key, got.csv)
+  if not location then return nil, perr end
+  return {status = "delivered", key = key, location = location, generated_time = got.generated_time,
+          checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+end
+
+-- Every failure, including a script error in a hook, is notified (or handed to on_failure).
+function Workflow:process(a)
+  local ctx = {run = run, workflow = self}
+  local ok, outcome, err = pcall(self.collect, self, a, ctx)
+  if ok and outcome then return outcome end
+  if not ok then
+    err = type(outcome) == "table" and outcome or {code = "ScriptError", message = tostring(outcome)}
+  end
+  outcome = {status = "failed", error = {code = tostring(err.code or "Error"),
+                                         message = tostring(err.message or err)}}
+  if self.on_failure then
+    local hok, herr = pcall(self.on_failure, a, outcome.error, ctx)
+    if not hok then outcome.notification_error = "on_failure: " .. tostring(herr) end
+  elseif self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" then
+    local id, nerr = notify.account_failed(self:client(), self.notify, run, a, outcome.error)
+    if not id then
+      log("error", "SNS notification failed", {account = a.id, error = tostring(nerr)})
+      outcome.notification_error = tostring(nerr)
     end
   end
-  if not outcome then
-    outcome = {status = "failed", error = {code = err.code or "Error", message = err.message or tostring(err)}}
-    if self.on_failure then
-      self.on_failure(a, outcome.error, ctx)
-    elseif self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" then
-      local id, nerr = notify.account_failed(self:client(), self.notify, run, a, outcome.error)
-      if not id then
-        log("error", "SNS notification failed", {account = a.id, error = tostring(nerr)})
-        outcome.notification_error = tostring(nerr)
-      end
-    end
-  end
-  if a.role_arn and client ~= self._client then client:close() end
   return outcome
 end
 
@@ -207,16 +258,21 @@ end
 -- Writes the manifest, prints the summary and returns the exit status.
 function Workflow:finish(info)
   info.destination = delivery.describe(self.dest)
-  local m, delivered, failed = manifest.build(run, info)
+  info.shard = self.shard
+  local m, counts = manifest.build(run, info)
   local location, err = delivery.put(self:client(), self.dest, self.output, manifest.key(run),
                                      manifest.encode(m), "application/json")
   if not location then
     log("error", "cannot write the manifest", {error = tostring(err and (err.message or err))})
   end
-  local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed"):format(
-    run.id, #info.order, delivered, failed)}
+  local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed%s"):format(
+    run.id, #info.order, counts.delivered, counts.failed,
+    counts.skipped > 0 and (", %d kept back by on_report"):format(counts.skipped) or "")}
+  if counts.resumed > 0 then
+    lines[#lines + 1] = ("  %d delivered earlier today (--resume)"):format(counts.resumed)
+  end
   for _, row in ipairs(m.accounts) do
-    if row.status ~= "delivered" then
+    if row.status == "failed" then
       lines[#lines + 1] = ("  failed %s (%s): %s: %s"):format(row.id, row.name, row.error.code, row.error.message)
     end
   end
@@ -224,11 +280,19 @@ function Workflow:finish(info)
     lines[#lines + 1] = "  the organization could not be listed completely: " ..
       tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message)
   end
+  if info.interrupted then
+    lines[#lines + 1] = "  stopped by " .. info.interrupted.signal .. ": accounts not finished are marked Interrupted"
+  end
   lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
   io.stdout:write(table.concat(lines, "\n"), "\n")
   io.stdout:flush()
+  if self.notify.sns_topic_arn ~= "" and self.notify.on == "always" then
+    local ok, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
+    if not ok then log("error", "SNS summary failed", {error = tostring(nerr)}) end
+  end
+  if info.interrupted then return info.interrupted.status end
   if info.discovery_error then return 3 end
-  if failed > 0 or not location then return 1 end
+  if counts.failed > 0 or not location then return 1 end
   return 0
 end
 

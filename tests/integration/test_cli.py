@@ -47,6 +47,11 @@ def test_accounts_lists_the_scope_without_touching_it(ctx):
                          env=env, check_status=0, cwd=ctx.tmp).stdout
     ids = sorted(l.split()[0] for l in out.strip().splitlines()[1:])
     check(ids == ["333333333333", "444444444444"], f"{ids}")
+    cfg = ctx.tmp / "tags.ini"
+    cfg.write_text("[accounts]\ntags = env=prod, owner\n")
+    out = run_credreport(ctx, ["accounts", "-c", str(cfg)], env=env, check_status=0, cwd=ctx.tmp).stdout
+    ids = sorted(l.split()[0] for l in out.strip().splitlines()[1:])
+    check(ids == ["333333333333"], f"tag filter env=prod and a tag named owner: {ids}")
     log = emu.requests()["requests"]
     check(not [r for r in log if r["service"] in ("iam", "s3", "sns") or r["action"] == "AssumeRole"],
           "accounts touches no account")

@@ -211,7 +211,7 @@ static void test_defaults(void)
     CHECK(!config_bool(&c, "output", "bucket_key"), "bucket_key");
     CHECK_STR(config_str(&c, "output", "acl"), "none", "acl");
     CHECK_STR(config_str(&c, "output", "checksum"), "sha256", "checksum");
-    CHECK_STR(config_str(&c, "notify", "subject"), "credreport: {count} account(s) failed", "s");
+    CHECK_STR(config_str(&c, "notify", "subject"), "credreport: account {account} failed", "s");
     CHECK_STR(config_str(&c, "notify", "on"), "failure", "on");
     CHECK_STR(config_str(&c, "log", "level"), "info", "level");
     CHECK_STR(config_str(&c, "log", "format"), "text", "format");

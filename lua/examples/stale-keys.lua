@@ -1,0 +1,90 @@
+-- The bundled organization-wide workflow plus a report hook: every active IAM access key
+-- not rotated for more than MAX_AGE days (default 90) is logged as a warning, and the
+-- findings of the whole run are written beside the manifest as
+-- {date}/stale-keys-{run_id}.json (same destination: folder or S3). Reports are delivered
+-- as usual.
+--   credreport run lua/examples/stale-keys.lua -c config.ini [MAX_AGE]
+local core = require "credreport.core"
+local cjson = require "cjson"
+local run = require "credreport.run"
+local report = require "credreport.report"
+local delivery = require "credreport.delivery"
+local workflow = require "credreport.workflow"
+
+local max_age_days = tonumber(arg[1]) or 90
+
+-- Seconds since the epoch of a report time ("2024-01-15T08:30:00+00:00", always UTC), or
+-- nil for "N/A" and the like. Computed by hand: os.time() would read it as local time.
+local function epoch(iso)
+  local y, mo, d, h, mi, s = (iso or ""):match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  if mo <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
+end
+
+-- Worker thread, once per account, before delivery.
+local function find_stale_keys(account, csv, ctx)
+  local found = {}
+  for _, row in ipairs(report.rows(csv)) do
+    for n = 1, 2 do
+      local col = "access_key_" .. n
+      local rotated = epoch(row[col .. "_last_rotated"])
+      if row[col .. "_active"] == "true" and rotated then
+        local age = (ctx.run.started - rotated) // 86400
+        if age > max_age_days then
+          found[#found + 1] = {user = row.user, arn = row.arn, key = n, age_days = age,
+                               last_rotated = row[col .. "_last_rotated"],
+                               last_used = row[col .. "_last_used_date"]}
+          core.log("warn", "stale access key", {account = account.id, user = row.user,
+                                                key = n, age_days = age})
+        end
+      end
+    end
+  end
+  -- The account record travels back to the main thread inside the outcome (as JSON), so
+  -- this is how a worker hands data to finish().
+  account.stale_keys = found
+  -- Returning false would skip delivery; nil delivers as usual.
+end
+
+local W = workflow.new{on_report = find_stale_keys}
+
+-- Main thread: gather the findings as outcomes arrive, keep the default logging.
+local findings = {}
+local default_on_outcome = W.on_outcome
+function W:on_outcome(o)
+  default_on_outcome(self, o)
+  for _, k in ipairs(o.account.stale_keys or {}) do
+    k.account = o.account.id
+    k.account_name = o.account.name
+    k.key = math.tointeger(k.key)       -- numbers come back from JSON as floats
+    k.age_days = math.tointeger(k.age_days)
+    findings[#findings + 1] = k
+  end
+end
+
+-- Main thread, at the end: write the findings, then the usual manifest and summary.
+local default_finish = W.finish
+function W:finish(info)
+  table.sort(findings, function(a, b)
+    if a.account ~= b.account then return a.account < b.account end
+    if a.user ~= b.user then return a.user < b.user end
+    return a.key < b.key
+  end)
+  local body = #findings > 0 and cjson.encode(findings) or "[]"
+  local key = ("%s/stale-keys-%s.json"):format(run.date, run.id)
+  local location, err = delivery.put(self:client(), self.dest, self.output, key, body, "application/json")
+  if location then
+    core.log("info", "stale keys written", {count = #findings, location = location})
+  else
+    core.log("error", "cannot write the stale keys", {error = tostring(err.message or err)})
+  end
+  return default_finish(self, info)
+end
+
+return W
