@@ -71,6 +71,7 @@ struct aws_call {
     int retry_cost;
     bool skew_retried;
     bool region_retried;
+    bool creds_retried;
     double started;
     struct aws_call *next_waiter;
     struct loop_timer *timer;
@@ -706,6 +707,15 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         (resp->status == 301 || resp->status == 400 || resp->status == 307)) {
         call->region_retried = true;
         snprintf(call->region, sizeof call->region, "%s", bucket_region);
+        s_attempt(call);
+        return true;
+    }
+    /* Temporary credentials the service says have expired (revoked, or its clock and their
+     * Expiration disagree): fetch new ones and try again, once. */
+    if (call->client->provider && !call->creds_retried &&
+        (strcmp(e->code, "ExpiredToken") == 0 || strcmp(e->code, "ExpiredTokenException") == 0)) {
+        call->creds_retried = true;
+        call->client->have_creds = false;
         s_attempt(call);
         return true;
     }

@@ -699,9 +699,9 @@ static void s_loop_error(const struct s_profile *const *visited, size_t n, const
 }
 
 /* Walks the source_profile chain from the requested profile. Returns 1, 0, -1 as
- * creds_plan_from_profile(). */
+ * creds_plan_resolve(). */
 static int s_resolve(const struct s_profiles *ps, const char *name, bool explicit,
-                     bool all_sources, const char *files, struct creds_plan *plan, char *err,
+                     const char *files, struct creds_plan *plan, char *err,
                      size_t errlen)
 {
     int result = -1;
@@ -749,21 +749,11 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
             }
             if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) {
                 /* As in botocore, the token file makes the role its own base. */
-                if (!all_sources) {
-                    s_seterr(err, errlen, "profile %s: web_identity_token_file is not "
-                             "supported yet", p->name);
-                    goto cleanup;
-                }
                 if (s_web_identity_base(plan, p, err, errlen) != 0)
                     goto cleanup;
                 break;
             }
             if (s_get(p, K_CREDENTIAL_SOURCE)) {
-                if (!all_sources) {
-                    s_seterr(err, errlen, "profile %s: credential_source is not supported yet",
-                             p->name);
-                    goto cleanup;
-                }
                 if (s_credential_source(plan, p, err, errlen) != 0 ||
                     s_add_step(plan, p, err, errlen) != 0)
                     goto cleanup;
@@ -792,11 +782,6 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
             break;
         }
         if (s_get(p, K_CREDENTIAL_PROCESS)) {
-            if (!all_sources) {
-                s_seterr(err, errlen, "profile %s: credential_process is not supported yet",
-                         p->name);
-                goto cleanup;
-            }
             if (!(plan->process = strdup(s_get(p, K_CREDENTIAL_PROCESS)))) {
                 s_seterr(err, errlen, "out of memory");
                 goto cleanup;
@@ -806,15 +791,11 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
             break;
         }
         if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) {
-            s_seterr(err, errlen, all_sources ? "profile %s: web_identity_token_file needs "
-                     "role_arn" : "profile %s: web_identity_token_file is not supported yet",
-                     p->name);
+            s_seterr(err, errlen, "profile %s: web_identity_token_file needs role_arn", p->name);
             goto cleanup;
         }
         if (s_get(p, K_CREDENTIAL_SOURCE)) {
-            s_seterr(err, errlen, all_sources ? "profile %s: credential_source needs role_arn"
-                     : "profile %s: credential_source is not supported yet (and needs "
-                     "role_arn)", p->name);
+            s_seterr(err, errlen, "profile %s: credential_source needs role_arn", p->name);
             goto cleanup;
         }
         if (top) {
@@ -838,7 +819,7 @@ cleanup:
     return result;
 }
 
-static int s_plan(const char *profile, bool all_sources, struct creds_plan *out, char *err,
+static int s_plan(const char *profile, struct creds_plan *out, char *err,
                   size_t errlen)
 {
     int result = -1;
@@ -872,7 +853,7 @@ static int s_plan(const char *profile, bool all_sources, struct creds_plan *out,
         s_seterr(err, errlen, "out of memory");
         goto cleanup;
     }
-    result = s_resolve(&profiles, profile, explicit, all_sources, files.data, &plan, err,
+    result = s_resolve(&profiles, profile, explicit, files.data, &plan, err,
                        errlen);
     if (result >= 0) {
         *out = plan;
@@ -888,15 +869,9 @@ cleanup:
     return result;
 }
 
-int creds_plan_from_profile(const char *profile, struct creds_plan *out, char *err,
-                            size_t errlen)
-{
-    return s_plan(profile, false, out, err, errlen);
-}
-
 int creds_plan_resolve(const char *profile, struct creds_plan *out, char *err, size_t errlen)
 {
-    return s_plan(profile, true, out, err, errlen);
+    return s_plan(profile, out, err, errlen);
 }
 
 int creds_web_identity_from_env(struct creds_role_step *role, char **token_file, char *err,

@@ -81,24 +81,18 @@ int creds_from_env(struct aws_creds *out, char *err, size_t errlen);
  * (aws_access_key_id + aws_secret_access_key [+ aws_session_token]) are the base. Following
  * source_profile, a profile with static keys is the base (even when it also has role_arn, as
  * in the SDKs; a profile may name itself as its source when it has static keys), one with
- * role_arn adds a step. credential_source, credential_process and web_identity_token_file are
- * recognised and reported as "not supported yet" unless static keys make them moot (a role
- * step always needs source_profile). Loops are reported with the chain that loops.
+ * role_arn adds a step. A role profile with web_identity_token_file has a web identity base
+ * (its source_profile, if any, is ignored, as in botocore); one with credential_source
+ * (Environment, EcsContainer, Ec2InstanceMetadata) has that base and its own role step; a
+ * profile with credential_process and no static keys (and no role_arn, unless reached as a
+ * source_profile) has a process base. Static keys win over credential_process and
+ * web_identity_token_file. Loops are reported with the chain that loops. The bases that must
+ * be fetched are fetched by core/provider.c.
  *
  * A missing file has no profiles; a malformed one is an error naming the file and line.
  * Returns 1 found (out filled), 0 no credentials: the profile is not found and was not
  * requested explicitly, or it exists but has no credential settings at all (out->region is
  * then filled from it, and the caller goes on to other sources), -1 error. */
-int creds_plan_from_profile(const char *profile, struct creds_plan *out, char *err,
-                            size_t errlen);
-
-/* As creds_plan_from_profile(), with every source of the SDKs: a role profile with
- * web_identity_token_file has a web identity base (its source_profile, if any, is ignored, as
- * in botocore); one with credential_source (Environment, EcsContainer, Ec2InstanceMetadata)
- * has that base and its own role step; a profile with credential_process and no static keys
- * (and no role_arn, unless reached as a source_profile) has a process base. Static keys still
- * win over credential_process and web_identity_token_file. creds_plan_from_profile() keeps
- * reporting those sources as "not supported yet", for callers that cannot fetch them. */
 int creds_plan_resolve(const char *profile, struct creds_plan *out, char *err, size_t errlen);
 
 /* Web identity from AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+ AWS_ROLE_SESSION_NAME,

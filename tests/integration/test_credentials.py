@@ -86,3 +86,33 @@ def test_malformed_config_names_file_and_line(ctx):
     msg = res.get("error", {}).get("message", "")
     check(not res["ok"] and str(creds) in msg and "3" in msg, f"{res}")
     check(MGMT_SECRET not in msg, "the secret is not in the message")
+
+
+def test_expired_role_credentials_are_fetched_again(ctx):
+    """The service, not the clock, says the assumed-role credentials expired (here: the
+    emulator's clock moves two hours on): the call fetches new ones and succeeds."""
+    import json
+    import subprocess
+    import time
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    spec = {"role": {"role_arn": "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole"},
+            "calls": [q("sts", "GetCallerIdentity"), {"kind": "sleep", "seconds": 1.5}, q("sts", "GetCallerIdentity")]}
+    proc = subprocess.Popen([ctx.binary, "run", "tests/lua/calls.lua", json.dumps(spec)], cwd=ctx.root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                r["action"] == "GetCallerIdentity" for r in emu.requests()["requests"]):
+            time.sleep(0.05)
+        emu.admin("POST", "/advance", {"seconds": 7200})
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    results = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    check(len(results) == 3 and results[2]["ok"] and results[2]["result"]["Account"] == "333333333333",
+          f"{out}\n{err[-2000:]}")
+    log = emu.requests()["requests"]
+    check(len([r for r in log if r["action"] == "AssumeRole"]) == 2, "the role was assumed again")
+    check(any(r.get("error_code") == "ExpiredToken" for r in log), "the emulator refused the old credentials")

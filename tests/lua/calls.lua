@@ -22,6 +22,9 @@ local function call(c)
     res, meta = client:json(c.service, c.action, c.params or {}, c.opts)
   elseif c.kind == "s3" then
     res, meta = client:s3(c.method, c.request)
+  elseif c.kind == "sleep" then
+    core.sleep(c.seconds)
+    return {ok = true}
   else
     error("unknown kind " .. tostring(c.kind))
   end

@@ -56,12 +56,12 @@ static void clear_env(void)
         unsetenv(vars[i]);
 }
 
-/* Runs creds_plan_from_profile, checks the return code and that the error is clean. */
+/* Runs creds_plan_resolve, checks the return code and that the error is clean. */
 static int plan_for(const char *profile, struct creds_plan *p, char *err, size_t errlen)
 {
     err[0] = '\0';
     memset(p, 0x5a, sizeof *p);
-    int rc = creds_plan_from_profile(profile, p, err, errlen);
+    int rc = creds_plan_resolve(profile, p, err, errlen);
     check_no_secret(err);
     if (rc != 1) {
         CHECK(p->base.access_key_id == NULL && p->steps == NULL && p->n_steps == 0,
@@ -744,14 +744,22 @@ static void test_chains(void)
     expect_error("emptysource", "regiononly", "no credentials");
     expect_error("viapartial", "aws_secret_access_key is not", "partial");
 
-    /* not supported yet, unless static keys make them moot */
-    expect_error("credsource", "credential_source", "not supported yet");
-    expect_error("credsourcekeys", "credential_source", "not supported yet");
+    /* the other sources (fetched by core/provider.c; see test_provider.c) */
+    CHECK(plan_for("credsource", &p, err, sizeof err) == 1 && p.base_kind == CREDS_BASE_IMDS &&
+              p.n_steps == 1, "credential_source = Ec2InstanceMetadata: %s", err);
+    creds_plan_free(&p);
+    CHECK(plan_for("credsourcekeys", &p, err, sizeof err) == 1 &&
+              p.base_kind == CREDS_BASE_ENVIRONMENT, "credential_source = Environment: %s", err);
+    creds_plan_free(&p);
     expect_error("twosources", "both source_profile and credential_source", NULL);
-    expect_error("webid", "web_identity_token_file", "not supported yet");
-    expect_error("webidonly", "web_identity_token_file", "not supported yet");
-    expect_error("process", "credential_process", "not supported yet");
-    expect_error("lonesource", "credential_source", "not supported yet");
+    CHECK(plan_for("webid", &p, err, sizeof err) == 1 && p.base_kind == CREDS_BASE_WEB_IDENTITY,
+          "role_arn + web_identity_token_file: %s", err);
+    creds_plan_free(&p);
+    expect_error("webidonly", "web_identity_token_file", "needs role_arn");
+    CHECK(plan_for("process", &p, err, sizeof err) == 1 && p.base_kind == CREDS_BASE_PROCESS,
+          "credential_process: %s", err);
+    creds_plan_free(&p);
+    expect_error("lonesource", "credential_source", "needs role_arn");
     CHECK(plan_for("webidkeys", &p, err, sizeof err) == 1, "webid with keys: %s", err);
     CHECK_STR(p.base.access_key_id, "AKIAWEBID", "static keys win");
     creds_plan_free(&p);

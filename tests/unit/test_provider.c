@@ -345,10 +345,6 @@ static void test_profiles(void)
           "static keys win");
     creds_plan_free(&p);
 
-    /* The old entry point still says "not supported yet". */
-    CHECK(creds_plan_from_profile("process", &p, err, sizeof err) == -1 &&
-              strstr(err, "not supported yet"), "%s", err);
-
     /* Web identity from the environment. */
     struct creds_role_step role;
     char *file = NULL;
