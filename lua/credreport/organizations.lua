@@ -5,6 +5,21 @@ local cjson = require "cjson"
 
 local M = {}
 
+-- Organizations allows few requests per second per account: walking many subtrees at once
+-- would mostly collect throttling errors (and drain the retry quota). At most this many
+-- listing calls are in flight per thread; a script may change it before discovery.
+M.max_in_flight = 8
+local gate
+
+local function call(client, op, params)
+  gate = gate or core.semaphore(M.max_in_flight)
+  gate:acquire()
+  local ok, res, err = pcall(client.json, client, "organizations", op, params)
+  gate:release()
+  if not ok then error(res, 0) end
+  return res, err
+end
+
 local function present(v)
   return v ~= nil and v ~= cjson.null
 end
@@ -17,7 +32,7 @@ function M.each(client, op, params, key, on_item)
     local p = {}
     for k, v in pairs(params or {}) do p[k] = v end
     p.NextToken = token
-    local res, err = client:json("organizations", op, p)
+    local res, err = call(client, op, p)
     if not res then return nil, err end
     for _, item in ipairs(present(res[key]) and res[key] or {}) do
       local ok, stop = on_item(item)
@@ -88,7 +103,7 @@ function M.discover(client, ous, emit)
     walks[#walks + 1] = function()
       local name = id:match("^r%-") and "Root" or id
       if id:match("^ou%-") then
-        local res = client:json("organizations", "DescribeOrganizationalUnit", {OrganizationalUnitId = id})
+        local res = call(client, "DescribeOrganizationalUnit", {OrganizationalUnitId = id})
         if res and res.OrganizationalUnit and present(res.OrganizationalUnit.Name) then
           name = res.OrganizationalUnit.Name
         end

@@ -1,0 +1,78 @@
+-- The core's primitives that need no AWS: tasks, time, semaphores, encodings, XML, files.
+local core = require "credreport.core"
+local T = require "testlib"
+
+-- tasks: results, errors kept as raised, join after the end
+local t = core.spawn(function(a, b) core.sleep(0.01); return a + b, "x" end, 1, 2)
+local ok, sum, x = t:join()
+T.check(ok and sum == 3 and x == "x", "join returns the task's results")
+T.check(t:done(), "done after join")
+local ok2, again = t:join()
+T.check(ok2 and again == 3, "join again after the end")
+local bad = core.spawn(function() error({code = "Boom", message = "table error"}) end)
+local okb, err = bad:join()
+T.check(not okb and type(err) == "table" and err.code == "Boom", "a table error stays a table")
+
+-- a wait is refused where Lua cannot yield, before anything starts
+local okw, werr = pcall(table.sort, {3, 1, 2}, function(a, b) core.sleep(0); return a < b end)
+T.check(not okw and tostring(werr):find("not possible inside a C function", 1, true), tostring(werr))
+core.sleep(0.02) -- nothing stray wakes this task
+T.check(true, "no stray wake-up")
+
+-- waits overlap instead of adding up
+local start = core.monotonic()
+local tasks = {}
+for i = 1, 50 do tasks[i] = core.spawn(core.sleep, 0.2) end
+for _, task in ipairs(tasks) do task:join() end
+T.check(core.monotonic() - start < 2, "50 sleeps of 0.2 s run together")
+
+-- semaphores bound a section, first come first served
+local sem = core.semaphore(2)
+local inside, peak, order = 0, 0, {}
+tasks = {}
+for i = 1, 6 do
+  tasks[i] = core.spawn(function()
+    sem:acquire()
+    inside = inside + 1
+    peak = math.max(peak, inside)
+    core.sleep(0.02)
+    order[#order + 1] = i
+    inside = inside - 1
+    sem:release()
+  end)
+end
+for _, task in ipairs(tasks) do task:join() end
+T.eq(peak, 2, "at most 2 inside")
+T.eq(table.concat(order, ","), "1,2,3,4,5,6", "in arrival order")
+T.check(not pcall(core.semaphore, 0), "a semaphore needs a permit")
+
+-- encodings and digests (OpenSSL)
+T.eq(core.base64_encode("credential report"), "Y3JlZGVudGlhbCByZXBvcnQ=", "base64")
+T.eq(core.base64_decode("Y3JlZGVudGlhbCByZXBvcnQ="), "credential report", "unbase64")
+T.eq(core.base64_decode("YQ=="), "a", "padding")
+T.check(core.base64_decode("not base64!") == nil, "bad base64 is nil, err")
+T.eq(core.digest("sha256", "abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256")
+T.eq(core.digest("md5", "", "base64"), "1B2M2Y8AsgTpgAmY7PhCfg==", "md5 base64")
+T.eq(core.uri_encode("a b/c~"), "a%20b%2Fc~", "uri_encode")
+
+-- XML (expat)
+local doc = core.xml_decode([[<R xmlns="x"><A>1</A><L><member>a</member><member>b</member></L><C>x</C><C>y</C></R>]])
+T.check(doc and doc.R.A == "1" and doc.R.L[2] == "b" and doc.R.C[2] == "y", "xml_decode")
+T.check(core.xml_decode("<a><b></a>") == nil, "malformed XML is nil, err")
+
+-- files: atomic, private, listed
+local dir = os.tmpname()
+os.remove(dir)
+T.check(core.mkdir_p(dir .. "/x/y"), "mkdir_p")
+T.check(core.write_file(dir .. "/x/y/f.csv", "data"), "write_file")
+local names = core.list_dir(dir .. "/x/y")
+T.check(#names == 1 and names[1] == "f.csv", "list_dir shows no temporary file")
+local f = io.open(dir .. "/x/y/f.csv")
+T.eq(f:read("a"), "data", "content")
+f:close()
+local p = io.popen("stat -c %a " .. dir .. "/x/y/f.csv")
+T.eq(p:read("l"), "600", "mode 0600")
+p:close()
+os.execute("rm -rf " .. dir)
+
+return T.done("lua core")
