@@ -618,6 +618,26 @@ static bool s_check_key_template(char *v, struct buf *why)
     return true;
 }
 
+/* For "arn:aws[a-z-]*:SERVICE:REGION:ACCOUNT:RESOURCE": a pointer to RESOURCE, else NULL. */
+static const char *s_arn_resource(const char *v, const char *service)
+{
+    if (strncmp(v, "arn:aws", 7) != 0)
+        return NULL;
+    const char *p = v + 7;
+    while ((*p >= 'a' && *p <= 'z') || *p == '-')
+        p++;
+    size_t sl = strlen(service);
+    if (p[0] != ':' || strncmp(p + 1, service, sl) != 0 || p[1 + sl] != ':')
+        return NULL;
+    p += sl + 2;
+    size_t r = 0;
+    while (s_lower_alnum(p[r]) || p[r] == '-')
+        r++;
+    if (r == 0 || p[r] != ':' || !s_all_digits(p + r + 1, 12) || p[r + 13] != ':')
+        return NULL;
+    return p + r + 14;
+}
+
 /* A key id (UUID or mrk-...), alias/name, or a key or alias ARN. */
 static bool s_check_kms_key(char *v, struct buf *why)
 {
@@ -636,18 +656,9 @@ static bool s_check_kms_key(char *v, struct buf *why)
         return n == 36;
     }
     if (strncmp(v, "arn:aws", 7) == 0) {
-        const char *p = v + 7;
-        while ((*p >= 'a' && *p <= 'z') || *p == '-')
-            p++;
-        if (strncmp(p, ":kms:", 5) != 0)
+        const char *p = s_arn_resource(v, "kms");
+        if (!p)
             return false;
-        p += 5;
-        size_t r = 0;
-        while (s_lower_alnum(p[r]) || p[r] == '-')
-            r++;
-        if (r == 0 || p[r] != ':' || !s_all_digits(p + r + 1, 12) || p[r + 13] != ':')
-            return false;
-        p += r + 14;
         if (strncmp(p, "key/", 4) == 0)
             return p[4] && s_all_word_or(p + 4, strlen(p + 4), "-");
         if (strncmp(p, "alias/", 6) == 0)
@@ -671,20 +682,9 @@ static bool s_check_sns_arn(char *v, struct buf *why)
     (void)why;
     if (!*v)
         return true;
-    if (strncmp(v, "arn:aws", 7) != 0)
+    const char *p = s_arn_resource(v, "sns");
+    if (!p)
         return false;
-    const char *p = v + 7;
-    while ((*p >= 'a' && *p <= 'z') || *p == '-')
-        p++;
-    if (strncmp(p, ":sns:", 5) != 0)
-        return false;
-    p += 5;
-    size_t r = 0;
-    while (s_lower_alnum(p[r]) || p[r] == '-')
-        r++;
-    if (r == 0 || p[r] != ':' || !s_all_digits(p + r + 1, 12) || p[r + 13] != ':')
-        return false;
-    p += r + 14;
     size_t n = strlen(p);
     return n >= 1 && n <= 256 && s_all_word_or(p, n, "-");
 }

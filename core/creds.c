@@ -1,4 +1,5 @@
 #include "creds.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -11,20 +12,12 @@
 
 #include "buf.h"
 
-static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
+static bool s_set(const char *s)
 {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
+    return s && *s;
 }
 
-static void s_free_secret(char **s)
+void creds_free_string(char **s)
 {
     if (*s) {
         OPENSSL_cleanse(*s, strlen(*s));
@@ -33,18 +26,13 @@ static void s_free_secret(char **s)
     }
 }
 
-static bool s_set(const char *s)
-{
-    return s && *s;
-}
-
 void creds_free(struct aws_creds *c)
 {
     if (!c)
         return;
-    s_free_secret(&c->access_key_id);
-    s_free_secret(&c->secret_access_key);
-    s_free_secret(&c->session_token);
+    creds_free_string(&c->access_key_id);
+    creds_free_string(&c->secret_access_key);
+    creds_free_string(&c->session_token);
     memset(c, 0, sizeof *c);
 }
 
@@ -78,7 +66,7 @@ cleanup:
 static void s_step_free(struct creds_role_step *s)
 {
     free(s->role_arn);
-    s_free_secret(&s->external_id);
+    creds_free_string(&s->external_id);
     free(s->session_name);
     free(s->region);
     memset(s, 0, sizeof *s);
@@ -94,7 +82,7 @@ void creds_plan_free(struct creds_plan *p)
     if (!p)
         return;
     creds_free(&p->base);
-    s_free_secret(&p->process);
+    creds_free_string(&p->process);
     s_step_free(&p->web);
     free(p->web_token_file);
     for (size_t i = 0; i < p->n_steps; i++)
@@ -120,16 +108,16 @@ int creds_from_env(struct aws_creds *out, char *err, size_t errlen)
         goto cleanup;
     }
     if (!s_set(secret)) {
-        s_seterr(err, errlen, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+        errmsg_set(err, errlen, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
         goto cleanup;
     }
     if (!s_set(akid)) {
-        s_seterr(err, errlen, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+        errmsg_set(err, errlen, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
         goto cleanup;
     }
     if (!(c.access_key_id = strdup(akid)) || !(c.secret_access_key = strdup(secret)) ||
         (s_set(token) && !(c.session_token = strdup(token)))) {
-        s_seterr(err, errlen, "out of memory reading credentials from the environment");
+        errmsg_set(err, errlen, "out of memory reading credentials from the environment");
         goto cleanup;
     }
     snprintf(c.source, sizeof c.source, "environment");
@@ -183,8 +171,8 @@ static void s_profiles_free(struct s_profiles *ps)
     for (size_t i = 0; i < ps->n; i++) {
         free(ps->items[i].name);
         for (int k = 0; k < K_COUNT; k++) {
-            s_free_secret(&ps->items[i].cfg[k]);
-            s_free_secret(&ps->items[i].cred[k]);
+            creds_free_string(&ps->items[i].cfg[k]);
+            creds_free_string(&ps->items[i].cred[k]);
         }
     }
     free(ps->items);
@@ -309,7 +297,7 @@ static char *s_reader(char *str, int num, void *stream)
 {
     struct s_parse *ps = stream;
 
-    s_free_secret(&ps->long_value);
+    creds_free_string(&ps->long_value);
     ps->continuation = false;
     if (ps->oom || ps->pos >= ps->len || num < 8)
         return NULL;
@@ -414,7 +402,7 @@ static int s_handler(void *user, const char *section, const char *name, const ch
             continue;
         struct s_profile *p = &ps->profiles->items[ps->profile];
         char **slot = ps->creds_file ? &p->cred[k] : &p->cfg[k];
-        s_free_secret(slot);
+        creds_free_string(slot);
         if (*value && !(*slot = strdup(value))) {
             ps->oom = true;
             return 0;
@@ -472,13 +460,13 @@ static int s_parse_file(const char *path, bool creds_file, struct s_profiles *pr
         if (errno == ENOENT || errno == ENOTDIR) {
             result = 0;
         } else {
-            s_seterr(err, errlen, "%s %s: %s", kind, path, strerror(errno));
+            errmsg_set(err, errlen, "%s %s: %s", kind, path, strerror(errno));
         }
         goto cleanup;
     }
     for (;;) {
         if (buf_reserve(&data, 4096) != 0) {
-            s_seterr(err, errlen, "out of memory reading %s %s", kind, path);
+            errmsg_set(err, errlen, "out of memory reading %s %s", kind, path);
             goto cleanup;
         }
         size_t got = fread(data.data + data.len, 1, data.cap - data.len - 1, f);
@@ -488,7 +476,7 @@ static int s_parse_file(const char *path, bool creds_file, struct s_profiles *pr
             break;
     }
     if (ferror(f)) {
-        s_seterr(err, errlen, "%s %s: read error", kind, path);
+        errmsg_set(err, errlen, "%s %s: read error", kind, path);
         goto cleanup;
     }
 
@@ -499,15 +487,15 @@ static int s_parse_file(const char *path, bool creds_file, struct s_profiles *pr
     ps.profile = -1;
     int rc = ini_parse_stream(s_reader, &ps, s_handler, &ps);
     if (ps.oom || rc == -2) {
-        s_seterr(err, errlen, "out of memory parsing %s %s", kind, path);
+        errmsg_set(err, errlen, "out of memory parsing %s %s", kind, path);
         goto cleanup;
     }
     if (ps.err_line && (rc <= 0 || ps.err_line <= rc)) {
-        s_seterr(err, errlen, "%s %s line %d: %s", kind, path, ps.err_line, ps.err_what);
+        errmsg_set(err, errlen, "%s %s line %d: %s", kind, path, ps.err_line, ps.err_what);
         goto cleanup;
     }
     if (rc != 0) {
-        s_seterr(err, errlen, "%s %s line %d: malformed line (expected [section] or "
+        errmsg_set(err, errlen, "%s %s line %d: malformed line (expected [section] or "
                  "name = value)", kind, path, rc);
         goto cleanup;
     }
@@ -516,7 +504,7 @@ static int s_parse_file(const char *path, bool creds_file, struct s_profiles *pr
 cleanup:
     if (f)
         fclose(f);
-    s_free_secret(&ps.long_value);
+    creds_free_string(&ps.long_value);
     buf_free_secret(&data);
     return result;
 }
@@ -561,11 +549,11 @@ static int s_step_from_profile(const struct s_profile *p, struct creds_role_step
 
     memset(&st, 0, sizeof st);
     if (strncmp(arn, "arn:", 4) != 0) {
-        s_seterr(err, errlen, "profile %s: role_arn is not an ARN (arn:...)", p->name);
+        errmsg_set(err, errlen, "profile %s: role_arn is not an ARN (arn:...)", p->name);
         goto cleanup;
     }
     if (sess && !s_session_name_valid(sess)) {
-        s_seterr(err, errlen, "profile %s: role_session_name must be 2-64 characters of "
+        errmsg_set(err, errlen, "profile %s: role_session_name must be 2-64 characters of "
                  "letters, digits and _+=,.@-", p->name);
         goto cleanup;
     }
@@ -574,14 +562,14 @@ static int s_step_from_profile(const struct s_profile *p, struct creds_role_step
         errno = 0;
         long v = strtol(dur, &end, 10);
         if (errno || end == dur || *end || v < 900 || v > 43200) {
-            s_seterr(err, errlen, "profile %s: duration_seconds must be a number of seconds "
+            errmsg_set(err, errlen, "profile %s: duration_seconds must be a number of seconds "
                      "from 900 to 43200", p->name);
             goto cleanup;
         }
         st.duration_seconds = (int)v;
     }
     if (region && !s_region_valid(region, sizeof ((struct creds_plan *)0)->region)) {
-        s_seterr(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)", p->name);
+        errmsg_set(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)", p->name);
         goto cleanup;
     }
     if (!(st.role_arn = strdup(arn)) || (ext && !(st.external_id = strdup(ext))) ||
@@ -602,7 +590,7 @@ static int s_step_from_profile(const struct s_profile *p, struct creds_role_step
     goto cleanup;
 
 oom:
-    s_seterr(err, errlen, "out of memory");
+    errmsg_set(err, errlen, "out of memory");
 cleanup:
     s_step_free(&st);
     return result;
@@ -617,7 +605,7 @@ static int s_add_step(struct creds_plan *plan, const struct s_profile *p, char *
     struct creds_role_step *steps = realloc(plan->steps, (plan->n_steps + 1) * sizeof *steps);
     if (!steps) {
         s_step_free(&st);
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     plan->steps = steps;
@@ -637,7 +625,7 @@ static int s_credential_source(struct creds_plan *plan, const struct s_profile *
     } else if (strcmp(v, "Ec2InstanceMetadata") == 0) {
         plan->base_kind = CREDS_BASE_IMDS;
     } else {
-        s_seterr(err, errlen, "profile %s: credential_source must be Environment, EcsContainer "
+        errmsg_set(err, errlen, "profile %s: credential_source must be Environment, EcsContainer "
                  "or Ec2InstanceMetadata", p->name);
         return -1;
     }
@@ -652,7 +640,7 @@ static int s_web_identity_base(struct creds_plan *plan, const struct s_profile *
     if (s_step_from_profile(p, &plan->web, err, errlen) != 0)
         return -1;
     if (!(plan->web_token_file = strdup(s_get(p, K_WEB_IDENTITY_TOKEN_FILE)))) {
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     plan->base_kind = CREDS_BASE_WEB_IDENTITY;
@@ -668,7 +656,7 @@ static int s_static_base(struct creds_plan *plan, const struct s_profile *p, cha
     const char *token = s_get(p, K_SESSION_TOKEN);
 
     if (!akid || !secret) {
-        s_seterr(err, errlen, "profile %s: %s is set but %s is not", p->name,
+        errmsg_set(err, errlen, "profile %s: %s is set but %s is not", p->name,
                  akid ? "aws_access_key_id" : "aws_secret_access_key",
                  akid ? "aws_secret_access_key" : "aws_access_key_id");
         return -1;
@@ -676,7 +664,7 @@ static int s_static_base(struct creds_plan *plan, const struct s_profile *p, cha
     if (!(plan->base.access_key_id = strdup(akid)) ||
         !(plan->base.secret_access_key = strdup(secret)) ||
         (token && !(plan->base.session_token = strdup(token)))) {
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     plan->base.expiration = 0;
@@ -692,9 +680,9 @@ static void s_loop_error(const struct s_profile *const *visited, size_t n, const
         if (buf_printf(&b, "%s -> ", visited[i]->name) != 0)
             break;
     if (buf_puts(&b, again) == 0)
-        s_seterr(err, errlen, "source_profile loop: %s", b.data);
+        errmsg_set(err, errlen, "source_profile loop: %s", b.data);
     else
-        s_seterr(err, errlen, "source_profile loop involving profile %s", again);
+        errmsg_set(err, errlen, "source_profile loop involving profile %s", again);
     buf_free(&b);
 }
 
@@ -711,7 +699,7 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
 
     if (!p) {
         if (explicit)
-            s_seterr(err, errlen, "profile %s not found (looked in %s)", name, files);
+            errmsg_set(err, errlen, "profile %s not found (looked in %s)", name, files);
         else
             result = 0;
         goto cleanup;
@@ -719,14 +707,14 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
     const char *region = s_get(p, K_REGION);
     if (region) {
         if (!s_region_valid(region, sizeof plan->region)) {
-            s_seterr(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)",
+            errmsg_set(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)",
                      p->name);
             goto cleanup;
         }
         snprintf(plan->region, sizeof plan->region, "%s", region);
     }
     if (!(visited = calloc(ps->n + 1, sizeof *visited))) {
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         goto cleanup;
     }
 
@@ -743,7 +731,7 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
                 }
             }
             if (src && s_get(p, K_CREDENTIAL_SOURCE)) {
-                s_seterr(err, errlen, "profile %s has both source_profile and "
+                errmsg_set(err, errlen, "profile %s has both source_profile and "
                          "credential_source: use one", p->name);
                 goto cleanup;
             }
@@ -760,7 +748,7 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
                 break;
             }
             if (!src) {
-                s_seterr(err, errlen, "profile %s has role_arn but no source_profile",
+                errmsg_set(err, errlen, "profile %s has role_arn but no source_profile",
                          p->name);
                 goto cleanup;
             }
@@ -769,7 +757,7 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
             visited[n_visited++] = p;
             const struct s_profile *next = s_profile_find(ps, src);
             if (!next) {
-                s_seterr(err, errlen, "profile %s: its source_profile %s does not exist",
+                errmsg_set(err, errlen, "profile %s: its source_profile %s does not exist",
                          p->name, src);
                 goto cleanup;
             }
@@ -783,7 +771,7 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
         }
         if (s_get(p, K_CREDENTIAL_PROCESS)) {
             if (!(plan->process = strdup(s_get(p, K_CREDENTIAL_PROCESS)))) {
-                s_seterr(err, errlen, "out of memory");
+                errmsg_set(err, errlen, "out of memory");
                 goto cleanup;
             }
             plan->base_kind = CREDS_BASE_PROCESS;
@@ -791,18 +779,18 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
             break;
         }
         if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) {
-            s_seterr(err, errlen, "profile %s: web_identity_token_file needs role_arn", p->name);
+            errmsg_set(err, errlen, "profile %s: web_identity_token_file needs role_arn", p->name);
             goto cleanup;
         }
         if (s_get(p, K_CREDENTIAL_SOURCE)) {
-            s_seterr(err, errlen, "profile %s: credential_source needs role_arn", p->name);
+            errmsg_set(err, errlen, "profile %s: credential_source needs role_arn", p->name);
             goto cleanup;
         }
         if (top) {
             result = 0; /* a profile without credentials: region only, nothing allocated */
             goto cleanup;
         }
-        s_seterr(err, errlen, "profile %s (a source_profile) has no credentials", p->name);
+        errmsg_set(err, errlen, "profile %s (a source_profile) has no credentials", p->name);
         goto cleanup;
     }
 
@@ -842,7 +830,7 @@ static int s_plan(const char *profile, struct creds_plan *out, char *err,
     }
     if (s_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &creds_path) != 0 ||
         s_file_path("AWS_CONFIG_FILE", "config", &config_path) != 0) {
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         goto cleanup;
     }
     if (s_parse_file(config_path, false, &profiles, err, errlen) != 0 ||
@@ -850,7 +838,7 @@ static int s_plan(const char *profile, struct creds_plan *out, char *err,
         goto cleanup;
     if (buf_printf(&files, "%s and %s", creds_path ? creds_path : "(no credentials file)",
                    config_path ? config_path : "(no config file)") != 0) {
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         goto cleanup;
     }
     result = s_resolve(&profiles, profile, explicit, files.data, &plan, err,
@@ -886,15 +874,15 @@ int creds_web_identity_from_env(struct creds_role_step *role, char **token_file,
     if (!s_set(file))
         return 0;
     if (!s_set(arn)) {
-        s_seterr(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+        errmsg_set(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
         return -1;
     }
     if (strncmp(arn, "arn:", 4) != 0) {
-        s_seterr(err, errlen, "AWS_ROLE_ARN is not an ARN (arn:...)");
+        errmsg_set(err, errlen, "AWS_ROLE_ARN is not an ARN (arn:...)");
         return -1;
     }
     if (s_set(sess) && !s_session_name_valid(sess)) {
-        s_seterr(err, errlen, "AWS_ROLE_SESSION_NAME must be 2-64 characters of letters, "
+        errmsg_set(err, errlen, "AWS_ROLE_SESSION_NAME must be 2-64 characters of letters, "
                  "digits and _+=,.@-");
         return -1;
     }
@@ -905,7 +893,7 @@ int creds_web_identity_from_env(struct creds_role_step *role, char **token_file,
         s_step_free(role);
         free(*token_file);
         *token_file = NULL;
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return -1;
     }
     return 1;

@@ -21,6 +21,9 @@ struct aws_creds {
 /* Wipes the strings with OPENSSL_cleanse, frees them and zeroes the struct. Safe on a zeroed
  * or already freed struct. */
 void creds_free(struct aws_creds *c);
+/* Wipes a secret string, frees it and sets *s to NULL (safe on NULL). */
+void creds_free_string(char **s);
+
 /* Deep copy; dst is overwritten (free it first if it held anything). Returns 0, or -1 when
  * memory runs out (dst is then zeroed). */
 int creds_copy(struct aws_creds *dst, const struct aws_creds *src);

@@ -1,4 +1,5 @@
 #include "endpoint.h"
+#include "errmsg.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,19 +38,6 @@ static const struct {
     {"s3", "S3", false},
     {"sns", "SNS", false},
 };
-
-static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const struct s_partition *s_partition_of(const char *region)
 {
@@ -98,7 +86,7 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
     for (p = url; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c <= 0x20 || c == 0x7f) {
-            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": contains whitespace or "
+            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": contains whitespace or "
                      "control characters", what, s_echo(url));
             goto cleanup;
         }
@@ -110,12 +98,12 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
         scheme = "http";
         p = url + 7;
     } else {
-        s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": the scheme must be http:// or "
+        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": the scheme must be http:// or "
                  "https://", what, s_echo(url));
         goto cleanup;
     }
     if (strpbrk(p, "?#")) {
-        s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": a query or fragment is not "
+        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": a query or fragment is not "
                  "allowed", what, s_echo(url));
         goto cleanup;
     }
@@ -124,7 +112,7 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
     size_t auth_len = strcspn(auth, "/");
     const char *path = auth + auth_len;
     if (memchr(auth, '@', auth_len)) {
-        s_seterr(err, errlen, "%s: invalid endpoint URL: user information (user@) is not "
+        errmsg_set(err, errlen, "%s: invalid endpoint URL: user information (user@) is not "
                  "allowed", what);
         goto cleanup;
     }
@@ -134,13 +122,13 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
     if (auth_len > 0 && auth[0] == '[') {
         const char *close = memchr(auth, ']', auth_len);
         if (!close || close == auth + 1) {
-            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host", what,
+            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host", what,
                      s_echo(url));
             goto cleanup;
         }
         for (const char *q = auth + 1; q < close; q++) {
             if (!strchr("0123456789abcdefABCDEF:.", *q)) {
-                s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host",
+                errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host",
                          what, s_echo(url));
                 goto cleanup;
             }
@@ -152,20 +140,20 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
             char c = *host_end;
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '-' || c == '.' || c == '_')) {
-                s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": bad character in the "
+                errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": bad character in the "
                          "host name", what, s_echo(url));
                 goto cleanup;
             }
             host_end++;
         }
         if (host_end == auth) {
-            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": no host", what, s_echo(url));
+            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": no host", what, s_echo(url));
             goto cleanup;
         }
     }
     if (host_end < auth + auth_len) {
         if (*host_end != ':') {
-            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": unexpected text after the "
+            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": unexpected text after the "
                      "host", what, s_echo(url));
             goto cleanup;
         }
@@ -180,7 +168,7 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
                 value = value * 10 + (port[i] - '0');
         }
         if (!ok || value < 1 || value > 65535) {
-            s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": bad port", what, s_echo(url));
+            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": bad port", what, s_echo(url));
             goto cleanup;
         }
     }
@@ -189,14 +177,14 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
     if (path_len > 0 && path[path_len - 1] == '/')
         path_len--;
     if (path_len > 0 && path[path_len - 1] == '/') {
-        s_seterr(err, errlen, "%s: invalid endpoint URL \"%s\": the path ends with more than "
+        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": the path ends with more than "
                  "one slash", what, s_echo(url));
         goto cleanup;
     }
     int n = snprintf(out, outlen, "%s://%.*s%.*s", scheme, (int)auth_len, auth, (int)path_len,
                      path);
     if (n < 0 || (size_t)n >= outlen) {
-        s_seterr(err, errlen, "%s: endpoint URL is too long (at most %zu characters)", what,
+        errmsg_set(err, errlen, "%s: endpoint URL is too long (at most %zu characters)", what,
                  outlen - 1);
         goto cleanup;
     }
@@ -223,17 +211,17 @@ int endpoint_resolve(const char *service, const char *region, const struct endpo
     if (err && errlen)
         err[0] = '\0';
     if (!service || !out) {
-        s_seterr(err, errlen, "endpoint: no service given");
+        errmsg_set(err, errlen, "endpoint: no service given");
         goto cleanup;
     }
     while (svc < n_services && strcmp(s_services[svc].name, service) != 0)
         svc++;
     if (svc == n_services) {
-        s_seterr(err, errlen, "endpoint: unknown service \"%.40s\"", service);
+        errmsg_set(err, errlen, "endpoint: unknown service \"%.40s\"", service);
         goto cleanup;
     }
     if (!s_region_valid(region)) {
-        s_seterr(err, errlen, "invalid region \"%.40s\": expected lowercase letters, digits and "
+        errmsg_set(err, errlen, "invalid region \"%.40s\": expected lowercase letters, digits and "
                  "'-', e.g. us-east-1", region ? region : "");
         goto cleanup;
     }
@@ -252,7 +240,7 @@ int endpoint_resolve(const char *service, const char *region, const struct endpo
                      part->dns_suffix);
     }
     if (n < 0 || (size_t)n >= sizeof ep.url) {
-        s_seterr(err, errlen, "endpoint: URL for %s too long", service);
+        errmsg_set(err, errlen, "endpoint: URL for %s too long", service);
         goto cleanup;
     }
     snprintf(ep.signing_region, sizeof ep.signing_region, "%s", signing_region);

@@ -1,4 +1,5 @@
 #include "provider.h"
+#include "errmsg.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -28,28 +29,6 @@
 
 extern char **environ;
 
-static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void s_free_secret(char **s)
-{
-    if (*s) {
-        OPENSSL_cleanse(*s, strlen(*s));
-        free(*s);
-        *s = NULL;
-    }
-}
-
 static bool s_set(const char *s)
 {
     return s && *s;
@@ -77,12 +56,12 @@ static int s_read_token_file(const char *path, struct buf *out, char *err, size_
     int result = -1;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        s_seterr(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        errmsg_set(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
     for (;;) {
         if (buf_reserve(out, 4096) != 0) {
-            s_seterr(err, errlen, "out of memory");
+            errmsg_set(err, errlen, "out of memory");
             goto cleanup;
         }
         size_t got = fread(out->data + out->len, 1, out->cap - out->len - 1, f);
@@ -91,12 +70,12 @@ static int s_read_token_file(const char *path, struct buf *out, char *err, size_
         if (got == 0)
             break;
         if (out->len > TOKEN_FILE_MAX) {
-            s_seterr(err, errlen, "%s is larger than %d bytes", path, TOKEN_FILE_MAX);
+            errmsg_set(err, errlen, "%s is larger than %d bytes", path, TOKEN_FILE_MAX);
             goto cleanup;
         }
     }
     if (ferror(f)) {
-        s_seterr(err, errlen, "cannot read %s", path);
+        errmsg_set(err, errlen, "cannot read %s", path);
         goto cleanup;
     }
     size_t start = 0;
@@ -108,7 +87,7 @@ static int s_read_token_file(const char *path, struct buf *out, char *err, size_
     out->len -= start;
     out->data[out->len] = '\0';
     if (!out->len) {
-        s_seterr(err, errlen, "%s is empty", path);
+        errmsg_set(err, errlen, "%s is empty", path);
         goto cleanup;
     }
     result = 0;
@@ -177,34 +156,34 @@ int provider_creds_from_json(struct aws_ctx *ctx, enum provider_json kind, const
     memset(&c, 0, sizeof c);
     memset(out, 0, sizeof *out);
     if (aws_ctx_json_fields(ctx, body, len, keys, v, F_N) != 0) {
-        s_seterr(err, errlen, "the response is not a JSON object");
+        errmsg_set(err, errlen, "the response is not a JSON object");
         goto cleanup;
     }
     if (kind == PROVIDER_JSON_PROCESS) {
         if (!v[F_EXTRA] || strcmp(v[F_EXTRA], "1") != 0) {
-            s_seterr(err, errlen, "the output's Version is %s, expected 1",
+            errmsg_set(err, errlen, "the output's Version is %s, expected 1",
                      v[F_EXTRA] ? "not 1" : "missing");
             goto cleanup;
         }
     } else if (v[F_EXTRA] && strcmp(v[F_EXTRA], "Success") != 0) {
         /* Codes are words like "Success" or "AssumeRoleUnauthorizedAccess"; cut anyway. */
-        s_seterr(err, errlen, "the response's Code is %.60s", v[F_EXTRA]);
+        errmsg_set(err, errlen, "the response's Code is %.60s", v[F_EXTRA]);
         goto cleanup;
     }
     if (!s_set(v[F_AK]) || !s_set(v[F_SK])) {
-        s_seterr(err, errlen, "the response has no %s", !s_set(v[F_AK]) ? "AccessKeyId"
+        errmsg_set(err, errlen, "the response has no %s", !s_set(v[F_AK]) ? "AccessKeyId"
                                                                         : "SecretAccessKey");
         goto cleanup;
     }
     if (kind != PROVIDER_JSON_PROCESS && (!s_set(v[F_TOKEN]) || !s_set(v[F_EXP]))) {
-        s_seterr(err, errlen, "the response has no %s", !s_set(v[F_TOKEN]) ? "Token"
+        errmsg_set(err, errlen, "the response has no %s", !s_set(v[F_TOKEN]) ? "Token"
                                                                            : "Expiration");
         goto cleanup;
     }
     if (s_set(v[F_EXP])) {
         c.expiration = provider_parse_time(v[F_EXP]);
         if (c.expiration == (time_t)-1 || c.expiration == 0) {
-            s_seterr(err, errlen, "the Expiration is not an ISO 8601 time");
+            errmsg_set(err, errlen, "the Expiration is not an ISO 8601 time");
             goto cleanup;
         }
     }
@@ -221,7 +200,7 @@ int provider_creds_from_json(struct aws_ctx *ctx, enum provider_json kind, const
 
 cleanup:
     for (int i = 0; i < F_N; i++)
-        s_free_secret(&v[i]);
+        creds_free_string(&v[i]);
     creds_free(&c);
     return result;
 }
@@ -315,7 +294,7 @@ static void s_role_free(struct aws_provider *p)
     struct role_provider *rp = (struct role_provider *)p;
     free(rp->role_arn);
     free(rp->session_name);
-    s_free_secret(&rp->external_id);
+    creds_free_string(&rp->external_id);
     aws_client_unref(rp->parent);
     free(rp);
 }
@@ -449,7 +428,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
     char *argv[] = {"sh", "-c", (char *)command, NULL};
 
     if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
-        s_seterr(err, errlen, "cannot create a pipe: %s", strerror(errno));
+        errmsg_set(err, errlen, "cannot create a pipe: %s", strerror(errno));
         goto cleanup;
     }
     if (posix_spawn_file_actions_init(&fa) != 0)
@@ -474,7 +453,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
         goto oom;
     int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
     if (rc != 0) {
-        s_seterr(err, errlen, "cannot start /bin/sh: %s", strerror(rc));
+        errmsg_set(err, errlen, "cannot start /bin/sh: %s", strerror(rc));
         goto cleanup;
     }
     spawned = true;
@@ -495,7 +474,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            s_seterr(err, errlen, "poll: %s", strerror(errno));
+            errmsg_set(err, errlen, "poll: %s", strerror(errno));
             goto cleanup;
         }
         for (int i = 0; i < 2; i++) {
@@ -542,7 +521,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
         usleep(10000); /* its outputs are closed; it is about to exit */
     }
     if (timed_out) {
-        s_seterr(err, errlen, "still running after %d s: killed", timeout_s);
+        errmsg_set(err, errlen, "still running after %d s: killed", timeout_s);
         goto cleanup;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -554,14 +533,14 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
             snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
         else
             snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
-        s_seterr(err, errlen, "%s%s%.*s", how, n ? ": " : "", (int)(n > 200 ? 200 : n), line);
+        errmsg_set(err, errlen, "%s%s%.*s", how, n ? ": " : "", (int)(n > 200 ? 200 : n), line);
         goto cleanup;
     }
     result = 0;
     goto cleanup;
 
 oom:
-    s_seterr(err, errlen, "out of memory");
+    errmsg_set(err, errlen, "out of memory");
 cleanup:
     if (spawned) {
         kill(-pid, SIGKILL);
@@ -616,7 +595,7 @@ static void s_process_fetch(struct aws_provider *p, struct aws_client *c)
 static void s_process_free(struct aws_provider *p)
 {
     struct process_provider *pp = (struct process_provider *)p;
-    s_free_secret(&pp->command);
+    creds_free_string(&pp->command);
     free(pp);
 }
 
@@ -668,7 +647,7 @@ int provider_container_url(const char *relative, const char *full, char **url, c
     *url = NULL;
     if (s_set(relative)) {
         if (relative[0] != '/') {
-            s_seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with /");
+            errmsg_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with /");
             return -1;
         }
         if (buf_printf(&b, "http://169.254.170.2%s", relative) != 0 || !(*url = buf_steal(&b)))
@@ -679,7 +658,7 @@ int provider_container_url(const char *relative, const char *full, char **url, c
         return 0;
     bool https = strncasecmp(full, "https://", 8) == 0;
     if (!https && strncasecmp(full, "http://", 7) != 0) {
-        s_seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an http:// or "
+        errmsg_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an http:// or "
                  "https:// URL");
         return -1;
     }
@@ -694,13 +673,13 @@ int provider_container_url(const char *relative, const char *full, char **url, c
         }
         char host[300];
         if (strcspn(h, "@/?#") < n || n == 0 || n >= sizeof host) {
-            s_seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: cannot read its host");
+            errmsg_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: cannot read its host");
             return -1;
         }
         memcpy(host, h, n);
         host[n] = '\0';
         if (!s_container_host_allowed(host)) {
-            s_seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed "
+            errmsg_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed "
                      "only to a loopback address, 169.254.170.2, 169.254.170.23 or "
                      "fd00:ec2::23, not %.100s (use https)", host);
             return -1;
@@ -708,7 +687,7 @@ int provider_container_url(const char *relative, const char *full, char **url, c
     }
     if (strchr(full, '@')) {
         /* user:password@host would also bypass the host check above. */
-        s_seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must not hold user info");
+        errmsg_set(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must not hold user info");
         return -1;
     }
     if (!(*url = strdup(full)))
@@ -717,7 +696,7 @@ int provider_container_url(const char *relative, const char *full, char **url, c
 
 oom:
     buf_free(&b);
-    s_seterr(err, errlen, "out of memory");
+    errmsg_set(err, errlen, "out of memory");
     return -1;
 }
 
@@ -869,7 +848,7 @@ static void s_imds_fail(struct imds_provider *ip, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     ip->client = NULL;
-    s_free_secret(&ip->token);
+    creds_free_string(&ip->token);
     if (ip->tried)
         s_fail(c, "NoCredentials", "no AWS credentials: %s; instance metadata: %s", ip->tried,
                why);
@@ -943,7 +922,7 @@ static void s_imds_done(void *arg, struct http_response *resp)
         }
         struct aws_client *c = ip->client;
         ip->client = NULL;
-        s_free_secret(&ip->token);
+        creds_free_string(&ip->token);
         aws_client_creds_done(c, &fresh, NULL);
         return;
     }
@@ -1002,7 +981,7 @@ static void s_imds_free(struct aws_provider *p)
     struct imds_provider *ip = (struct imds_provider *)p;
     free(ip->endpoint);
     free(ip->tried);
-    s_free_secret(&ip->token);
+    creds_free_string(&ip->token);
     buf_free(&ip->url);
     free(ip);
 }
@@ -1065,7 +1044,7 @@ static struct aws_client *s_plan_base(struct aws_ctx *ctx, const struct creds_pl
     case CREDS_BASE_ENVIRONMENT:
         rc = creds_from_env(&env, e, sizeof e);
         if (rc <= 0) {
-            s_seterr(err, errlen, "%s: credential_source Environment: %s", plan->base.source,
+            errmsg_set(err, errlen, "%s: credential_source Environment: %s", plan->base.source,
                      rc < 0 ? e : "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
             return NULL;
         }
@@ -1077,7 +1056,7 @@ static struct aws_client *s_plan_base(struct aws_ctx *ctx, const struct creds_pl
                                     getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"), &url, e,
                                     sizeof e);
         if (rc <= 0) {
-            s_seterr(err, errlen, "%s: credential_source EcsContainer: %s", plan->base.source,
+            errmsg_set(err, errlen, "%s: credential_source EcsContainer: %s", plan->base.source,
                      rc < 0 ? e : "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
                                   "AWS_CONTAINER_CREDENTIALS_FULL_URI are not set");
             return NULL;
@@ -1087,7 +1066,7 @@ static struct aws_client *s_plan_base(struct aws_ctx *ctx, const struct creds_pl
         break;
     case CREDS_BASE_IMDS:
         if (s_imds_disabled()) {
-            s_seterr(err, errlen, "%s: credential_source Ec2InstanceMetadata, but "
+            errmsg_set(err, errlen, "%s: credential_source Ec2InstanceMetadata, but "
                      "AWS_EC2_METADATA_DISABLED is true", plan->base.source);
             return NULL;
         }
@@ -1095,7 +1074,7 @@ static struct aws_client *s_plan_base(struct aws_ctx *ctx, const struct creds_pl
         break;
     }
     if (!c)
-        s_seterr(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
     return c;
 }
 
@@ -1114,7 +1093,7 @@ static struct aws_client *s_plan_client(struct aws_ctx *ctx, const struct creds_
         aws_client_unref(c);
         c = next;
         if (!c)
-            s_seterr(err, errlen, "out of memory");
+            errmsg_set(err, errlen, "out of memory");
     }
     return c;
 }
@@ -1138,7 +1117,7 @@ struct aws_client *provider_chain(struct aws_ctx *ctx, const char *profile, char
     if (!explicit_profile) {
         rc = creds_from_env(&base, e, sizeof e);
         if (rc < 0) {
-            s_seterr(err, errlen, "credentials from the environment: %s", e);
+            errmsg_set(err, errlen, "credentials from the environment: %s", e);
             goto cleanup;
         }
         if (rc == 1) {
@@ -1147,7 +1126,7 @@ struct aws_client *provider_chain(struct aws_ctx *ctx, const char *profile, char
         }
         rc = creds_web_identity_from_env(&web, &token_file, e, sizeof e);
         if (rc < 0) {
-            s_seterr(err, errlen, "web identity from the environment: %s", e);
+            errmsg_set(err, errlen, "web identity from the environment: %s", e);
             goto cleanup;
         }
         if (rc == 1) {
@@ -1160,7 +1139,7 @@ struct aws_client *provider_chain(struct aws_ctx *ctx, const char *profile, char
     }
     rc = creds_plan_resolve(profile, &plan, e, sizeof e);
     if (rc < 0) {
-        s_seterr(err, errlen, "credentials from the shared files: %s", e);
+        errmsg_set(err, errlen, "credentials from the shared files: %s", e);
         goto cleanup;
     }
     if (rc == 1) {
@@ -1178,7 +1157,7 @@ struct aws_client *provider_chain(struct aws_ctx *ctx, const char *profile, char
     rc = provider_container_url(getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
                                 getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"), &url, e, sizeof e);
     if (rc < 0) {
-        s_seterr(err, errlen, "container credentials: %s", e);
+        errmsg_set(err, errlen, "container credentials: %s", e);
         goto cleanup;
     }
     if (rc == 1) {
@@ -1189,7 +1168,7 @@ struct aws_client *provider_chain(struct aws_ctx *ctx, const char *profile, char
                          "AWS_CONTAINER_CREDENTIALS_FULL_URI are not set") != 0)
         goto oom;
     if (s_imds_disabled()) {
-        s_seterr(err, errlen, "no AWS credentials found: %s; instance metadata: disabled by "
+        errmsg_set(err, errlen, "no AWS credentials found: %s; instance metadata: disabled by "
                  "AWS_EC2_METADATA_DISABLED", tried.data);
         goto cleanup;
     }
@@ -1201,7 +1180,7 @@ made:
     goto cleanup;
 
 oom:
-    s_seterr(err, errlen, "out of memory");
+    errmsg_set(err, errlen, "out of memory");
 cleanup:
     creds_free(&base);
     creds_plan_free(&plan);
