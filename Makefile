@@ -99,6 +99,7 @@ install: all
 	install -m 0644 config.ini $(DESTDIR)$(PREFIX)/share/credreport/config.ini
 	install -m 0644 docs/credreport.1 $(DESTDIR)$(PREFIX)/share/man/man1/credreport.1
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/credreport/
+	cp -R docs/iam docs/scheduling $(DESTDIR)$(PREFIX)/share/doc/credreport/
 
 clean:
 	rm -rf $(BUILD)

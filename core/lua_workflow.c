@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "mq.h"
 #include "workflow.h"
 
@@ -21,11 +22,22 @@ static _Atomic bool s_stopping;       /* workers start no new account */
 static _Atomic bool s_abandon;        /* workers stop driving their loops at once */
 static _Atomic int s_in_flight;       /* accounts being processed, all workers */
 
-void workflow_signal(int sig)
+static void s_on_signal(int sig)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&s_signal, &expected, sig))
         _exit(128 + sig); /* the second signal: the user insists */
+}
+
+/* Only a workflow run stops gracefully; plain scripts and listings keep the default. */
+static void s_handle_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 struct link {
@@ -197,6 +209,18 @@ static bool s_is_workflow(lua_State *L, int idx)
     return ok;
 }
 
+/* A table with discover or process, but not a whole workflow: a mistake to report. */
+static bool s_looks_like_workflow(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx))
+        return false;
+    bool some = lua_getfield(L, idx, "discover") != LUA_TNIL;
+    some |= lua_getfield(L, idx, "process") != LUA_TNIL;
+    lua_pop(L, 2);
+    return some;
+}
+
 static bool s_worker_keep_going(struct runtime *rt, void *arg)
 {
     struct link *k = arg;
@@ -353,6 +377,8 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
     rt->workflow = &coord;
     rt->external_wakeups = true;
     mq_subscribe(&outcomes, rt->loop);
+    s_handle_signals();
+    log_enable_progress();
 
     int n = o->threads > 0 ? o->threads : 1;
     struct worker *workers = calloc((size_t)n, sizeof *workers);
@@ -446,14 +472,19 @@ int workflow_main(const struct workflow_options *o)
     lua_rawgeti(L, LUA_REGISTRYINDEX, results);
     lua_rawgeti(L, -1, 1);
     if (!s_is_workflow(L, -1)) {
-        if (o->mode != WF_RUN) {
+        if (s_looks_like_workflow(L, -1)) {
+            fprintf(stderr, "credreport: %s returns a table that looks like a workflow but is "
+                            "not one: a workflow has discover, process and finish functions\n",
+                    o->script);
+            status = 2;
+        } else if (o->mode != WF_RUN) {
             fprintf(stderr, "credreport: %s is not a workflow (it must return a table with "
-                            "discover and process functions)\n", o->script);
+                            "discover, process and finish functions)\n", o->script);
             status = 2;
         } else {
             status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
         }
-        lua_pop(L, 2);
+        lua_settop(L, 0);
         goto done;
     }
     int wf_ref = luaL_ref(L, LUA_REGISTRYINDEX);

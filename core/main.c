@@ -51,10 +51,13 @@ static const char s_usage[] =
     "  -h, --help                 this help\n"
     "      --version              the version\n"
     "\n"
-    "Credentials and endpoints follow the AWS SDKs: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
-    "AWS_SESSION_TOKEN, AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, AWS_REGION,\n"
-    "AWS_CA_BUNDLE, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>. CREDREPORT_LUA_DIR\n"
-    "overrides where the Lua library is found.\n"
+    "Credentials come from the AWS SDKs' chain, in its order: AWS_ACCESS_KEY_ID,\n"
+    "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; web identity (AWS_WEB_IDENTITY_TOKEN_FILE,\n"
+    "AWS_ROLE_ARN); the shared files (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE:\n"
+    "profiles, role_arn, credential_process...); container credentials\n"
+    "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI); EC2 instance metadata (IMDSv2).\n"
+    "Also AWS_REGION, AWS_CA_BUNDLE, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.\n"
+    "CREDREPORT_LUA_DIR overrides where the Lua library is found.\n"
     "\n"
     "Exit status:\n"
     "  0  every account in scope was delivered\n"
@@ -124,23 +127,6 @@ static const char *s_lock_path(const struct config *cfg, char *buf, size_t cap)
     int n = xdg && *xdg ? snprintf(buf, cap, "%s/credreport.lock", xdg)
                         : snprintf(buf, cap, "/tmp/credreport-%ld.lock", (long)getuid());
     return n > 0 && (size_t)n < cap ? buf : NULL;
-}
-
-static void s_on_signal(int sig)
-{
-    workflow_signal(sig);
-}
-
-static void s_handle_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    /* A closed stdout (a pipe to head) must not kill a run half-way. */
-    signal(SIGPIPE, SIG_IGN);
 }
 
 enum {
@@ -351,9 +337,8 @@ int main(int argc, char **argv)
     char lock_buf[PATH_MAX];
     o.lock_path = s_lock_path(&cfg, lock_buf, sizeof lock_buf);
     o.grace_period = config_num(&cfg, "run", "grace_period");
-    if (o.mode == WF_RUN)
-        log_enable_progress();
-    s_handle_signals();
+    /* A closed stdout (a pipe to head) must not kill a run half-way. */
+    signal(SIGPIPE, SIG_IGN);
 
     if (loop_global_init() != 0) {
         fprintf(stderr, "credreport: cannot initialise libcurl\n");

@@ -24,9 +24,6 @@ struct workflow_options {
 /* Exit status when another run holds the lock. */
 #define WORKFLOW_LOCKED 4
 
-/* Asks a running workflow to stop (from a signal handler: only stores an atomic). A second
- * request ends the process at once. */
-void workflow_signal(int sig);
 
 /* Returns the process exit status. */
 int workflow_main(const struct workflow_options *o);

@@ -246,12 +246,15 @@ end
 
 function Workflow:on_outcome(o)
   local a = o.account
-  if o.status == "delivered" then
-    log("info", "delivered", {account = a.id, location = o.location,
-                              checks = math.tointeger(o.checks) or o.checks,
-                              seconds = ("%.1f"):format(o.duration or 0)})
-  else
+  if o.status == "failed" then
     log("warn", "failed", {account = a.id, code = o.error.code, error = o.error.message})
+    if o.notification_error then
+      log("error", "the failure could not be notified", {account = a.id, error = o.notification_error})
+    end
+  else
+    log("info", o.status, {account = a.id, location = o.location, reason = o.reason,
+                           checks = math.tointeger(o.checks) or o.checks,
+                           seconds = ("%.1f"):format(o.duration or 0)})
   end
 end
 
@@ -260,8 +263,16 @@ function Workflow:finish(info)
   info.destination = delivery.describe(self.dest)
   info.shard = self.shard
   local m, counts = manifest.build(run, info)
-  local location, err = delivery.put(self:client(), self.dest, self.output, manifest.key(run),
-                                     manifest.encode(m), "application/json")
+  -- A folder needs no credentials: the manifest is written even when they are missing.
+  local ok, client = true, nil
+  if self.dest.kind == "s3" then ok, client = pcall(self.client, self) end
+  local location, err
+  if ok then
+    location, err = delivery.put(client, self.dest, self.output, manifest.key(run),
+                                 manifest.encode(m), "application/json")
+  else
+    err = client
+  end
   if not location then
     log("error", "cannot write the manifest", {error = tostring(err and (err.message or err))})
   end
@@ -286,7 +297,7 @@ function Workflow:finish(info)
   lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
   io.stdout:write(table.concat(lines, "\n"), "\n")
   io.stdout:flush()
-  if self.notify.sns_topic_arn ~= "" and self.notify.on == "always" then
+  if self.notify.sns_topic_arn ~= "" and self.notify.on == "always" and ok then
     local ok, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
     if not ok then log("error", "SNS summary failed", {error = tostring(nerr)}) end
   end

@@ -20,8 +20,8 @@ return workflow.new{
       run_id = ctx.run.id, account_id = account.id, account_name = account.name,
       ou_path = account.ou_path, error_code = err.code, error_message = err.message,
     }
-    -- Never raise from here: an error in on_failure would replace the account's real error
-    -- with a ScriptError. Log and carry on instead.
+    -- Do not raise from here: an error in on_failure is only recorded as the outcome's
+    -- notification_error, not logged. Log and carry on instead.
     local ok, werr = core.mkdir_p(folder)
     if ok then ok, werr = core.write_file(folder .. "/" .. account.id .. ".json", record .. "\n") end
     if not ok then core.log("error", "cannot record the failure", {account = account.id, error = werr}) end

@@ -2,7 +2,8 @@
 -- not rotated for more than MAX_AGE days (default 90) is logged as a warning, and the
 -- findings of the whole run are written beside the manifest as
 -- {date}/stale-keys-{run_id}.json (same destination: folder or S3). Reports are delivered
--- as usual.
+-- as usual. With --resume, accounts delivered earlier the same day are not read again, so
+-- their keys are not in that run's findings.
 --   credreport run lua/examples/stale-keys.lua -c config.ini [MAX_AGE]
 local core = require "credreport.core"
 local cjson = require "cjson"
@@ -49,7 +50,7 @@ local function find_stale_keys(account, csv, ctx)
   -- The account record travels back to the main thread inside the outcome (as JSON), so
   -- this is how a worker hands data to finish().
   account.stale_keys = found
-  -- Returning false would skip delivery; nil delivers as usual.
+  -- Returning false would keep the report back (status "skipped"); nil delivers as usual.
 end
 
 local W = workflow.new{on_report = find_stale_keys}

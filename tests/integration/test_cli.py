@@ -32,6 +32,10 @@ def test_no_credentials_cannot_start(ctx):
     proc = run_credreport(ctx, ["run"], env=ctx.aws_env(emu), cwd=ctx.tmp)
     check(proc.returncode == 3, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     check("credentials" in (proc.stdout + proc.stderr).lower(), proc.stdout + proc.stderr)
+    manifests = list((ctx.tmp / "reports").rglob("manifest-*.json"))
+    check(len(manifests) == 1, "the manifest records the run that could not start")
+    m = json.loads(manifests[0].read_text())
+    check(m["discovery_error"]["code"] == "NoCredentials" and m["accounts"] == [], f"{m}")
 
 
 def test_accounts_lists_the_scope_without_touching_it(ctx):

@@ -209,6 +209,10 @@ return workflow.new{
     check("STALE 111111111111 stale-bob" in proc.stdout, f"hook output:\n{proc.stdout}")
     files = {p.name for p in (ctx.tmp / "reports").rglob("credentialReport_*.csv")}
     check("credentialReport_444444444444.csv" not in files and "credentialReport_333333333333.csv" in files, f"{files}")
+    (m,) = [json.loads(p.read_text()) for p in (ctx.tmp / "reports").rglob("manifest-*.json")]
+    rows = {r["id"]: r for r in m["accounts"]}
+    check(rows["444444444444"]["status"] == "skipped" and m["summary"]["skipped"] == 1, f"{rows['444444444444']}")
+    check("ERROR" not in proc.stderr, proc.stderr)
 
 
 def test_worker_threads_under_thread_sanitizer(ctx):
