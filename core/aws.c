@@ -30,9 +30,6 @@ struct ctx_http {
     struct aws_ctx *ctx;
     http_done_fn done;
     void *arg;
-    struct loop_timer *timer;
-    bool finished; /* done has run (the timeout came first) */
-    double timeout_s;
     struct buf body;
     struct ctx_http *prev, *next;
 };
@@ -110,12 +107,8 @@ void aws_ctx_free(struct aws_ctx *ctx)
     if (!ctx)
         return;
     /* Their transfers are abandoned by loop_free() without callbacks. */
-    while (ctx->http) {
-        struct ctx_http *h = ctx->http;
-        if (h->timer)
-            loop_timer_cancel(ctx->loop, h->timer);
-        s_ctx_http_unlink_free(h);
-    }
+    while (ctx->http)
+        s_ctx_http_unlink_free(ctx->http);
     free(ctx);
 }
 
@@ -475,29 +468,10 @@ static void s_ctx_http_unlink_free(struct ctx_http *h)
     free(h);
 }
 
-static void s_ctx_http_timeout(void *arg)
-{
-    struct ctx_http *h = arg;
-    struct http_response resp;
-    memset(&resp, 0, sizeof resp);
-    h->timer = NULL;
-    h->finished = true;
-    resp.timed_out = true;
-    resp.transport_error = -1;
-    snprintf(resp.error, sizeof resp.error, "no response within %.0f s", h->timeout_s);
-    h->done(h->arg, &resp);
-    /* The transfer goes on until curl gives up; its end frees h. */
-}
-
 static void s_ctx_http_done(void *arg, struct http_response *resp)
 {
     struct ctx_http *h = arg;
-    if (!h->finished) {
-        if (h->timer)
-            loop_timer_cancel(h->ctx->loop, h->timer);
-        h->finished = true;
-        h->done(h->arg, resp);
-    }
+    h->done(h->arg, resp);
     /* Bodies of credential endpoints are secrets: wipe before the loop frees them. */
     if (resp->body.data)
         OPENSSL_cleanse(resp->body.data, resp->body.len);
@@ -516,18 +490,10 @@ int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double tim
     h->ctx = ctx;
     h->done = done;
     h->arg = arg;
-    h->timeout_s = timeout_s;
     struct http_request copy = *req;
     copy.body = h->body.data;
-    h->timer = loop_timer_add(ctx->loop, timeout_s, s_ctx_http_timeout, h);
-    if (!h->timer) {
-        buf_free(&h->body);
-        free(h);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    copy.timeout_ms = (long)(timeout_s * 1000);
     if (loop_http(ctx->loop, &copy, s_ctx_http_done, h, err, errlen) != 0) {
-        loop_timer_cancel(ctx->loop, h->timer);
         buf_free(&h->body);
         free(h);
         return -1;

@@ -128,10 +128,10 @@ void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
 struct aws_ctx *aws_client_ctx(const struct aws_client *c);
 
 /* A plain HTTP request on the ctx's loop for credential providers (container, instance
- * metadata): no signature, no AWS retries, given up after timeout_s seconds (done then gets
- * status 0 and timed_out). done runs exactly once, from the loop, unless the ctx is freed
- * first; a response arriving after the timeout is dropped. The request is copied, its body
- * too. Returns 0, or -1 with err (done not called). */
+ * metadata): no signature, no AWS retries, given up after timeout_s seconds, connecting
+ * included (done then gets status 0 and timed_out). done runs exactly once, from the loop,
+ * unless the ctx is freed first; the response body is wiped after done returns. The request
+ * is copied, its body too. Returns 0, or -1 with err (done not called). */
 int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double timeout_s,
                  http_done_fn done, void *arg, char *err, size_t errlen);
 /* The settings' json_fields hook; -1 when there is none. */

@@ -229,8 +229,10 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->total_timeout_ms);
+    long total = req->timeout_ms > 0 ? req->timeout_ms : s->total_timeout_ms;
+    long connect = s->connect_timeout_ms < total ? s->connect_timeout_ms : total;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, s->low_speed_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->low_speed_seconds);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -26,6 +26,8 @@ struct http_request {
     const struct header_list *headers;
     const void *body;          /* borrowed: must stay valid until the callback */
     size_t body_len;
+    long timeout_ms;           /* > 0: this request's whole time (and connect time) limit,
+                                * instead of the loop's settings */
 };
 
 struct http_response {
