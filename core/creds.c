@@ -460,7 +460,7 @@ static int s_parse_file(const char *path, bool creds_file, struct s_profiles *pr
         if (errno == ENOENT || errno == ENOTDIR) {
             result = 0;
         } else {
-            errmsg_set(err, errlen, "%s %s: %s", kind, path, strerror(errno));
+            errmsg_set(err, errlen, "%s %s: %s", kind, path, ERRNO_TEXT(errno));
         }
         goto cleanup;
     }

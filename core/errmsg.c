@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 void errmsg_set(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -11,4 +12,10 @@ void errmsg_set(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+const char *errmsg_errno(int e, char *buf, size_t len)
+{
+    /* The GNU strerror_r: returns the text, in buf or in static storage. */
+    return strerror_r(e, buf, len);
 }

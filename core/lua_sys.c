@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "errmsg.h"
 #include "log.h"
 #include "lua_runtime.h"
 #include "sigv4.h"
@@ -103,7 +104,7 @@ static int l_digest(lua_State *L)
 static int s_fail(lua_State *L, const char *what, const char *path, int err)
 {
     lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s", what, path, strerror(err));
+    lua_pushfstring(L, "%s %s: %s", what, path, ERRNO_TEXT(err));
     return 2;
 }
 

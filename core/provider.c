@@ -56,7 +56,7 @@ static int s_read_token_file(const char *path, struct buf *out, char *err, size_
     int result = -1;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        errmsg_set(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        errmsg_set(err, errlen, "cannot read %s: %s", path, ERRNO_TEXT(errno));
         return -1;
     }
     for (;;) {
@@ -428,7 +428,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
     char *argv[] = {"sh", "-c", (char *)command, NULL};
 
     if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
-        errmsg_set(err, errlen, "cannot create a pipe: %s", strerror(errno));
+        errmsg_set(err, errlen, "cannot create a pipe: %s", ERRNO_TEXT(errno));
         goto cleanup;
     }
     if (posix_spawn_file_actions_init(&fa) != 0)
@@ -453,7 +453,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
         goto oom;
     int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
     if (rc != 0) {
-        errmsg_set(err, errlen, "cannot start /bin/sh: %s", strerror(rc));
+        errmsg_set(err, errlen, "cannot start /bin/sh: %s", ERRNO_TEXT(rc));
         goto cleanup;
     }
     spawned = true;
@@ -474,7 +474,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            errmsg_set(err, errlen, "poll: %s", strerror(errno));
+            errmsg_set(err, errlen, "poll: %s", ERRNO_TEXT(errno));
             goto cleanup;
         }
         for (int i = 0; i < 2; i++) {
