@@ -702,8 +702,14 @@ int sigv4_sign(const struct sigv4_params *p, const char *method, const char *pat
     headers_remove(&work, "x-amz-date");
     headers_remove(&work, "x-amz-security-token");
 
+    /* A caller's x-amz-content-sha256 is the payload hash, as the SDKs sign it, except when
+     * signing an S3 request's headers: S3 is always told the hash it is to check. */
+    const char *given = p->s3_rules && !presign ? NULL : headers_get(&work, "x-amz-content-sha256");
     if (p->payload_hash) {
         payload_hash = p->payload_hash;
+    } else if (given && strlen(given) < sizeof payload_hash_buf) {
+        memcpy(payload_hash_buf, given, strlen(given) + 1);
+        payload_hash = payload_hash_buf;
     } else if (presign && p->s3_rules) {
         /* A presigned S3 URL is used by someone who has not got the body. */
         payload_hash = "UNSIGNED-PAYLOAD";

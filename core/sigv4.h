@@ -29,7 +29,8 @@ struct sigv4_params {
     bool normalize_path;
     /* Add and sign x-amz-content-sha256 (S3 always does). */
     bool sign_body;
-    /* Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD"; NULL: computed from the body. */
+    /* Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD"; NULL: computed from the body (outside
+     * S3, the value of an x-amz-content-sha256 header the request has, as the SDKs do). */
     const char *payload_hash;
     /* Add the session token after signing instead of signing it (the test suite's
      * "omit_session_token"; some services want this with presigning). */
