@@ -399,16 +399,25 @@ static int s_panic(lua_State *L)
     abort();
 }
 
-/* Decodes a JSON error body with lua-cjson: {"__type": ..., "message"|"Message": ...}. */
-static int l_decode_json_error(lua_State *L)
+/* [-0, +1, e] Pushes cjson.decode(the string at idx); raises on bad JSON. */
+static void s_json_decode(lua_State *L, int idx)
 {
-    struct aws_error *e = lua_touserdata(L, 1);
+    idx = lua_absindex(L, idx);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "loaded");
     lua_getfield(L, -1, "cjson");
     lua_getfield(L, -1, "decode");
-    lua_pushvalue(L, 2);
+    lua_pushvalue(L, idx);
     lua_call(L, 1, 1);
+    lua_replace(L, -4);
+    lua_pop(L, 2);
+}
+
+/* Decodes a JSON error body with lua-cjson: {"__type": ..., "message"|"Message": ...}. */
+static int l_decode_json_error(lua_State *L)
+{
+    struct aws_error *e = lua_touserdata(L, 1);
+    s_json_decode(L, 2);
     if (!e)
         return 0;
     if (lua_istable(L, -1)) {
@@ -455,12 +464,7 @@ struct json_fields_call {
 static int l_json_fields(lua_State *L)
 {
     struct json_fields_call *jf = lua_touserdata(L, 1);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "loaded");
-    lua_getfield(L, -1, "cjson");
-    lua_getfield(L, -1, "decode");
-    lua_pushvalue(L, 2);
-    lua_call(L, 1, 1);
+    s_json_decode(L, 2);
     if (!lua_istable(L, -1))
         return luaL_error(L, "not a JSON object");
     for (size_t i = 0; i < jf->n && !jf->oom; i++) {

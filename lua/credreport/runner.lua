@@ -138,6 +138,14 @@ local function collect(W)
   return list, err
 end
 
+-- The exit status of a listing: 3 when the organization could not be listed.
+local function listing_status(err)
+  io.stdout:flush()
+  if not err then return 0 end
+  io.stderr:write(("credreport: cannot list the accounts: %s: %s\n"):format(err.code, err.message))
+  return 3
+end
+
 -- `credreport accounts`: the accounts in scope, touching none of them.
 function M.list(W)
   local list, err = collect(W)
@@ -146,12 +154,7 @@ function M.list(W)
   local fmt = "%-12s  %-" .. name_w .. "s  %-15s  %s\n"
   io.stdout:write(fmt:format("ID", "NAME", "STATE", "OU PATH"))
   for _, a in ipairs(list) do io.stdout:write(fmt:format(a.id, a.name, a.state, a.ou_path)) end
-  io.stdout:flush()
-  if err then
-    io.stderr:write(("credreport: cannot list the accounts: %s: %s\n"):format(err.code, err.message))
-    return 3
-  end
-  return 0
+  return listing_status(err)
 end
 
 -- `credreport run --dry-run`: what a run would do, without entering any account.
@@ -164,12 +167,7 @@ function M.dry_run(W)
     io.stdout:write(("%s  %-24s  %s  -> %s\n"):format(a.id, how, a.ou_path, key))
   end
   io.stdout:write(("%d account(s) in scope; nothing was changed\n"):format(#list))
-  io.stdout:flush()
-  if err then
-    io.stderr:write(("credreport: cannot list the accounts: %s: %s\n"):format(err.code, err.message))
-    return 3
-  end
-  return 0
+  return listing_status(err)
 end
 
 return M

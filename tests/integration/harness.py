@@ -22,6 +22,17 @@ def check(cond, message):
         raise CheckFailed(message)
 
 
+def stop_process(proc):
+    """SIGTERM, then SIGKILL if it has not ended within 5 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Emulator:
     def __init__(self, fixture, tmp, tls=None, faults=None, extra=()):
         args = ["node", str(EMULATOR / "server.js"), "--fixture", str(fixture), "--port", "0"]
@@ -62,13 +73,7 @@ class Emulator:
         return self.admin("GET", "/requests")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -160,13 +165,7 @@ def start_server(ctx, script, *args):
             self.url = f"http://127.0.0.1:{self.port}"
 
         def stop(self):
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            stop_process(self.proc)
             if self.proc.stdout:
                 self.proc.stdout.close()
             self.log.close()
