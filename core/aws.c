@@ -41,6 +41,9 @@ struct aws_ctx {
     struct endpoint_overrides endpoints;
     uint64_t rng; /* xorshift state for backoff jitter */
     struct ctx_http *http; /* aws_ctx_http() requests whose transfer has not ended */
+    /* Buckets S3 said live in another region, so later requests go there at once. */
+    struct { char bucket[64]; char region[32]; } bucket_regions[8];
+    unsigned n_bucket_regions;
 };
 
 struct aws_call;
@@ -271,8 +274,11 @@ void aws_send(struct aws_client *c, struct aws_request *req, aws_done_fn done, v
     call->done = done;
     call->arg = arg;
     call->started = loop_now();
-    snprintf(call->region, sizeof call->region, "%s",
-             call->req.region && *call->req.region ? call->req.region : c->ctx->settings.region);
+    const char *region = call->req.region && *call->req.region ? call->req.region : NULL;
+    for (unsigned i = 0; !region && call->req.bucket && i < c->ctx->n_bucket_regions && i < 8; i++)
+        if (strcmp(c->ctx->bucket_regions[i].bucket, call->req.bucket) == 0)
+            region = c->ctx->bucket_regions[i].region;
+    snprintf(call->region, sizeof call->region, "%s", region ? region : c->ctx->settings.region);
     s_attempt(call);
 }
 
@@ -645,6 +651,20 @@ static void s_on_retry_timer(void *arg)
     s_attempt(call);
 }
 
+static void s_remember_bucket_region(struct aws_ctx *ctx, const char *bucket, const char *region)
+{
+    if (!bucket || strlen(bucket) >= sizeof ctx->bucket_regions[0].bucket)
+        return;
+    for (unsigned i = 0; i < ctx->n_bucket_regions && i < 8; i++)
+        if (strcmp(ctx->bucket_regions[i].bucket, bucket) == 0) {
+            snprintf(ctx->bucket_regions[i].region, sizeof ctx->bucket_regions[i].region, "%s", region);
+            return;
+        }
+    unsigned slot = ctx->n_bucket_regions++ % 8;
+    snprintf(ctx->bucket_regions[slot].bucket, sizeof ctx->bucket_regions[slot].bucket, "%s", bucket);
+    snprintf(ctx->bucket_regions[slot].region, sizeof ctx->bucket_regions[slot].region, "%s", region);
+}
+
 /* Decides whether the failed attempt is tried again; true when it was rescheduled. */
 static bool s_retry(struct aws_call *call, const struct http_response *resp,
                     struct aws_error *e)
@@ -673,6 +693,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         (resp->status == 301 || resp->status == 400 || resp->status == 307)) {
         call->region_retried = true;
         snprintf(call->region, sizeof call->region, "%s", bucket_region);
+        s_remember_bucket_region(ctx, call->req.bucket, bucket_region);
         s_attempt(call);
         return true;
     }

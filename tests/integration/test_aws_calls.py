@@ -156,3 +156,15 @@ def test_many_requests_in_flight_on_one_thread(ctx):
     # 100 calls of 200 ms each, all in flight together: they overlap instead of queueing.
     starts = sorted(r["time"] for r in log if r["action"] == "GetCallerIdentity")
     check(len(starts) == 100, f"{len(starts)} requests logged")
+
+
+def test_s3_bucket_in_another_region(ctx):
+    """S3 names the bucket's region when asked in the wrong one: the request is signed again
+    for it, and later requests for that bucket go there at once."""
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    first, second = calls(ctx, env, [s3("PUT", bucket="credreport-reports-eu", key="a.csv", body="a"),
+                                     s3("PUT", bucket="credreport-reports-eu", key="b.csv", body="b")])
+    check(first["ok"] and second["ok"], f"{first} {second}")
+    log = [(r["status"], r.get("region")) for r in emu.requests()["requests"] if r["service"] == "s3"]
+    check(log == [(400, "us-east-1"), (200, "eu-west-1"), (200, "eu-west-1")], f"{log}")
