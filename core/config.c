@@ -772,7 +772,7 @@ static const struct s_spec s_schema[] = {
     {"report", "retry_on", CFG_LIST, "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", 0, 0,
      NULL, s_check_error_code, "AWS error codes such as LimitExceeded", 0},
 
-    {"run", "concurrency", CFG_INT, "200", 1, 10000, NULL, NULL, NULL, 0},
+    {"run", "concurrency", CFG_INT, "500", 1, 10000, NULL, NULL, NULL, 0},
     {"run", "threads", CFG_INT, "0", 0, 64, NULL, NULL, NULL, 0},
     {"run", "dry_run", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
     {"run", "resume", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},

@@ -35,7 +35,7 @@ static const char s_usage[] =
     "      --ou ID                limit to this OU subtree (repeatable)\n"
     "      --account ID           limit to this account (repeatable)\n"
     "      --exclude-account ID   leave this account out (repeatable)\n"
-    "      --concurrency N        accounts in flight at once (default 200)\n"
+    "      --concurrency N        accounts in flight at once (default 500)\n"
     "      --threads N            worker threads (default: one per CPU core)\n"
     "      --output DEST          a folder, or s3://bucket/prefix (default ./reports)\n"
     "      --dry-run              list what would be collected and where; touch nothing\n"

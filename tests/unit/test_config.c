@@ -201,7 +201,7 @@ static void test_defaults(void)
     CHECK(config_num(&c, "report", "max_wait") == 60, "max_wait");
     CHECK_STR(config_str(&c, "report", "retry_on"),
               "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", "retry_on");
-    CHECK(config_int(&c, "run", "concurrency") == 200, "concurrency");
+    CHECK(config_int(&c, "run", "concurrency") == 500, "concurrency");
     CHECK(config_int(&c, "run", "threads") == 0, "threads");
     CHECK(!config_bool(&c, "run", "dry_run"), "dry_run");
     CHECK_STR(config_str(&c, "output", "destination"), "./reports", "destination");
