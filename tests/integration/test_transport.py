@@ -39,3 +39,18 @@ def test_requests_are_signed_for_the_partition(ctx):
     regions = {r["action"]: r.get("region") for r in log}
     check(regions.get("GetCallerIdentity") == "eu-west-3" and regions.get("GetCredentialReport") == "us-east-1"
           and regions.get("ListRoots") == "us-east-1", f"signing regions: {regions}")
+
+
+def test_endpoints_from_config_ini(ctx):
+    from harness import run_credreport
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    env.pop("AWS_ENDPOINT_URL")
+    cfg = ctx.tmp / "endpoints.ini"
+    cfg.write_text(f"[endpoints]\nurl = http://127.0.0.1:9\norganizations = {emu.url}\nsts = {emu.url}\n")
+    proc = run_credreport(ctx, ["accounts", "-c", str(cfg)], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0 and "333333333333" in proc.stdout, f"{proc.stdout}\n{proc.stderr}")
+    # The environment wins over the file, as in the SDKs.
+    env["AWS_ENDPOINT_URL_ORGANIZATIONS"] = "http://127.0.0.1:9"
+    proc = run_credreport(ctx, ["accounts", "-c", str(cfg)], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 3, f"exit {proc.returncode}: {proc.stderr}")
