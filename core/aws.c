@@ -74,7 +74,6 @@ struct aws_call {
     bool creds_retried;
     double started;
     struct aws_call *next_waiter;
-    struct loop_timer *timer;
 };
 
 static void s_attempt(struct aws_call *call);
@@ -118,11 +117,6 @@ void aws_ctx_free(struct aws_ctx *ctx)
 struct loop *aws_ctx_loop(struct aws_ctx *ctx)
 {
     return ctx->loop;
-}
-
-const char *aws_ctx_region(const struct aws_ctx *ctx)
-{
-    return ctx->settings.region;
 }
 
 static double s_random01(struct aws_ctx *ctx)
@@ -647,7 +641,6 @@ fail:
 static void s_on_retry_timer(void *arg)
 {
     struct aws_call *call = arg;
-    call->timer = NULL;
     s_attempt(call);
 }
 
@@ -715,8 +708,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         return false;
     call->retry_cost += cost;
     double delay = retry_delay(&ctx->settings.retry, kind, call->attempts, s_random01(ctx));
-    call->timer = loop_timer_add(ctx->loop, delay, s_on_retry_timer, call);
-    if (!call->timer) {
+    if (!loop_timer_add(ctx->loop, delay, s_on_retry_timer, call)) {
         retry_quota_release(&ctx->shared->quota, cost);
         call->retry_cost -= cost;
         return false;

@@ -94,7 +94,6 @@ struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
                             const struct aws_settings *settings, char *err, size_t errlen);
 void aws_ctx_free(struct aws_ctx *ctx);
 struct loop *aws_ctx_loop(struct aws_ctx *ctx);
-const char *aws_ctx_region(const struct aws_ctx *ctx);
 
 void aws_shared_init(struct aws_shared *s);
 

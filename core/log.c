@@ -45,11 +45,6 @@ void log_enable_progress(void)
         atomic_store(&s_progress_on, true);
 }
 
-bool log_progress_enabled(void)
-{
-    return atomic_load(&s_progress_on);
-}
-
 bool log_enabled(enum log_level level)
 {
     return (int)level >= atomic_load(&s_level);

@@ -16,7 +16,6 @@ int log_open_file(const char *path);
 /* Show a progress line on the terminal (only when stdout and stderr are terminals); while it
  * is shown, info and debug lines go to the log file only, not to the terminal. */
 void log_enable_progress(void);
-bool log_progress_enabled(void);
 /* Replaces the progress line (NULL clears it for good). At most ten redraws a second. */
 void log_progress(const char *text);
 

@@ -10,7 +10,7 @@
 struct loop_timer {
     double due;
     unsigned long seq;   /* ties fire in the order they were added */
-    loop_timer_fn fn;    /* NULL once cancelled */
+    loop_timer_fn fn;
     void *arg;
 };
 
@@ -32,7 +32,7 @@ struct loop {
     char *user_agent;
     size_t transfers;
     struct transfer *in_flight;
-    struct loop_timer **heap; /* min-heap on (due, seq); cancelled entries stay until popped */
+    struct loop_timer **heap; /* min-heap on (due, seq) */
     size_t n_timers, cap_timers;
     unsigned long seq;
     CURL **idle;              /* easy handles kept for reuse */
@@ -291,13 +291,6 @@ struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn 
     return t;
 }
 
-void loop_timer_cancel(struct loop *l, struct loop_timer *t)
-{
-    (void)l;
-    if (t)
-        t->fn = NULL;
-}
-
 static struct loop_timer *s_timer_pop(struct loop *l)
 {
     struct loop_timer *top = l->heap[0];
@@ -354,17 +347,12 @@ static void s_finish_transfers(struct loop *l)
 
 size_t loop_pending(const struct loop *l)
 {
-    size_t live = 0;
-    for (size_t i = 0; i < l->n_timers; i++)
-        live += l->heap[i]->fn != NULL;
-    return l->transfers + live;
+    return l->transfers + l->n_timers;
 }
 
 size_t loop_run_once(struct loop *l, int max_wait_ms)
 {
     int wait = max_wait_ms;
-    while (l->n_timers && !l->heap[0]->fn)
-        free(s_timer_pop(l));
     if (l->n_timers) {
         double ms = (l->heap[0]->due - loop_now()) * 1000.0;
         if (ms < wait)
@@ -383,9 +371,10 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     double now = loop_now();
     while (l->n_timers && l->heap[0]->due <= now) {
         struct loop_timer *t = s_timer_pop(l);
-        if (t->fn)
-            t->fn(t->arg);
+        loop_timer_fn fn = t->fn;
+        void *arg = t->arg;
         free(t);
+        fn(arg);
     }
     return loop_pending(l);
 }

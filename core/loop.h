@@ -57,10 +57,9 @@ void loop_free(struct loop *l);
 int loop_http(struct loop *l, const struct http_request *req, http_done_fn done, void *arg,
               char *err, size_t errlen);
 
-/* Calls fn(arg) after delay_s seconds (monotonic clock). The returned handle is valid until
- * the timer fires or is cancelled. NULL when memory runs out. */
+/* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
+ * of success (it is freed before fn runs); NULL when memory runs out. */
 struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn fn, void *arg);
-void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 
 /* Waits at most max_wait_ms for work (less when a timer is due), then runs every finished
  * transfer's and due timer's callback. Returns the number of transfers and timers still
