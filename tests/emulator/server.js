@@ -2,7 +2,7 @@
 'use strict';
 // Local AWS emulator for credreport: Organizations, STS, IAM, S3 and SNS on one HTTP(S) port.
 // Usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F]
-//                       [--faults FILE] [--seed N] [--log-limit N] [--verbose]
+//                       [--faults FILE] [--seed N] [--log-limit N] [--max-connections N] [--verbose]
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
@@ -50,9 +50,10 @@ function parseArgs(argv) {
       case '--faults': o.faults = v(); break;
       case '--seed': o.seed = Number(v()); break;
       case '--log-limit': o.logLimit = Number(v()); break;
+      case '--max-connections': o.maxConnections = Number(v()); break;
       case '--verbose': o.verbose = true; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--verbose]\n');
+        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--max-connections N] [--verbose]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a}`);
@@ -85,6 +86,16 @@ class Emulator {
     server.keepAliveTimeout = 65000;
     server.headersTimeout = 70000;
     server.requestTimeout = 0;
+    // Like a server at its connection limit: connections beyond it are closed at once.
+    if (this.opts.maxConnections > 0) server.maxConnections = this.opts.maxConnections;
+    const conns = this.connections = { opened: 0, open: 0, peak: 0, dropped: 0 };
+    server.on(this.opts.tlsCert ? 'secureConnection' : 'connection', (sock) => {
+      conns.opened += 1;
+      conns.open += 1;
+      if (conns.open > conns.peak) conns.peak = conns.open;
+      sock.once('close', () => { conns.open -= 1; });
+    });
+    server.on('drop', () => { conns.dropped += 1; });
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -166,7 +177,8 @@ class Emulator {
       if (ctx.params) entry.params = summarizeParams(ctx.params);
 
       // 2. Faults: latency first, then at most one failure rule.
-      const { latencyMs, fault } = this.faults.evaluate({ service, action: ctx.action, account: entry.account });
+      const { latencyMs, fault } = this.faults.evaluate({ service, action: ctx.action, account: entry.account,
+        targetAccount: targetAccount(ctx) });
       if (latencyMs > 0) await sleep(latencyMs);
 
       // 3. Authentication.
@@ -277,6 +289,15 @@ class Emulator {
     if (log.length > this.opts.logLimit) { const n = log.length - this.opts.logLimit; log.splice(0, n); this.logDropped += n; }
     if (this.opts.verbose) process.stderr.write(`${entry.seq} ${entry.service}.${entry.action} ${entry.account} -> ${entry.status} ${entry.error_code || ''}${entry.fault ? ` [${entry.fault}]` : ''}\n`);
   }
+}
+
+// The account a request acts on when it is not the caller's: AssumeRole's role, an
+// Organizations call's account or parent.
+function targetAccount(ctx) {
+  const p = ctx.params || {};
+  const m = /^arn:[^:]+:iam::(\d{12}):/.exec(p.RoleArn || '');
+  if (m) return m[1];
+  return p.AccountId || p.ResourceId || undefined;
 }
 
 function summarizeParams(p) {

@@ -71,7 +71,8 @@ function handleAdmin(emu, req, res, rawPath, query, body) {
     }
     if (path === '/info' && m === 'GET') {
       return send(res, 200, { now: new Date(state.now()).toISOString(), clock_skew_seconds: state.skewMs / 1000,
-        advance_seconds: state.advanceMs / 1000, accounts: state.fx.accounts.size, requests: state.seq });
+        advance_seconds: state.advanceMs / 1000, accounts: state.fx.accounts.size, requests: state.seq,
+        connections: emu.connections });
     }
     return send(res, 404, { error: `unknown admin endpoint ${m} ${rawPath}` });
   } catch (e) {

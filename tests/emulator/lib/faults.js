@@ -20,6 +20,10 @@ class Faults {
       if (!TYPES.includes(r.type)) throw new Error(`faults: unknown rule type ${r.type} (expected one of ${TYPES.join(', ')})`);
       n += 1;
       const rule = Object.assign({}, r, { id: r.id || `rule-${n}`, matched: 0, applied: 0 });
+      if (rule.duration_ms !== undefined) {
+        if (!(rule.duration_ms > 0)) throw new Error('faults: duration_ms must be > 0');
+        rule.expires = Date.now() + rule.duration_ms;
+      }
       if (rule.type === 'throttle') {
         if (!(rule.rps > 0)) throw new Error('faults: throttle needs rps > 0');
         rule.burst = rule.burst || Math.max(1, rule.rps);
@@ -40,6 +44,7 @@ class Faults {
       rules: this.rules.map((r) => {
         const o = Object.assign({}, r);
         delete o.buckets;
+        delete o.expires;
         return o;
       }),
     };
@@ -48,7 +53,8 @@ class Faults {
   static matches(rule, ctx) {
     const one = (want, got) => want === undefined || want === null || want === '*' ||
       (Array.isArray(want) ? want.includes(got) : String(want) === String(got));
-    return one(rule.service, ctx.service) && one(rule.action, ctx.action) && one(rule.account, ctx.account);
+    return one(rule.service, ctx.service) && one(rule.action, ctx.action) && one(rule.account, ctx.account) &&
+      one(rule.target_account, ctx.targetAccount);
   }
 
   // Returns { latencyMs, fault } where fault is the first triggered non-latency rule (or null).
@@ -58,6 +64,7 @@ class Faults {
     const now = Date.now();
     for (const rule of this.rules) {
       if (!Faults.matches(rule, ctx)) continue;
+      if (rule.expires !== undefined && now >= rule.expires) continue;
       if (rule.count !== undefined && rule.count !== null && rule.count <= 0) continue;
       rule.matched += 1;
       if (rule.type === 'latency') {

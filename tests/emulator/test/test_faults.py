@@ -1,6 +1,7 @@
 import http.client
 import json
 import time
+import unittest
 
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 from botocore.parsers import ResponseParserError
@@ -42,6 +43,18 @@ class FaultTest(EmuTestCase):
         self.assertCode(lambda: i3.get_credential_report(), "ReportInProgress")
         for _ in range(3):
             i4.generate_credential_report()
+
+    def test_target_account_and_a_storm_that_passes(self):
+        self.emu.set_faults({"rules": [{"type": "error", "service": "sts", "action": "AssumeRole",
+                                        "target_account": "333333333333", "status": 503,
+                                        "code": "ServiceUnavailable", "duration_ms": 700}]})
+        self.assertCode(lambda: self.emu.assume("333333333333"), "ServiceUnavailable", 503)
+        self.emu.assume("444444444444")  # another target: untouched
+        time.sleep(0.8)
+        self.emu.assume("333333333333")  # the storm is over
+        rule = self.emu.admin("GET", "faults")["rules"][0]
+        self.assertEqual(rule["applied"], 1)
+        self.assertNotIn("expires", rule)
 
     def test_next_n_fail_then_retry_succeeds(self):
         self.emu.set_faults({"rules": [{"type": "fail", "service": "iam", "action": "GenerateCredentialReport",
@@ -149,6 +162,29 @@ class FaultTest(EmuTestCase):
     def test_bad_fault_config_rejected(self):
         with self.assertRaises(Exception):
             self.emu.set_faults({"rules": [{"type": "explode"}]})
+
+
+class ConnectionLimitTest(unittest.TestCase):
+    def test_connections_beyond_the_limit_are_closed_and_counted(self):
+        emu = Emulator(extra_args=["--max-connections", "2"])
+        try:
+            held = [http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5) for _ in range(2)]
+            for c in held:
+                c.request("GET", "/_emulator/info")
+                c.getresponse().read()
+            extra = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+            with self.assertRaises((ConnectionError, http.client.RemoteDisconnected, OSError)):
+                extra.request("GET", "/_emulator/info")
+                extra.getresponse().read()
+            held[0].request("GET", "/_emulator/info")
+            info = json.loads(held[0].getresponse().read())
+            self.assertEqual(info["connections"]["open"], 2)
+            self.assertEqual(info["connections"]["peak"], 2)
+            self.assertGreaterEqual(info["connections"]["dropped"], 1)
+            for c in held:
+                c.close()
+        finally:
+            emu.stop()
 
 
 class AdminTest(EmuTestCase):
