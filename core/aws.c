@@ -1,5 +1,6 @@
 #include "aws.h"
 
+#include <math.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -54,6 +55,14 @@ struct aws_client {
     struct aws_creds creds;
     bool have_creds;
     bool anonymous;           /* requests go unsigned */
+    /* Rate limiters of the identity: the ctx's shared ones, or the client's own (created at
+     * its first call) when own_limits. */
+    struct rate_limits *limits;
+    bool own_limits;
+    /* Signing keys derived from creds, for the two scopes used last (a member role signs
+     * for IAM; the run's own identity mostly for STS and S3). Wiped when creds change. */
+    struct sigv4_key keys[2];
+    unsigned next_key;
     /* Provider clients only. */
     struct aws_provider *provider;
     time_t fetched_at;        /* when the current credentials arrived */
@@ -61,12 +70,18 @@ struct aws_client {
     struct aws_call *waiters; /* calls waiting for credentials */
 };
 
+struct attempt;
+
 struct aws_call {
     struct aws_client *client;
     struct aws_request req;
     aws_done_fn done;
     void *arg;
     char region[32];
+    struct rate_limiter *limiter; /* NULL until looked up, or when memory ran out */
+    bool token_promised;          /* waiting for a token the limiter promised */
+    struct attempt *at;           /* the attempt waiting for a connection slot */
+    char operation[64];           /* req.operation points here */
     int attempts;
     int retry_cost;
     bool skew_retried;
@@ -81,10 +96,18 @@ static void s_ctx_http_unlink_free(struct ctx_http *h);
 
 /* ---- ctx and clients -------------------------------------------------------------- */
 
-void aws_shared_init(struct aws_shared *s)
+int aws_shared_init(struct aws_shared *s)
 {
     retry_quota_init(&s->quota, 500);
     atomic_store(&s->skew_offset, 0);
+    s->limits = rate_limits_new();
+    return s->limits ? 0 : -1;
+}
+
+void aws_shared_cleanup(struct aws_shared *s)
+{
+    rate_limits_free(s->limits);
+    s->limits = NULL;
 }
 
 struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
@@ -136,6 +159,7 @@ struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_c
         return NULL;
     c->ctx = ctx;
     c->refs = 1;
+    c->limits = ctx->shared->limits;
     if (creds_copy(&c->creds, creds) != 0) {
         free(c);
         return NULL;
@@ -151,6 +175,7 @@ struct aws_client *aws_client_new_anonymous(struct aws_ctx *ctx)
         return NULL;
     c->ctx = ctx;
     c->refs = 1;
+    c->limits = ctx->shared->limits;
     c->anonymous = true;
     snprintf(c->creds.source, sizeof c->creds.source, "anonymous");
     return c;
@@ -165,8 +190,15 @@ struct aws_client *aws_client_new_provider(struct aws_ctx *ctx, struct aws_provi
     }
     c->ctx = ctx;
     c->refs = 1;
+    c->limits = ctx->shared->limits;
     c->provider = p;
     return c;
+}
+
+void aws_client_separate_rate_limits(struct aws_client *c)
+{
+    c->limits = NULL;
+    c->own_limits = true;
 }
 
 struct aws_ctx *aws_client_ctx(const struct aws_client *c)
@@ -184,8 +216,11 @@ void aws_client_unref(struct aws_client *c)
     if (!c || --c->refs > 0)
         return;
     creds_free(&c->creds);
+    OPENSSL_cleanse(c->keys, sizeof c->keys);
     if (c->provider)
         c->provider->free(c->provider);
+    if (c->own_limits)
+        rate_limits_free(c->limits);
     free(c);
 }
 
@@ -265,6 +300,10 @@ void aws_send(struct aws_client *c, struct aws_request *req, aws_done_fn done, v
     aws_client_ref(c);
     call->req = *req;
     memset(req, 0, sizeof *req);
+    if (call->req.operation) {
+        snprintf(call->operation, sizeof call->operation, "%s", call->req.operation);
+        call->req.operation = call->operation;
+    }
     call->done = done;
     call->arg = arg;
     call->started = loop_now();
@@ -336,9 +375,11 @@ void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, 
         snprintf(e->message, sizeof e->message, "HTTP status %ld", status);
 }
 
-/* A 2xx body that does not parse is as good as a dropped connection: retry it. */
+/* A 2xx body that does not parse is as good as a dropped connection: retry it. An XML body
+ * that parses is handed back in *xml (the caller frees it), so it is parsed once. */
 static bool s_body_malformed(struct aws_ctx *ctx, const struct aws_call *call,
-                             const struct http_response *resp, struct aws_error *e)
+                             const struct http_response *resp, struct aws_error *e,
+                             struct xml_node **xml)
 {
     if (!resp->body.len || strcmp(call->req.method, "HEAD") == 0)
         return false;
@@ -357,11 +398,9 @@ static bool s_body_malformed(struct aws_ctx *ctx, const struct aws_call *call,
         if (call->req.protocol == AWS_REST_XML && !(ct && strstr(ct, "xml")))
             return false;
         char err[128];
-        struct xml_node *root = xml_parse(resp->body.data, resp->body.len, err, sizeof err);
-        if (root) {
-            xml_free(root);
+        *xml = xml_parse(resp->body.data, resp->body.len, err, sizeof err);
+        if (*xml)
             return false;
-        }
         snprintf(e->message, sizeof e->message, "malformed XML in a %ld response: %s", resp->status, err);
     }
     /* Classified like a broken connection: retried. */
@@ -384,6 +423,9 @@ static void s_flush_waiters(struct aws_client *c, const struct aws_error *fail)
             struct aws_result res;
             memset(&res, 0, sizeof res);
             res.error = *fail;
+            /* Whether the credentials may come later (a 5xx from STS) or never. */
+            res.retryable = retry_classify(fail) != RETRY_NONE;
+            res.credentials = true;
             s_call_finish(w, &res);
         } else {
             s_attempt(w);
@@ -409,6 +451,7 @@ void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
     c->refreshing = false;
     if (fresh) {
         creds_free(&c->creds);
+        OPENSSL_cleanse(c->keys, sizeof c->keys);
         c->creds = *fresh;
         memset(fresh, 0, sizeof *fresh);
         c->have_creds = true;
@@ -555,21 +598,74 @@ struct attempt {
     struct aws_call *call;
     struct header_list headers;
     struct buf url;
+    struct buf path;
+    struct loop_origin *origin; /* NULL: sent without a slot (memory ran out) */
+    char signing_name[32];
+    char signing_region[32];
 };
 
+static void s_attempt_free(struct attempt *at)
+{
+    headers_free(&at->headers);
+    buf_free(&at->url);
+    buf_free(&at->path);
+    free(at);
+}
+
+static void s_take_slot(struct aws_call *call);
+static void s_send(void *arg);
+
+/* The limiter of the call's service and operation in the client's identity. A client with
+ * limits of its own (a member account) gets them when it is first throttled: until then it
+ * costs nothing, which matters with thousands of accounts in flight. */
+static struct rate_limiter *s_limiter(struct aws_call *call, bool throttled)
+{
+    struct aws_client *c = call->client;
+    if (!call->limiter) {
+        if (!c->limits && c->own_limits && throttled)
+            c->limits = rate_limits_new();
+        if (c->limits)
+            call->limiter = rate_limits_get(c->limits, call->req.service, call->req.operation,
+                                            loop_now());
+    }
+    return call->limiter;
+}
+
+static void s_on_rate_wait(void *arg)
+{
+    struct aws_call *call = arg;
+    if (call->token_promised)
+        s_take_slot(call);
+    else
+        s_attempt(call);
+}
+
+/* Every attempt: credentials, then a token from the rate limiter, then a connection slot,
+ * then the signature (made as the request leaves, so waiting never ages it). */
 static void s_attempt(struct aws_call *call)
 {
-    struct aws_ctx *ctx = call->client->ctx;
-    struct attempt *at = NULL;
-    struct endpoint ep;
-    struct buf path = BUF_INIT;
-    struct sigv4_result sig;
-    memset(&sig, 0, sizeof sig);
-    char err[256] = "", host[300];
-    const char *fail_code = "InvalidEndpoint";
-
     if (!s_creds_ready(call))
         return;
+    struct rate_limiter *limiter = s_limiter(call, false);
+    double wait = limiter ? rate_limiter_acquire(limiter, loop_now()) : 0;
+    if (wait != 0) {
+        call->token_promised = wait > 0;
+        if (loop_timer_add(call->client->ctx->loop, fabs(wait), s_on_rate_wait, call))
+            return;
+        /* Out of memory for a timer: send now rather than never. */
+    }
+    s_take_slot(call);
+}
+
+static void s_take_slot(struct aws_call *call)
+{
+    struct aws_ctx *ctx = call->client->ctx;
+    struct endpoint ep;
+    char err[256] = "", host[300];
+    const char *fail_code = "InvalidEndpoint";
+    struct attempt *at = NULL;
+
+    call->token_promised = false;
     if (endpoint_resolve(call->req.service, call->region, &ctx->settings.endpoints, &ep, err,
                          sizeof err) != 0)
         goto fail;
@@ -579,7 +675,7 @@ static void s_attempt(struct aws_call *call)
     if (!at)
         goto fail;
     at->call = call;
-    if (s_build_url(call, &ep, &at->url, &path, host, sizeof host) != 0)
+    if (s_build_url(call, &ep, &at->url, &at->path, host, sizeof host) != 0)
         goto fail;
     if (headers_copy(&at->headers, &call->req.headers) != 0 ||
         headers_set(&at->headers, "Host", host) != 0)
@@ -593,14 +689,54 @@ static void s_attempt(struct aws_call *call)
             (call->req.target && headers_set(&at->headers, "X-Amz-Target", call->req.target) != 0))
             goto fail;
     }
+    snprintf(at->signing_name, sizeof at->signing_name, "%s", ep.signing_name);
+    snprintf(at->signing_region, sizeof at->signing_region, "%s", ep.signing_region);
+    call->at = at;
+    at->origin = loop_origin(ctx->loop, at->url.data);
+    if (!at->origin || loop_origin_acquire(at->origin, s_send, call) != 0) {
+        at->origin = NULL;
+        s_send(call);
+    }
+    return;
+fail:
+    if (at)
+        s_attempt_free(at);
+    s_call_fail(call, fail_code, "%s", err);
+}
 
+/* The client's key slot for a scope: the one derived for it, else the one used least lately. */
+static struct sigv4_key *s_key_slot(struct aws_client *c, const char *region, const char *service)
+{
+    size_t rlen = strlen(region);
+    for (unsigned i = 0; i < 2; i++) {
+        const char *rest = strchr(c->keys[i].scope, '/');
+        if (rest && strncmp(rest + 1, region, rlen) == 0 && rest[1 + rlen] == '/' &&
+            strcmp(rest + 2 + rlen, service) == 0)
+            return &c->keys[i];
+    }
+    return &c->keys[c->next_key++ % 2];
+}
+
+/* With a connection slot (or none to be had): signs and sends the call's attempt. */
+static void s_send(void *arg)
+{
+    struct aws_call *call = arg;
+    struct attempt *at = call->at;
+    struct aws_ctx *ctx = call->client->ctx;
+    struct sigv4_result sig;
+    memset(&sig, 0, sizeof sig);
+    char err[256] = "";
+    const char *fail_code = "SigningError";
+
+    call->at = NULL;
     struct sigv4_params p;
     /* Region-less global services sign with the partition's fixed region. */
-    sigv4_params_init(&p, ep.signing_name, ep.signing_region,
+    sigv4_params_init(&p, at->signing_name, at->signing_region,
                       time(NULL) + atomic_load(&ctx->shared->skew_offset));
     p.creds.access_key_id = call->client->creds.access_key_id;
     p.creds.secret_access_key = call->client->creds.secret_access_key;
     p.creds.session_token = call->client->creds.session_token;
+    p.key_cache = s_key_slot(call->client, at->signing_region, at->signing_name);
     if (strcmp(call->req.service, "s3") == 0) {
         p.s3_rules = true;
         p.normalize_path = false;
@@ -608,13 +744,13 @@ static void s_attempt(struct aws_call *call)
         if (call->req.unsigned_payload)
             p.payload_hash = "UNSIGNED-PAYLOAD";
     }
-    fail_code = "SigningError";
     if (!call->client->anonymous &&
-        sigv4_sign(&p, call->req.method, path.data, call->req.query, &at->headers,
+        sigv4_sign(&p, call->req.method, at->path.data, call->req.query, &at->headers,
                    call->req.body.data, call->req.body.len, &sig, err, sizeof err) != 0)
         goto fail;
     call->attempts++;
     struct http_request hr = {
+        .slot = at->origin,
         .method = call->req.method,
         .url = at->url.data,
         .headers = &at->headers,
@@ -624,17 +760,13 @@ static void s_attempt(struct aws_call *call)
     fail_code = "HttpError";
     if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)
         goto fail;
-    buf_free(&path);
     sigv4_result_free(&sig);
     return;
 fail:
-    buf_free(&path);
     sigv4_result_free(&sig);
-    if (at) {
-        headers_free(&at->headers);
-        buf_free(&at->url);
-        free(at);
-    }
+    if (at->origin)
+        loop_origin_release(at->origin);
+    s_attempt_free(at);
     s_call_fail(call, fail_code, "%s", err);
 }
 
@@ -721,19 +853,23 @@ static void s_on_http(void *arg, struct http_response *resp)
     struct attempt *at = arg;
     struct aws_call *call = at->call;
     struct aws_ctx *ctx = call->client->ctx;
-    headers_free(&at->headers);
-    buf_free(&at->url);
-    free(at);
+    s_attempt_free(at);
 
     struct aws_result res;
     memset(&res, 0, sizeof res);
     res.status = resp->status;
     res.headers = &resp->headers;
     res.body = &resp->body;
-    if (resp->status >= 200 && resp->status < 300 && !s_body_malformed(ctx, call, resp, &res.error)) {
+    struct xml_node *xml = NULL;
+    if (resp->status >= 200 && resp->status < 300 &&
+        !s_body_malformed(ctx, call, resp, &res.error, &xml)) {
         res.ok = true;
+        res.xml = xml;
+        if (call->limiter)
+            rate_limiter_update(call->limiter, false, loop_now());
         retry_quota_release(&ctx->shared->quota, call->retry_cost);
         s_call_finish(call, &res);
+        xml_free(xml);
         return;
     }
     if (resp->status == 0) {
@@ -745,6 +881,9 @@ static void s_on_http(void *arg, struct http_response *resp)
         aws_decode_error(&ctx->settings, call->req.protocol, resp->status, &resp->headers,
                          resp->body.data, resp->body.len, &res.error);
     }
+    bool throttled = retry_classify(&res.error) == RETRY_THROTTLE;
+    if (s_limiter(call, throttled))
+        rate_limiter_update(call->limiter, throttled, loop_now());
     if (s_retry(call, resp, &res.error))
         return;
     res.retryable = retry_classify(&res.error) != RETRY_NONE;

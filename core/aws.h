@@ -18,14 +18,18 @@
 #include "endpoint.h"
 #include "headers.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "retry.h"
+#include "xml.h"
 
 enum aws_protocol { AWS_QUERY, AWS_JSON, AWS_REST_XML };
 
-/* State shared by every thread's ctx: retry quota and clock offset. */
+/* State shared by every thread's ctx: retry quota, clock offset, and the rate limiters of
+ * the run's own identity (see ratelimit.h). */
 struct aws_shared {
     struct retry_quota quota;
     _Atomic long skew_offset; /* seconds to add to local time when signing */
+    struct rate_limits *limits;
 };
 
 /* Decodes a JSON error body into e->code / e->message; 0 on success. Supplied by whoever
@@ -54,6 +58,8 @@ struct aws_client;
 
 struct aws_request {
     const char *service;   /* "iam", "sts", "organizations", "s3", "sns" */
+    const char *operation; /* the action or operation (S3: the method), for rate limiting;
+                            * NULL: the service's calls share one limiter */
     enum aws_protocol protocol;
     const char *method;
     const char *region;    /* NULL: the ctx's region */
@@ -74,8 +80,10 @@ struct aws_result {
     long status;
     const struct header_list *headers;
     const struct buf *body;
+    const struct xml_node *xml; /* the body parsed, when ok and it is XML; else NULL */
     struct aws_error error;     /* when !ok */
     bool retryable;             /* the error was worth retrying (attempts ran out) */
+    bool credentials;           /* the call never went out: its credentials could not be had */
     int attempts;
     double seconds;             /* from first attempt to completion */
 };
@@ -88,6 +96,8 @@ struct aws_role {
     const char *session_name;
     const char *external_id;   /* may be NULL */
     int duration_seconds;      /* 0: AWS's default (1 hour) */
+    bool own_rate_limits;      /* a role in another account, whose quotas are its own: the
+                                * client's calls are rate-limited apart from its parent's */
 };
 
 struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
@@ -95,7 +105,9 @@ struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
 void aws_ctx_free(struct aws_ctx *ctx);
 struct loop *aws_ctx_loop(struct aws_ctx *ctx);
 
-void aws_shared_init(struct aws_shared *s);
+/* 0, or -1 when memory runs out. */
+int aws_shared_init(struct aws_shared *s);
+void aws_shared_cleanup(struct aws_shared *s);
 
 /* A client with fixed credentials (copied). */
 struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_creds *creds);
@@ -120,6 +132,8 @@ struct aws_provider {
 
 /* A client whose credentials come from p (taken: freed with the client, or here on failure). */
 struct aws_client *aws_client_new_provider(struct aws_ctx *ctx, struct aws_provider *p);
+/* The client's calls get rate limiters of their own instead of the ctx's shared ones. */
+void aws_client_separate_rate_limits(struct aws_client *c);
 /* Ends a fetch: fresh credentials (taken: zeroed here) or, when fresh is NULL, the failure,
  * given to the calls that waited unless the previous credentials are still usable. */
 void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,

@@ -47,13 +47,25 @@ int buf_putc(struct buf *b, char c)
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+    /* Usually one pass: format into the free space, and again only when it did not fit. */
+    if (buf_reserve(b, 63) != 0)
+        return -1;
+    size_t room = b->cap - b->len;
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(b->data + b->len, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0 || buf_reserve(b, (size_t)n) != 0)
+    if (n < 0) {
+        b->data[b->len] = '\0';
         return -1;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
+    if ((size_t)n >= room) {
+        if (buf_reserve(b, (size_t)n) != 0) {
+            b->data[b->len] = '\0';
+            return -1;
+        }
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
     return 0;
 }
@@ -63,6 +75,17 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     int rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int buf_cat(struct buf *b, ...)
+{
+    va_list ap;
+    va_start(ap, b);
+    int rc = 0;
+    for (const char *s = va_arg(ap, const char *); s && rc == 0; s = va_arg(ap, const char *))
+        rc = buf_puts(b, s);
     va_end(ap);
     return rc;
 }

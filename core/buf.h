@@ -20,6 +20,8 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends each string, up to a NULL: a cheaper buf_printf for "%s%s...". */
+int buf_cat(struct buf *b, ...) __attribute__((sentinel));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Empties the buffer but keeps its memory. */
 void buf_reset(struct buf *b);

@@ -737,6 +737,7 @@ static const struct s_spec s_schema[] = {
     {"aws", "connect_timeout", CFG_NUMBER, "10", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "request_timeout", CFG_NUMBER, "120", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "max_attempts", CFG_INT, "3", 1, 20, NULL, NULL, NULL, 0},
+    {"aws", "max_connections", CFG_INT, "128", 1, 4096, NULL, NULL, NULL, 0},
 
     {"endpoints", "url", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "iam", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
@@ -765,14 +766,14 @@ static const struct s_spec s_schema[] = {
     {"accounts", "role_duration", CFG_INT, "3600", 900, 43200, NULL, NULL, NULL, 0},
     {"accounts", "management_account", CFG_ENUM, "self", 0, 0, "self|assume|skip", NULL, NULL, 0},
 
-    {"report", "retry_limit", CFG_INT, "45", 1, 1000, NULL, NULL, NULL, 0},
-    {"report", "wait_interval", CFG_NUMBER, "5", 0, 3600, NULL, NULL, S_SECONDS, 0},
-    {"report", "wait_growth", CFG_NUMBER, "1.5", 1, 10, NULL, NULL, "a number", 0},
-    {"report", "max_wait", CFG_NUMBER, "60", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"report", "retry_limit", CFG_INT, "90", 1, 1000, NULL, NULL, NULL, 0},
+    {"report", "wait_interval", CFG_NUMBER, "1", 0, 3600, NULL, NULL, S_SECONDS, 0},
+    {"report", "wait_growth", CFG_NUMBER, "1.1", 1, 10, NULL, NULL, "a number", 0},
+    {"report", "max_wait", CFG_NUMBER, "30", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"report", "retry_on", CFG_LIST, "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", 0, 0,
      NULL, s_check_error_code, "AWS error codes such as LimitExceeded", 0},
 
-    {"run", "concurrency", CFG_INT, "500", 1, 10000, NULL, NULL, NULL, 0},
+    {"run", "concurrency", CFG_INT, "10000", 1, 100000, NULL, NULL, NULL, 0},
     {"run", "threads", CFG_INT, "0", 0, 64, NULL, NULL, NULL, 0},
     {"run", "dry_run", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
     {"run", "resume", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
@@ -780,6 +781,9 @@ static const struct s_spec s_schema[] = {
      "K/N (this host's share K of N, 1 <= K <= N) or auto/N (K from JOB_COMPLETION_INDEX)", 0},
     {"run", "lock_file", CFG_STRING, "", 0, 0, NULL, NULL, NULL, 0},
     {"run", "grace_period", CFG_NUMBER, "60", 0, 3600, NULL, NULL, S_SECONDS, 0},
+    {"run", "discovery_timeout", CFG_NUMBER, "600", 0, 86400, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"run", "account_attempts", CFG_INT, "3", 1, 10, NULL, NULL, NULL, 0},
+    {"run", "account_retry_delay", CFG_NUMBER, "60", 0, 3600, NULL, NULL, S_SECONDS, 0},
 
     {"output", "destination", CFG_STRING, "./reports", 0, 0, NULL, s_check_destination,
      "a folder path or s3://bucket/prefix", F_NONEMPTY},

@@ -1,11 +1,16 @@
 #include "loop.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 struct loop_timer {
     double due;
@@ -14,8 +19,28 @@ struct loop_timer {
     void *arg;
 };
 
+struct slot_waiter {
+    struct slot_waiter *next;
+    loop_timer_fn fn;
+    void *arg;
+};
+
+struct loop_origin {
+    struct loop_origin *next;
+    int active;        /* slots taken */
+    int bound;         /* slots there are now */
+    int max;
+    int busy_successes; /* requests that went through with every slot busy, since the bound
+                         * last changed */
+    struct slot_waiter *head, *tail;
+    size_t waiting;
+    bool dispatching;  /* handing out slots: a nested hand-out leaves it to the outer one */
+    char name[];       /* scheme://host:port */
+};
+
 struct transfer {
     CURL *easy;
+    struct loop_origin *slot;
     struct curl_slist *headers;
     struct http_response resp;
     http_done_fn done;
@@ -24,9 +49,14 @@ struct transfer {
     struct transfer *prev, *next; /* the loop's list of transfers in flight */
 };
 
+/* The loop waits in epoll for the sockets curl watches (curl_multi_socket_action), so the
+ * cost of an iteration follows the sockets that are ready, not the connections open. */
 struct loop {
     CURLM *multi;
     CURLSH *share;
+    int epfd;
+    int wakefd;               /* eventfd: loop_wakeup() from other threads */
+    double curl_due;          /* when curl wants its timeout handled; -1: not wanted */
     struct http_settings settings;
     char *ca_bundle;
     char *user_agent;
@@ -37,6 +67,7 @@ struct loop {
     unsigned long seq;
     CURL **idle;              /* easy handles kept for reuse */
     size_t n_idle, cap_idle;
+    struct loop_origin *origins;
 };
 
 double loop_now(void)
@@ -63,7 +94,38 @@ void http_settings_default(struct http_settings *s)
     s->total_timeout_ms = 120000;
     s->low_speed_bytes = 1;
     s->low_speed_seconds = 30;
+    s->max_connections = 64;
     s->user_agent = "credreport";
+}
+
+/* curl says which events of a socket it waits for. */
+static int s_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    struct loop *l = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = 0, .data.fd = fd};
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    /* A socket number may come back after curl closed it: modify, else add. */
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT &&
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return -1;
+    return 0;
+}
+
+static int s_on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct loop *l = userp;
+    l->curl_due = timeout_ms < 0 ? -1 : loop_now() + (double)timeout_ms / 1000.0;
+    return 0;
 }
 
 struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
@@ -71,6 +133,8 @@ struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
     struct loop *l = calloc(1, sizeof *l);
     if (!l)
         goto oom;
+    l->epfd = l->wakefd = -1;
+    l->curl_due = -1;
     l->settings = *s;
     const char *ca = s->ca_bundle && *s->ca_bundle ? s->ca_bundle : getenv("AWS_CA_BUNDLE");
     if (ca && *ca && !(l->ca_bundle = strdup(ca)))
@@ -83,11 +147,28 @@ struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
     l->share = curl_share_init();
     if (!l->multi || !l->share)
         goto oom;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wake = {.events = EPOLLIN, .data.fd = l->wakefd};
+    if (l->epfd < 0 || l->wakefd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &wake) != 0) {
+        snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+        loop_free(l);
+        return NULL;
+    }
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, s_on_curl_timer);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
     /* The share lives on one thread with its multi, so it needs no lock callbacks. */
     curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
-    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 256L);
+    if (l->settings.max_connections < 1)
+        l->settings.max_connections = 1;
+    /* Slots keep transfers per origin at or below max_connections, so curl never queues; its
+     * own limit is a backstop. Its cache keeps every origin's connections for reuse. */
+    long per_host = l->settings.max_connections;
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, per_host * 8);
     return l;
 oom:
     snprintf(err, errlen, "out of memory creating the HTTP loop");
@@ -131,6 +212,16 @@ void loop_free(struct loop *l)
         curl_easy_cleanup(t->easy);
         s_transfer_free(t);
     }
+    while (l->origins) {
+        struct loop_origin *o = l->origins;
+        l->origins = o->next;
+        while (o->head) {
+            struct slot_waiter *w = o->head;
+            o->head = w->next;
+            free(w);
+        }
+        free(o);
+    }
     for (size_t i = 0; i < l->n_timers; i++)
         free(l->heap[i]);
     free(l->heap);
@@ -141,6 +232,10 @@ void loop_free(struct loop *l)
         curl_multi_cleanup(l->multi);
     if (l->share)
         curl_share_cleanup(l->share);
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->wakefd >= 0)
+        close(l->wakefd);
     free(l->ca_bundle);
     free(l->user_agent);
     free(l);
@@ -188,21 +283,25 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
         goto oom;
     t->done = done;
     t->arg = arg;
+    t->slot = req->slot;
     t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
     if (!t->easy)
         goto oom;
+    struct buf line = BUF_INIT;
     for (size_t i = 0; req->headers && i < req->headers->n; i++) {
-        struct buf line = BUF_INIT;
         const struct header *h = &req->headers->items[i];
+        buf_reset(&line);
         /* "Name;" is curl's way to send a header with an empty value. */
-        int rc = *h->value ? buf_printf(&line, "%s: %s", h->name, h->value)
-                           : buf_printf(&line, "%s;", h->name);
+        int rc = buf_puts(&line, h->name);
+        rc |= *h->value ? buf_puts(&line, ": ") | buf_puts(&line, h->value) : buf_putc(&line, ';');
         struct curl_slist *nl = rc == 0 ? curl_slist_append(t->headers, line.data) : NULL;
-        buf_free(&line);
-        if (!nl)
+        if (!nl) {
+            buf_free_secret(&line);
             goto oom;
+        }
         t->headers = nl;
     }
+    buf_free_secret(&line); /* it held the session token */
     /* curl adds these unless told not to; SigV4 must see exactly what is sent. */
     struct curl_slist *nl = curl_slist_append(t->headers, "Expect:");
     if (!nl || !(t->headers = nl, nl = curl_slist_append(t->headers, "Accept:")))
@@ -242,6 +341,9 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     if (s->ca_bundle)
         curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_bundle);
+    /* One CA file and no CA directory: curl then loads the store once per loop and keeps it,
+     * instead of parsing every certificate again for each connection. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     if (curl_multi_add_handle(l->multi, e) != CURLM_OK)
         goto oom;
     l->transfers++;
@@ -258,6 +360,124 @@ oom:
         s_transfer_free(t);
     }
     return -1;
+}
+
+/* ---- origins and their slots ----------------------------------------------------------- */
+
+struct loop_origin *loop_origin(struct loop *l, const char *url)
+{
+    const char *host = strstr(url, "://");
+    if (!host || host == url)
+        return NULL;
+    host += 3;
+    size_t len = (size_t)(host - url) + strcspn(host, "/?#");
+    for (struct loop_origin *o = l->origins; o; o = o->next)
+        if (strlen(o->name) == len && strncasecmp(o->name, url, len) == 0)
+            return o;
+    struct loop_origin *o = calloc(1, sizeof *o + len + 1);
+    if (!o)
+        return NULL;
+    memcpy(o->name, url, len);
+    o->name[len] = '\0';
+    o->bound = o->max = l->settings.max_connections;
+    o->next = l->origins;
+    l->origins = o;
+    return o;
+}
+
+int loop_origin_bound(const struct loop_origin *o)
+{
+    return o->bound;
+}
+
+size_t loop_slot_backlog(const struct loop *l)
+{
+    size_t n = 0;
+    for (const struct loop_origin *o = l->origins; o; o = o->next)
+        n += o->waiting;
+    return n;
+}
+
+/* Hands free slots to waiters, oldest first. */
+static void s_dispatch(struct loop_origin *o)
+{
+    if (o->dispatching)
+        return;
+    o->dispatching = true;
+    while (o->head && o->active < o->bound) {
+        struct slot_waiter *w = o->head;
+        o->head = w->next;
+        if (!o->head)
+            o->tail = NULL;
+        o->waiting--;
+        o->active++;
+        loop_timer_fn fn = w->fn;
+        void *arg = w->arg;
+        free(w);
+        fn(arg);
+    }
+    o->dispatching = false;
+}
+
+int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
+{
+    if (!o->head && o->active < o->bound) {
+        o->active++;
+        fn(arg);
+        return 0;
+    }
+    struct slot_waiter *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    w->next = NULL;
+    w->fn = fn;
+    w->arg = arg;
+    if (o->tail)
+        o->tail->next = w;
+    else
+        o->head = w;
+    o->tail = w;
+    o->waiting++;
+    s_dispatch(o);
+    return 0;
+}
+
+void loop_origin_release(struct loop_origin *o)
+{
+    o->active--;
+    s_dispatch(o);
+}
+
+/* A new connection that failed at once: the server is at its connection limit. */
+static bool s_refused(CURLcode rc, long new_connections)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+        return true;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        return new_connections > 0;
+    default:
+        return false;
+    }
+}
+
+/* Adapts the bound to how the transfer that held a slot ended, and frees the slot (the
+ * waiters are served after the transfer's callback). */
+static void s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
+{
+    bool busy = o->active >= o->bound;
+    o->active--;
+    if (refused && o->active > 0) {
+        int bound = o->bound - 1 < o->active ? o->bound - 1 : o->active;
+        o->bound = bound > 1 ? bound : 1;
+        o->busy_successes = 0;
+    } else if (ok && busy && o->bound < o->max && ++o->busy_successes >= o->bound) {
+        o->bound++;
+        o->busy_successes = 0;
+    }
 }
 
 static int s_timer_less(const struct loop_timer *a, const struct loop_timer *b)
@@ -331,6 +551,11 @@ static void s_finish_transfers(struct loop *l)
             l->in_flight = t->next;
         if (t->next)
             t->next->prev = t->prev;
+        if (t->slot) {
+            long connects = 0;
+            curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+            s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
+        }
         if (rc == CURLE_OK) {
             curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
         } else {
@@ -341,6 +566,8 @@ static void s_finish_transfers(struct loop *l)
         }
         s_release_easy(l, e);
         t->done(t->arg, &t->resp);
+        if (t->slot)
+            s_dispatch(t->slot);
         s_transfer_free(t);
     }
 }
@@ -352,23 +579,47 @@ size_t loop_pending(const struct loop *l)
 
 size_t loop_run_once(struct loop *l, int max_wait_ms)
 {
-    int wait = max_wait_ms;
-    if (l->n_timers) {
-        double ms = (l->heap[0]->due - loop_now()) * 1000.0;
-        if (ms < wait)
-            wait = ms < 0 ? 0 : (int)ms + 1;
-    }
-    int running = 0;
-    if (l->transfers) {
-        curl_multi_perform(l->multi, &running);
-        s_finish_transfers(l);
-    }
-    curl_multi_poll(l->multi, NULL, 0, wait, NULL);
-    if (l->transfers) {
-        curl_multi_perform(l->multi, &running);
-        s_finish_transfers(l);
-    }
     double now = loop_now();
+    double due = l->n_timers ? l->heap[0]->due : -1;
+    if (l->curl_due >= 0 && (due < 0 || l->curl_due < due))
+        due = l->curl_due;
+    int wait = max_wait_ms;
+    if (due >= 0) {
+        double ms = (due - now) * 1000.0;
+        if (ms < wait)
+            wait = ms <= 0 ? 0 : (int)ms + 1;
+    }
+    struct epoll_event events[64];
+    int n = epoll_wait(l->epfd, events, 64, wait);
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        if (fd == l->wakefd) {
+            uint64_t count;
+            while (read(l->wakefd, &count, sizeof count) == sizeof count) {
+            }
+            continue;
+        }
+        int flags = 0;
+        if (events[i].events & EPOLLIN)
+            flags |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP))
+            flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(l->multi, fd, flags, &running);
+    }
+    if (l->curl_due >= 0 && loop_now() >= l->curl_due) {
+        /* curl reports its timer only when it changes: if our clock ran ahead of curl's and
+         * nothing was due for it yet, it says nothing, and the timer must be kept. */
+        double expired = l->curl_due;
+        l->curl_due = -2;
+        curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        if (l->curl_due == -2)
+            l->curl_due = expired + 0.001;
+    }
+    s_finish_transfers(l);
+    now = loop_now();
     while (l->n_timers && l->heap[0]->due <= now) {
         struct loop_timer *t = s_timer_pop(l);
         loop_timer_fn fn = t->fn;
@@ -381,5 +632,8 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
 
 void loop_wakeup(struct loop *l)
 {
-    curl_multi_wakeup(l->multi);
+    uint64_t one = 1;
+    /* A full counter still wakes the loop: nothing to do then. */
+    if (write(l->wakefd, &one, sizeof one) < 0) {
+    }
 }

@@ -13,6 +13,7 @@
 
 struct http_settings {
     long connect_timeout_ms;  /* default 10 s */
+    int max_connections;      /* per origin, on this loop (default 64); see loop_origin_acquire */
     long total_timeout_ms;    /* default 120 s */
     long low_speed_bytes;     /* abort when slower than this ... */
     long low_speed_seconds;   /* ... for this long (default 1 byte/s over 30 s) */
@@ -20,7 +21,11 @@ struct http_settings {
     const char *user_agent;
 };
 
+struct loop_origin;
+
 struct http_request {
+    struct loop_origin *slot;  /* a slot the caller holds (loop_origin_acquire): the transfer
+                                * gives it back when it ends; NULL: no slot needed */
     const char *method;
     const char *url;
     const struct header_list *headers;
@@ -53,9 +58,32 @@ void loop_free(struct loop *l);
 
 /* Starts a transfer. The request is copied except its body. done is called exactly once, from
  * loop_run_once(), with a response that lives only during the call. Returns 0, or -1 with
- * a message in err (nothing started, done not called). */
+ * a message in err (nothing started, done not called, req->slot still the caller's). */
 int loop_http(struct loop *l, const struct http_request *req, http_done_fn done, void *arg,
               char *err, size_t errlen);
+
+/* Requests in flight to one origin (scheme://host:port) are bounded, so that the connections
+ * a run opens do not grow with the work queued: a sender takes a slot, then sends with it, and
+ * the slot is given back when the transfer ends. Connections are kept alive and reused, so an
+ * origin never has more connections than slots. The bound adapts to the server: when it drops
+ * or refuses a new connection while others are open, the bound falls to the transfers it is
+ * serving; it climbs back by one after every `bound` requests that went through while every
+ * slot was busy, up to max_connections. */
+
+/* The origin of url (created on first use); NULL when url has no scheme://host or memory runs
+ * out. It lives as long as the loop. */
+struct loop_origin *loop_origin(struct loop *l, const char *url);
+/* Calls fn(arg) when a slot of o is the caller's: at once, before returning, when one is free,
+ * else from the loop in the order asked. The caller passes it on as req->slot to loop_http(),
+ * or gives it back with loop_origin_release(). Returns 0, or -1 when memory runs out (fn is not
+ * called). */
+int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg);
+void loop_origin_release(struct loop_origin *o);
+/* The origin's current bound, for logs and tests. */
+int loop_origin_bound(const struct loop_origin *o);
+/* Senders waiting for a slot, all origins of the loop together: a backlog that more work
+ * would only lengthen. */
+size_t loop_slot_backlog(const struct loop *l);
 
 /* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
  * of success (it is freed before fn runs); NULL when memory runs out. */

@@ -75,7 +75,7 @@ static void s_push_xml(lua_State *L, const struct xml_node *n)
 
 /* [-0, +1, m] The error table every failing call returns. */
 static void s_push_error(lua_State *L, const struct aws_error *e, bool retryable, int attempts,
-                         const char *service, const char *action)
+                         const char *service, const char *action, bool credentials)
 {
     lua_createtable(L, 0, 8);
     lua_pushstring(L, e->code);
@@ -90,6 +90,10 @@ static void s_push_error(lua_State *L, const struct aws_error *e, bool retryable
     lua_setfield(L, -2, "status");
     lua_pushboolean(L, retryable);
     lua_setfield(L, -2, "retryable");
+    if (credentials) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "credentials");
+    }
     lua_pushinteger(L, attempts);
     lua_setfield(L, -2, "attempts");
     lua_pushstring(L, service);
@@ -173,14 +177,14 @@ static int l_push_result(lua_State *L)
     lua_settop(L, 0);
     if (!res->ok) {
         lua_pushnil(L);
-        s_push_error(L, &res->error, res->retryable, res->attempts, p->service, p->action[0] ? p->action : NULL);
+        s_push_error(L, &res->error, res->retryable, res->attempts, p->service,
+                     p->action[0] ? p->action : NULL, res->credentials);
         return 2;
     }
     if (p->protocol == AWS_QUERY) {
-        char err[160];
-        struct xml_node *root = xml_parse(res->body->data, res->body->len, err, sizeof err);
+        const struct xml_node *root = res->xml;
         if (!root)
-            return luaL_error(L, "%s", err); /* cannot happen: aws.c checked the body */
+            return luaL_error(L, "the response is not XML");
         const struct xml_node *result = NULL;
         for (const struct xml_node *c = root->first; c && !result; c = c->next) {
             size_t n = strlen(c->name);
@@ -191,7 +195,6 @@ static int l_push_result(lua_State *L)
             s_push_xml(L, result);
         else
             lua_newtable(L);
-        xml_free(root);
     } else if (p->protocol == AWS_JSON) {
         if (!res->body->len) {
             lua_newtable(L);
@@ -249,7 +252,7 @@ static void s_on_done(void *arg, const struct aws_result *res)
         snprintf(e.message, sizeof e.message, "%s", msg ? msg : "cannot decode the response");
         lua_settop(L, base);
         lua_pushnil(L);
-        s_push_error(L, &e, false, res->attempts, p->service, p->action[0] ? p->action : NULL);
+        s_push_error(L, &e, false, res->attempts, p->service, p->action[0] ? p->action : NULL, false);
     }
     if (now) {
         p->completed = true;
@@ -352,6 +355,7 @@ static int l_client_query(lua_State *L)
     }
     struct aws_request req;
     aws_request_init(&req, service, AWS_QUERY);
+    req.operation = action;
     req.region = region;
     int rc = aws_form_add(&req.body, "Action", action);
     rc |= aws_form_add(&req.body, "Version", version);
@@ -418,6 +422,7 @@ static int l_client_json(lua_State *L)
     const char *target = lua_pushfstring(L, "%s.%s", prefix, op);
     struct aws_request req;
     aws_request_init(&req, service, AWS_JSON);
+    req.operation = op;
     req.target = target; /* kept alive on this stack until s_call returns or yields */
     if (buf_append(&req.body, body, len) != 0) {
         aws_request_cleanup(&req);
@@ -481,6 +486,7 @@ static int l_client_s3(lua_State *L)
     const char *body = luaL_optlstring(L, 8, "", &blen);
     struct aws_request req;
     aws_request_init(&req, "s3", AWS_REST_XML);
+    req.operation = method;
     req.method = method;
     req.bucket = bucket;
     req.key = luaL_optstring(L, 5, "");
@@ -529,6 +535,7 @@ static int l_client_assume_role(lua_State *L)
         .session_name = luaL_optstring(L, 4, "credreport"),
         .external_id = luaL_optstring(L, 5, NULL),
         .duration_seconds = (int)luaL_optinteger(L, 6, 0),
+        .own_rate_limits = true,
     };
     luaL_argcheck(L, strncmp(role.role_arn, "arn:", 4) == 0, 2, "role_arn must be an ARN");
     struct aws_client *c = aws_client_new_role(cu->c, &role);

@@ -52,6 +52,7 @@ struct link {
     bool interrupted;     /* the grace period is over */
     /* worker */
     int in_flight, limit;
+    int backlog_limit;    /* requests waiting for connections above which no account starts */
     int workflow_ref;     /* the script's workflow table in this thread's state */
     char *load_error;     /* why this thread could not load the workflow */
 };
@@ -228,7 +229,11 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
     if (atomic_load(&s_abandon))
         return false;
     bool stopping = atomic_load(&s_stopping);
-    while (stopping || k->in_flight < k->limit) {
+    /* An account starts when this thread's requests are not already queued for connections:
+     * one started now would only wait in that queue, holding memory, and those already in
+     * flight would wait longer behind it. Accounts waiting for their reports queue nothing. */
+    while (stopping || (k->in_flight < k->limit &&
+                        loop_slot_backlog(rt->loop) < (size_t)k->backlog_limit)) {
         struct mq_msg *m = mq_pop(k->accounts);
         if (!m)
             break;
@@ -395,7 +400,8 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         struct worker *w = &workers[i];
         w->o = o;
         w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
-                                .limit = per_thread, .workflow_ref = LUA_NOREF};
+                                .limit = per_thread, .workflow_ref = LUA_NOREF,
+                                .backlog_limit = 4 * o->rt.http.max_connections};
         w->ready_mu = &ready_mu;
         w->ready_cv = &ready_cv;
         w->ready = &ready;

@@ -302,7 +302,11 @@ int main(int argc, char **argv)
     struct run_info run;
     s_run_info(&run);
     struct aws_shared shared;
-    aws_shared_init(&shared);
+    if (aws_shared_init(&shared) != 0) {
+        fprintf(stderr, "credreport: out of memory\n");
+        status = 3;
+        goto done;
+    }
     struct workflow_options o;
     memset(&o, 0, sizeof o);
     o.rt.lua_dir = lua_dir;
@@ -334,6 +338,9 @@ int main(int argc, char **argv)
     o.concurrency = (int)config_int(&cfg, "run", "concurrency");
     if (o.threads > o.concurrency)
         o.threads = o.concurrency;
+    /* [aws] max_connections is per endpoint for the whole run: each thread gets its share. */
+    long conns = config_int(&cfg, "aws", "max_connections") / o.threads;
+    o.rt.http.max_connections = conns > 0 ? (int)conns : 1;
     char lock_buf[PATH_MAX];
     o.lock_path = s_lock_path(&cfg, lock_buf, sizeof lock_buf);
     o.grace_period = config_num(&cfg, "run", "grace_period");
@@ -342,11 +349,13 @@ int main(int argc, char **argv)
 
     if (loop_global_init() != 0) {
         fprintf(stderr, "credreport: cannot initialise libcurl\n");
+        aws_shared_cleanup(&shared);
         status = 3;
         goto done;
     }
     status = workflow_main(&o);
     loop_global_cleanup();
+    aws_shared_cleanup(&shared);
 done:
     buf_free(&lists.ous);
     buf_free(&lists.include);

@@ -270,6 +270,7 @@ static void s_role_fetch(struct aws_provider *p, struct aws_client *c)
     struct role_provider *rp = (struct role_provider *)p;
     struct aws_request r;
     aws_request_init(&r, "sts", AWS_QUERY);
+    r.operation = "AssumeRole";
     char dur[16];
     snprintf(dur, sizeof dur, "%d", rp->duration_seconds);
     int rc = aws_form_add(&r.body, "Action", "AssumeRole");
@@ -316,7 +317,10 @@ struct aws_client *aws_client_new_role(struct aws_client *parent, const struct a
         s_role_free(&rp->base);
         return NULL;
     }
-    return aws_client_new_provider(aws_client_ctx(parent), &rp->base);
+    struct aws_client *c = aws_client_new_provider(aws_client_ctx(parent), &rp->base);
+    if (c && role->own_rate_limits)
+        aws_client_separate_rate_limits(c);
+    return c;
 }
 
 /* ---- web identity (AssumeRoleWithWebIdentity, unsigned) --------------------------- */
@@ -357,6 +361,7 @@ static void s_web_fetch(struct aws_provider *p, struct aws_client *c)
     char err[300];
     struct aws_request r;
     aws_request_init(&r, "sts", AWS_QUERY);
+    r.operation = "AssumeRoleWithWebIdentity";
     r.secret_body = true;
     /* Read at every fetch: Kubernetes rotates the projected token. */
     if (s_read_token_file(wp->token_file, &token, err, sizeof err) != 0) {

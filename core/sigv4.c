@@ -34,13 +34,38 @@ static void s_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* Algorithms are fetched once: OpenSSL 3 looks them up by name at every implicit use. They
+ * stay for the life of the process. */
+static EVP_MD *s_md_sha256;
+static EVP_MAC *s_mac_hmac;
+static pthread_once_t s_fetch_once = PTHREAD_ONCE_INIT;
+
+static void s_fetch(void)
+{
+    s_md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    s_mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+static const EVP_MD *s_sha256_md(void)
+{
+    pthread_once(&s_fetch_once, s_fetch);
+    return s_md_sha256;
+}
+
+static EVP_MAC *s_hmac_mac(void)
+{
+    pthread_once(&s_fetch_once, s_fetch);
+    return s_mac_hmac;
+}
+
 static int s_sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int outlen = 0;
     static const char empty = 0;
+    const EVP_MD *md = s_sha256_md();
     if (!data)
         data = &empty;
-    if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 || outlen != 32)
+    if (!md || EVP_Digest(data, len, out, &outlen, md, NULL) != 1 || outlen != 32)
         return -1;
     return 0;
 }
@@ -284,6 +309,22 @@ cleanup:
 static int s_signing_key(EVP_MAC *mac, const struct sigv4_params *p, const char *date,
                          unsigned char key[SIGV4_KEY_LEN])
 {
+    if (p->key_cache) {
+        struct sigv4_key *kc = p->key_cache;
+        char scope[sizeof kc->scope];
+        int n = snprintf(scope, sizeof scope, "%s/%s/%s", date, p->region, p->service);
+        if (n > 0 && (size_t)n < sizeof scope && strcmp(scope, kc->scope) == 0) {
+            memcpy(key, kc->key, SIGV4_KEY_LEN);
+            return 0;
+        }
+        if (s_derive_key(mac, p->creds.secret_access_key, date, p->region, p->service, key) != 0)
+            return -1;
+        if (n > 0 && (size_t)n < sizeof scope) {
+            memcpy(kc->scope, scope, (size_t)n + 1);
+            memcpy(kc->key, key, SIGV4_KEY_LEN);
+        }
+        return 0;
+    }
     int result = -1;
     unsigned char secret_hash[32];
     bool cacheable = s_cache_cacheable(p->region, p->service);
@@ -490,7 +531,7 @@ static int s_params_canonical(struct buf *out, struct s_params *ps)
     for (size_t i = 0; i < ps->n; i++) {
         if (i && buf_putc(out, '&') != 0)
             return -1;
-        if (buf_printf(out, "%s=%s", ps->items[i].key, ps->items[i].value) != 0)
+        if (buf_cat(out, ps->items[i].key, "=", ps->items[i].value, NULL) != 0)
             return -1;
     }
     return s_buf_terminate(out);
@@ -533,18 +574,18 @@ static bool s_is_ws(char c)
  * space. */
 static int s_put_header_value(struct buf *out, const char *v)
 {
+    /* Runs of non-space bytes are copied whole; each run of spaces between them becomes one. */
     while (*v && s_is_ws(*v))
         v++;
-    bool pending_space = false;
-    for (; *v; v++) {
-        if (s_is_ws(*v)) {
-            pending_space = true;
-            continue;
-        }
-        if (pending_space && buf_putc(out, ' ') != 0)
+    while (*v) {
+        const char *run = v;
+        while (*v && !s_is_ws(*v))
+            v++;
+        if (buf_append(out, run, (size_t)(v - run)) != 0)
             return -1;
-        pending_space = false;
-        if (buf_putc(out, *v) != 0)
+        while (*v && s_is_ws(*v))
+            v++;
+        if (*v && buf_putc(out, ' ') != 0)
             return -1;
     }
     return 0;
@@ -585,7 +626,7 @@ static int s_canonical_headers(struct buf *canonical, struct buf *signed_headers
         } else {
             if (i && buf_putc(canonical, '\n') != 0)
                 goto cleanup;
-            if (buf_printf(canonical, "%s:", items[i].name) != 0)
+            if (buf_cat(canonical, items[i].name, ":", NULL) != 0)
                 goto cleanup;
             if (signed_headers->len && buf_putc(signed_headers, ';') != 0)
                 goto cleanup;
@@ -735,9 +776,9 @@ int sigv4_sign(const struct sigv4_params *p, const char *method, const char *pat
 
     if (s_canonical_headers(&canon_headers, &out->signed_headers, &work) != 0)
         goto cleanup;
-    if (buf_printf(&out->scope, "%s/%s/%s/aws4_request", date, p->region, p->service) != 0)
+    if (buf_cat(&out->scope, date, "/", p->region, "/", p->service, "/aws4_request", NULL) != 0)
         goto cleanup;
-    if (buf_printf(&credential, "%s/%s", p->creds.access_key_id, out->scope.data) != 0)
+    if (buf_cat(&credential, p->creds.access_key_id, "/", out->scope.data, NULL) != 0)
         goto cleanup;
     if (s_canonical_path(&canon_path, p, path) != 0)
         goto cleanup;
@@ -763,9 +804,9 @@ int sigv4_sign(const struct sigv4_params *p, const char *method, const char *pat
     if (s_params_canonical(&canon_query, &params) != 0)
         goto cleanup;
 
-    if (buf_printf(&out->canonical_request, "%s\n%s\n%s\n%s\n%s\n%s", method, canon_path.data,
-                   canon_query.data, canon_headers.data ? canon_headers.data : "",
-                   out->signed_headers.data, payload_hash) != 0)
+    if (buf_cat(&out->canonical_request, method, "\n", canon_path.data, "\n", canon_query.data,
+                "\n", canon_headers.data ? canon_headers.data : "", "\n",
+                out->signed_headers.data, "\n", payload_hash, NULL) != 0)
         goto cleanup;
 
     sigv4_sha256_hex(out->canonical_request.data, out->canonical_request.len, sts_hash);
@@ -773,11 +814,11 @@ int sigv4_sign(const struct sigv4_params *p, const char *method, const char *pat
         msg = "sigv4: sha256 failed";
         goto cleanup;
     }
-    if (buf_printf(&out->string_to_sign, "%s\n%s\n%s\n%s", SIGV4_ALGORITHM, out->amz_date,
-                   out->scope.data, sts_hash) != 0)
+    if (buf_cat(&out->string_to_sign, SIGV4_ALGORITHM, "\n", out->amz_date, "\n",
+                out->scope.data, "\n", sts_hash, NULL) != 0)
         goto cleanup;
 
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    mac = s_hmac_mac();
     if (!mac) {
         msg = "sigv4: HMAC unavailable";
         goto cleanup;
@@ -815,9 +856,9 @@ int sigv4_sign(const struct sigv4_params *p, const char *method, const char *pat
         if (buf_printf(&out->query, "&X-Amz-Signature=%s", out->signature) != 0)
             goto cleanup;
     } else {
-        if (buf_printf(&out->authorization,
-                       "%s Credential=%s, SignedHeaders=%s, Signature=%s", SIGV4_ALGORITHM,
-                       credential.data, out->signed_headers.data, out->signature) != 0)
+        if (buf_cat(&out->authorization, SIGV4_ALGORITHM " Credential=", credential.data,
+                    ", SignedHeaders=", out->signed_headers.data, ", Signature=", out->signature,
+                    NULL) != 0)
             goto cleanup;
         if (headers_add(&work, "Authorization", out->authorization.data) != 0)
             goto cleanup;
@@ -840,7 +881,6 @@ cleanup:
     }
     OPENSSL_cleanse(key, sizeof key);
     OPENSSL_cleanse(sig, sizeof sig);
-    EVP_MAC_free(mac);
     headers_free(&work);
     s_params_free(&params);
     buf_free(&canon_headers);

@@ -16,8 +16,17 @@ struct sigv4_credentials {
     const char *session_token; /* NULL for long-term keys */
 };
 
+/* A derived signing key kept by the owner of one set of credentials, so that signing again
+ * with them for the same day, region and service skips the derivation. Wipe it when the
+ * credentials change or go. */
+struct sigv4_key {
+    char scope[96];            /* "date/region/service" it was derived for; "" when none */
+    unsigned char key[32];
+};
+
 struct sigv4_params {
     struct sigv4_credentials creds;
+    struct sigv4_key *key_cache; /* NULL: the process-wide cache (see sigv4_cache_clear) */
     const char *region;
     const char *service;
     time_t when;            /* UTC seconds */

@@ -11,6 +11,7 @@
 #define XML_MAX_DEPTH 64
 /* expat joins namespace and local name with this; we keep the local name. */
 #define NS_SEP '\x01'
+#define XML_PIECE ((size_t)1 << 30)
 
 struct parse_state {
     XML_Parser parser;
@@ -27,20 +28,18 @@ static void s_stop(struct parse_state *st, int why)
     XML_StopParser(st->parser, XML_FALSE);
 }
 
-/* Moves the text gathered so far onto node. Element content in AWS responses is either
- * text or children, so mixed content is simply concatenated. */
-static int s_flush_text(struct parse_state *st, struct xml_node *node)
+/* Element content in AWS responses is either text or children: the text of an element with
+ * children is only the whitespace that indents them, and is dropped, so gathering text stays
+ * linear in the input however many children an element has. */
+static int s_take_text(struct parse_state *st, struct xml_node *node)
 {
-    size_t old = node->text ? strlen(node->text) : 0;
-    char *t = realloc(node->text, old + st->text.len + 1);
-    if (!t)
-        return -1;
-    if (st->text.len)
-        memcpy(t + old, st->text.data, st->text.len);
-    t[old + st->text.len] = '\0';
-    node->text = t;
-    buf_reset(&st->text);
-    return 0;
+    if (node->first) {
+        buf_reset(&st->text);
+        node->text = strdup("");
+    } else {
+        node->text = st->text.data ? buf_steal(&st->text) : strdup("");
+    }
+    return node->text ? 0 : -1;
 }
 
 static void XMLCALL s_start(void *ud, const XML_Char *name, const XML_Char **attrs)
@@ -70,10 +69,7 @@ static void XMLCALL s_start(void *ud, const XML_Char *name, const XML_Char **att
         else
             st->current->first = n;
         st->current->last = n;
-        if (s_flush_text(st, st->current) != 0) {
-            s_stop(st, 1);
-            return;
-        }
+        buf_reset(&st->text);
     }
     st->current = n;
 }
@@ -84,7 +80,7 @@ static void XMLCALL s_end(void *ud, const XML_Char *name)
     (void)name;
     if (st->failed || !st->current)
         return;
-    if (s_flush_text(st, st->current) != 0) {
+    if (s_take_text(st, st->current) != 0) {
         s_stop(st, 1);
         return;
     }
@@ -132,7 +128,15 @@ struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errle
     XML_SetUserData(st.parser, &st);
     XML_SetElementHandler(st.parser, s_start, s_end);
     XML_SetCharacterDataHandler(st.parser, s_chars);
-    enum XML_Status rc = XML_Parse(st.parser, data ? data : "", (int)len, XML_TRUE);
+    /* expat takes an int length: feed anything longer in pieces. */
+    enum XML_Status rc = XML_STATUS_OK;
+    const char *p = data ? data : "";
+    do {
+        size_t piece = len > XML_PIECE ? XML_PIECE : len;
+        rc = XML_Parse(st.parser, p, (int)piece, piece == len);
+        p += piece;
+        len -= piece;
+    } while (rc == XML_STATUS_OK && len > 0);
     if (st.failed == 1) {
         snprintf(err, errlen, "out of memory");
     } else if (st.failed == 2) {

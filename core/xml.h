@@ -8,7 +8,8 @@
 
 struct xml_node {
     char *name;
-    char *text;              /* concatenated character data; "" when none */
+    char *text;              /* the character data of an element without children; "" for one
+                              * with children (AWS responses have no mixed content) */
     struct xml_node *parent;
     struct xml_node *first;  /* first child */
     struct xml_node *next;   /* next sibling */

@@ -194,14 +194,18 @@ static void test_defaults(void)
     CHECK_STR(config_str(&c, "accounts", "session_name"), "credreport", "session");
     CHECK(config_int(&c, "accounts", "role_duration") == 3600, "duration");
     CHECK_STR(config_str(&c, "accounts", "management_account"), "self", "mgmt");
-    CHECK(config_int(&c, "report", "retry_limit") == 45, "retry_limit");
-    CHECK(config_num(&c, "report", "wait_interval") == 5, "wait_interval");
-    CHECK(config_num(&c, "report", "wait_growth") == 1.5, "wait_growth");
-    CHECK_STR(config_str(&c, "report", "wait_growth"), "1.5", "wait_growth normalized");
-    CHECK(config_num(&c, "report", "max_wait") == 60, "max_wait");
+    CHECK(config_int(&c, "report", "retry_limit") == 90, "retry_limit");
+    CHECK(config_num(&c, "report", "wait_interval") == 1, "wait_interval");
+    CHECK(config_num(&c, "report", "wait_growth") == 1.1, "wait_growth");
+    CHECK_STR(config_str(&c, "report", "wait_growth"), "1.1", "wait_growth normalized");
+    CHECK(config_num(&c, "report", "max_wait") == 30, "max_wait");
     CHECK_STR(config_str(&c, "report", "retry_on"),
               "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", "retry_on");
-    CHECK(config_int(&c, "run", "concurrency") == 500, "concurrency");
+    CHECK(config_int(&c, "run", "concurrency") == 10000, "concurrency");
+    CHECK(config_int(&c, "aws", "max_connections") == 128, "max_connections");
+    CHECK(config_num(&c, "run", "discovery_timeout") == 600, "discovery_timeout");
+    CHECK(config_int(&c, "run", "account_attempts") == 3, "account_attempts");
+    CHECK(config_num(&c, "run", "account_retry_delay") == 60, "account_retry_delay");
     CHECK(config_int(&c, "run", "threads") == 0, "threads");
     CHECK(!config_bool(&c, "run", "dry_run"), "dry_run");
     CHECK_STR(config_str(&c, "output", "destination"), "./reports", "destination");
@@ -238,13 +242,13 @@ static void test_types(void)
 {
     /* int */
     good("run", "concurrency", "1", "1");
-    good("run", "concurrency", "10000", NULL);
+    good("run", "concurrency", "100000", NULL);
     good("run", "concurrency", "+20", "20");
     good("run", "concurrency", "007", "7");
     bad("run", "concurrency", "many",
-        "--x: [run] concurrency: expected a whole number from 1 to 10000, got 'many'");
+        "--x: [run] concurrency: expected a whole number from 1 to 100000, got 'many'");
     bad("run", "concurrency", "0", "got '0'");
-    bad("run", "concurrency", "10001", "got '10001'");
+    bad("run", "concurrency", "100001", "got '100001'");
     bad("run", "concurrency", "-1", "expected a whole number");
     bad("run", "concurrency", "5.0", "expected a whole number");
     bad("run", "concurrency", "", "got ''");
@@ -554,7 +558,7 @@ static void test_file_errors(void)
     expect_file_errors("[aws]\nregoin = eu-west-1\n",
                        "F:2: unknown key 'regoin' in [aws] (did you mean 'region'?)");
     expect_file_errors("# comment\n\n[run]\nconcurrency = many\n",
-                       "F:4: [run] concurrency: expected a whole number from 1 to 10000, got "
+                       "F:4: [run] concurrency: expected a whole number from 1 to 100000, got "
                        "'many'");
     expect_file_errors("[awz]\nregion = x\nfoo = bar\n[run]\nthreads = 2\n",
                        "F:1: unknown section [awz] (did you mean [aws]?)");
@@ -594,7 +598,7 @@ static void test_file_errors(void)
         CHECK(config_init(&c) == 0, "init");
         CHECK(config_load(&c, tmpl, true, &err) == -1, "NUL");
         buf_printf(&want, "%s:2: NUL byte in the line\n%s:3: [run] concurrency: expected a whole "
-                   "number from 1 to 10000, got '0'", tmpl, tmpl);
+                   "number from 1 to 100000, got '0'", tmpl, tmpl);
         CHECK_STR(err.data, want.data, "NUL");
         unlink(tmpl);
         config_free(&c);
@@ -622,7 +626,7 @@ static void test_file_errors(void)
                        "F:2: unknown key 'regoin' in [aws] (did you mean 'region'?)\n"
                        "F:3: [aws] max_attempts: expected a whole number from 1 to 20, got '0'\n"
                        "F:5: unknown section [runn] (did you mean [run]?)\n"
-                       "F:8: [run] concurrency: expected a whole number from 1 to 10000, got "
+                       "F:8: [run] concurrency: expected a whole number from 1 to 100000, got "
                        "'many'\n"
                        "F:9: [run] dry_run: expected true or false (or yes/no, on/off, 1/0), "
                        "got 'perhaps'\n"
@@ -751,7 +755,7 @@ static void test_overrides(void)
     buf_reset(&err);
     CHECK(config_set(&c, "run", "concurrency", "lots", "--concurrency", &err) == -1, "bad");
     CHECK_STR(err.data, "--concurrency: [run] concurrency: expected a whole number from 1 to "
-              "10000, got 'lots'", "override error");
+              "100000, got 'lots'", "override error");
     CHECK_STR(config_str(&c, "run", "concurrency"), "200", "kept");
 
     buf_reset(&err);
@@ -821,7 +825,7 @@ static void test_validate(void)
              "%s:3: [output] kms_key_id needs sse = aws:kms (sse is 'none')\n"
              "%s:4: [output] bucket_key needs sse = aws:kms (sse is 'none')\n"
              "%s:7: [accounts] account 222222222222 is both in include and in exclude\n"
-             "%s:9: [report] wait_interval (900) is above max_wait (60)\n"
+             "%s:9: [report] wait_interval (900) is above max_wait (30)\n"
              "%s:12: [aws] request_timeout (20) is below connect_timeout (30)",
              path, path, path, path, path);
     CHECK_STR(err.data, want, "cross-field");

@@ -1,0 +1,57 @@
+/* Client-side rate limiting, as the AWS SDKs' "adaptive" retry mode does it: a token bucket
+ * per service and operation that is off until the service first throttles, then sends at a
+ * rate that falls by a factor (beta) on every throttling error and climbs back on a cubic
+ * curve (CUBIC congestion control) while requests succeed, never above twice the rate
+ * actually measured. Time is an input (seconds on any monotonic clock), so tests need no
+ * sleeping.
+ *
+ * A limiter never blocks: rate_limiter_acquire() reserves the next token and says how long
+ * the caller must wait before sending. Limiters and sets are thread-safe: the calls made with
+ * the run's own credentials (Organizations, STS) share one set across every thread. */
+#ifndef CREDREPORT_RATELIMIT_H
+#define CREDREPORT_RATELIMIT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct rate_limiter {
+    pthread_mutex_t mu;
+    bool enabled;          /* after the first throttling error */
+    /* token bucket */
+    double fill_rate;      /* tokens per second */
+    double capacity;
+    double tokens;         /* negative: tokens already promised to waiting requests */
+    double last_refill;
+    /* measured send rate: responses per second, smoothed over half-second buckets */
+    double measured_rate;
+    double last_bucket;
+    double bucket_count;
+    /* cubic: the rate at the last throttle and when it happened */
+    double w_max;
+    double k;
+    double last_throttle;
+};
+
+void rate_limiter_init(struct rate_limiter *r, double now);
+void rate_limiter_destroy(struct rate_limiter *r);
+/* Reserves a token: the seconds to wait before sending (0 while the limiter is off). A
+ * negative value -w promises nothing: the token is too far ahead; ask again after w seconds. */
+double rate_limiter_acquire(struct rate_limiter *r, double now);
+/* Records a response: throttled or not. */
+void rate_limiter_update(struct rate_limiter *r, bool throttled, double now);
+/* The current sending rate in requests per second, 0 while the limiter is off. */
+double rate_limiter_rate(struct rate_limiter *r);
+
+/* Limiters by (service, operation), created on first use. */
+struct rate_limits;
+
+/* NULL when memory runs out. */
+struct rate_limits *rate_limits_new(void);
+void rate_limits_free(struct rate_limits *s);
+/* The limiter of service and operation (an operation may be "" for all of a service's
+ * calls); NULL when memory runs out. It lives as long as the set. */
+struct rate_limiter *rate_limits_get(struct rate_limits *s, const char *service,
+                                     const char *operation, double now);
+
+#endif

@@ -1,0 +1,196 @@
+/* The adaptive rate limiter (ratelimit.c) with an injected clock, and the per-origin
+ * connection slots of the loop. */
+#include <math.h>
+#include <pthread.h>
+
+#include "loop.h"
+#include "ratelimit.h"
+#include "unit.h"
+
+/* Responses at `rate` per second from t0 to t1, none throttled; returns t1. */
+static double s_feed(struct rate_limiter *r, double t0, double t1, double rate)
+{
+    for (double t = t0; t < t1; t += 1.0 / rate)
+        rate_limiter_update(r, false, t);
+    return t1;
+}
+
+static void test_off_until_throttled(void)
+{
+    struct rate_limiter r;
+    rate_limiter_init(&r, 100.0);
+    CHECK(rate_limiter_acquire(&r, 100.0) == 0, "off at first");
+    double t = s_feed(&r, 100.0, 105.0, 50);
+    for (int i = 0; i < 1000; i++)
+        CHECK(rate_limiter_acquire(&r, t) == 0, "successes alone never limit");
+    CHECK(rate_limiter_rate(&r) == 0, "no rate while off");
+    rate_limiter_destroy(&r);
+}
+
+static void test_throttle_lowers_the_rate_and_spaces_requests(void)
+{
+    struct rate_limiter r;
+    rate_limiter_init(&r, 0.0);
+    double t = s_feed(&r, 0.0, 10.0, 20);
+    rate_limiter_update(&r, true, t);
+    double rate = rate_limiter_rate(&r);
+    /* 0.7 of the measured rate (20/s, smoothed). */
+    CHECK(rate > 10 && rate < 15, "rate after a throttle at 20/s: %g", rate);
+
+    /* Requests asked at the same moment: the tokens in the bucket (at most a second's worth)
+     * go at once, then tokens are promised 1/rate apart, up to a second ahead; later ones get
+     * no promise and are told to ask again. */
+    double last = 0;
+    int now_ = 0, promised = 0, refused = 0;
+    for (int i = 0; i < 60; i++) {
+        double w = rate_limiter_acquire(&r, t);
+        if (w == 0) {
+            CHECK(promised == 0 && refused == 0, "the bucket's tokens come first");
+            now_++;
+        } else if (w > 0) {
+            CHECK(w <= 1.0 + 1e-9, "never promised further than a second: %g", w);
+            if (promised)
+                CHECK(fabs(w - last - 1.0 / rate) < 1e-6, "spacing %g at rate %g", w - last, rate);
+            last = w;
+            promised++;
+        } else {
+            CHECK(w >= -1.0, "ask again within a second: %g", w);
+            refused++;
+        }
+    }
+    CHECK(now_ <= rate + 1, "no more than a second's burst: %d", now_);
+    CHECK(promised >= rate - 2 && promised <= rate + 1, "a second of promises: %d", promised);
+    CHECK(refused == 60 - now_ - promised && refused > 0, "the rest asks again: %d", refused);
+    rate_limiter_destroy(&r);
+}
+
+static void test_rate_climbs_back_after_throttling_stops(void)
+{
+    struct rate_limiter r;
+    rate_limiter_init(&r, 0.0);
+    double t = s_feed(&r, 0.0, 10.0, 40);
+    rate_limiter_update(&r, true, t);
+    double low = rate_limiter_rate(&r);
+    /* Succeed at whatever rate is allowed, for 20 s: the rate grows back past where it was
+     * cut (the cubic curve's plateau is the rate before the throttle). */
+    double now = t;
+    for (int i = 0; i < 2000 && now < t + 20.0; i++) {
+        double w = rate_limiter_acquire(&r, now);
+        now += w > 0 ? w : (w < 0 ? -w : 0.001);
+        if (w >= 0)
+            rate_limiter_update(&r, false, now);
+    }
+    double high = rate_limiter_rate(&r);
+    CHECK(high > low * 1.3, "the rate climbs back: %g -> %g", low, high);
+
+    /* Every throttle cuts it again, never below half a request per second. */
+    for (int i = 0; i < 50; i++)
+        rate_limiter_update(&r, true, now + i * 0.01);
+    CHECK(rate_limiter_rate(&r) >= 0.5, "floor: %g", rate_limiter_rate(&r));
+    CHECK(rate_limiter_rate(&r) < low, "repeated throttles cut deeper: %g", rate_limiter_rate(&r));
+    rate_limiter_destroy(&r);
+}
+
+static void test_sets_by_service_and_operation(void)
+{
+    struct rate_limits *s = rate_limits_new();
+    CHECK(s != NULL, "set");
+    struct rate_limiter *a = rate_limits_get(s, "organizations", "ListAccountsForParent", 0);
+    struct rate_limiter *b = rate_limits_get(s, "organizations", "ListOrganizationalUnitsForParent", 0);
+    struct rate_limiter *c = rate_limits_get(s, "organizations", "ListAccountsForParent", 5);
+    struct rate_limiter *d = rate_limits_get(s, "sts", NULL, 0);
+    struct rate_limiter *e = rate_limits_get(s, "sts", "", 0);
+    CHECK(a && b && a != b, "one limiter per operation");
+    CHECK(a == c, "the same one again");
+    CHECK(d && d == e, "NULL operation is the service's limiter");
+    rate_limits_free(s);
+}
+
+struct hammer {
+    struct rate_limits *s;
+    int n;
+};
+
+static void *s_hammer(void *arg)
+{
+    struct hammer *h = arg;
+    for (int i = 0; i < h->n; i++) {
+        struct rate_limiter *r = rate_limits_get(h->s, "organizations", i % 2 ? "A" : "B", i * 0.001);
+        if (!r)
+            continue;
+        rate_limiter_acquire(r, i * 0.001);
+        rate_limiter_update(r, i % 51 == 0, i * 0.001);
+    }
+    return NULL;
+}
+
+static void test_shared_between_threads(void)
+{
+    struct hammer h = {rate_limits_new(), 20000};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, s_hammer, &h);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    double r = rate_limiter_rate(rate_limits_get(h.s, "organizations", "A", 0));
+    CHECK(r >= 0.5, "a shared limiter stays sane: %g", r);
+    rate_limits_free(h.s);
+}
+
+static int s_order[8], s_n_order;
+
+static void s_note(void *arg)
+{
+    s_order[s_n_order++] = (int)(long)arg;
+}
+
+static void test_connection_slots(void)
+{
+    struct http_settings hs;
+    http_settings_default(&hs);
+    hs.max_connections = 2;
+    char err[128];
+    struct loop *l = loop_new(&hs, err, sizeof err);
+    CHECK(l != NULL, "loop: %s", err);
+    struct loop_origin *o = loop_origin(l, "https://iam.amazonaws.com/path?x=1");
+    CHECK(o && o == loop_origin(l, "https://IAM.amazonaws.com/"), "one origin per scheme://host");
+    CHECK(o != loop_origin(l, "https://iam.amazonaws.com:8443/"), "the port is part of it");
+    CHECK(loop_origin(l, "no-scheme") == NULL, "needs scheme://host");
+    CHECK(loop_origin_bound(o) == 2, "bound %d", loop_origin_bound(o));
+
+    s_n_order = 0;
+    for (long i = 1; i <= 5; i++)
+        loop_origin_acquire(o, s_note, (void *)i);
+    CHECK(s_n_order == 2 && s_order[0] == 1 && s_order[1] == 2, "two slots at once: %d", s_n_order);
+    CHECK(loop_slot_backlog(l) == 3, "three wait: %zu", loop_slot_backlog(l));
+    loop_origin_release(o);
+    CHECK(s_n_order == 3 && s_order[2] == 3, "a freed slot goes to the oldest waiter");
+    loop_origin_release(o);
+    loop_origin_release(o);
+    CHECK(s_n_order == 5 && s_order[3] == 4 && s_order[4] == 5, "in order: %d", s_n_order);
+    CHECK(loop_slot_backlog(l) == 0, "none left waiting");
+    loop_origin_release(o);
+    loop_origin_release(o);
+    loop_origin_acquire(o, s_note, (void *)6);
+    CHECK(s_n_order == 6 && s_order[5] == 6, "free again: at once");
+    loop_origin_release(o);
+    /* Waiters still queued when the loop goes are dropped without their callbacks. */
+    loop_origin_acquire(o, s_note, (void *)7);
+    loop_origin_acquire(o, s_note, (void *)8);
+    loop_origin_acquire(o, s_note, (void *)9);
+    loop_free(l);
+    CHECK(s_n_order == 8, "the ninth was never called: %d", s_n_order);
+}
+
+int main(void)
+{
+    test_off_until_throttled();
+    test_throttle_lowers_the_rate_and_spaces_requests();
+    test_rate_climbs_back_after_throttling_stops();
+    test_sets_by_service_and_operation();
+    test_shared_between_threads();
+    loop_global_init();
+    test_connection_slots();
+    loop_global_cleanup();
+    return unit_report("test_ratelimit");
+}
