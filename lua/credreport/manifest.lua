@@ -2,9 +2,6 @@
 -- silently. Written beside the reports as {date}/manifest-{run_id}.json.
 local cjson = require "cjson"
 
--- lua-cjson 2.1 writes every empty table as {}; an empty account list must stay [].
-local EMPTY_LIST = "\0credreport-empty-list\0"
-
 local M = {}
 
 function M.key(run)
@@ -25,7 +22,8 @@ function M.build(run, info)
     local o = info.outcomes[id]
     local a = o and o.account or info.accounts[id]
     local row = {id = id, name = a.name, state = a.state, ou_path = a.ou_path,
-                 status = o and o.status or "failed", duration_seconds = o and ms(o.duration) or nil}
+                 status = o and o.status or "failed", duration_seconds = o and ms(o.duration) or nil,
+                 attempts = o and math.tointeger(o.attempts) or nil}
     if row.status == "delivered" or row.status == "skipped" then
       counts[row.status] = counts[row.status] + 1
       row.location, row.key, row.reason = o.location, o.key, o.reason
@@ -65,14 +63,57 @@ function M.build(run, info)
   return m, counts
 end
 
-function M.encode(m)
-  if #m.accounts == 0 then
-    local copy = {}
-    for k, v in pairs(m) do copy[k] = v end
-    copy.accounts = EMPTY_LIST
-    return (cjson.encode(copy):gsub('"\\u0000credreport%-empty%-list\\u0000"', "[]"))
+-- Keys in the order the docs show them, so that manifests read well and diff cleanly; keys a
+-- custom workflow adds come after, sorted.
+local TOP = {"run_id", "started", "finished", "version", "destination", "shard", "interrupted_by",
+             "discovery_error", "summary"}
+local ROW = {"id", "name", "state", "ou_path", "status", "attempts", "key", "location",
+             "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "reason", "error",
+             "notification_error", "duration_seconds"}
+local NESTED = {summary = {"in_scope", "delivered", "failed", "skipped"}, error = {"code", "message"},
+                discovery_error = {"code", "message"}}
+
+local function ordered_keys(t, order)
+  local keys, known = {}, {}
+  for _, k in ipairs(order) do
+    known[k] = true
+    if t[k] ~= nil then keys[#keys + 1] = k end
   end
-  return cjson.encode(m)
+  local extra = {}
+  for k in pairs(t) do
+    if not known[k] then extra[#extra + 1] = tostring(k) end
+  end
+  table.sort(extra)
+  for _, k in ipairs(extra) do keys[#keys + 1] = k end
+  return keys
+end
+
+local function value(v, order)
+  if type(v) == "table" and order then
+    local parts = {}
+    for i, k in ipairs(ordered_keys(v, order)) do
+      parts[i] = cjson.encode(k) .. ": " .. value(v[k], NESTED[k])
+    end
+    return "{" .. table.concat(parts, ", ") .. "}"
+  end
+  return cjson.encode(v)
+end
+
+-- JSON text: one account per line, keys in a stable order, "/" not escaped.
+function M.encode(m)
+  local out = {"{\n"}
+  for _, k in ipairs(ordered_keys(m, TOP)) do
+    if k ~= "accounts" then
+      out[#out + 1] = ("  %s: %s,\n"):format(cjson.encode(k), value(m[k], NESTED[k]))
+    end
+  end
+  out[#out + 1] = '  "accounts": ['
+  for i, row in ipairs(m.accounts) do
+    out[#out + 1] = (i > 1 and ",\n    " or "\n    ") .. value(row, ROW)
+  end
+  out[#out + 1] = #m.accounts > 0 and "\n  ]\n}\n" or "]\n}\n"
+  -- lua-cjson escapes every "/" as "\/" (and never writes a bare one), so this is exact.
+  return (table.concat(out):gsub("\\/", "/"))
 end
 
 return M

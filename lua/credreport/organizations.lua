@@ -5,19 +5,42 @@ local cjson = require "cjson"
 
 local M = {}
 
--- Organizations allows few requests per second per account: walking many subtrees at once
--- would mostly collect throttling errors (and drain the retry quota). At most this many
--- listing calls are in flight per thread; a script may change it before discovery.
+-- Organizations allows few requests per second per account, shared with every other tool
+-- that calls it: walking many subtrees at once would mostly collect throttling errors. At most
+-- this many listing calls are in flight per thread; a script may change it before discovery.
 M.max_in_flight = 8
 local gate
 
+-- Listing is the foundation of a run, so a call that failed for a passing reason (throttling
+-- that outlasted the request's own retries, 5xx, network) is tried again, with backoff, until
+-- M.deadline (core.monotonic() seconds; set by discover) or, outside a discovery, for
+-- M.budget seconds. Errors that will not pass (AccessDenied, a missing OU) end it at once.
+M.budget = 600
+M.deadline = nil
+local MAX_BACKOFF = 30
+
 local function call(client, op, params)
   gate = gate or core.semaphore(M.max_in_flight)
-  gate:acquire()
-  local ok, res, err = pcall(client.json, client, "organizations", op, params)
-  gate:release()
-  if not ok then error(res, 0) end
-  return res, err
+  local deadline = M.deadline or core.monotonic() + M.budget
+  local backoff, tries = 1, 0
+  while true do
+    gate:acquire()
+    local ok, res, err = pcall(client.json, client, "organizations", op, params)
+    gate:release()
+    if not ok then error(res, 0) end
+    if res or not err.retryable then return res, err end
+    tries = tries + 1
+    local wait = backoff * (0.5 + math.random() / 2)
+    if core.monotonic() + wait > deadline then
+      err.message = ("%s (still failing after %d tries; the discovery time budget is spent)"):format(
+        tostring(err.message), tries)
+      return nil, err
+    end
+    core.log("warn", "Organizations call failed; trying again", {operation = op, code = err.code,
+             tries = tries, retry_in = math.floor(wait * 10 + 0.5) / 10})
+    core.sleep(wait)
+    backoff = math.min(backoff * 2, MAX_BACKOFF)
+  end
 end
 
 local function present(v)
@@ -89,8 +112,7 @@ function M.walk(client, parent_id, path, emit)
   return all(children)
 end
 
--- The whole organization (from its root), or the subtrees of the given OU or root ids.
-function M.discover(client, ous, emit)
+local function walk_all(client, ous, emit)
   if not ous or #ous == 0 then
     local roots = {}
     local ok, err = M.each(client, "ListRoots", {}, "Roots", function(r) roots[#roots + 1] = r end)
@@ -112,6 +134,17 @@ function M.discover(client, ous, emit)
     end
   end
   return all(walks)
+end
+
+-- The whole organization (from its root), or the subtrees of the given OU or root ids.
+-- Failures that may pass are retried until `budget` seconds (default M.budget) have gone by
+-- since the discovery started.
+function M.discover(client, ous, emit, budget)
+  M.deadline = core.monotonic() + (budget or M.budget)
+  local ok, res, err = pcall(walk_all, client, ous, emit)
+  M.deadline = nil
+  if not ok then error(res, 0) end
+  return res, err
 end
 
 -- Tags of one account, as {key = value}.

@@ -16,9 +16,12 @@ function M.policy(settings)
       return math.min(w, settings.max_wait or w)
     end,
     -- Errors that mean "not yet": the configured codes, and AWS errors the core already
-    -- retried without success (throttling, 5xx) that deserve another round later.
+    -- retried without success (throttling, 5xx) that deserve another round later. Not
+    -- getting into the account (credentials) is not a report that is late: the account
+    -- fails, and may be tried again as a whole.
     waits_on = function(err)
-      return type(err) == "table" and (retry_on[err.code] or err.retryable == true)
+      return type(err) == "table" and not err.credentials and
+             (retry_on[err.code] or err.retryable == true)
     end,
   }
 end

@@ -50,19 +50,25 @@ function M.coordinate(W)
   local started = core.monotonic()
   local waiting = 0
   local function record(o)
-    info.outcomes[o.account.id] = o
+    local id = o.account.id
     info.done = info.done + 1
     if o.status == "failed" then info.failed = info.failed + 1 end
     if W.on_outcome then
       local ok, err = pcall(W.on_outcome, W, o)
       if not ok then core.log("error", "on_outcome failed", {error = tostring(err)}) end
     end
+    -- Kept until the end for the manifest: a large organization's outcomes must fit in
+    -- memory, so each keeps the slim account record, not its own copy.
+    o.account = info.accounts[id]
+    info.outcomes[id] = o
   end
   local listing = true
   info.discovery_error = discover(W, function(a)
     info.order[#info.order + 1] = a.id
-    info.accounts[a.id] = a
-    if a.resumed then
+    info.accounts[a.id] = {id = a.id, name = a.name, state = a.state, ou_path = a.ou_path}
+    if a.error then
+      record({account = a, status = "failed", error = a.error})
+    elseif a.resumed then
       record({account = a, status = "delivered", resumed_from = a.resumed.run_id,
               location = a.resumed.location, key = a.resumed.key,
               generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256})
@@ -100,6 +106,7 @@ end
 
 function M.process(W, json)
   local account = cjson.decode(json)
+  json = nil -- an account waiting for its report keeps as little as possible
   local started = core.monotonic()
   local ok, outcome = xpcall(W.process, debug.traceback, W, account)
   if not ok then
@@ -161,7 +168,8 @@ end
 function M.dry_run(W)
   local list, err = collect(W)
   for _, a in ipairs(list) do
-    local how = a.resumed and ("already delivered by " .. a.resumed.run_id)
+    local how = a.error and ("fails: " .. tostring(a.error.message))
+      or a.resumed and ("already delivered by " .. a.resumed.run_id)
       or a.own_credentials and "own credentials" or a.role_arn or "?"
     local key = W.key_for and W:key_for(a) or "?"
     io.stdout:write(("%s  %-24s  %s  -> %s\n"):format(a.id, how, a.ou_path, key))

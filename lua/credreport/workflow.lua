@@ -81,6 +81,9 @@ function M.new(opts)
   end
   w.resume = opts.resume
   if w.resume == nil then w.resume = config.run.resume end
+  w.discovery_timeout = opts.discovery_timeout or config.run.discovery_timeout
+  w.account_attempts = opts.account_attempts or config.run.account_attempts
+  w.account_retry_delay = opts.account_retry_delay or config.run.account_retry_delay
   return w
 end
 
@@ -101,6 +104,7 @@ function Workflow:client()
   return self._client
 end
 
+-- true, false, or nil and the error when the filter raised (the account then fails with it).
 function Workflow:in_scope(a)
   local s = self.scope
   if next(s.include) and not s.include[a.id] then return false end
@@ -108,7 +112,13 @@ function Workflow:in_scope(a)
   if next(s.states) and not s.states[a.state] then return false end
   -- Shards split by account id, so every host computes the same split with no coordination.
   if self.shard and (tonumber(a.id) % self.shard.n) ~= self.shard.k - 1 then return false end
-  if self.filter and not self.filter(a) then return false end
+  if self.filter then
+    local ok, keep = pcall(self.filter, a)
+    if not ok then
+      return nil, {code = "ScriptError", message = "filter: " .. tostring(keep)}
+    end
+    return keep and true or false
+  end
   return true
 end
 
@@ -161,7 +171,12 @@ function Workflow:discover(emit)
   local delivered = self.resume and self:delivered_today() or {}
   local pending_tags = {}
   local ok, derr = organizations.discover(client, self.scope.ous, function(a)
-    if not self:in_scope(a) then return end
+    local keep, ferr = self:in_scope(a)
+    if ferr then
+      a.error = ferr
+      return emit(a)
+    end
+    if not keep then return end
     a.resumed = delivered[a.id]
     if a.id == me.Account then
       if self.management_account == "skip" then return end
@@ -173,17 +188,20 @@ function Workflow:discover(emit)
     if self.scope.tags and #self.scope.tags > 0 then
       pending_tags[#pending_tags + 1] = core.spawn(function()
         local tags, terr = organizations.tags(client, a.id)
-        if not tags then error(terr, 0) end
-        if tag_match(tags, self.scope.tags) then emit(a) end
+        if not tags then
+          -- Whether it is in scope is unknown: it fails, visibly, instead of vanishing.
+          a.error = {code = terr.code, message = "cannot read the account's tags to decide "
+                     .. "whether it is in scope: " .. tostring(terr.message)}
+          emit(a)
+        elseif tag_match(tags, self.scope.tags) then
+          emit(a)
+        end
       end)
     else
       emit(a)
     end
-  end)
-  for _, t in ipairs(pending_tags) do
-    local tok, terr = t:join()
-    if not tok and ok then ok, derr = nil, terr end
-  end
+  end, self.discovery_timeout)
+  for _, t in ipairs(pending_tags) do t:join() end
   if not ok then error(derr, 0) end
 end
 
@@ -221,16 +239,56 @@ function Workflow:collect(a, ctx)
           checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
 end
 
--- Every failure, including a script error in a hook, is notified (or handed to on_failure).
-function Workflow:process(a)
-  local ctx = {run = run, workflow = self}
+-- Errors that a later attempt may not meet: throttling, 5xx and network failures that
+-- outlasted the request's own retries, and credentials that expired on the way.
+local PASSING = {ExpiredToken = true, ExpiredTokenException = true, RequestExpired = true,
+                 IDPCommunicationError = true}
+function M.transient(err)
+  return type(err) == "table" and (err.retryable == true or PASSING[err.code] == true)
+end
+
+-- Sleeps `seconds`, or less when the run is asked to stop.
+local function pause(seconds)
+  local until_ = core.monotonic() + seconds
+  while not core.stopping() and core.monotonic() < until_ do
+    core.sleep(math.min(1, until_ - core.monotonic()))
+  end
+end
+
+-- One try of collect: the outcome, or nil and the error (a raised one included).
+local function try_collect(self, a, ctx)
   local ok, outcome, err = pcall(self.collect, self, a, ctx)
   if ok and outcome then return outcome end
   if not ok then
     err = type(outcome) == "table" and outcome or {code = "ScriptError", message = tostring(outcome)}
   end
-  outcome = {status = "failed", error = {code = tostring(err.code or "Error"),
-                                         message = tostring(err.message or err)}}
+  return nil, err
+end
+
+-- An account that failed for a passing reason gets up to account_attempts tries, the n-th
+-- after account_retry_delay * 2^(n-2) seconds (and up to a quarter more, so that accounts that
+-- failed together do not come back together). Every final failure, including a script error
+-- in a hook, is notified (or handed to on_failure).
+function Workflow:process(a)
+  local ctx = {run = run, workflow = self}
+  local attempts, outcome, err = 0, nil, nil
+  repeat
+    attempts = attempts + 1
+    outcome, err = try_collect(self, a, ctx)
+    if outcome then
+      outcome.attempts = attempts
+      return outcome
+    end
+    local again = attempts < self.account_attempts and M.transient(err) and not core.stopping()
+    if again then
+      local delay = self.account_retry_delay * 2 ^ (attempts - 1) * (1 + math.random() / 4)
+      log("info", "will try the account again", {account = a.id, code = err.code, attempt = attempts,
+                                                 retry_in = math.floor(delay + 0.5)})
+      pause(delay)
+    end
+  until not again or core.stopping()
+  outcome = {status = "failed", attempts = attempts,
+             error = {code = tostring(err.code or "Error"), message = tostring(err.message or err)}}
   if self.on_failure then
     local hok, herr = pcall(self.on_failure, a, outcome.error, ctx)
     if not hok then outcome.notification_error = "on_failure: " .. tostring(herr) end

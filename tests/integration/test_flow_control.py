@@ -1,0 +1,117 @@
+"""Flow control under pressure: throttled Organizations, an endpoint that accepts few
+connections, a storm of server errors, a filter that raises. No account may be lost."""
+import json
+
+from harness import check, run_credreport
+from orgs import active_ids, generate, keys_for
+
+FAST = """
+[report]
+retry_limit = 40
+wait_interval = 0.1
+wait_growth = 1.3
+max_wait = 1
+"""
+
+
+def _run(ctx, emu, fx, config, args=(), status=None):
+    cfg = ctx.tmp / "config.ini"
+    cfg.write_text(config)
+    env = ctx.aws_env(emu, **keys_for(fx))
+    return run_credreport(ctx, ["run", "-c", str(cfg)] + list(args), env=env, check_status=status,
+                          cwd=ctx.tmp, timeout=600)
+
+
+def _manifest(ctx):
+    (path,) = list((ctx.tmp / "reports").rglob("manifest-*.json"))
+    return json.loads(path.read_text())
+
+
+def _delivered(ctx):
+    return {p.name[len("credentialReport_"):-4] for p in (ctx.tmp / "reports").rglob("credentialReport_*.csv")}
+
+
+def test_throttled_organizations_and_flaky_services_lose_no_account(ctx):
+    """Organizations at 2 requests/s with bursts of 2, 5% server errors and connection resets
+    on every service: every active account of a 300-account, 3-level organization arrives."""
+    path, fx = generate(ctx, accounts=300, seed=21, depth=3, ous_per_level=2, role_missing=0,
+                        never_complete=0, min_delay_ms=50, max_delay_ms=500)
+    emu = ctx.emulator(path, faults={"seed": 21, "rules": [
+        {"type": "throttle", "service": "organizations", "rps": 2, "burst": 2},
+        {"type": "error", "service": "*", "probability": 0.05},
+        {"type": "reset", "service": "*", "probability": 0.05},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[run]\naccount_retry_delay = 1\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    want = set(active_ids(fx))
+    check(_delivered(ctx) == want, f"{len(_delivered(ctx))} delivered of {len(want)}")
+    m = _manifest(ctx)
+    check(m["summary"]["delivered"] == len(want) and m["summary"]["failed"] == 0, f"{m['summary']}")
+    log = emu.requests()["requests"]
+    throttled = [r for r in log if r["service"] == "organizations" and r["error_code"] == "TooManyRequestsException"]
+    check(throttled, "Organizations did throttle")
+    faults = {r["fault"] for r in log if r["fault"]}
+    check({"error", "reset"} <= faults, f"faults injected: {faults}")
+
+
+def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
+    """2,000 accounts in flight against an emulator that accepts at most 64 connections: the
+    connections refused beyond them lower credreport's bound; every account is delivered and
+    none fails on a timeout."""
+    path, fx = generate(ctx, accounts=2000, seed=22, depth=2, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=200, max_delay_ms=1500,
+                        max_users=2)
+    emu = ctx.emulator(path, extra=["--max-connections", "64", "--log-limit", "1000"])
+    proc = _run(ctx, emu, fx, FAST, ["--concurrency", "2000"])
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    m = _manifest(ctx)
+    check(m["summary"]["delivered"] == 2000 and m["summary"]["failed"] == 0, f"{m['summary']}")
+    check(not [r for r in m["accounts"] if r.get("error", {}).get("code") == "RequestTimeout"], "timeouts")
+    conns = emu.admin("GET", "/info")["connections"]
+    check(conns["peak"] <= 64, f"the emulator's limit held: {conns}")
+    # Bounded by the connection limits, not by the 2,000 accounts.
+    check(conns["opened"] < 600, f"connections opened: {conns}")
+
+
+def test_an_account_that_meets_a_storm_is_delivered_on_its_second_try(ctx):
+    """AssumeRole into one account answers 503 for 30 s, then recovers: the account fails its
+    first try, waits, and is delivered on the second; the manifest shows 2 attempts."""
+    path, fx = generate(ctx, accounts=6, seed=23, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=20, max_delay_ms=100)
+    mgmt = fx["management_account_id"]
+    target = next(a["id"] for a in fx["accounts"] if a["id"] != mgmt and a["state"] == "ACTIVE")
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "error", "service": "sts", "action": "AssumeRole", "target_account": target,
+         "status": 503, "code": "ServiceUnavailable", "duration_ms": 30000},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[run]\naccount_retry_delay = 31\n", status=0)
+    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
+    check(rows[target]["status"] == "delivered" and rows[target]["attempts"] == 2, f"{rows[target]}")
+    others = [r for i, r in rows.items() if i != target]
+    check(all(r["status"] == "delivered" and r["attempts"] == 1 for r in others), f"{others}")
+    storm = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole" and r["fault"]]
+    check(storm, "the storm happened")
+    check("will try the account again" in proc.stderr, proc.stderr[-2000:])
+
+
+def test_a_filter_that_raises_fails_only_its_account(ctx):
+    path, fx = generate(ctx, accounts=12, seed=24, depth=2, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=50)
+    victim = active_ids(fx)[3]
+    emu = ctx.emulator(path)
+    script = ctx.tmp / "filtered.lua"
+    script.write_text(f"""
+return require("credreport.workflow").new{{
+  filter = function(account)
+    if account.id == "{victim}" then error("cannot decide " .. account.id) end
+    return true
+  end,
+}}
+""")
+    proc = _run(ctx, emu, fx, FAST, [str(script)], status=1)
+    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
+    check(sorted(rows) == active_ids(fx), f"every account is listed: {sorted(rows)}")
+    check(rows[victim]["status"] == "failed" and rows[victim]["error"]["code"] == "ScriptError"
+          and "cannot decide" in rows[victim]["error"]["message"], f"{rows[victim]}")
+    check(_delivered(ctx) == set(active_ids(fx)) - {victim}, "the others were delivered")
+    check(f"failed {victim}" in proc.stdout, proc.stdout)
