@@ -717,6 +717,12 @@ static struct sigv4_key *s_key_slot(struct aws_client *c, const char *region, co
     return &c->keys[c->next_key++ % 2];
 }
 
+static const char *s_body(const struct aws_request *r, size_t *len)
+{
+    *len = r->body_ref ? r->body_ref_len : r->body.len;
+    return r->body_ref ? r->body_ref : r->body.data;
+}
+
 /* With a connection slot (or none to be had): signs and sends the call's attempt. */
 static void s_send(void *arg)
 {
@@ -729,6 +735,8 @@ static void s_send(void *arg)
     const char *fail_code = "SigningError";
 
     call->at = NULL;
+    size_t body_len;
+    const char *body = s_body(&call->req, &body_len);
     struct sigv4_params p;
     /* Region-less global services sign with the partition's fixed region. */
     sigv4_params_init(&p, at->signing_name, at->signing_region,
@@ -746,7 +754,7 @@ static void s_send(void *arg)
     }
     if (!call->client->anonymous &&
         sigv4_sign(&p, call->req.method, at->path.data, call->req.query, &at->headers,
-                   call->req.body.data, call->req.body.len, &sig, err, sizeof err) != 0)
+                   body, body_len, &sig, err, sizeof err) != 0)
         goto fail;
     call->attempts++;
     struct http_request hr = {
@@ -754,8 +762,8 @@ static void s_send(void *arg)
         .method = call->req.method,
         .url = at->url.data,
         .headers = &at->headers,
-        .body = call->req.body.data,
-        .body_len = call->req.body.len,
+        .body = body,
+        .body_len = body_len,
     };
     fail_code = "HttpError";
     if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)

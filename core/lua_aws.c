@@ -493,8 +493,10 @@ static int l_client_s3(lua_State *L)
     req.query = luaL_optstring(L, 6, NULL);
     req.region = luaL_optstring(L, 9, NULL);
     req.unsigned_payload = lua_toboolean(L, 10);
-    if (s_headers_from_lua(L, 7, &req.headers) != 0 ||
-        buf_append(&req.body, body, blen) != 0) {
+    /* The body string stays on this function's stack, so alive, while the task waits. */
+    req.body_ref = body;
+    req.body_ref_len = blen;
+    if (s_headers_from_lua(L, 7, &req.headers) != 0) {
         aws_request_cleanup(&req);
         return luaL_error(L, "out of memory");
     }

@@ -232,8 +232,9 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
     /* An account starts when this thread's requests are not already queued for connections:
      * one started now would only wait in that queue, holding memory, and those already in
      * flight would wait longer behind it. Accounts waiting for their reports queue nothing. */
+    size_t started = 0; /* their first requests are not queued yet: they run from the loop */
     while (stopping || (k->in_flight < k->limit &&
-                        loop_slot_backlog(rt->loop) < (size_t)k->backlog_limit)) {
+                        loop_slot_backlog(rt->loop) + started < (size_t)k->backlog_limit)) {
         struct mq_msg *m = mq_pop(k->accounts);
         if (!m)
             break;
@@ -254,6 +255,7 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
         lua_pushlstring(L, m->data, m->len);
         free(m);
         k->in_flight++;
+        started++;
         atomic_fetch_add(&s_in_flight, 1);
         runtime_spawn(rt, 2, NULL);
     }
@@ -401,7 +403,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         w->o = o;
         w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
                                 .limit = per_thread, .workflow_ref = LUA_NOREF,
-                                .backlog_limit = 4 * o->rt.http.max_connections};
+                                .backlog_limit = 2 * o->rt.http.max_connections};
         w->ready_mu = &ready_mu;
         w->ready_cv = &ready_cv;
         w->ready = &ready;

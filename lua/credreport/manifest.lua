@@ -88,15 +88,20 @@ local function ordered_keys(t, order)
   return keys
 end
 
+-- lua-cjson escapes every "/" as "\/" and never writes a bare one, so undoing it is exact.
+local function json(v)
+  return (cjson.encode(v):gsub("\\/", "/"))
+end
+
 local function value(v, order)
   if type(v) == "table" and order then
     local parts = {}
     for i, k in ipairs(ordered_keys(v, order)) do
-      parts[i] = cjson.encode(k) .. ": " .. value(v[k], NESTED[k])
+      parts[i] = json(k) .. ": " .. value(v[k], NESTED[k])
     end
     return "{" .. table.concat(parts, ", ") .. "}"
   end
-  return cjson.encode(v)
+  return json(v)
 end
 
 -- JSON text: one account per line, keys in a stable order, "/" not escaped.
@@ -104,7 +109,7 @@ function M.encode(m)
   local out = {"{\n"}
   for _, k in ipairs(ordered_keys(m, TOP)) do
     if k ~= "accounts" then
-      out[#out + 1] = ("  %s: %s,\n"):format(cjson.encode(k), value(m[k], NESTED[k]))
+      out[#out + 1] = ("  %s: %s,\n"):format(json(k), value(m[k], NESTED[k]))
     end
   end
   out[#out + 1] = '  "accounts": ['
@@ -112,8 +117,7 @@ function M.encode(m)
     out[#out + 1] = (i > 1 and ",\n    " or "\n    ") .. value(row, ROW)
   end
   out[#out + 1] = #m.accounts > 0 and "\n  ]\n}\n" or "]\n}\n"
-  -- lua-cjson escapes every "/" as "\/" (and never writes a bare one), so this is exact.
-  return (table.concat(out):gsub("\\/", "/"))
+  return table.concat(out)
 end
 
 return M
