@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "mq.h"
+#include "runlock.h"
 #include "workflow.h"
 
 /* Process-wide: signals are. */
@@ -339,40 +340,23 @@ static int s_task_status(struct runtime *rt, struct task *t, int fallback)
     return status;
 }
 
-/* Takes the run lock (flock) for the life of the process. Returns the fd, -1 with a message
- * printed when another run holds it (or it cannot be opened). */
-static int s_lock(const char *path)
-{
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "credreport: cannot open the lock file %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char holder[32] = "";
-        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-        holder[n > 0 ? n : 0] = '\0';
-        holder[strcspn(holder, "\n")] = '\0';
-        fprintf(stderr, "credreport: another run%s%s%s holds the lock %s; exiting without "
-                        "doing anything\n", holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "", path);
-        close(fd);
-        return -1;
-    }
-    char pid[32];
-    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-        /* the lock holds even if the pid cannot be recorded */
-    }
-    return fd;
-}
-
 static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, int wf_ref)
 {
     int lock_fd = -1;
     if (o->lock_path && *o->lock_path) {
-        lock_fd = s_lock(o->lock_path);
-        if (lock_fd < 0)
+        char err[512];
+        bool busy;
+        lock_fd = runlock_take(o->lock_path, &busy, err, sizeof err);
+        if (lock_fd < 0 && busy) {
+            fprintf(stderr, "credreport: %s: the lock %s; exiting without doing anything\n",
+                    o->lock_path, err);
             return WORKFLOW_LOCKED;
+        }
+        if (lock_fd < 0) {
+            fprintf(stderr, "credreport: cannot use the lock file %s: %s (set another with "
+                            "--lock-file or [run] lock_file)\n", o->lock_path, err);
+            return 3;
+        }
     }
     struct mq accounts, outcomes;
     if (mq_init(&accounts) != 0 || mq_init(&outcomes) != 0) {

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "runlock.h"
 #include "workflow.h"
 
 static const char s_usage[] =
@@ -116,18 +117,6 @@ static void s_run_info(struct run_info *r)
     snprintf(r->id, sizeof r->id, "%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
     strftime(r->date, sizeof r->date, "%Y-%m-%d", &tm);
     strftime(r->time, sizeof r->time, "%H%M%S", &tm);
-}
-
-/* [run] lock_file, else $XDG_RUNTIME_DIR/credreport.lock, else /tmp/credreport-<uid>.lock */
-static const char *s_lock_path(const struct config *cfg, char *buf, size_t cap)
-{
-    const char *set = config_str(cfg, "run", "lock_file");
-    if (*set)
-        return set;
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n = xdg && *xdg ? snprintf(buf, cap, "%s/credreport.lock", xdg)
-                        : snprintf(buf, cap, "/tmp/credreport-%ld.lock", (long)getuid());
-    return n > 0 && (size_t)n < cap ? buf : NULL;
 }
 
 enum {
@@ -342,8 +331,18 @@ int main(int argc, char **argv)
     /* [aws] max_connections is per endpoint for the whole run: each thread gets its share. */
     long conns = config_int(&cfg, "aws", "max_connections") / o.threads;
     o.rt.http.max_connections = conns > 0 ? (int)conns : 1;
-    char lock_buf[PATH_MAX];
-    o.lock_path = s_lock_path(&cfg, lock_buf, sizeof lock_buf);
+    char lock_buf[PATH_MAX], lock_err[512];
+    o.lock_path = config_str(&cfg, "run", "lock_file");
+    if (!*o.lock_path && o.mode == WF_RUN) {
+        if (runlock_default_path(lock_buf, sizeof lock_buf, lock_err, sizeof lock_err) != 0) {
+            fprintf(stderr, "credreport: no private place for the run lock: %s (set one with "
+                            "--lock-file or [run] lock_file)\n", lock_err);
+            aws_shared_cleanup(&shared);
+            status = 3;
+            goto done;
+        }
+        o.lock_path = lock_buf;
+    }
     o.grace_period = config_num(&cfg, "run", "grace_period");
     /* A closed stdout (a pipe to head) must not kill a run half-way. */
     signal(SIGPIPE, SIG_IGN);
