@@ -738,6 +738,7 @@ static const struct s_spec s_schema[] = {
     {"aws", "request_timeout", CFG_NUMBER, "120", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "max_attempts", CFG_INT, "3", 1, 20, NULL, NULL, NULL, 0},
     {"aws", "max_connections", CFG_INT, "128", 1, 4096, NULL, NULL, NULL, 0},
+    {"aws", "max_pages", CFG_INT, "10000", 1, 10000000, NULL, NULL, NULL, 0},
 
     {"endpoints", "url", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "iam", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},

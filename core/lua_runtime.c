@@ -67,6 +67,11 @@ bool runtime_task_running(const struct task *t)
     return t->running;
 }
 
+bool runtime_task_done(const struct task *t)
+{
+    return t->done;
+}
+
 int runtime_wait(lua_State *L, struct task *t)
 {
     t->waiting = true;

@@ -76,6 +76,8 @@ int runtime_wait(lua_State *L, struct task *t);
 void runtime_wake(struct runtime *rt, struct task *t, int n);
 /* True while t is the running task (a completion arriving before the task yielded). */
 bool runtime_task_running(const struct task *t);
+/* True once t has ended. */
+bool runtime_task_done(const struct task *t);
 
 int luaopen_credreport_aws(lua_State *L);
 int luaopen_credreport_workflow(lua_State *L);

@@ -47,9 +47,12 @@ struct link {
     struct mq *outcomes;  /* workers → coordinator */
     /* coordinator */
     struct task *waiter;  /* waiting in core.next_outcome() */
+    struct task *main_task; /* runner.coordinate: the run ends when it does */
     double grace_period;
     double deadline;      /* after a stop request: when waiting for outcomes ends */
     bool stop_told;       /* the waiter was told "stopping" */
+    bool discovered;      /* discovery ended (core.close_accounts) */
+    bool discovered_told; /* the waiter was told "discovered" */
     bool interrupted;     /* the grace period is over */
     /* worker */
     int in_flight, limit;
@@ -95,16 +98,20 @@ static int l_post_account(lua_State *L)
     return 1;
 }
 
-/* core.close_accounts(): no more accounts will come. */
+/* core.close_accounts(): no more accounts will come; core.next_outcome() says so once
+ * ("discovered"). */
 static int l_close_accounts(lua_State *L)
 {
-    mq_close(s_link(L, true)->accounts);
+    struct link *k = s_link(L, true);
+    mq_close(k->accounts);
+    k->discovered = true;
     return 0;
 }
 
-/* core.next_outcome() -> json | nil, "stopping" | nil, "interrupted"
- * Waits for the next account outcome from a worker. After SIGINT/SIGTERM it answers
- * "stopping" once, then outcomes until the grace period ends, then "interrupted". */
+/* core.next_outcome() -> json | nil, "discovered" | nil, "stopping" | nil, "interrupted"
+ * Waits for the next account outcome from a worker, or for discovery to end (once, after
+ * core.close_accounts()). After SIGINT/SIGTERM it answers "stopping" once, then outcomes
+ * until the grace period ends, then "interrupted". */
 static int l_next_outcome(lua_State *L)
 {
     struct link *k = s_link(L, true);
@@ -113,6 +120,12 @@ static int l_next_outcome(lua_State *L)
         lua_pushlstring(L, m->data, m->len);
         free(m);
         return 1;
+    }
+    if (k->discovered && !k->discovered_told) {
+        k->discovered_told = true;
+        lua_pushnil(L);
+        lua_pushstring(L, "discovered");
+        return 2;
     }
     if (k->interrupted || (atomic_load(&s_signal) && !k->stop_told)) {
         k->stop_told = true;
@@ -315,6 +328,12 @@ static bool s_coordinator_keep_going(struct runtime *rt, void *arg)
             lua_pushlstring(rt->L, m->data, m->len);
             free(m);
             runtime_wake(rt, t, 1);
+        } else if (k->discovered && !k->discovered_told) {
+            k->waiter = NULL;
+            k->discovered_told = true;
+            lua_pushnil(rt->L);
+            lua_pushstring(rt->L, "discovered");
+            runtime_wake(rt, t, 2);
         } else if (atomic_load(&s_stopping) && (k->interrupted || !k->stop_told)) {
             k->waiter = NULL;
             k->stop_told = true;
@@ -323,7 +342,9 @@ static bool s_coordinator_keep_going(struct runtime *rt, void *arg)
             runtime_wake(rt, t, 2);
         }
     }
-    return rt->live_tasks > 0;
+    /* The run ends with the coordinating task: a discovery still stuck in a call after the
+     * grace period is abandoned. */
+    return k->main_task ? !runtime_task_done(k->main_task) : rt->live_tasks > 0;
 }
 
 /* The exit status a task's results give: its first result when it is an integer. */
@@ -418,15 +439,16 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         lua_rawgeti(rt->L, LUA_REGISTRYINDEX, wf_ref);
         int keep = LUA_NOREF;
         struct task *t = runtime_spawn(rt, 1, &keep);
+        coord.main_task = t;
         runtime_drive(rt, s_coordinator_keep_going, &coord);
         status = s_task_status(rt, t, 3);
         luaL_unref(rt->L, LUA_REGISTRYINDEX, keep);
     }
 done:
     mq_close(&accounts);
-    if (atomic_load(&s_in_flight) > 0) {
+    if (atomic_load(&s_in_flight) > 0 || rt->live_tasks > 0) {
         /* Stopped, and the grace period is over: the manifest is written; what is still in
-         * flight is abandoned with the process. */
+         * flight (accounts, a listing) is abandoned with the process. */
         atomic_store(&s_abandon, true);
         fflush(stdout);
         fflush(stderr);

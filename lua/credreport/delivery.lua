@@ -1,6 +1,7 @@
 -- Where reports go: an S3 bucket (with encryption, owner checks and an integrity checksum)
 -- or a local folder (written atomically, readable by the owner only).
 local core = require "credreport.core"
+local paging = require "credreport.paging"
 
 local M = {}
 
@@ -108,7 +109,13 @@ function M.list(client, dest, dir)
   end
   local prefix = join(dest.prefix, dir) .. "/"
   local names, token = {}, nil
+  local next_page = paging.guard("S3 listing of s3://" .. dest.bucket .. "/" .. prefix)
   repeat
+    local perr = next_page(token)
+    if perr then return nil, perr end
+    if core.stopping() then
+      return nil, {code = "Interrupted", message = "listing s3://" .. dest.bucket .. "/" .. prefix .. " was stopped"}
+    end
     local query = "list-type=2&delimiter=%2F&prefix=" .. core.uri_encode(prefix)
     if token then query = query .. "&continuation-token=" .. core.uri_encode(token) end
     local res, err = client:s3("GET", {bucket = dest.bucket, query = query})

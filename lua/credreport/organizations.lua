@@ -1,6 +1,8 @@
 -- Organization discovery: the whole organization or OU subtrees, walked in parallel, with
 -- each account handed to `emit` as soon as its listing page arrives.
 local core = require "credreport.core"
+local paging = require "credreport.paging"
+local pause = require "credreport.pause"
 local cjson = require "cjson"
 
 local M = {}
@@ -19,11 +21,17 @@ M.budget = 600
 M.deadline = nil
 local MAX_BACKOFF = 30
 
+local function interrupted()
+  local _, name = core.stopping()
+  return {code = "Interrupted", message = "listing the organization was stopped by " .. tostring(name)}
+end
+
 local function call(client, op, params)
   gate = gate or core.semaphore(M.max_in_flight)
   local deadline = M.deadline or core.monotonic() + M.budget
   local backoff, tries = 1, 0
   while true do
+    if core.stopping() then return nil, interrupted() end
     gate:acquire()
     local ok, res, err = pcall(client.json, client, "organizations", op, params)
     gate:release()
@@ -38,7 +46,7 @@ local function call(client, op, params)
     end
     core.log("warn", "Organizations call failed; trying again", {operation = op, code = err.code,
              tries = tries, retry_in = math.floor(wait * 10 + 0.5) / 10})
-    core.sleep(wait)
+    if not pause(wait) then return nil, interrupted() end
     backoff = math.min(backoff * 2, MAX_BACKOFF)
   end
 end
@@ -51,7 +59,10 @@ end
 -- an empty page) and calls on_item for every element of result[key].
 function M.each(client, op, params, key, on_item)
   local token
+  local next_page = paging.guard("Organizations " .. op)
   repeat
+    local perr = next_page(token)
+    if perr then return nil, perr end
     local p = {}
     for k, v in pairs(params or {}) do p[k] = v end
     p.NextToken = token

@@ -62,39 +62,47 @@ function M.coordinate(W)
     o.account = info.accounts[id]
     info.outcomes[id] = o
   end
+  -- Discovery runs as a task of its own, so that a stop request reaches the run even while a
+  -- listing call is stuck: after the grace period the manifest is written with what is known.
   local listing = true
-  info.discovery_error = discover(W, function(a)
-    info.order[#info.order + 1] = a.id
-    info.accounts[a.id] = {id = a.id, name = a.name, state = a.state, ou_path = a.ou_path}
-    if a.error then
-      record({account = a, status = "failed", error = a.error})
-    elseif a.resumed then
-      record({account = a, status = "delivered", resumed_from = a.resumed.run_id,
-              location = a.resumed.location, key = a.resumed.key,
-              generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256})
-    elseif core.post_account(cjson.encode(a)) then
-      waiting = waiting + 1
-    else
-      local _, name = core.stopping()
-      record(not_started(a, name))
+  core.spawn(function()
+    info.discovery_error = discover(W, function(a)
+      info.order[#info.order + 1] = a.id
+      info.accounts[a.id] = {id = a.id, name = a.name, state = a.state, ou_path = a.ou_path}
+      if a.error then
+        record({account = a, status = "failed", error = a.error})
+      elseif a.resumed then
+        record({account = a, status = "delivered", resumed_from = a.resumed.run_id,
+                location = a.resumed.location, key = a.resumed.key,
+                generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256})
+      elseif core.post_account(cjson.encode(a)) then
+        waiting = waiting + 1
+      else
+        local _, name = core.stopping()
+        record(not_started(a, name))
+      end
+      progress(info, started, listing)
+    end)
+    listing = false
+    if info.discovery_error then
+      core.log("error", "cannot list the accounts in scope", info.discovery_error)
     end
-    progress(info, started, listing)
+    core.close_accounts() -- answered by core.next_outcome() as nil, "discovered"
   end)
-  listing = false
-  core.close_accounts()
-  if info.discovery_error then
-    core.log("error", "cannot list the accounts in scope", info.discovery_error)
-  end
-  while waiting > 0 do
+  while listing or waiting > 0 do
     local json, why = core.next_outcome()
     if json then
       waiting = waiting - 1
       record(cjson.decode(json))
-      progress(info, started, false)
+      progress(info, started, listing)
     elseif why == "stopping" then
       local _, name = core.stopping()
       core.log("warn", "stopping: no new account starts", {signal = name, in_flight = core.in_flight()})
-    else
+    elseif why == "interrupted" then
+      if listing then
+        info.discovery_error = {code = "Interrupted",
+                                message = "the organization was not listed completely: the run was stopped"}
+      end
       break -- the grace period is over
     end
   end

@@ -13,6 +13,7 @@ local report = require "credreport.report"
 local delivery = require "credreport.delivery"
 local notify = require "credreport.notify"
 local manifest = require "credreport.manifest"
+local pause = require "credreport.pause"
 local cjson = require "cjson"
 
 local M = {}
@@ -245,14 +246,6 @@ local PASSING = {ExpiredToken = true, ExpiredTokenException = true, RequestExpir
                  IDPCommunicationError = true}
 function M.transient(err)
   return type(err) == "table" and (err.retryable == true or PASSING[err.code] == true)
-end
-
--- Sleeps `seconds`, or less when the run is asked to stop.
-local function pause(seconds)
-  local until_ = core.monotonic() + seconds
-  while not core.stopping() and core.monotonic() < until_ do
-    core.sleep(math.min(1, until_ - core.monotonic()))
-  end
 end
 
 -- One try of collect: the outcome, or nil and the error (a raised one included).

@@ -58,3 +58,55 @@ def test_the_default_lock_lives_in_a_private_directory(ctx):
           f"{private}: mode {oct(st.st_mode)} uid {st.st_uid}")
     lock = os.lstat(private + "/credreport.lock")
     check(stat.S_ISREG(lock.st_mode) and stat.S_IMODE(lock.st_mode) == 0o600, f"lock mode {oct(lock.st_mode)}")
+
+
+def test_a_listing_that_never_ends_is_stopped(ctx):
+    emu = ctx.emulator(faults={"rules": [{"type": "endless_pages", "service": "organizations",
+                                          "action": "ListAccountsForParent"}]})
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    proc = run_credreport(ctx, ["accounts", "-c", _config(ctx, FAST)], env=env, cwd=ctx.tmp, timeout=60)
+    check(proc.returncode == 3 and "EndlessListing" in proc.stderr and "same page token" in proc.stderr,
+          f"exit {proc.returncode}\n{proc.stderr[-2000:]}")
+    calls = [r for r in emu.requests()["requests"] if r["action"] == "ListAccountsForParent"]
+    check(len(calls) < 20, f"{len(calls)} listing calls")
+    # New tokens every time: the page cap ends it.
+    emu.admin("PUT", "/faults", {"rules": [{"type": "endless_pages", "service": "s3", "fresh_tokens": True}]})
+    bucket = "credreport-reports"
+    proc = run_credreport(ctx, ["run", "--resume", "--output", f"s3://{bucket}/x",
+                                "-c", _config(ctx, FAST + "[aws]\nmax_pages = 30\n")],
+                          env=env, cwd=ctx.tmp, timeout=60)
+    check(proc.returncode == 3 and "more than 30 pages" in proc.stderr + proc.stdout,
+          f"exit {proc.returncode}\n{proc.stdout[-1500:]}\n{proc.stderr[-2000:]}")
+    lists = [r for r in emu.requests()["requests"] if r["action"] == "ListObjectsV2"]
+    check(len(lists) == 30, f"{len(lists)} S3 listing calls")
+
+
+def _stop_during(ctx, emu, args, config, delay):
+    import signal
+    import subprocess
+    import time
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    proc = subprocess.Popen([ctx.binary] + args + ["-c", _config(ctx, config)], env=env, cwd=ctx.tmp,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, time.monotonic() - sent, out, err
+
+
+def test_sigterm_reaches_discovery_and_the_resume_listing(ctx):
+    # Every listing call takes 4 s: a stop must not wait for the listing to end.
+    emu = ctx.emulator(faults={"rules": [{"type": "latency", "service": "organizations",
+                                          "action": "ListAccountsForParent", "ms": 4000}]})
+    rc, took, out, err = _stop_during(ctx, emu, ["run"], FAST + "[run]\ngrace_period = 2\n", 1.5)
+    check(rc == 143 and took < 8, f"exit {rc} after {took:.1f} s\n{out}\n{err[-2000:]}")
+    (m,) = [json.loads(p.read_text()) for p in (ctx.tmp / "reports").rglob("manifest-*.json")]
+    check(m.get("interrupted_by") == "SIGTERM" and m["discovery_error"]["code"] == "Interrupted", f"{m}")
+    # The same while --resume lists the day's manifests in the bucket.
+    emu.admin("PUT", "/faults", {"rules": [{"type": "latency", "service": "s3", "action": "ListObjectsV2",
+                                            "ms": 4000}]})
+    rc, took, out, err = _stop_during(ctx, emu, ["run", "--resume", "--output", "s3://credreport-reports/r"],
+                                      FAST + "[run]\ngrace_period = 2\n", 1.5)
+    check(rc == 143 and took < 8, f"exit {rc} after {took:.1f} s\n{out}\n{err[-2000:]}")
+    check("manifest: s3://credreport-reports/r/" in out, out)

@@ -203,6 +203,7 @@ static void test_defaults(void)
               "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", "retry_on");
     CHECK(config_int(&c, "run", "concurrency") == 10000, "concurrency");
     CHECK(config_int(&c, "aws", "max_connections") == 128, "max_connections");
+    CHECK(config_int(&c, "aws", "max_pages") == 10000, "max_pages");
     CHECK(config_num(&c, "run", "discovery_timeout") == 600, "discovery_timeout");
     CHECK(config_int(&c, "run", "account_attempts") == 3, "account_attempts");
     CHECK(config_num(&c, "run", "account_retry_delay") == 60, "account_retry_delay");

@@ -1,9 +1,10 @@
 'use strict';
 // Fault injection: latency, throttling (token bucket), random/deterministic errors, connection
-// resets, truncated and malformed bodies, empty Organizations pages, and a global clock skew.
+// resets, truncated and malformed bodies, empty Organizations pages, listings that never end, and
+// a global clock skew.
 const { rng } = require('./util');
 
-const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page'];
+const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page', 'endless_pages'];
 
 class Faults {
   constructor(state, config) {
