@@ -49,6 +49,19 @@ local function join(prefix, key)
   return prefix .. "/" .. key
 end
 
+-- The headers and region of a read from the destination bucket: its expected owner and region.
+local function read_headers(out, extra)
+  local h = extra or {}
+  if out and out.expected_bucket_owner and out.expected_bucket_owner ~= "" then
+    h["x-amz-expected-bucket-owner"] = out.expected_bucket_owner
+  end
+  return h
+end
+
+local function bucket_region(out)
+  return out and out.region ~= "" and out.region or nil
+end
+
 -- The S3 headers an upload carries, from the [output] settings.
 function M.s3_headers(out, body)
   local h = {["Content-Type"] = "text/csv"}
@@ -97,8 +110,9 @@ function M.put(client, dest, out, key, body, content_type)
 end
 
 -- Names of the objects or files directly under dir (a path relative to the destination),
--- or nil, err. A folder that does not exist has none.
-function M.list(client, dest, dir)
+-- or nil, err. A folder that does not exist has none. out: the [output] settings (for the
+-- bucket's region and expected owner), optional.
+function M.list(client, dest, dir, out)
   if dest.kind == "folder" then
     local names, err = core.list_dir(dest.path .. "/" .. dir)
     if not names then
@@ -118,7 +132,8 @@ function M.list(client, dest, dir)
     end
     local query = "list-type=2&delimiter=%2F&prefix=" .. core.uri_encode(prefix)
     if token then query = query .. "&continuation-token=" .. core.uri_encode(token) end
-    local res, err = client:s3("GET", {bucket = dest.bucket, query = query})
+    local res, err = client:s3("GET", {bucket = dest.bucket, query = query, headers = read_headers(out),
+                                       region = bucket_region(out)})
     if not res then return nil, err end
     local doc = core.xml_decode(res.body)
     local r = doc and doc.ListBucketResult or {}
@@ -131,7 +146,7 @@ function M.list(client, dest, dir)
 end
 
 -- The content stored under key, or nil, err.
-function M.get(client, dest, key)
+function M.get(client, dest, key, out)
   if dest.kind == "folder" then
     local f, err = io.open(dest.path .. "/" .. key, "rb")
     if not f then return nil, {code = "ReadFailed", message = err} end
@@ -139,9 +154,40 @@ function M.get(client, dest, key)
     f:close()
     return body
   end
-  local res, err = client:s3("GET", {bucket = dest.bucket, key = join(dest.prefix, key)})
+  local res, err = client:s3("GET", {bucket = dest.bucket, key = join(dest.prefix, key),
+                                     headers = read_headers(out), region = bucket_region(out)})
   if not res then return nil, err end
   return res.body
+end
+
+local function hex_to_base64(hex)
+  return core.base64_encode((hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
+end
+
+-- Whether key holds exactly what a manifest says was delivered: bytes long, with that
+-- SHA-256 (hex). S3 is asked for the checksum it stored (sent with every upload unless
+-- [output] checksum is md5 or none; then the size alone is compared); a folder's file is
+-- read and hashed. Returns true, or nil and why not.
+function M.verify(client, dest, out, key, bytes, sha256)
+  if type(bytes) ~= "number" or type(sha256) ~= "string" or not sha256:match("^%x+$") or #sha256 ~= 64 then
+    return nil, "the manifest does not record the report's size and checksum"
+  end
+  if dest.kind == "folder" then
+    local body, err = M.get(client, dest, key)
+    if not body then return nil, tostring(err.message) end
+    if #body ~= bytes then return nil, ("%d bytes, not %d"):format(#body, bytes) end
+    if core.digest("sha256", body) ~= sha256:lower() then return nil, "its SHA-256 differs" end
+    return true
+  end
+  local res, err = client:s3("HEAD", {bucket = dest.bucket, key = join(dest.prefix, key),
+                                      headers = read_headers(out, {["x-amz-checksum-mode"] = "ENABLED"}),
+                                      region = bucket_region(out)})
+  if not res then return nil, tostring(err.code) end
+  local size = tonumber(res.headers["content-length"])
+  if size ~= bytes then return nil, ("%s bytes, not %d"):format(tostring(size), bytes) end
+  local stored = res.headers["x-amz-checksum-sha256"]
+  if stored and stored ~= hex_to_base64(sha256) then return nil, "its SHA-256 differs" end
+  return true
 end
 
 return M

@@ -74,7 +74,8 @@ function M.coordinate(W)
       elseif a.resumed then
         record({account = a, status = "delivered", resumed_from = a.resumed.run_id,
                 location = a.resumed.location, key = a.resumed.key,
-                generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256})
+                generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256,
+                bytes = a.resumed.bytes})
       elseif core.post_account(cjson.encode(a)) then
         waiting = waiting + 1
       else

@@ -84,7 +84,7 @@ def code_operations():
             check(not dynamic, f"{path.name}: an AWS call whose operation this test cannot read: {dynamic}")
         for method, args in re.findall(r':s3\(\s*"(\w+)"\s*,\s*\{([^}]*)\}', text):
             has_key = re.search(r"\bkey\s*=", args) is not None
-            action = {("PUT", True): "PutObject", ("GET", True): "GetObject",
+            action = {("PUT", True): "PutObject", ("GET", True): "GetObject", ("HEAD", True): "GetObject",
                       ("GET", False): "ListBucket"}.get((method, has_key), f"?{method}")
             ops.setdefault("s3", set()).add(action)  # S3's IAM action names (ListObjectsV2: ListBucket)
         if re.search(r":assume_role\s*[{(]", text):
@@ -398,7 +398,8 @@ def test_runner_policy_matches_the_code(ctx):
     check(not allows(policy, "s3:PutObject", f"arn:aws:s3:::{SAMPLE['BUCKET']}/elsewhere/x.csv"), "nothing outside the prefix")
     day = f"arn:aws:s3:::{SAMPLE['BUCKET']}/{SAMPLE['PREFIX']}/2024-01-01"
     check(allows(resume, "s3:GetObject", f"{day}/manifest-20240101T021500Z-0a1b2c3d.json"), "resume reads manifests")
-    check(not allows(resume, "s3:GetObject", f"{day}/credentialReport_333333333333.csv"), "but never the reports")
+    check(allows(resume, "s3:GetObject", f"{day}/credentialReport_333333333333.csv"),
+          "and checks the reports they list (HeadObject)")
     bucket_arn = f"arn:aws:s3:::{SAMPLE['BUCKET']}"
     check(allows(resume, "s3:ListBucket", bucket_arn, {"s3:prefix": f"{SAMPLE['PREFIX']}/2024-01-01/"}), "lists the day")
     check(not allows(resume, "s3:ListBucket", bucket_arn, {"s3:prefix": "other/"}), "only under the prefix")
@@ -437,7 +438,7 @@ def test_resource_policies_enforce_what_the_guide_says(ctx):
     manifest = obj.rsplit("/", 1)[0] + "/manifest-20240101T021500Z-0a1b2c3d.json"
     tls = {"aws:SecureTransport": "true"}
     check(allows(merged, "s3:GetObject", manifest, tls, runner), "with resume: the runner reads manifests")
-    check(not allows(merged, "s3:GetObject", obj, tls, runner), "but not reports")
+    check(allows(merged, "s3:GetObject", obj, tls, runner), "and checks the reports (HeadObject)")
     check(allows(merged, "s3:ListBucket", f"arn:aws:s3:::{SAMPLE['BUCKET']}", dict(tls, **{"s3:prefix": SAMPLE["PREFIX"] + "/"}), runner),
           "and lists under the prefix")
     check(allows(merged, "s3:PutObject", obj, good, runner) and not allows(merged, "s3:PutObject", obj, tls, runner),
@@ -454,7 +455,9 @@ def test_resource_policies_enforce_what_the_guide_says(ctx):
     key_resume = load_policy("kms-key-policy-resume.json", SAMPLE)
     manifest_ctx = dict(via, **{"kms:EncryptionContext:aws:s3:arn": manifest})
     check(allows(key_resume, "kms:Decrypt", "*", manifest_ctx, runner), "with resume: decrypt manifests")
-    check(not allows(key_resume, "kms:Decrypt", "*", via, runner), "but not reports")
+    check(allows(key_resume, "kms:Decrypt", "*", via, runner), "and the reports' stored checksums")
+    check(not allows(key_resume, "kms:Decrypt", "*", dict(via, **{"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}), runner),
+          "only through S3")
     admin = f"arn:aws:iam::{SAMPLE['SECURITY_ACCOUNT_ID']}:root"
     check(any(s.get("Principal") == {"AWS": admin} and s["Action"] == "kms:*" for s in statements(key)),
           "the key account keeps control of its key")
@@ -862,7 +865,7 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
                     # the manifests (lua/credreport/delivery.lua, list()).
                     action, resource = "s3:ListBucket", f"arn:aws:s3:::{r['bucket']}"
                     ctx_keys["s3:prefix"] = manifest_dirs[0] + "/"
-                elif r["action"] == "GetObject":
+                elif r["action"] in ("GetObject", "HeadObject"):
                     action, resource = "s3:GetObject", f"arn:aws:s3:::{r['bucket']}/{r['key']}"
                     obj = objects.get(r["key"])
                     check(obj, f"reads an object that exists: {where}")

@@ -110,3 +110,38 @@ def test_sigterm_reaches_discovery_and_the_resume_listing(ctx):
                                       FAST + "[run]\ngrace_period = 2\n", 1.5)
     check(rc == 143 and took < 8, f"exit {rc} after {took:.1f} s\n{out}\n{err[-2000:]}")
     check("manifest: s3://credreport-reports/r/" in out, out)
+
+
+def test_resume_trusts_a_manifest_only_as_far_as_the_reports_agree(ctx):
+    """A forged manifest (a folder) or a report replaced after delivery (S3) does not make a
+    resumed run skip the account: it is collected again."""
+    import datetime
+    from awscalls import calls
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    folder = ctx.tmp / "reports" / day
+    folder.mkdir(parents=True)
+    forged = {"run_id": "20200101T000000Z-forged00", "accounts": [
+        {"id": "333333333333", "status": "delivered", "key": f"{day}/credentialReport_333333333333.csv",
+         "sha256": "0" * 64, "bytes": 5}]}
+    (folder / "manifest-20200101T000000Z-forged00.json").write_text(json.dumps(forged))
+    (folder / "credentialReport_333333333333.csv").write_text("fake\n")
+    proc = run_credreport(ctx, ["run", "--resume", "-c", _config(ctx, FAST)], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0 and "delivered earlier today" not in proc.stdout, f"{proc.stdout}\n{proc.stderr[-1500:]}")
+    check("not resuming" in proc.stderr and "333333333333" in proc.stderr, proc.stderr[-1500:])
+    report = (folder / "credentialReport_333333333333.csv").read_bytes()
+    check(report == emu.admin("GET", "/reports/333333333333", raw=True), "collected again")
+
+    # S3: a first run delivers; one report is then replaced behind credreport's back.
+    out = ["--output", "s3://credreport-reports/resume"]
+    proc = run_credreport(ctx, ["run", "-c", _config(ctx, FAST)] + out, env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0, proc.stderr[-1500:])
+    key = f"resume/{day}/credentialReport_444444444444.csv"
+    calls(ctx, env, [dict(kind="s3", method="PUT", request={"bucket": "credreport-reports", "key": key, "body": "tampered"})])
+    emu.admin("DELETE", "/requests")
+    proc = run_credreport(ctx, ["run", "--resume", "-c", _config(ctx, FAST)] + out, env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-1500:]}")
+    touched = {r.get("account") for r in emu.requests()["requests"] if r["action"] == "GenerateCredentialReport"}
+    check(touched == {"444444444444"}, f"only the tampered account is collected again: {touched}")
+    check("3 delivered earlier today" in proc.stdout, proc.stdout)
