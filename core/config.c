@@ -1,4 +1,5 @@
 #include "config.h"
+#include "trust.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -746,6 +747,7 @@ static const struct s_spec s_schema[] = {
     {"endpoints", "organizations", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "s3", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "sns", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
+    {"endpoints", "allow_http", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
 
     {"accounts", "ous", CFG_LIST, "", 0, 0, NULL, s_check_ou,
      "OU ids (ou-xxxx-xxxxxxxx) or root ids (r-xxxx)", 0},
@@ -1555,6 +1557,11 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
         } else {
             s_err(errors, "%s: cannot open the config file: %s", path, strerror(errno));
         }
+        goto cleanup;
+    }
+    char why[512];
+    if (trust_file(fileno(f), path, why, sizeof why) != 0) {
+        s_err(errors, "%s", why);
         goto cleanup;
     }
     for (;;) {

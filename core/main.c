@@ -309,6 +309,7 @@ int main(int argc, char **argv)
     retry_config_default(&o.rt.retry);
     o.rt.retry.max_attempts = (int)config_int(&cfg, "aws", "max_attempts");
     o.rt.endpoints.global = config_str(&cfg, "endpoints", "url");
+    o.rt.endpoints.allow_http = config_bool(&cfg, "endpoints", "allow_http");
     static const char *services[] = {"iam", "sts", "organizations", "s3", "sns"};
     for (size_t i = 0; i < 5; i++) {
         o.rt.endpoints.service_urls[i][0] = services[i];

@@ -145,3 +145,24 @@ def test_resume_trusts_a_manifest_only_as_far_as_the_reports_agree(ctx):
     touched = {r.get("account") for r in emu.requests()["requests"] if r["action"] == "GenerateCredentialReport"}
     check(touched == {"444444444444"}, f"only the tampered account is collected again: {touched}")
     check("3 delivered earlier today" in proc.stdout, proc.stdout)
+
+
+def test_a_config_others_can_change_is_refused(ctx):
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    implicit = ctx.tmp / "config.ini"
+    implicit.write_text("[endpoints]\nurl = http://127.0.0.1:9\n")
+    os.chmod(implicit, 0o666)
+    proc = run_credreport(ctx, ["accounts"], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 2 and "config.ini can be changed by other users (mode 666)" in proc.stderr,
+          f"exit {proc.returncode}\n{proc.stderr}")
+    os.chmod(implicit, 0o644)
+    os.chown(implicit, 65534, 65534)
+    proc = run_credreport(ctx, ["accounts"], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 2 and "belongs to uid 65534" in proc.stderr, f"exit {proc.returncode}\n{proc.stderr}")
+    # Plain HTTP to another machine is refused unless allowed.
+    cfg = _config(ctx, "[endpoints]\nurl = http://example.invalid:8080\n", name="remote.ini")
+    env_no_url = dict(env)
+    env_no_url.pop("AWS_ENDPOINT_URL")
+    proc = run_credreport(ctx, ["accounts", "-c", cfg], env=env_no_url, cwd=ctx.tmp)
+    check(proc.returncode == 3 and "plain HTTP to another machine" in proc.stderr, f"exit {proc.returncode}\n{proc.stderr}")

@@ -204,6 +204,7 @@ static void test_defaults(void)
     CHECK(config_int(&c, "run", "concurrency") == 10000, "concurrency");
     CHECK(config_int(&c, "aws", "max_connections") == 128, "max_connections");
     CHECK(config_int(&c, "aws", "max_pages") == 10000, "max_pages");
+    CHECK(!config_bool(&c, "endpoints", "allow_http"), "allow_http");
     CHECK(config_num(&c, "run", "discovery_timeout") == 600, "discovery_timeout");
     CHECK(config_int(&c, "run", "account_attempts") == 3, "account_attempts");
     CHECK(config_num(&c, "run", "account_retry_delay") == 60, "account_retry_delay");
@@ -996,8 +997,37 @@ static void test_missing(void)
               "directory", "message");
     buf_reset(&err);
     CHECK(config_load(&c, "/tmp", false, &err) == -1, "a folder is an error even if implicit");
-    CHECK(err.data && strstr(err.data, "/tmp: cannot read the config file"), "%s",
+    CHECK(err.data && strstr(err.data, "/tmp is not a regular file"), "%s",
           err.data ? err.data : "");
+
+    /* A file others can change is refused: they would steer the run (its endpoints get every
+     * signed request). */
+    char loose[] = "/tmp/test_config_loose.XXXXXX";
+    int lfd = mkstemp(loose);
+    CHECK(lfd >= 0 && write(lfd, "[aws]\n", 6) == 6, "write");
+    close(lfd);
+    chmod(loose, 0666);
+    buf_reset(&err);
+    CHECK(config_load(&c, loose, true, &err) == -1, "world-writable: refused");
+    CHECK(err.data && strstr(err.data, "can be changed by other users (mode 666)"), "%s",
+          err.data ? err.data : "");
+    chmod(loose, 0664);
+    buf_reset(&err);
+    CHECK(config_load(&c, loose, true, &err) == -1, "group-writable: refused");
+    if (geteuid() == 0) {
+        chmod(loose, 0644);
+        CHECK(chown(loose, 65534, 65534) == 0, "chown");
+        buf_reset(&err);
+        CHECK(config_load(&c, loose, true, &err) == -1, "someone else's file: refused");
+        CHECK(err.data && strstr(err.data, "belongs to uid 65534"), "%s", err.data ? err.data : "");
+    }
+    chmod(loose, 0644);
+    CHECK(chown(loose, geteuid(), getegid()) == 0, "chown back");
+    buf_reset(&err);
+    CHECK(config_load(&c, loose, true, &err) == 0, "the owner's 0644 file loads: %s", err.data ? err.data : "");
+    unlink(loose);
+    config_free(&c);
+    CHECK(config_init(&c) == 0, "init again");
 
     /* NULL = ./config.ini, never required */
     char cwd[4096];
