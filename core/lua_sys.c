@@ -17,6 +17,7 @@
 #include "errmsg.h"
 #include "log.h"
 #include "lua_runtime.h"
+#include "printable.h"
 #include "sigv4.h"
 
 /* core.base64_decode(s) -> bytes | nil, err */
@@ -187,21 +188,22 @@ static int l_write_file(lua_State *L)
 static const char *s_levels[] = {"debug", "info", "warn", "error", NULL};
 
 /* Adds v as is, or quoted when it holds spaces, quotes, '=' or line breaks. */
-static int s_add_value(struct buf *b, const char *v)
+/* A value in key=value form: as it is when it is plain, else quoted with '"' and '\\'
+ * escaped, and control characters (a newline that would forge a log line, an escape sequence
+ * for the terminal) shown as \xNN. */
+static int s_add_value(struct buf *b, const char *v, size_t len)
 {
-    if (*v && !strpbrk(v, " \t\"=\n\r\\"))
-        return buf_puts(b, v);
+    if (len && !strpbrk(v, " \t\"=\\") && !printable_needed(v, len))
+        return buf_append(b, v, len);
     int rc = buf_putc(b, '"');
-    for (const char *p = v; *p && rc == 0; p++) {
-        if (*p == '\n')
-            rc = buf_puts(b, "\\n");
-        else if (*p == '\r')
-            rc = buf_puts(b, "\\r");
-        else if (*p == '"' || *p == '\\')
-            rc = buf_putc(b, '\\') | buf_putc(b, *p);
-        else
-            rc = buf_putc(b, *p);
+    size_t run = 0;
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        if (v[i] == '"' || v[i] == '\\') {
+            rc |= printable_append(b, v + run, i - run) | buf_putc(b, '\\') | buf_putc(b, v[i]);
+            run = i + 1;
+        }
     }
+    rc |= printable_append(b, v + run, len - run);
     return rc | buf_putc(b, '"');
 }
 
@@ -232,7 +234,9 @@ static void s_push_text_line(lua_State *L, int level, const char *when)
     int rc = buf_printf(&b, "%s ", when);
     for (const char *p = s_levels[level]; *p; p++)
         rc |= buf_putc(&b, (char)(*p - 32));
-    rc |= buf_printf(&b, " %s", lua_tostring(L, 2));
+    size_t mlen;
+    const char *msg = lua_tolstring(L, 2, &mlen);
+    rc |= buf_putc(&b, ' ') | printable_append(&b, msg, mlen);
     if (lua_istable(L, 3)) {
         s_sorted_keys(L, 3);
         lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
@@ -240,9 +244,10 @@ static void s_push_text_line(lua_State *L, int level, const char *when)
             lua_rawgeti(L, -1, i);
             const char *k = lua_tostring(L, -1);
             lua_gettable(L, 3);
-            const char *v = luaL_tolstring(L, -1, NULL);
-            rc |= buf_printf(&b, " %s=", k);
-            rc |= s_add_value(&b, v);
+            size_t vlen;
+            const char *v = luaL_tolstring(L, -1, &vlen);
+            rc |= buf_putc(&b, ' ') | printable_append(&b, k, strlen(k)) | buf_putc(&b, '=');
+            rc |= s_add_value(&b, v, vlen);
             lua_pop(L, 2); /* k stays alive in the keys array */
         }
         lua_pop(L, 1);
@@ -255,6 +260,26 @@ static void s_push_text_line(lua_State *L, int level, const char *when)
     }
     lua_pushlstring(L, b.data, b.len);
     buf_free(&b);
+}
+
+/* core.printable(text) -> text with control characters shown as \xNN, for terminals and
+ * text logs (account names, AWS messages). */
+static int l_printable(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (!printable_needed(s, len)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    struct buf b = BUF_INIT;
+    if (printable_append(&b, s, len) != 0) {
+        buf_free(&b);
+        return luaL_error(L, "out of memory");
+    }
+    lua_pushlstring(L, b.data, b.len);
+    buf_free(&b);
+    return 1;
 }
 
 /* core.log(level, message[, fields]) writes one line to stderr:
@@ -353,7 +378,7 @@ int luaopen_credreport_sys(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
         {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
-        {"log", l_log}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
+        {"log", l_log}, {"printable", l_printable}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
     return 0;
 }

@@ -82,7 +82,8 @@ end
 function M.account(raw, ou_id, ou_path)
   local state = present(raw.State) and raw.State or (present(raw.Status) and raw.Status or "UNKNOWN")
   return {
-    id = raw.Id, name = present(raw.Name) and raw.Name or "", email = present(raw.Email) and raw.Email or "",
+    id = tostring(present(raw.Id) and raw.Id or ""), name = present(raw.Name) and tostring(raw.Name) or "",
+    email = present(raw.Email) and tostring(raw.Email) or "",
     arn = present(raw.Arn) and raw.Arn or "", state = state, ou_id = ou_id, ou_path = ou_path,
   }
 end

@@ -158,18 +158,22 @@ end
 local function listing_status(err)
   io.stdout:flush()
   if not err then return 0 end
-  io.stderr:write(("credreport: cannot list the accounts: %s: %s\n"):format(err.code, err.message))
+  io.stderr:write(("credreport: cannot list the accounts: %s: %s\n"):format(
+    core.printable(tostring(err.code)), core.printable(tostring(err.message))))
   return 3
 end
 
 -- `credreport accounts`: the accounts in scope, touching none of them.
 function M.list(W)
   local list, err = collect(W)
-  local name_w = 4
-  for _, a in ipairs(list) do name_w = math.max(name_w, #a.name) end
+  local rows, name_w = {}, 4
+  for i, a in ipairs(list) do
+    rows[i] = {core.printable(a.id), core.printable(a.name), core.printable(a.state), core.printable(a.ou_path)}
+    name_w = math.max(name_w, #rows[i][2])
+  end
   local fmt = "%-12s  %-" .. name_w .. "s  %-15s  %s\n"
   io.stdout:write(fmt:format("ID", "NAME", "STATE", "OU PATH"))
-  for _, a in ipairs(list) do io.stdout:write(fmt:format(a.id, a.name, a.state, a.ou_path)) end
+  for _, r in ipairs(rows) do io.stdout:write(fmt:format(r[1], r[2], r[3], r[4])) end
   return listing_status(err)
 end
 
@@ -180,8 +184,8 @@ function M.dry_run(W)
     local how = a.error and ("fails: " .. tostring(a.error.message))
       or a.resumed and ("already delivered by " .. a.resumed.run_id)
       or a.own_credentials and "own credentials" or a.role_arn or "?"
-    local key = W.key_for and W:key_for(a) or "?"
-    io.stdout:write(("%s  %-24s  %s  -> %s\n"):format(a.id, how, a.ou_path, key))
+    local key = a.error and "(not processed)" or W.key_for and W:key_for(a) or "?"
+    io.stdout:write(core.printable(("%s  %-24s  %s  -> %s"):format(a.id, how, a.ou_path, key)), "\n")
   end
   io.stdout:write(("%d account(s) in scope; nothing was changed\n"):format(#list))
   return listing_status(err)

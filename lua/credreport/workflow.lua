@@ -199,6 +199,12 @@ function Workflow:discover(emit)
   local delivered = self.resume and self:delivered_today() or {}
   local pending_tags = {}
   local ok, derr = organizations.discover(client, self.scope.ous, function(a)
+    -- An id goes into role ARNs, keys and paths: anything but 12 digits is not used.
+    if not a.id:match("^%d%d%d%d%d%d%d%d%d%d%d%d$") then
+      a.error = {code = "InvalidAccountId", message = "Organizations listed an account whose id is not "
+                 .. "12 digits; it is not processed"}
+      return emit(a)
+    end
     local keep, ferr = self:in_scope(a)
     if ferr then
       a.error = ferr
@@ -362,12 +368,13 @@ function Workflow:finish(info)
   end
   for _, row in ipairs(m.accounts) do
     if row.status == "failed" then
-      lines[#lines + 1] = ("  failed %s (%s): %s: %s"):format(row.id, row.name, row.error.code, row.error.message)
+      lines[#lines + 1] = core.printable(("  failed %s (%s): %s: %s"):format(row.id, row.name,
+                                         tostring(row.error.code), tostring(row.error.message)))
     end
   end
   if info.discovery_error then
-    lines[#lines + 1] = "  the organization could not be listed completely: " ..
-      tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message)
+    lines[#lines + 1] = core.printable("  the organization could not be listed completely: " ..
+      tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message))
   end
   if info.interrupted then
     lines[#lines + 1] = "  stopped by " .. info.interrupted.signal .. ": accounts not finished are marked Interrupted"

@@ -166,3 +166,36 @@ def test_a_config_others_can_change_is_refused(ctx):
     env_no_url.pop("AWS_ENDPOINT_URL")
     proc = run_credreport(ctx, ["accounts", "-c", cfg], env=env_no_url, cwd=ctx.tmp)
     check(proc.returncode == 3 and "plain HTTP to another machine" in proc.stderr, f"exit {proc.returncode}\n{proc.stderr}")
+
+
+def test_values_from_aws_are_checked_and_never_printed_raw(ctx):
+    """A listed id that is not 12 digits is not used; names with escape sequences and line
+    breaks are shown escaped on the terminal and in text logs, and kept exact in JSON."""
+    fx = json.loads((ctx.root / "tests/emulator/fixtures/small.json").read_text())
+    for a in fx["accounts"]:
+        if a["id"] == "444444444444":
+            a["name"] = "dev\x1b[2J\x1b[31m\nINFO delivered account=999999999999"
+        if a["id"] == "333333333333":
+            a["listed_id"] = "../../../tmp/evil"
+    path = ctx.tmp / "hostile.json"
+    path.write_text(json.dumps(fx))
+    emu = ctx.emulator(path)
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    proc = run_credreport(ctx, ["run", "-c", _config(ctx, FAST)], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-2000:]}")
+    for out in (proc.stdout, proc.stderr):
+        check("\x1b" not in out and "\nINFO delivered account=999999999999" not in out, f"raw control characters:\n{out!r}")
+    check("\\x1b[2J" in proc.stderr + proc.stdout or "dev" not in proc.stderr, proc.stderr[-2000:])
+    (m,) = [json.loads(p.read_text()) for p in (ctx.tmp / "reports").rglob("manifest-*.json")]
+    rows = {r["id"]: r for r in m["accounts"]}
+    evil = rows["../../../tmp/evil"]
+    check(evil["status"] == "failed" and evil["error"]["code"] == "InvalidAccountId", f"{evil}")
+    check(rows["444444444444"]["name"].startswith("dev\x1b[2J"), "the manifest keeps the name exactly")
+    check(not list(ctx.tmp.rglob("*evil*")), "nothing written under the hostile id")
+    check(not any("evil" in str(r.get("params", "")) for r in emu.requests()["requests"]), "the id was never used")
+    # The accounts listing and the dry run escape too.
+    proc = run_credreport(ctx, ["accounts", "-c", _config(ctx, FAST)], env=env, cwd=ctx.tmp)
+    check("\x1b" not in proc.stdout + proc.stderr and "dev\\x1b[2J" in proc.stdout, f"{proc.stdout!r}")
+    proc = run_credreport(ctx, ["run", "--dry-run", "-c", _config(ctx, FAST)], env=env, cwd=ctx.tmp)
+    check("\x1b" not in proc.stdout + proc.stderr and "evil  fails:" in proc.stdout
+          and "evil.csv" not in proc.stdout, f"{proc.stdout!r}")

@@ -10,7 +10,7 @@ function invalid(msg) { return new HttpError(400, 'InvalidInputException', msg);
 
 function accountView(fx, a) {
   const out = {
-    Id: a.id,
+    Id: a.listedId ?? a.id,
     Arn: `arn:aws:organizations::${fx.managementAccountId}:account/${fx.organizationId}/${a.id}`,
     Email: a.email,
     Name: a.name,
