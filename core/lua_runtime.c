@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "exitcode.h"
+
 #define TASK_MT "credreport.task"
 /* Percentages: a cycle starts when the heap has grown 10% past what the last one kept, and
  * runs four times as fast as memory is allocated. */
@@ -398,6 +400,16 @@ static int luaopen_credreport_core(lua_State *L)
     luaopen_credreport_sys(L);
     lua_pushstring(L, CREDREPORT_VERSION);
     lua_setfield(L, -2, "version");
+    static const struct { const char *name; int status; } exits[] = {
+        {"delivered", EXIT_DELIVERED}, {"accounts_failed", EXIT_ACCOUNTS_FAILED},
+        {"usage", EXIT_USAGE}, {"cannot_start", EXIT_CANNOT_START}, {"locked", EXIT_LOCKED},
+        {"nothing_in_scope", EXIT_NOTHING_IN_SCOPE}};
+    lua_createtable(L, 0, (int)(sizeof exits / sizeof *exits));
+    for (size_t i = 0; i < sizeof exits / sizeof *exits; i++) {
+        lua_pushinteger(L, exits[i].status);
+        lua_setfield(L, -2, exits[i].name);
+    }
+    lua_setfield(L, -2, "exit");
     return 1;
 }
 

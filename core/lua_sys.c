@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "config.h"
 #include "errmsg.h"
 #include "log.h"
 #include "lua_runtime.h"
@@ -262,6 +263,64 @@ static void s_push_text_line(lua_State *L, int level, const char *when)
     buf_free(&b);
 }
 
+/* core.can_write(path) -> true | nil, why: whether files can be created at path (a folder),
+ * or, when it does not exist yet, under its nearest existing parent; nothing is created. */
+static int l_can_write(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct buf p = BUF_INIT;
+    if (buf_puts(&p, *path ? path : ".") != 0) {
+        buf_free(&p);
+        return luaL_error(L, "out of memory");
+    }
+    struct stat st;
+    while (stat(p.data, &st) != 0 && errno == ENOENT) {
+        char *slash = strrchr(p.data, '/');
+        if (!slash) {
+            buf_reset(&p);
+            buf_puts(&p, ".");
+        } else if (slash == p.data) {
+            p.data[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        p.len = strlen(p.data);
+    }
+    const char *why = NULL;
+    char err[256];
+    if (stat(p.data, &st) != 0)
+        why = errmsg_errno(errno, err, sizeof err);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(p.data, W_OK | X_OK) != 0)
+        why = errmsg_errno(errno, err, sizeof err);
+    if (why) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", p.data, why);
+    } else {
+        lua_pushboolean(L, 1);
+    }
+    buf_free(&p);
+    return why ? 2 : 1;
+}
+
+/* core.check_key_template(template) -> true | nil, why: the rules of [output] key_template
+ * (a relative path with {account}, known variables only, no '.' or '..' segments). */
+static int l_check_key_template(lua_State *L)
+{
+    const char *t = luaL_checkstring(L, 1);
+    struct buf why = BUF_INIT;
+    if (config_check_key_template(t, &why) == 0) {
+        buf_free(&why);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, why.data ? why.data : "invalid key template");
+    buf_free(&why);
+    return 2;
+}
+
 /* core.printable(text) -> text with control characters shown as \xNN, for terminals and
  * text logs (account names, AWS messages). */
 static int l_printable(lua_State *L)
@@ -378,7 +437,8 @@ int luaopen_credreport_sys(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
         {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
-        {"log", l_log}, {"printable", l_printable}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
+        {"log", l_log}, {"printable", l_printable}, {"check_key_template", l_check_key_template},
+        {"can_write", l_can_write}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "exitcode.h"
 #include "log.h"
 #include "mq.h"
 #include "runlock.h"
@@ -371,18 +372,18 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         if (lock_fd < 0 && busy) {
             fprintf(stderr, "credreport: %s: the lock %s; exiting without doing anything\n",
                     o->lock_path, err);
-            return WORKFLOW_LOCKED;
+            return EXIT_LOCKED;
         }
         if (lock_fd < 0) {
             fprintf(stderr, "credreport: cannot use the lock file %s: %s (set another with "
                             "--lock-file or [run] lock_file)\n", o->lock_path, err);
-            return 3;
+            return EXIT_CANNOT_START;
         }
     }
     struct mq accounts, outcomes;
     if (mq_init(&accounts) != 0 || mq_init(&outcomes) != 0) {
         fprintf(stderr, "credreport: cannot create the work queues\n");
-        return 3;
+        return EXIT_CANNOT_START;
     }
     struct link coord = {.coordinator = true, .accounts = &accounts, .outcomes = &outcomes,
                          .workflow_ref = LUA_NOREF, .grace_period = o->grace_period};
@@ -397,7 +398,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
     pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t ready_cv = PTHREAD_COND_INITIALIZER;
     int ready = 0, started = 0;
-    int status = 3;
+    int status = EXIT_CANNOT_START;
     if (!workers) {
         fprintf(stderr, "credreport: out of memory\n");
         goto done;
@@ -441,7 +442,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         struct task *t = runtime_spawn(rt, 1, &keep);
         coord.main_task = t;
         runtime_drive(rt, s_coordinator_keep_going, &coord);
-        status = s_task_status(rt, t, 3);
+        status = s_task_status(rt, t, EXIT_CANNOT_START);
         luaL_unref(rt->L, LUA_REGISTRYINDEX, keep);
     }
 done:
@@ -474,12 +475,12 @@ int workflow_main(const struct workflow_options *o)
     struct runtime *rt = runtime_new(&o->rt, err, sizeof err);
     if (!rt) {
         fprintf(stderr, "credreport: %s\n", err);
-        return 3;
+        return EXIT_CANNOT_START;
     }
     int results = LUA_NOREF, status;
     int rc = runtime_run_main(rt, o->script, o->argc, o->argv, &results);
     if (rc != RUN_OK) {
-        status = rc == RUN_LOAD_ERROR ? 2 : 1;
+        status = rc == RUN_LOAD_ERROR ? EXIT_USAGE : EXIT_ACCOUNTS_FAILED;
         goto done;
     }
     lua_State *L = rt->L;
@@ -490,11 +491,11 @@ int workflow_main(const struct workflow_options *o)
             fprintf(stderr, "credreport: %s returns a table that looks like a workflow but is "
                             "not one: a workflow has discover, process and finish functions\n",
                     o->script);
-            status = 2;
+            status = EXIT_USAGE;
         } else if (o->mode != WF_RUN) {
             fprintf(stderr, "credreport: %s is not a workflow (it must return a table with "
                             "discover, process and finish functions)\n", o->script);
-            status = 2;
+            status = EXIT_USAGE;
         } else {
             status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
         }
@@ -507,13 +508,14 @@ int workflow_main(const struct workflow_options *o)
         status = s_run_workflow(rt, o, wf_ref);
     } else if (s_push_runner_fn(rt, o->mode == WF_ACCOUNTS ? "list" : "dry_run") == 0) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, wf_ref);
+        lua_pushstring(L, o->format ? o->format : "table");
         int keep = LUA_NOREF;
-        struct task *t = runtime_spawn(rt, 1, &keep);
+        struct task *t = runtime_spawn(rt, 2, &keep);
         runtime_drive(rt, NULL, NULL);
-        status = s_task_status(rt, t, 3);
+        status = s_task_status(rt, t, EXIT_CANNOT_START);
         luaL_unref(L, LUA_REGISTRYINDEX, keep);
     } else {
-        status = 2;
+        status = EXIT_USAGE;
     }
     luaL_unref(L, LUA_REGISTRYINDEX, wf_ref);
 done:

@@ -5,14 +5,58 @@ local paging = require "credreport.paging"
 
 local M = {}
 
--- {kind = "s3", bucket =, prefix =} or {kind = "folder", path =}
+-- The headers and region of a read from the destination bucket: its expected owner and region.
+local function read_headers(out, extra)
+  local h = extra or {}
+  if out and out.expected_bucket_owner and out.expected_bucket_owner ~= "" then
+    h["x-amz-expected-bucket-owner"] = out.expected_bucket_owner
+  end
+  return h
+end
+
+local function bucket_region(out)
+  return out and out.region ~= "" and out.region or nil
+end
+
+-- {kind = "s3", bucket =, prefix =} or {kind = "folder", path =}. A folder's leading ~ is the
+-- home directory (config.ini's values arrive expanded; a script's may not).
 function M.destination(spec)
   local bucket, prefix = spec:match("^s3://([^/]+)/?(.*)$")
   if bucket then
     prefix = prefix:gsub("/+$", "")
     return {kind = "s3", bucket = bucket, prefix = prefix}
   end
-  return {kind = "folder", path = (spec ~= "" and spec or "./reports"):gsub("/+$", "")}
+  local path = spec ~= "" and spec or "./reports"
+  if path == "~" or path:sub(1, 2) == "~/" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then error("cannot expand ~ in the destination: HOME is not set", 0) end
+    path = home .. path:sub(2)
+  elseif path:sub(1, 1) == "~" then
+    error("the destination " .. path .. " starts with ~user: write the folder out in full", 0)
+  end
+  return {kind = "folder", path = (path:gsub("(.)/+$", "%1"))}
+end
+
+-- Whether reports can be delivered at all, checked once before any account: the bucket
+-- exists, is the expected owner's and can be reached (GetBucketLocation), or files can be
+-- created in the folder (or under its nearest existing parent); nothing is written. Returns true, or nil and {check =, code =, message =}.
+function M.check(client, dest, out)
+  if dest.kind == "folder" then
+    local ok, err = core.can_write(dest.path)
+    if not ok then
+      return nil, {check = "the folder can be written", code = "WriteFailed", message = tostring(err)}
+    end
+    return true
+  end
+  local res, err = client:s3("GET", {bucket = dest.bucket, query = "location", headers = read_headers(out),
+                                     region = bucket_region(out)})
+  if res then return true end
+  local why = {NoSuchBucket = "the bucket does not exist",
+               AccessDenied = "access denied: the runner needs s3:GetBucketLocation on it" ..
+                 ((out and out.expected_bucket_owner ~= "") and (", and it must belong to " ..
+                   out.expected_bucket_owner .. " (expected_bucket_owner)") or "")}
+  return nil, {check = "the bucket exists and can be used (s3:GetBucketLocation)", code = err.code,
+               message = (why[err.code] and (why[err.code] .. ": ") or "") .. tostring(err.message)}
 end
 
 function M.describe(dest)
@@ -49,18 +93,6 @@ local function join(prefix, key)
   return prefix .. "/" .. key
 end
 
--- The headers and region of a read from the destination bucket: its expected owner and region.
-local function read_headers(out, extra)
-  local h = extra or {}
-  if out and out.expected_bucket_owner and out.expected_bucket_owner ~= "" then
-    h["x-amz-expected-bucket-owner"] = out.expected_bucket_owner
-  end
-  return h
-end
-
-local function bucket_region(out)
-  return out and out.region ~= "" and out.region or nil
-end
 
 -- The S3 headers an upload carries, from the [output] settings.
 function M.s3_headers(out, body)

@@ -59,6 +59,9 @@ function M.build(run, info)
     accounts = rows,
   }
   if info.discovery_error then m.discovery_error = info.discovery_error end
+  if info.requested_missing and #info.requested_missing > 0 then
+    m.requested_not_processed = info.requested_missing
+  end
   if info.interrupted then m.interrupted_by = info.interrupted.signal end
   return m, counts
 end
@@ -66,12 +69,14 @@ end
 -- Keys in the order the docs show them, so that manifests read well and diff cleanly; keys a
 -- custom workflow adds come after, sorted.
 local TOP = {"run_id", "started", "finished", "version", "destination", "shard", "interrupted_by",
-             "discovery_error", "summary"}
+             "discovery_error", "requested_not_processed", "summary"}
 local ROW = {"id", "name", "state", "ou_path", "status", "attempts", "key", "location",
              "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "reason", "error",
              "notification_error", "duration_seconds"}
 local NESTED = {summary = {"in_scope", "delivered", "failed", "skipped"}, error = {"code", "message"},
                 discovery_error = {"code", "message"}}
+-- A list of tables (requested_not_processed): each element in this order.
+local LISTS = {requested_not_processed = {"id", "reason"}}
 
 local function ordered_keys(t, order)
   local keys, known = {}, {}
@@ -93,7 +98,12 @@ local function json(v)
   return (cjson.encode(v):gsub("\\/", "/"))
 end
 
-local function value(v, order)
+local function value(v, order, list_order)
+  if type(v) == "table" and list_order then
+    local parts = {}
+    for i, item in ipairs(v) do parts[i] = value(item, list_order) end
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
   if type(v) == "table" and order then
     local parts = {}
     for i, k in ipairs(ordered_keys(v, order)) do
@@ -109,7 +119,7 @@ function M.encode(m)
   local out = {"{\n"}
   for _, k in ipairs(ordered_keys(m, TOP)) do
     if k ~= "accounts" then
-      out[#out + 1] = ("  %s: %s,\n"):format(json(k), value(m[k], NESTED[k]))
+      out[#out + 1] = ("  %s: %s,\n"):format(json(k), value(m[k], NESTED[k], LISTS[k]))
     end
   end
   out[#out + 1] = '  "accounts": ['

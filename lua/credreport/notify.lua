@@ -40,6 +40,17 @@ function M.account_failed(client, settings, run, account, err)
   return res.MessageId
 end
 
+-- Whether the topic exists and the run may see it (sns:GetTopicAttributes), checked before
+-- any account. Returns true, or nil and the error.
+function M.check(client, settings)
+  local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
+  local res, err = client:query("sns", "GetTopicAttributes", {TopicArn = settings.sns_topic_arn},
+                                {region = region})
+  if res then return true end
+  if err.code == "NotFound" then err.message = "the topic does not exist: " .. tostring(err.message) end
+  return nil, err
+end
+
 -- The summary of a run (with [notify] on = always).
 function M.run_summary(client, settings, run, text, counts)
   local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")

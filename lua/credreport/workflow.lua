@@ -28,6 +28,9 @@ end
 
 local function log(level, msg, fields) core.log(level, msg, fields) end
 
+-- Failed accounts named one per line in the summary; more are counted (the manifest lists all).
+local SUMMARY_FAILURES = 20
+
 -- opts (all optional):
 --   ous, include, exclude, states, tags      scope (defaults: [accounts])
 --   role_name, external_id, session_name     how to enter an account
@@ -63,14 +66,14 @@ function M.new(opts)
   w.output = {}
   for k, v in pairs(out) do w.output[k] = v end
   for k, v in pairs(opts.output or {}) do w.output[k] = v end
-  w.dest = delivery.destination(opts.destination or w.output.destination)
+  local dok, dest = pcall(delivery.destination, opts.destination or w.output.destination)
+  if not dok then M.config_error(tostring(dest)) end
+  w.dest = dest
   w.key_template = opts.key_template or w.output.key_template
   w.notify = {sns_topic_arn = opts.sns_topic_arn or nfy.sns_topic_arn, subject = nfy.subject, on = nfy.on}
   w.filter, w.on_report, w.on_failure = opts.filter, opts.on_report, opts.on_failure
-  if not w.key_template:find("{account}", 1, true) then
-    M.config_error("key_template must contain {account}, or the reports of different accounts "
-                   .. "would overwrite each other: " .. w.key_template)
-  end
+  local tok, terr = core.check_key_template(w.key_template)
+  if not tok then M.config_error("key_template " .. w.key_template .. ": " .. terr) end
   local shard = opts.shard or config.run.shard
   if shard and shard ~= "" then
     local k, n = shard:match("^(%w+)/(%d+)$")
@@ -91,8 +94,8 @@ end
 -- Stops a run that cannot start because of its configuration (exit status 2). Only for a
 -- script's setup, before any account is touched.
 function M.config_error(message)
-  io.stderr:write("credreport: ", message, "\n")
-  os.exit(2)
+  io.stderr:write("credreport: ", core.printable(message), "\n")
+  os.exit(core.exit.usage)
 end
 
 -- The credentials credreport runs with, one client per thread.
@@ -105,20 +108,55 @@ function Workflow:client()
   return self._client
 end
 
--- true, false, or nil and the error when the filter raised (the account then fails with it).
+-- true; false and why not (for people: "state SUSPENDED", "excluded"...); or nil and the
+-- error when the filter raised (the account then fails with it).
 function Workflow:in_scope(a)
   local s = self.scope
-  if next(s.include) and not s.include[a.id] then return false end
-  if s.exclude[a.id] then return false end
-  if next(s.states) and not s.states[a.state] then return false end
+  if next(s.include) and not s.include[a.id] then return false, "not in [accounts] include" end
+  if s.exclude[a.id] then return false, "excluded" end
+  if next(s.states) and not s.states[a.state] then return false, "state " .. tostring(a.state) end
   -- Shards split by account id, so every host computes the same split with no coordination.
-  if self.shard and (tonumber(a.id) % self.shard.n) ~= self.shard.k - 1 then return false end
+  if self.shard and (tonumber(a.id) % self.shard.n) ~= self.shard.k - 1 then
+    return false, "another shard"
+  end
   if self.filter then
     local ok, keep = pcall(self.filter, a)
     if not ok then
       return nil, {code = "ScriptError", message = "filter: " .. tostring(keep)}
     end
-    return keep and true or false
+    if not keep then return false, "the filter" end
+  end
+  return true
+end
+
+-- Checks what would otherwise fail every account, before any is touched: who the run's
+-- credentials are, that the destination is usable and that the topic exists. Returns true,
+-- or nil and {check =, resource =, code =, message =}.
+function Workflow:preflight()
+  local ok, client = pcall(self.client, self)
+  if not ok then
+    return nil, {check = "credentials", resource = "the AWS credential chain",
+                 code = client.code or "NoCredentials", message = tostring(client.message or client)}
+  end
+  local me, err = client:query("sts", "GetCallerIdentity")
+  if not me then
+    return nil, {check = "caller identity (sts:GetCallerIdentity)", resource = "the run's credentials",
+                 code = err.code, message = err.message}
+  end
+  self.caller = me
+  local info = client:credentials_info() or {}
+  log("info", "running as " .. tostring(me.Arn), {account = me.Account, credentials = info.source})
+  local dok, derr = delivery.check(client, self.dest, self.output)
+  if not dok then
+    return nil, {check = derr.check, resource = delivery.describe(self.dest), code = derr.code,
+                 message = derr.message}
+  end
+  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and not self.on_failure then
+    local nok, nerr = notify.check(client, self.notify)
+    if not nok then
+      return nil, {check = "the SNS topic (sns:GetTopicAttributes)", resource = self.notify.sns_topic_arn,
+                   code = nerr.code, message = nerr.message}
+    end
   end
   return true
 end
@@ -189,12 +227,19 @@ local function tag_match(tags, wanted)
   return true
 end
 
--- Finds the accounts in scope and emits each as soon as it is known. Raises a table error
+-- Finds the accounts in scope and emits each as soon as it is known; skipped(account, why),
+-- when given, hears of every account found but out of scope. Raises a table error
 -- {code, message} when the organization cannot be listed.
-function Workflow:discover(emit)
+function Workflow:discover(emit, skipped)
+  skipped = skipped or function() end
   local client = self:client()
-  local me, err = client:query("sts", "GetCallerIdentity")
-  if not me then error(err, 0) end
+  local me = self.caller
+  if not me then
+    local err
+    me, err = client:query("sts", "GetCallerIdentity")
+    if not me then error(err, 0) end
+    self.caller = me
+  end
   local partition = me.Arn:match("^arn:([^:]+):") or "aws"
   local delivered = self.resume and self:delivered_today() or {}
   local pending_tags = {}
@@ -205,15 +250,15 @@ function Workflow:discover(emit)
                  .. "12 digits; it is not processed"}
       return emit(a)
     end
-    local keep, ferr = self:in_scope(a)
-    if ferr then
-      a.error = ferr
+    local keep, why = self:in_scope(a)
+    if keep == nil then
+      a.error = why
       return emit(a)
     end
-    if not keep then return end
+    if not keep then return skipped(a, why) end
     a.resumed = delivered[a.id]
     if a.id == me.Account then
-      if self.management_account == "skip" then return end
+      if self.management_account == "skip" then return skipped(a, "the management account (skip)") end
       a.own_credentials = self.management_account ~= "assume"
     end
     if not a.own_credentials then
@@ -229,6 +274,8 @@ function Workflow:discover(emit)
           emit(a)
         elseif tag_match(tags, self.scope.tags) then
           emit(a)
+        else
+          skipped(a, "tags")
         end
       end)
     else
@@ -330,15 +377,20 @@ end
 
 function Workflow:on_outcome(o)
   local a = o.account
-  if o.status == "failed" then
+  if o.status == "failed" and o.error.code == "Interrupted" then
+    return -- counted in the summary, not a line each
+  elseif o.status == "failed" then
     log("warn", "failed", {account = a.id, code = o.error.code, error = o.error.message})
     if o.notification_error then
       log("error", "the failure could not be notified", {account = a.id, error = o.notification_error})
     end
+  elseif o.resumed_from then
+    log("info", "resumed from " .. o.resumed_from, {account = a.id, location = o.location})
   else
     log("info", o.status, {account = a.id, location = o.location, reason = o.reason,
                            checks = math.tointeger(o.checks) or o.checks,
-                           seconds = ("%.1f"):format(o.duration or 0)})
+                           attempts = math.tointeger(o.attempts),
+                           seconds = math.floor((o.duration or 0) * 10 + 0.5) / 10})
   end
 end
 
@@ -366,11 +418,31 @@ function Workflow:finish(info)
   if counts.resumed > 0 then
     lines[#lines + 1] = ("  %d delivered earlier today (--resume)"):format(counts.resumed)
   end
+  -- Failures one per line, but not hundreds: the manifest has them all.
+  local shown, more, not_started = 0, 0, 0
   for _, row in ipairs(m.accounts) do
     if row.status == "failed" then
-      lines[#lines + 1] = core.printable(("  failed %s (%s): %s: %s"):format(row.id, row.name,
-                                         tostring(row.error.code), tostring(row.error.message)))
+      if row.error.code == "Interrupted" and tostring(row.error.message):find("^not started") then
+        not_started = not_started + 1
+      elseif shown < SUMMARY_FAILURES then
+        shown = shown + 1
+        lines[#lines + 1] = core.printable(("  failed %s (%s): %s: %s"):format(row.id, row.name,
+                                           tostring(row.error.code), tostring(row.error.message)))
+      else
+        more = more + 1
+      end
     end
+  end
+  if more > 0 then lines[#lines + 1] = ("  ... and %d more failed (see the manifest)"):format(more) end
+  if not_started > 0 then
+    lines[#lines + 1] = ("  %d account(s) not started: the run was stopped"):format(not_started)
+  end
+  for _, r in ipairs(info.requested_missing or {}) do
+    lines[#lines + 1] = core.printable(("  asked for but not processed: %s (%s)"):format(r.id, r.reason))
+  end
+  if #info.order == 0 and not info.discovery_error and not info.interrupted then
+    lines[#lines + 1] = "  no account is in scope: nothing was collected (credreport accounts shows "
+      .. "what was found and why each account is out of scope)"
   end
   if info.discovery_error then
     lines[#lines + 1] = core.printable("  the organization could not be listed completely: " ..
@@ -387,9 +459,12 @@ function Workflow:finish(info)
     if not ok then log("error", "SNS summary failed", {error = tostring(nerr)}) end
   end
   if info.interrupted then return info.interrupted.status end
-  if info.discovery_error then return 3 end
-  if counts.failed > 0 or not location then return 1 end
-  return 0
+  if info.discovery_error then return core.exit.cannot_start end
+  if #info.order == 0 then return core.exit.nothing_in_scope end
+  if counts.failed > 0 or not location or #(info.requested_missing or {}) > 0 then
+    return core.exit.accounts_failed
+  end
+  return core.exit.delivered
 end
 
 return M
