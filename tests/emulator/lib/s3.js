@@ -331,6 +331,9 @@ function handle(ctx) {
     case 'GetBucketLocation': {
       const b = ctx.state.fx.buckets.get(ctx.s3.bucket);
       if (!b) throw s3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: ctx.s3.bucket });
+      // Answered in any region, but the expected owner is checked as for the other operations.
+      const exp = ctx.headers['x-amz-expected-bucket-owner'];
+      if (exp !== undefined && exp !== b.owner) throw s3Error(403, 'AccessDenied', 'Access Denied');
       if (!canAccess(b, ctx.cred.accountId)) throw s3Error(403, 'AccessDenied', 'Access Denied');
       const loc = b.region === 'us-east-1' ? '' : xmlEscape(b.region);
       return { status: 200, headers: { 'Content-Type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="${S3_NS}">${loc}</LocationConstraint>` };
