@@ -87,6 +87,7 @@ struct aws_result {
     struct aws_error error;     /* when !ok */
     bool retryable;             /* the error was worth retrying (attempts ran out) */
     bool credentials;           /* the call never went out: its credentials could not be had */
+    const char *endpoint;       /* scheme://host[:port] of the last attempt, or NULL */
     int attempts;
     double seconds;             /* from first attempt to completion */
 };

@@ -41,7 +41,8 @@ struct http_response {
     struct buf body;
     int transport_error;       /* 0, or the CURLcode of a failed transfer */
     bool timed_out;
-    char error[256];           /* what went wrong in transport, for people */
+    bool certificate_error;    /* the server's certificate could not be verified */
+    char error[512];           /* what went wrong in transport, for people */
 };
 
 struct loop;
@@ -81,6 +82,8 @@ int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg);
 void loop_origin_release(struct loop_origin *o);
 /* The origin's current bound, for logs and tests. */
 int loop_origin_bound(const struct loop_origin *o);
+/* "scheme://host:port", alive as long as the loop. */
+const char *loop_origin_name(const struct loop_origin *o);
 /* Senders waiting for a slot, all origins of the loop together: a backlog that more work
  * would only lengthen. */
 size_t loop_slot_backlog(const struct loop *l);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "exitcode.h"
+#include "log.h"
 
 #define TASK_MT "credreport.task"
 /* Percentages: a cycle starts when the heap has grown 10% past what the last one kept, and
@@ -172,8 +173,10 @@ static void s_resume(struct task *t, int nargs)
             msg = lua_tostring(L, -1);
     }
     luaL_traceback(L, t->co, msg, 0);
-    fprintf(stderr, "credreport: %s task failed: %s\n", t->is_main ? "main" : "a",
-            lua_tostring(L, -1));
+    size_t tlen;
+    const char *trace = lua_tolstring(L, -1, &tlen);
+    struct log_field f[] = {{.key = "error", .kind = LOG_TEXT, .text = trace, .len = tlen}};
+    log_event(LOG_ERROR, t->is_main ? "the script failed" : "a task failed", f, 1);
     lua_settop(L, err_idx);
     lua_xmove(L, t->co, 1);
     s_task_end(t, false, 1);
@@ -730,8 +733,8 @@ int runtime_drive(struct runtime *rt, runtime_keep_going_fn keep_going, void *ar
         if (loop_run_once(rt->loop, 1000) == 0 && !keep_going(rt, arg))
             break;
         if (loop_pending(rt->loop) == 0 && rt->live_tasks > 0 && !rt->external_wakeups) {
-            fprintf(stderr, "credreport: %d task(s) wait for each other with nothing in "
-                            "progress: giving up\n", rt->live_tasks);
+            log_msg(LOG_ERROR, "%d task(s) wait for each other with nothing in progress: giving up",
+                    rt->live_tasks);
             return -1;
         }
     }

@@ -189,25 +189,6 @@ static int l_write_file(lua_State *L)
 static const char *s_levels[] = {"debug", "info", "warn", "error", NULL};
 
 /* Adds v as is, or quoted when it holds spaces, quotes, '=' or line breaks. */
-/* A value in key=value form: as it is when it is plain, else quoted with '"' and '\\'
- * escaped, and control characters (a newline that would forge a log line, an escape sequence
- * for the terminal) shown as \xNN. */
-static int s_add_value(struct buf *b, const char *v, size_t len)
-{
-    if (len && !strpbrk(v, " \t\"=\\") && !printable_needed(v, len))
-        return buf_append(b, v, len);
-    int rc = buf_putc(b, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < len && rc == 0; i++) {
-        if (v[i] == '"' || v[i] == '\\') {
-            rc |= printable_append(b, v + run, i - run) | buf_putc(b, '\\') | buf_putc(b, v[i]);
-            run = i + 1;
-        }
-    }
-    rc |= printable_append(b, v + run, len - run);
-    return rc | buf_putc(b, '"');
-}
-
 /* [-0, +1, m] Pushes the sorted string keys of the table at idx as an array. */
 static void s_sorted_keys(lua_State *L, int idx)
 {
@@ -226,41 +207,6 @@ static void s_sorted_keys(lua_State *L, int idx)
     lua_pushvalue(L, -3);
     lua_call(L, 1, 0);
     lua_pop(L, 1);
-}
-
-/* [-0, +1, m] The text form: "TIME LEVEL message key=value ...". */
-static void s_push_text_line(lua_State *L, int level, const char *when)
-{
-    struct buf b = BUF_INIT;
-    int rc = buf_printf(&b, "%s ", when);
-    for (const char *p = s_levels[level]; *p; p++)
-        rc |= buf_putc(&b, (char)(*p - 32));
-    size_t mlen;
-    const char *msg = lua_tolstring(L, 2, &mlen);
-    rc |= buf_putc(&b, ' ') | printable_append(&b, msg, mlen);
-    if (lua_istable(L, 3)) {
-        s_sorted_keys(L, 3);
-        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-        for (lua_Integer i = 1; i <= n && rc == 0; i++) {
-            lua_rawgeti(L, -1, i);
-            const char *k = lua_tostring(L, -1);
-            lua_gettable(L, 3);
-            size_t vlen;
-            const char *v = luaL_tolstring(L, -1, &vlen);
-            rc |= buf_putc(&b, ' ') | printable_append(&b, k, strlen(k)) | buf_putc(&b, '=');
-            rc |= s_add_value(&b, v, vlen);
-            lua_pop(L, 2); /* k stays alive in the keys array */
-        }
-        lua_pop(L, 1);
-    }
-    rc |= buf_putc(&b, '\n');
-    if (rc != 0) {
-        buf_free(&b);
-        luaL_error(L, "out of memory");
-        return;
-    }
-    lua_pushlstring(L, b.data, b.len);
-    buf_free(&b);
 }
 
 /* core.can_write(path) -> true | nil, why: whether files can be created at path (a folder),
@@ -347,46 +293,52 @@ static int l_printable(lua_State *L)
 static int l_log(lua_State *L)
 {
     int level = luaL_checkoption(L, 1, NULL, s_levels);
-    luaL_checkstring(L, 2);
+    const char *msg = luaL_checkstring(L, 2);
     if (!log_enabled((enum log_level)level))
         return 0;
     lua_settop(L, 3);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[48], sec[32];
-    strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when, sizeof when, "%.24s.%03dZ", sec, (int)(ts.tv_nsec / 1000000));
-    if (log_json()) {
+    struct log_field fields[32];
+    size_t n = 0;
+    if (lua_istable(L, 3)) {
+        s_sorted_keys(L, 3); /* 4 */
         lua_getglobal(L, "require");
         lua_pushstring(L, "cjson");
         lua_call(L, 1, 1);
-        lua_getfield(L, -1, "encode");
-        lua_createtable(L, 0, 8);
-        if (lua_istable(L, 3)) {
-            lua_pushnil(L);
-            while (lua_next(L, 3)) {
-                lua_pushvalue(L, -2);
+        lua_getfield(L, -1, "encode"); /* 6 */
+        lua_Integer nkeys = (lua_Integer)lua_rawlen(L, 4);
+        for (lua_Integer i = 1; i <= nkeys && n < sizeof fields / sizeof *fields; i++) {
+            lua_rawgeti(L, 4, i);
+            const char *k = lua_tostring(L, -1);
+            lua_gettable(L, 3);
+            struct log_field *f = &fields[n++];
+            f->key = k; /* alive in the keys array */
+            switch (lua_type(L, -1)) {
+            case LUA_TNUMBER:
+                f->kind = LOG_NUMBER;
+                f->number = lua_tonumber(L, -1);
+                break;
+            case LUA_TSTRING:
+                f->kind = LOG_TEXT;
+                f->text = lua_tolstring(L, -1, &f->len);
+                break;
+            case LUA_TTABLE:
+            case LUA_TBOOLEAN:
+                lua_pushvalue(L, 6);
                 lua_insert(L, -2);
-                lua_rawset(L, -4);
+                lua_call(L, 1, 1);
+                f->kind = LOG_JSON;
+                f->text = lua_tolstring(L, -1, &f->len);
+                break;
+            default:
+                f->kind = LOG_TEXT;
+                f->text = luaL_tolstring(L, -1, &f->len);
+                lua_remove(L, -2);
             }
+            /* The value stays on the stack until the line is written. */
+            luaL_checkstack(L, 4, "too many log fields");
         }
-        lua_pushstring(L, when);
-        lua_setfield(L, -2, "time");
-        lua_pushstring(L, s_levels[level]);
-        lua_setfield(L, -2, "level");
-        lua_pushvalue(L, 2);
-        lua_setfield(L, -2, "msg");
-        lua_call(L, 1, 1);
-        lua_pushliteral(L, "\n");
-        lua_concat(L, 2);
-    } else {
-        s_push_text_line(L, level, when);
     }
-    size_t len;
-    const char *line = lua_tolstring(L, -1, &len);
-    log_write((enum log_level)level, line, len);
+    log_event((enum log_level)level, msg, fields, n);
     return 0;
 }
 

@@ -287,7 +287,7 @@ static void *s_worker_main(void *arg)
     pthread_cond_signal(w->ready_cv);
     pthread_mutex_unlock(w->ready_mu);
     if (!w->rt) {
-        fprintf(stderr, "credreport: worker thread: %s\n", err);
+        log_msg(LOG_ERROR, "a worker thread could not start: %s", err);
         return NULL;
     }
     struct runtime *rt = w->rt;
@@ -418,7 +418,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
      * wait until all are before anything is pushed. */
     for (int i = 0; i < n; i++) {
         if (pthread_create(&workers[i].thread, NULL, s_worker_main, &workers[i]) != 0) {
-            fprintf(stderr, "credreport: cannot start worker thread %d\n", i + 1);
+            log_msg(LOG_ERROR, "cannot start worker thread %d", i + 1);
             break;
         }
         started++;
@@ -435,7 +435,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         }
     }
     if (!alive)
-        fprintf(stderr, "credreport: no worker thread could start\n");
+        log_msg(LOG_ERROR, "no worker thread could start");
     else if (s_push_runner_fn(rt, "coordinate") == 0) {
         lua_rawgeti(rt->L, LUA_REGISTRYINDEX, wf_ref);
         int keep = LUA_NOREF;

@@ -437,6 +437,7 @@ int main(int argc, char **argv)
 
     struct run_info run;
     s_run_info(&run);
+    log_set_run_id(run.id);
     if (aws_shared_init(&shared) != 0) {
         fprintf(stderr, "credreport: out of memory\n");
         goto done;

@@ -102,13 +102,23 @@ local function all(fns)
   return true
 end
 
+-- A missing OU is named: it is usually a typo in [accounts] ous or --ou.
+local function name_parent(err, parent_id)
+  if type(err) == "table" and err.code == "ParentNotFoundException" then
+    err.message = ("the OU or root %s does not exist (check [accounts] ous / --ou): %s"):format(
+      parent_id, tostring(err.message))
+  end
+  return err
+end
+
 -- Walks the subtree under parent_id: its accounts and, in parallel, every child OU.
 function M.walk(client, parent_id, path, emit)
   local children = {}
   local function list_accounts()
-    return M.each(client, "ListAccountsForParent", {ParentId = parent_id}, "Accounts", function(raw)
+    local ok, err = M.each(client, "ListAccountsForParent", {ParentId = parent_id}, "Accounts", function(raw)
       emit(M.account(raw, parent_id, path))
     end)
+    return ok, name_parent(err, parent_id)
   end
   local function list_ous()
     local subtrees = {}
@@ -117,7 +127,7 @@ function M.walk(client, parent_id, path, emit)
         local child_path = path .. "/" .. (present(ou.Name) and ou.Name or ou.Id)
         subtrees[#subtrees + 1] = function() return M.walk(client, ou.Id, child_path, emit) end
       end)
-    if not ok then return nil, err end
+    if not ok then return nil, name_parent(err, parent_id) end
     return all(subtrees)
   end
   children[1], children[2] = list_accounts, list_ous

@@ -27,10 +27,12 @@ function M.policy(settings)
 end
 
 -- Returns {csv=, generated_time=, checks=} or nil, err (err.code "ReportNotReady" when the
--- report was not COMPLETE within the policy's checks).
-function M.fetch(client, policy)
+-- report was not COMPLETE within the policy's checks). fields, when given, go with the debug
+-- lines that trace the polling (e.g. {account = id}).
+function M.fetch(client, policy, fields)
   local checks = 0
   local last_err
+  local started = core.monotonic()
   while true do
     checks = checks + 1
     local gen, gen_err = client:query("iam", "GenerateCredentialReport")
@@ -49,11 +51,17 @@ function M.fetch(client, policy)
       last_err = err
     end
     if checks >= policy.retry_limit then
-      local detail = last_err and (" (last: " .. tostring(last_err.code) .. ")") or ""
+      local detail = last_err and ("; last error " .. tostring(last_err.code)) or ""
       return nil, {code = "ReportNotReady",
-                   message = ("credential report not COMPLETE after %d checks%s"):format(checks, detail)}
+                   message = ("credential report not COMPLETE after %d checks over %.0f s (retry_limit %d%s)"):format(
+                     checks, core.monotonic() - started, policy.retry_limit, detail)}
     end
-    core.sleep(policy.wait(checks))
+    local wait = policy.wait(checks)
+    if fields then
+      core.log("debug", "report not ready", {account = fields.account, check = checks,
+               state = gen and gen.State or (err and err.code), next_check_in = wait})
+    end
+    core.sleep(wait)
   end
 end
 

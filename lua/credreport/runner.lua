@@ -86,6 +86,9 @@ function M.coordinate(W)
   if not preflight(W) then return core.exit.cannot_start end
   local started = core.monotonic()
   local scope = {}
+  local run = require "credreport.run"
+  core.log("info", "run started", {event = "run_started", version = run.version,
+           destination = W.dest and require("credreport.delivery").describe(W.dest) or nil})
   local waiting = 0
   local function record(o)
     local id = o.account.id
@@ -152,7 +155,11 @@ function M.coordinate(W)
   core.progress(nil)
   local sig, name = core.stopping()
   if sig then info.interrupted = {signal = name, status = 128 + sig} end
-  return W:finish(info)
+  local status = W:finish(info)
+  core.log("info", "run finished", {event = "run_finished", status = math.tointeger(status) or status,
+           in_scope = #info.order, done = info.done, failed = info.failed,
+           seconds = math.floor((core.monotonic() - started) * 10 + 0.5) / 10})
+  return status
 end
 
 function M.process(W, json)

@@ -306,7 +306,7 @@ end
 -- Collects and delivers one account's report. Returns the outcome (a plain table).
 function Workflow:collect(a, ctx)
   local client = self:account_client(a)
-  local got, err = report.fetch(client, self.policy)
+  local got, err = report.fetch(client, self.policy, {account = a.id})
   if a.role_arn then client:close() end
   if not got then return nil, err end
   if self.on_report and self.on_report(a, got.csv, ctx) == false then
@@ -318,6 +318,22 @@ function Workflow:collect(a, ctx)
   if not location then return nil, perr end
   return {status = "delivered", key = key, location = location, generated_time = got.generated_time,
           checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+end
+
+-- What went wrong, for the manifest, the log and the summary: the service's message, the call
+-- and the endpoint it went to, and a hint when the cause is a common one.
+function M.describe(err, w)
+  if type(err) ~= "table" then return tostring(err) end
+  local msg = tostring(err.message or "")
+  if err.credentials then
+    if err.code == "AccessDenied" or err.code == "AccessDeniedException" then
+      msg = msg .. "; is the member role" .. (w and w.role_name and (" " .. w.role_name) or "")
+        .. " deployed in this account, trusting the runner? See docs/deploy.md, the member role"
+    end
+  elseif err.service and err.action then
+    msg = ("%s (%s %s%s)"):format(msg, err.service, err.action, err.host and (" on " .. err.host) or "")
+  end
+  return msg
 end
 
 -- Errors that a later attempt may not meet: throttling, 5xx and network failures that
@@ -361,7 +377,7 @@ function Workflow:process(a)
     end
   until not again or core.stopping()
   outcome = {status = "failed", attempts = attempts,
-             error = {code = tostring(err.code or "Error"), message = tostring(err.message or err)}}
+             error = {code = tostring(err.code or "Error"), message = M.describe(err, self)}}
   if self.on_failure then
     local hok, herr = pcall(self.on_failure, a, outcome.error, ctx)
     if not hok then outcome.notification_error = "on_failure: " .. tostring(herr) end

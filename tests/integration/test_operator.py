@@ -133,3 +133,62 @@ def test_preflight_fails_before_any_account_and_names_what_failed(ctx):
     proc = run_credreport(ctx, ["run", "--dry-run", "-c", _config(ctx, FAST)], env=env, cwd=ctx.tmp)
     check(proc.returncode == 0 and "destination: ./reports" in proc.stdout
           and "4 account(s) in scope, 4 to collect, 0 already delivered today" in proc.stdout, proc.stdout)
+
+
+def test_diagnostics_an_operator_can_act_on(ctx):
+    emu = ctx.emulator(faults={"rules": [{"type": "error", "service": "iam", "action": "GetCredentialReport",
+                                          "count": 1, "status": 503, "code": "ServiceUnavailable"}]})
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    cfg = _config(ctx, FAST)
+    proc = run_credreport(ctx, ["run", "-v", "-c", cfg], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-2000:]}")
+    for line in ("DEBUG endpoint endpoint=http://127.0.0.1:", "DEBUG retrying", "code=ServiceUnavailable",
+                 "DEBUG credentials received", "DEBUG report not ready",
+                 "INFO running as arn:aws:iam::111111111111:user/credreport", "credentials=environment"):
+        check(line in proc.stderr, f"-v shows {line!r}:\n{proc.stderr[-3000:]}")
+    proc = run_credreport(ctx, ["run", "-q", "-c", cfg], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0 and " INFO " not in proc.stderr and " DEBUG " not in proc.stderr, proc.stderr)
+    # JSON: every line carries the run id; the run starts and finishes with events; numbers
+    # are numbers.
+    proc = run_credreport(ctx, ["run", "--log-format", "json", "-c", cfg], env=env, cwd=ctx.tmp)
+    lines = [json.loads(l) for l in proc.stderr.splitlines()]
+    run_id = proc.stdout.split()[2].rstrip(":")
+    check(lines and all(l.get("run_id") == run_id for l in lines), f"run_id on every line: {lines[:3]}")
+    events = {l.get("event"): l for l in lines if l.get("event")}
+    check(set(events) == {"run_started", "run_finished"} and events["run_finished"]["status"] == 0
+          and events["run_finished"]["in_scope"] == 4, f"{events}")
+    delivered = [l for l in lines if l["msg"] == "delivered"]
+    check(delivered and all(isinstance(l["seconds"], (int, float)) for l in delivered), f"{delivered[:1]}")
+
+
+def test_errors_name_what_failed_with_a_hint(ctx):
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    # AssumeRole refused: the member role is named, with where to look.
+    proc = run_credreport(ctx, ["run", "-c", _config(ctx, FAST + "[accounts]\nrole_name = NoSuchRole\n")],
+                          env=env, cwd=ctx.tmp)
+    check(proc.returncode == 1 and "is the member role NoSuchRole deployed in this account" in proc.stdout
+          and "docs/deploy.md" in proc.stdout, proc.stdout)
+    # A missing OU is named.
+    proc = run_credreport(ctx, ["accounts", "--ou", "ou-ex12-nothere1"], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 3 and "the OU or root ou-ex12-nothere1 does not exist" in proc.stderr, proc.stderr)
+    # A failed call names the call and the endpoint.
+    emu.admin("PUT", "/faults", {"rules": [{"type": "fail", "service": "s3", "action": "PutObject",
+                                            "status": 403, "code": "AccessDenied", "message": "no"}]})
+    proc = run_credreport(ctx, ["run", "--output", "s3://credreport-reports/x", "-c", _config(ctx, FAST)],
+                          env=env, cwd=ctx.tmp)
+    check(proc.returncode == 1 and "AccessDenied: no (s3 PUT on 127.0.0.1:" in proc.stdout, proc.stdout)
+
+
+def test_a_tls_failure_says_which_ca_store_was_used(ctx):
+    tls = ctx.test_ca()
+    emu = ctx.emulator(tls=tls)
+    other = ctx.tmp / "other-ca"
+    other.mkdir()
+    import subprocess
+    subprocess.run([str(ctx.root / "tests/emulator/mkca"), str(other)], check=True, capture_output=True)
+    env = ctx.aws_env(emu, AWS_CA_BUNDLE=str(other / "ca.pem"), **MGMT_KEYS)
+    proc = run_credreport(ctx, ["accounts"], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 3 and "CertificateError" in proc.stderr
+          and "CA certificates from AWS_CA_BUNDLE, " + str(other / "ca.pem") in proc.stderr
+          and "to trust another CA" in proc.stderr, f"exit {proc.returncode}\n{proc.stderr}")
