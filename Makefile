@@ -14,11 +14,14 @@ LIBS       = $(CJSON_A) $(PKG_LIBS) -lpthread -lm -ldl
 BUILD     := build
 SRCS      := $(wildcard core/*.c)
 LIB_SRCS  := $(filter-out core/main.c,$(SRCS))
-OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
+# The Lua library is also built into the binary (core/lua_bundle.h).
+LUA_FILES := $(wildcard lua/credreport/*.lua lua/workflows/*.lua)
+BUNDLE    := $(BUILD)/gen/lua_bundle.c
+OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o)
+SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/lua_bundle.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
 APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
@@ -37,6 +40,19 @@ $(BUILD)/credreport: $(OBJS)
 $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
 	$(CC) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+$(BUNDLE): core/embed-lua $(LUA_FILES)
+	@mkdir -p $(dir $@)
+	core/embed-lua lua > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/obj
+	$(CC) $(WARN) $(CFLAGS) -Icore -c -o $@ $<
+
+$(BUILD)/asan/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/asan/obj
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -Icore -c -o $@ $<
+
+$(BUILD)/tsan/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/tsan/obj
+	$(CC) $(WARN) -O1 -g -fsanitize=thread -Icore -c -o $@ $<
+
 $(BUILD)/asan/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
@@ -48,7 +64,7 @@ $(BUILD)/asan/obj/main.o: core/main.c $(wildcard core/*.h) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 # With ThreadSanitizer, for the scheduler's tests (worker threads, queues, shared state).
-TSAN_OBJS := $(SRCS:core/%.c=$(BUILD)/tsan/obj/%.o)
+TSAN_OBJS := $(SRCS:core/%.c=$(BUILD)/tsan/obj/%.o) $(BUILD)/tsan/obj/lua_bundle.o
 $(BUILD)/tsan/credreport: $(TSAN_OBJS)
 	$(CC) -g -fsanitize=thread -o $@ $^ $(LIBS)
 

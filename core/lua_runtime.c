@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "exitcode.h"
+#include "lua_bundle.h"
 #include "log.h"
 
 #define TASK_MT "credreport.task"
@@ -629,6 +630,38 @@ static const char *s_default_region(const char *given)
     return r && *r ? r : "us-east-1";
 }
 
+const struct lua_bundle_file *runtime_builtin(const char *path)
+{
+    if (strncmp(path, RUNTIME_BUILTIN, strlen(RUNTIME_BUILTIN)) == 0)
+        path += strlen(RUNTIME_BUILTIN);
+    for (const struct lua_bundle_file *f = lua_bundle; f->path; f++)
+        if (strcmp(f->path, path) == 0)
+            return f;
+    return NULL;
+}
+
+/* package.searchers entry: a module of the library built into the binary. */
+static int l_bundle_searcher(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (const char *p = name; *p; p++)
+        luaL_addchar(&b, *p == '.' ? '/' : *p);
+    luaL_addstring(&b, ".lua");
+    luaL_pushresult(&b);
+    const struct lua_bundle_file *f = runtime_builtin(lua_tostring(L, -1));
+    if (!f) {
+        lua_pushfstring(L, "no module '%s' built into credreport", name);
+        return 1;
+    }
+    const char *chunk = lua_pushfstring(L, "@" RUNTIME_BUILTIN "%s", f->path);
+    if (luaL_loadbuffer(L, f->source, f->len, chunk) != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, chunk + 1);
+    return 2;
+}
+
 struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t errlen)
 {
     struct runtime *rt = calloc(1, sizeof *rt);
@@ -676,12 +709,16 @@ struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t e
     lua_pop(L, 1);
     s_export_config(L, o->config);
     s_export_run(L, o->run);
+    lua_getglobal(L, "package");
     if (o->lua_dir) {
-        lua_getglobal(L, "package");
         lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", o->lua_dir, o->lua_dir);
         lua_setfield(L, -2, "path");
-        lua_pop(L, 1);
     }
+    /* After the searchers of files, the library built into the binary. */
+    lua_getfield(L, -1, "searchers");
+    lua_pushcfunction(L, l_bundle_searcher);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 2);
     return rt;
 fail:
     runtime_free(rt);
@@ -767,7 +804,14 @@ int runtime_run_main(struct runtime *rt, const char *path, int argc, char **argv
     lua_concat(L, 4);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
-    if (luaL_loadfile(L, path) != LUA_OK) {
+    const struct lua_bundle_file *builtin = runtime_builtin(path);
+    if (strncmp(path, RUNTIME_BUILTIN, strlen(RUNTIME_BUILTIN)) != 0)
+        builtin = NULL;
+    int load = builtin ? luaL_loadbuffer(L, builtin->source, builtin->len, lua_pushfstring(L, "@%s", path))
+                       : luaL_loadfile(L, path);
+    if (builtin)
+        lua_remove(L, -2); /* the chunk name */
+    if (load != LUA_OK) {
         fprintf(stderr, "credreport: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
         return RUN_LOAD_ERROR;

@@ -43,6 +43,13 @@ struct runtime {
 
 struct task;
 
+/* Script paths that start with this name files of the library built into the binary:
+ * "(built in)/workflows/organization.lua". */
+#define RUNTIME_BUILTIN "(built in)/"
+struct lua_bundle_file;
+/* The built-in file at path (with or without the prefix), or NULL. */
+const struct lua_bundle_file *runtime_builtin(const char *path);
+
 /* Public entry points (used by main.c). */
 struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t errlen);
 void runtime_free(struct runtime *rt);

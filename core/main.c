@@ -16,6 +16,7 @@
 #include "errmsg.h"
 #include "exitcode.h"
 #include "log.h"
+#include "lua_bundle.h"
 #include "runlock.h"
 #include "suggest.h"
 #include "workflow.h"
@@ -32,6 +33,9 @@ static const char s_usage[] =
     "  run        run a workflow (default: the bundled organization-wide one), or any Lua\n"
     "             script with credreport's primitives (see docs/lua-api.md)\n"
     "  accounts   print the accounts in scope (id, name, state, OU path); touches none\n"
+    "  lua-path   where each module of the Lua library comes from: the Lua directory\n"
+    "             (CREDREPORT_LUA_DIR, lua/ beside the binary, or share/credreport/lua), else\n"
+    "             the copy built into the binary\n"
     "\n"
     "Options go before or after the command; each overrides config.ini. A value is given as\n"
     "--option VALUE or --option=VALUE (only the second form takes a value starting with '-').\n"
@@ -87,6 +91,27 @@ static bool s_is_dir(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool s_is_file(const char *dir, const char *rel)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int n = snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* credreport lua-path: where each module of the library comes from. */
+static int s_print_lua_path(const char *lua_dir)
+{
+    printf("Lua directory: %s\n", lua_dir ? lua_dir : "none (CREDREPORT_LUA_DIR is not set and no "
+                                        "lua/ or share/credreport/lua is beside the binary)");
+    for (const struct lua_bundle_file *f = lua_bundle; f->path; f++) {
+        bool file = lua_dir && s_is_file(lua_dir, f->path);
+        printf("  %-34s %s%s%s\n", f->path, file ? lua_dir : "built into the binary", file ? "/" : "",
+               file ? f->path : "");
+    }
+    return EXIT_DELIVERED;
 }
 
 /* The Lua library: $CREDREPORT_LUA_DIR, else beside the binary (build tree or install). */
@@ -175,7 +200,7 @@ static const struct { int opt; const char *section, *key, *name; } s_option_sett
     {OPT_LOG_FILE, "log", "file", "--log-file"},
 };
 
-static const char *const s_commands[] = {"run", "accounts", "help", "version"};
+static const char *const s_commands[] = {"run", "accounts", "lua-path", "help", "version"};
 
 /* What the command line asks for. */
 struct cli {
@@ -290,12 +315,13 @@ static int s_parse_cli(int argc, char **argv, struct cli *cli)
         printf("credreport %s\n", CREDREPORT_VERSION);
         return EXIT_DELIVERED;
     }
-    if (strcmp(cli->command, "run") != 0 && strcmp(cli->command, "accounts") != 0) {
+    if (strcmp(cli->command, "run") != 0 && strcmp(cli->command, "accounts") != 0 &&
+        strcmp(cli->command, "lua-path") != 0) {
         struct suggestion sg;
         suggest_init(&sg, cli->command);
         for (size_t i = 0; i < sizeof s_commands / sizeof *s_commands; i++)
             suggest_consider(&sg, s_commands[i]);
-        fprintf(stderr, "credreport: unknown command '%s'%s%s%s (commands: run, accounts; try "
+        fprintf(stderr, "credreport: unknown command '%s'%s%s%s (commands: run, accounts, lua-path; try "
                         "credreport --help)\n", cli->command, sg.best ? " (did you mean " : "",
                 sg.best ? sg.best : "", sg.best ? "?)" : "");
         return EXIT_USAGE;
@@ -422,16 +448,19 @@ int main(int argc, char **argv)
         goto done;
     status = EXIT_CANNOT_START;
 
+    /* The Lua library: a directory when there is one, else the one built into the binary. */
     char lua_dir_buf[PATH_MAX], script_buf[PATH_MAX + 32];
     const char *lua_dir = s_lua_dir(lua_dir_buf, sizeof lua_dir_buf);
-    if (!lua_dir) {
-        fprintf(stderr, "credreport: cannot find the Lua library (lua/ beside the binary, or "
-                        "share/credreport/lua); set CREDREPORT_LUA_DIR\n");
+    if (strcmp(cli.command, "lua-path") == 0) {
+        status = s_print_lua_path(lua_dir);
         goto done;
     }
     const char *script = cli.script;
     if (!script) {
-        snprintf(script_buf, sizeof script_buf, "%s/workflows/organization.lua", lua_dir);
+        if (lua_dir && s_is_file(lua_dir, "workflows/organization.lua"))
+            snprintf(script_buf, sizeof script_buf, "%s/workflows/organization.lua", lua_dir);
+        else
+            snprintf(script_buf, sizeof script_buf, RUNTIME_BUILTIN "workflows/organization.lua");
         script = script_buf;
     }
 

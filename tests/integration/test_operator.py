@@ -192,3 +192,30 @@ def test_a_tls_failure_says_which_ca_store_was_used(ctx):
     check(proc.returncode == 3 and "CertificateError" in proc.stderr
           and "CA certificates from AWS_CA_BUNDLE, " + str(other / "ca.pem") in proc.stderr
           and "to trust another CA" in proc.stderr, f"exit {proc.returncode}\n{proc.stderr}")
+
+
+def test_one_self_contained_binary_that_a_lua_directory_overrides(ctx):
+    import shutil
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    env.pop("CREDREPORT_LUA_DIR", None)
+    alone = ctx.tmp / "bin" / "credreport"
+    alone.parent.mkdir()
+    shutil.copy(ctx.binary, alone)
+    ctx.binary = str(alone)
+    proc = run_credreport(ctx, ["lua-path"], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0 and "Lua directory: none" in proc.stdout
+          and "credreport/workflow.lua" in proc.stdout and "built into the binary" in proc.stdout, proc.stdout)
+    proc = run_credreport(ctx, ["run", "-c", _config(ctx, FAST)], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0 and "4 delivered" in proc.stdout, f"a copied binary runs:\n{proc.stdout}\n{proc.stderr[-1500:]}")
+    # A directory of the operator's wins, module by module.
+    lua = ctx.tmp / "mylua" / "credreport"
+    lua.mkdir(parents=True)
+    notify = (ctx.root / "lua" / "credreport" / "notify.lua").read_text()
+    (lua / "notify.lua").write_text('io.stderr:write("OPERATOR NOTIFY LOADED\\n")\n' + notify)
+    env["CREDREPORT_LUA_DIR"] = str(ctx.tmp / "mylua")
+    proc = run_credreport(ctx, ["lua-path"], env=env, cwd=ctx.tmp)
+    check(f"credreport/notify.lua" in proc.stdout and str(lua / "notify.lua") in proc.stdout
+          and "credreport/workflow.lua" in proc.stdout, proc.stdout)
+    proc = run_credreport(ctx, ["accounts"], env=env, cwd=ctx.tmp)
+    check(proc.returncode == 0 and "OPERATOR NOTIFY LOADED" in proc.stderr, proc.stderr)
