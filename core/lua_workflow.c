@@ -27,8 +27,14 @@ static _Atomic int s_in_flight;       /* accounts being processed, all workers *
 static void s_on_signal(int sig)
 {
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&s_signal, &expected, sig))
-        _exit(128 + sig); /* the second signal: the user insists */
+    if (!atomic_compare_exchange_strong(&s_signal, &expected, sig)) {
+        /* The second signal: the user insists. write() is safe in a signal handler. */
+        static const char msg[] = "credreport: a second signal: stopping at once; the manifest "
+                                  "was NOT written\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        _exit(128 + sig);
+    }
 }
 
 /* Only a workflow run stops gracefully; plain scripts and listings keep the default. */
