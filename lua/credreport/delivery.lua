@@ -95,18 +95,20 @@ function M.put(client, dest, out, key, body, content_type)
   return path
 end
 
--- Names of the objects or files directly under dir (a path relative to the destination),
--- or nil, err. A folder that does not exist has none.
+-- Names of the objects or files directly under dir (a path relative to the destination; ""
+-- for its top), or nil, err. Sub-folders are listed too (S3: common prefixes, with a
+-- trailing "/"). A folder that does not exist has none.
 function M.list(client, dest, dir)
   if dest.kind == "folder" then
-    local names, err = core.list_dir(dest.path .. "/" .. dir)
+    local names, err = core.list_dir(dir == "" and dest.path or dest.path .. "/" .. dir)
     if not names then
       if tostring(err):find("No such file", 1, true) then return {} end
       return nil, {code = "ReadFailed", message = err}
     end
     return names
   end
-  local prefix = join(dest.prefix, dir) .. "/"
+  local top = dir == "" and dest.prefix or join(dest.prefix, dir)
+  local prefix = top == "" and "" or top .. "/"
   local names, token = {}, nil
   repeat
     local query = "list-type=2&delimiter=%2F&prefix=" .. core.uri_encode(prefix)
@@ -118,6 +120,9 @@ function M.list(client, dest, dir)
     local contents = r.Contents
     if contents and contents.Key then contents = {contents} end -- a single element
     for _, c in ipairs(contents or {}) do names[#names + 1] = c.Key:sub(#prefix + 1) end
+    local folders = r.CommonPrefixes
+    if folders and folders.Prefix then folders = {folders} end
+    for _, f in ipairs(type(folders) == "table" and folders or {}) do names[#names + 1] = f.Prefix:sub(#prefix + 1) end
     token = r.IsTruncated == "true" and r.NextContinuationToken or nil
   until not token
   return names

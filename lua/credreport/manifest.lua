@@ -29,6 +29,7 @@ function M.build(run, info)
       row.location, row.key, row.reason = o.location, o.key, o.reason
       row.report_generated_time, row.sha256, row.bytes = o.generated_time, o.sha256, o.bytes
       row.checks = math.tointeger(o.checks) or o.checks
+      row.findings, row.findings_error = o.finding_counts, o.findings_error
       if o.resumed_from then
         row.resumed_from = o.resumed_from
         counts.resumed = counts.resumed + 1
@@ -66,12 +67,13 @@ end
 -- Keys in the order the docs show them, so that manifests read well and diff cleanly; keys a
 -- custom workflow adds come after, sorted.
 local TOP = {"run_id", "started", "finished", "version", "destination", "shard", "interrupted_by",
-             "discovery_error", "summary"}
+             "discovery_error", "summary", "findings"}
 local ROW = {"id", "name", "state", "ou_path", "status", "attempts", "key", "location",
-             "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "reason", "error",
-             "notification_error", "duration_seconds"}
+             "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "findings",
+             "findings_error", "reason", "error", "notification_error", "duration_seconds"}
+local COUNTS = {"total", "new", "persisting", "resolved", "critical", "high", "medium", "low", "info"}
 local NESTED = {summary = {"in_scope", "delivered", "failed", "skipped"}, error = {"code", "message"},
-                discovery_error = {"code", "message"}}
+                discovery_error = {"code", "message"}, findings = COUNTS, evidence = {}}
 
 local function ordered_keys(t, order)
   local keys, known = {}, {}
@@ -97,6 +99,12 @@ local function value(v, order)
     return "{" .. table.concat(parts, ", ") .. "}"
   end
   return cjson.encode(v)
+end
+
+-- One JSON object on one line, keys in `order` first (then the others, sorted), "/" not
+-- escaped. For the findings file.
+function M.ordered_json(t, order)
+  return (value(t, order):gsub("\\/", "/"))
 end
 
 -- JSON text: one account per line, keys in a stable order, "/" not escaped.

@@ -1,0 +1,439 @@
+-- Findings: checks run on every delivered report (on the worker that has it), the findings
+-- file of a run ({date}/findings-{run_id}.jsonl, one JSON object per line), and what changed
+-- since the latest earlier day's run at the same destination.
+--
+-- A check is a plain table:
+--   id        "key_not_rotated" (letters, digits, '_'; unique)
+--   title     one line for people
+--   severity  "critical" | "high" | "medium" | "low" | "info"
+--   cis       the CIS AWS Foundations Benchmark control ("1.14"), optional
+--   scope     "root" (only the <root_account> row), "users" (every other row) or nil (all)
+--   evaluate  function(row, ctx, emit): row is one report row keyed by column name; ctx is
+--             {account =, now =, generated_time =, age_days = function(value)}; emit(subject,
+--             evidence) records a finding: subject tells findings of one check on one user
+--             apart ("access_key_1", "password" or nil), evidence is a list of column names
+--             whose values are copied from the row, or a table of name = value.
+-- The list of checks is the workflow's `checks`; bundled(settings) builds the default one.
+local core = require "credreport.core"
+local cjson = require "cjson"
+local report = require "credreport.report"
+local delivery = require "credreport.delivery"
+local manifest = require "credreport.manifest"
+
+local M = {}
+
+M.SEVERITIES = {"critical", "high", "medium", "low", "info"}
+M.RANK = {critical = 1, high = 2, medium = 3, low = 4, info = 5}
+local ROOT = report.ROOT_USER
+local DAY = 86400
+local epoch = report.epoch
+
+-- As in config.ini's [findings].
+M.DEFAULT_SEVERITY = {root_access_key = "critical", root_no_mfa = "critical", root_used_recently = "high",
+                      console_user_no_mfa = "high", credentials_unused = "medium", key_not_rotated = "medium",
+                      multiple_active_keys = "medium", key_unused_since_creation = "low"}
+
+-- Seconds between a key's creation (its last_rotated time) and the user's creation within
+-- which the key counts as created with the user.
+M.WITH_USER_SECONDS = 3600
+
+local function active(row, n) return row["access_key_" .. n .. "_active"] == "true" end
+
+local function key_fields(n, ...)
+  local p = "access_key_" .. n .. "_"
+  local out = {}
+  for i, f in ipairs{...} do out[i] = p .. f end
+  return out
+end
+
+-- The bundled checks, from a table shaped like config.findings (days and severities; a
+-- severity of "off" leaves the check out). In CIS order.
+function M.bundled(settings)
+  settings = settings or require("credreport.config").findings
+  local root_days, unused_days, rotation_days =
+    settings.root_used_days or 30, settings.unused_days or 45, settings.rotation_days or 90
+  local all = {
+    {id = "root_access_key", cis = "1.4", scope = "root",
+     title = "The root user has an active access key",
+     evaluate = function(row, _, emit)
+       for n = 1, 2 do
+         if active(row, n) then emit("access_key_" .. n, key_fields(n, "active", "last_rotated", "last_used_date")) end
+       end
+     end},
+    {id = "root_no_mfa", cis = "1.5", scope = "root",
+     title = "The root user has no MFA",
+     evaluate = function(row, _, emit)
+       if row.mfa_active ~= "true" then emit(nil, {"mfa_active"}) end
+     end},
+    {id = "root_used_recently", cis = "1.7", scope = "root",
+     title = ("The root user was used in the last %d days"):format(root_days),
+     evaluate = function(row, ctx, emit)
+       local fields = {"password_last_used", "access_key_1_last_used_date", "access_key_2_last_used_date"}
+       for _, f in ipairs(fields) do
+         local age = ctx.age_days(row[f])
+         if age and age < root_days then return emit(nil, fields) end
+       end
+     end},
+    {id = "console_user_no_mfa", cis = "1.10", scope = "users",
+     title = "A user with a console password has no MFA",
+     evaluate = function(row, _, emit)
+       if row.password_enabled == "true" and row.mfa_active ~= "true" then
+         emit(nil, {"password_enabled", "mfa_active", "password_last_used"})
+       end
+     end},
+    {id = "credentials_unused", cis = "1.12", scope = "users",
+     title = ("A password or access key unused for %d days or more"):format(unused_days),
+     evaluate = function(row, ctx, emit)
+       if row.password_enabled == "true" then
+         -- Never used ("no_information"): idle since it was set.
+         local age = ctx.age_days(row.password_last_used) or ctx.age_days(row.password_last_changed)
+                     or ctx.age_days(row.user_creation_time)
+         if age and age >= unused_days then
+           emit("password", {"password_enabled", "password_last_used", "password_last_changed"})
+         end
+       end
+       for n = 1, 2 do
+         if active(row, n) then
+           local p = "access_key_" .. n .. "_"
+           local age = ctx.age_days(row[p .. "last_used_date"]) or ctx.age_days(row[p .. "last_rotated"])
+           if age and age >= unused_days then
+             emit("access_key_" .. n, key_fields(n, "active", "last_used_date", "last_rotated"))
+           end
+         end
+       end
+     end},
+    {id = "key_not_rotated", cis = "1.14", scope = "users",
+     title = ("An active access key not rotated for more than %d days"):format(rotation_days),
+     evaluate = function(row, ctx, emit)
+       for n = 1, 2 do
+         if active(row, n) then
+           local age = ctx.age_days(row["access_key_" .. n .. "_last_rotated"])
+           if age and age > rotation_days then
+             emit("access_key_" .. n, key_fields(n, "active", "last_rotated"))
+           end
+         end
+       end
+     end},
+    {id = "multiple_active_keys", cis = "1.13", scope = "users",
+     title = "A user has more than one active access key",
+     evaluate = function(row, _, emit)
+       if active(row, 1) and active(row, 2) then
+         emit(nil, {"access_key_1_active", "access_key_1_last_rotated", "access_key_2_active",
+                    "access_key_2_last_rotated"})
+       end
+     end},
+    {id = "key_unused_since_creation", cis = "1.11", scope = "users",
+     title = "An access key created with the user was never used",
+     evaluate = function(row, _, emit)
+       local created = epoch(row.user_creation_time)
+       for n = 1, 2 do
+         local p = "access_key_" .. n .. "_"
+         local rotated = epoch(row[p .. "last_rotated"])
+         if active(row, n) and created and rotated and epoch(row[p .. "last_used_date"]) == nil
+            and math.abs(rotated - created) <= M.WITH_USER_SECONDS then
+           emit("access_key_" .. n, {"user_creation_time", p .. "active", p .. "last_rotated", p .. "last_used_date"})
+         end
+       end
+     end},
+  }
+  local out = {}
+  for _, c in ipairs(all) do
+    local sev = settings[c.id] or M.DEFAULT_SEVERITY[c.id]
+    if sev ~= "off" then
+      c.severity = sev
+      out[#out + 1] = c
+    end
+  end
+  return out
+end
+
+local function index_of(checks, id)
+  for i, c in ipairs(checks) do if c.id == id then return i end end
+end
+
+-- Removes the check with this id from the list (no error when it is not there).
+function M.remove(checks, id)
+  local i = index_of(checks, id)
+  if i then table.remove(checks, i) end
+  return checks
+end
+
+-- Puts check in place of the one with the same id, or at the end.
+function M.replace(checks, check)
+  checks[index_of(checks, check.id) or #checks + 1] = check
+  return checks
+end
+
+-- nil, or what is wrong with a list of checks (for workflow.new, which stops the run).
+function M.invalid(checks)
+  if type(checks) ~= "table" then return "checks must be a list of check tables" end
+  local seen = {}
+  for i, c in ipairs(checks) do
+    local where = ("check %d (%s)"):format(i, tostring(type(c) == "table" and c.id))
+    if type(c) ~= "table" or type(c.id) ~= "string" or not c.id:match("^[%w_]+$") then
+      return where .. ": id must be letters, digits and '_'"
+    end
+    if seen[c.id] then return where .. ": the id is used twice" end
+    seen[c.id] = true
+    if not M.RANK[c.severity] then return where .. ": severity must be one of " .. table.concat(M.SEVERITIES, ", ") end
+    if type(c.evaluate) ~= "function" then return where .. ": evaluate must be a function" end
+    if type(c.title) ~= "string" then return where .. ": title must be a string" end
+    if c.scope ~= nil and c.scope ~= "root" and c.scope ~= "users" then
+      return where .. ": scope must be \"root\", \"users\" or nil"
+    end
+  end
+end
+
+-- Runs the checks on one report's rows. Returns the findings, compact for the trip to the
+-- main thread ({check =, user =, subject =, severity =, evidence = {column = value}}), or
+-- nil and a message when a check raised.
+function M.evaluate(checks, rows, account, generated_time, fallback_now)
+  local now = epoch(generated_time) or fallback_now
+  local ctx = {account = account, now = now, generated_time = generated_time,
+               age_days = function(v)
+                 local t = epoch(v)
+                 return t and (now - t) / DAY
+               end}
+  local found, check, row = {}, nil, nil
+  local function emit(subject, evidence)
+    local e = {}
+    if evidence and evidence[1] then
+      for _, col in ipairs(evidence) do e[col] = row[col] end
+    else
+      for k, v in pairs(evidence or {}) do e[k] = v end
+    end
+    found[#found + 1] = {check = check.id, user = row.user, subject = subject,
+                         severity = check.severity, evidence = e}
+  end
+  local ok, err = pcall(function()
+    for i = 1, #rows do
+      row = rows[i]
+      local root = row.user == ROOT
+      for j = 1, #checks do
+        check = checks[j]
+        local scope = check.scope
+        if scope == nil or (scope == "root") == root then check.evaluate(row, ctx, emit) end
+      end
+    end
+  end)
+  if not ok then return nil, ("check %s: %s"):format(check and check.id or "?", tostring(err)) end
+  return found
+end
+
+-- ---- The findings file and what changed ---------------------------------------------------
+
+function M.key(run)
+  return ("%s/findings-%s.jsonl"):format(run.date, run.id)
+end
+
+-- One finding's identity across runs: the same check on the same user and subject.
+local function identity(f)
+  return f.check .. "\0" .. f.user .. "\0" .. (f.subject or "")
+end
+
+local LINE = {"account", "account_name", "ou_path", "user", "check", "severity", "title", "cis",
+              "subject", "change", "first_seen", "report_generated_time", "stale_report", "evidence"}
+
+function M.encode_line(f)
+  return manifest.ordered_json(f, LINE)
+end
+
+-- The earlier run to compare with: the latest day before `date` (at most `look_back` date
+-- folders back) that has a findings file, read as
+--   {date =, evaluated = {account = run_id}, findings = {account = {identity = line}}}
+-- or nil when there is none. For each account the latest run of that day that evaluated it
+-- (its manifest row has `findings`) counts. Raises nothing: unreadable files are skipped with
+-- a warning and an unlistable destination gives nil, err.
+function M.load_baseline(client, dest, date, look_back)
+  local names, err = delivery.list(client, dest, "")
+  if not names then return nil, err end
+  local days = {}
+  for _, n in ipairs(names) do
+    local d = n:match("^(%d%d%d%d%-%d%d%-%d%d)/?$")
+    if d and d < date then days[#days + 1] = d end
+  end
+  table.sort(days, function(a, b) return a > b end)
+  for i = 1, math.min(#days, look_back or 7) do
+    local base = M.load_day(client, dest, days[i])
+    if base then return base end
+  end
+  return nil
+end
+
+local function get_json_lines(client, dest, key)
+  local body, err = delivery.get(client, dest, key)
+  if not body then
+    core.log("warn", "skipping an unreadable findings file", {key = key, error = tostring(err and (err.message or err))})
+    return {}
+  end
+  local lines = {}
+  for line in body:gmatch("[^\n]+") do
+    local ok, f = pcall(cjson.decode, line)
+    if ok and type(f) == "table" and type(f.account) == "string" and type(f.check) == "string"
+       and type(f.user) == "string" then
+      lines[#lines + 1] = f
+    end
+  end
+  return lines
+end
+
+-- What one earlier run found: {evaluated = {account = true}, by_account = {account = {line,
+-- ...}}} from its manifest (accounts whose row has `findings` were evaluated) and its findings
+-- file (resolved lines left out), or nil when its manifest cannot be read.
+function M.load_run(client, dest, date, run_id)
+  local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id))
+  local ok, m = pcall(cjson.decode, body or "")
+  if not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then return nil end
+  local r = {evaluated = {}, by_account = {}}
+  for _, row in ipairs(m.accounts) do
+    if type(row.findings) == "table" then r.evaluated[row.id] = true end
+  end
+  if next(r.evaluated) then
+    for _, f in ipairs(get_json_lines(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id))) do
+      if r.evaluated[f.account] and f.change ~= "resolved" then
+        local list = r.by_account[f.account] or {}
+        r.by_account[f.account] = list
+        list[#list + 1] = f
+      end
+    end
+  end
+  return r
+end
+
+-- The findings of one day's runs (see load_baseline), or nil when it has none.
+function M.load_day(client, dest, day)
+  local names = delivery.list(client, dest, day)
+  if not names then return nil end
+  local runs, has_findings = {}, false
+  for _, n in ipairs(names) do
+    local id = n:match("^manifest%-(.+)%.json$")
+    if id then runs[#runs + 1] = id end
+    if n:match("^findings%-.+%.jsonl$") then has_findings = true end
+  end
+  if not has_findings then return nil end
+  table.sort(runs) -- run ids start with their time: later runs win
+  local base = {date = day, evaluated = {}, findings = {}}
+  for _, id in ipairs(runs) do
+    local r = M.load_run(client, dest, day, id)
+    for account in pairs(r and r.evaluated or {}) do
+      base.evaluated[account] = id
+      local per = {}
+      for _, f in ipairs(r.by_account[account] or {}) do per[identity(f)] = f end
+      base.findings[account] = per
+    end
+  end
+  return base
+end
+
+-- A findings line read back, in the compact form evaluate() gives.
+function M.compact(line)
+  return {check = line.check, user = line.user, subject = line.subject, severity = line.severity,
+          evidence = type(line.evidence) == "table" and line.evidence or {}}
+end
+
+-- The findings of a run on the main thread: lines of the findings file as outcomes arrive,
+-- counts, and at the end what was resolved.
+local Log = {}
+Log.__index = Log
+
+-- checks: the workflow's (for titles and CIS ids); baseline: load_baseline's result or nil.
+function M.log(checks, baseline, run)
+  local by_id = {}
+  for _, c in ipairs(checks or {}) do by_id[c.id] = c end
+  return setmetatable({checks = by_id, baseline = baseline, run = run, lines = {}, evaluated = {},
+                       seen = {}, new = {}, resolved = {}, by_account = {},
+                       counts = {total = 0, new = 0, persisting = 0, resolved = 0, critical = 0,
+                                 high = 0, medium = 0, low = 0, info = 0},
+                       by_check = {}}, Log)
+end
+
+local STALE_SECONDS = 300
+
+-- Adds the findings an account's outcome carries (outcome.findings, then removed from it) and
+-- sets outcome.finding_counts for the manifest. Returns the counts, or nil when the outcome
+-- has no findings (not evaluated).
+function Log:add(account, outcome)
+  local list = outcome.findings
+  if type(list) ~= "table" then return nil end
+  outcome.findings = nil
+  local counts = {total = 0, new = 0, critical = 0, high = 0, medium = 0, low = 0, info = 0}
+  local base = self.baseline
+  local before = base and base.evaluated[account.id] and (base.findings[account.id] or {}) or nil
+  local seen = {}
+  local gen = outcome.generated_time
+  local stale = (report.epoch(gen) or self.run.started) < self.run.started - STALE_SECONDS or nil
+  for _, f in ipairs(list) do
+    local c = self.checks[f.check] or {}
+    local id = identity(f)
+    local prev = before and before[id]
+    local line = {account = account.id, account_name = account.name, ou_path = account.ou_path,
+                  user = f.user, check = f.check, severity = f.severity, title = c.title or f.check,
+                  cis = c.cis, subject = f.subject, change = prev and "persisting" or "new",
+                  first_seen = prev and (prev.first_seen or base.date) or self.run.date,
+                  report_generated_time = gen, stale_report = stale,
+                  evidence = next(f.evidence or {}) and f.evidence or nil}
+    seen[id] = true
+    self.lines[#self.lines + 1] = M.encode_line(line)
+    counts.total = counts.total + 1
+    counts[f.severity] = (counts[f.severity] or 0) + 1
+    self.counts.total = self.counts.total + 1
+    self.counts[f.severity] = (self.counts[f.severity] or 0) + 1
+    local bc = self.by_check[f.check] or {check = f.check, title = line.title, cis = c.cis, total = 0, new = 0,
+                                          severity = f.severity}
+    self.by_check[f.check] = bc
+    bc.total = bc.total + 1
+    if prev then
+      self.counts.persisting = self.counts.persisting + 1
+    else
+      counts.new = counts.new + 1
+      bc.new = bc.new + 1
+      self.counts.new = self.counts.new + 1
+      self.new[#self.new + 1] = line
+    end
+  end
+  if before then
+    for id, f in pairs(before) do
+      if not seen[id] then
+        f.change = "resolved"
+        f.account_name, f.ou_path = account.name, account.ou_path
+        self.resolved[#self.resolved + 1] = f
+      end
+    end
+  end
+  self.evaluated[account.id] = true
+  self.by_account[account.id] = counts
+  outcome.finding_counts = counts
+  return counts
+end
+
+local function by_place(a, b)
+  if a.account ~= b.account then return a.account < b.account end
+  if a.user ~= b.user then return a.user < b.user end
+  if a.check ~= b.check then return a.check < b.check end
+  return (a.subject or "") < (b.subject or "")
+end
+
+-- The findings file: the run's findings in the order outcomes came, then the resolved ones.
+function Log:body()
+  table.sort(self.resolved, by_place)
+  self.counts.resolved = #self.resolved
+  local out = {}
+  for i, l in ipairs(self.lines) do out[i] = l end
+  for _, f in ipairs(self.resolved) do out[#out + 1] = M.encode_line(f) end
+  return #out > 0 and table.concat(out, "\n") .. "\n" or ""
+end
+
+-- Severities a run notifies about: new findings whose severity is in `severities`.
+function Log:new_in(severities)
+  local want = {}
+  for _, s in ipairs(severities or {}) do want[s] = true end
+  local out = {}
+  for _, l in ipairs(self.new) do if want[l.severity] then out[#out + 1] = l end end
+  table.sort(out, function(a, b)
+    if a.severity ~= b.severity then return M.RANK[a.severity] < M.RANK[b.severity] end
+    return by_place(a, b)
+  end)
+  return out
+end
+
+return M
