@@ -23,7 +23,8 @@ SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
 APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libssl-dev libinih-dev libexpat1-dev libcsv-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml
+             libssl-dev libinih-dev libexpat1-dev libcsv-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml \
+             chromium
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=

@@ -98,6 +98,7 @@ local function chart(by_check)
 end
 
 local function findings_table(list, kind)
+  if #list == 0 then return '<p class="note" data-list="' .. kind .. '">None.</p>' end
   local out = {'<table data-list="' .. kind .. '"><thead><tr><th>Severity</th><th>Account</th><th>User</th>'
     .. '<th>Check</th><th>Subject</th></tr></thead><tbody>'}
   for i = 1, math.min(#list, M.MAX_ROWS) do
