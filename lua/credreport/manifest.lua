@@ -73,7 +73,7 @@ local ROW = {"id", "name", "state", "ou_path", "status", "attempts", "key", "loc
              "findings_error", "reason", "error", "notification_error", "duration_seconds"}
 local COUNTS = {"total", "new", "persisting", "resolved", "critical", "high", "medium", "low", "info"}
 local NESTED = {summary = {"in_scope", "delivered", "failed", "skipped"}, error = {"code", "message"},
-                discovery_error = {"code", "message"}, findings = COUNTS, evidence = {}}
+                discovery_error = {"code", "message"}, findings = COUNTS}
 
 local function ordered_keys(t, order)
   local keys, known = {}, {}
@@ -99,12 +99,6 @@ local function value(v, order)
     return "{" .. table.concat(parts, ", ") .. "}"
   end
   return cjson.encode(v)
-end
-
--- One JSON object on one line, keys in `order` first (then the others, sorted), "/" not
--- escaped. For the findings file.
-function M.ordered_json(t, order)
-  return (value(t, order):gsub("\\/", "/"))
 end
 
 -- JSON text: one account per line, keys in a stable order, "/" not escaped.

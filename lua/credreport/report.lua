@@ -74,7 +74,8 @@ M.ROOT_USER = "<root_account>"
 -- nil for a special value or anything else that is not such a time. Computed by hand:
 -- os.time() would read the fields as local time.
 function M.epoch(iso)
-  local y, mo, d, h, mi, s, rest = (iso or ""):match("^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$")
+  if type(iso) ~= "string" or not iso:find("^%d") then return nil end -- N/A, no_information...
+  local y, mo, d, h, mi, s, rest = iso:match("^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$")
   if not y then return nil end
   y, mo = tonumber(y), tonumber(mo)
   local offset = 0
