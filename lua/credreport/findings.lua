@@ -248,10 +248,11 @@ M.encode_line = cjson.encode
 
 -- The earlier run to compare with: the latest day before `date` (at most `look_back` date
 -- folders back) that has a findings file, read as
---   {date =, evaluated = {account = run_id}, findings = {account = {identity = line}}}
+--   {date =, evaluated = {account = run_id}, findings = {account = {identity = line text}}}
 -- or nil when there is none. For each account the latest run of that day that evaluated it
--- (its manifest row has `findings`) counts. Raises nothing: unreadable files are skipped with
--- a warning and an unlistable destination gives nil, err.
+-- (its manifest row has `findings`) counts. Lines are kept as the text read (a table per
+-- finding would cost several times more memory). Unreadable files are skipped with a
+-- warning; an unlistable destination gives nil, err.
 function M.load_baseline(client, dest, date, look_back)
   local names, err = delivery.list(client, dest, "")
   if not names then return nil, err end
@@ -268,44 +269,39 @@ function M.load_baseline(client, dest, date, look_back)
   return nil
 end
 
-local function get_json_lines(client, dest, key)
+-- Calls on_line(finding, text) for each well-formed line of a findings file.
+local function each_line(client, dest, key, on_line)
   local body, err = delivery.get(client, dest, key)
   if not body then
     core.log("warn", "skipping an unreadable findings file", {key = key, error = tostring(err and (err.message or err))})
-    return {}
+    return
   end
-  local lines = {}
-  for line in body:gmatch("[^\n]+") do
-    local ok, f = pcall(cjson.decode, line)
+  for text in body:gmatch("[^\n]+") do
+    local ok, f = pcall(cjson.decode, text)
     if ok and type(f) == "table" and type(f.account) == "string" and type(f.check) == "string"
        and type(f.user) == "string" then
-      lines[#lines + 1] = f
+      on_line(f, text)
     end
   end
-  return lines
 end
 
--- What one earlier run found: {evaluated = {account = true}, by_account = {account = {line,
--- ...}}} from its manifest (accounts whose row has `findings` were evaluated) and its findings
--- file (resolved lines left out), or nil when its manifest cannot be read.
-function M.load_run(client, dest, date, run_id)
+-- What one earlier run found: the accounts it evaluated ({account = true}: its manifest rows
+-- with `findings`), or nil when its manifest cannot be read; on_line(finding, text) is called
+-- for each of their findings in its findings file (resolved lines left out).
+function M.load_run(client, dest, date, run_id, on_line)
   local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id))
   local ok, m = pcall(cjson.decode, body or "")
   if not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then return nil end
-  local r = {evaluated = {}, by_account = {}}
+  local evaluated = {}
   for _, row in ipairs(m.accounts) do
-    if type(row.findings) == "table" then r.evaluated[row.id] = true end
+    if type(row.findings) == "table" then evaluated[row.id] = true end
   end
-  if next(r.evaluated) then
-    for _, f in ipairs(get_json_lines(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id))) do
-      if r.evaluated[f.account] and f.change ~= "resolved" then
-        local list = r.by_account[f.account] or {}
-        r.by_account[f.account] = list
-        list[#list + 1] = f
-      end
-    end
+  if next(evaluated) then
+    each_line(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id), function(f, text)
+      if evaluated[f.account] and f.change ~= "resolved" then on_line(f, text) end
+    end)
   end
-  return r
+  return evaluated
 end
 
 -- The findings of one day's runs (see load_baseline), or nil when it has none.
@@ -322,12 +318,15 @@ function M.load_day(client, dest, day)
   table.sort(runs) -- run ids start with their time: later runs win
   local base = {date = day, evaluated = {}, findings = {}}
   for _, id in ipairs(runs) do
-    local r = M.load_run(client, dest, day, id)
-    for account in pairs(r and r.evaluated or {}) do
+    local lines = {}
+    local evaluated = M.load_run(client, dest, day, id, function(f, text)
+      local per = lines[f.account] or {}
+      lines[f.account] = per
+      per[identity(f)] = text
+    end)
+    for account in pairs(evaluated or {}) do
       base.evaluated[account] = id
-      local per = {}
-      for _, f in ipairs(r.by_account[account] or {}) do per[identity(f)] = f end
-      base.findings[account] = per
+      base.findings[account] = lines[account] or {}
     end
   end
   return base
@@ -340,22 +339,37 @@ function M.compact(line)
 end
 
 -- The findings of a run on the main thread: lines of the findings file as outcomes arrive,
--- counts, and at the end what was resolved.
+-- counts, and what was resolved. Memory grows with the lines' text only: the new and resolved
+-- findings kept as tables (for the summary page and the SNS message) are the M.KEEP most
+-- severe of each severity.
+M.KEEP = 100
 local Log = {}
 Log.__index = Log
+
+local function severity_table(v)
+  local t = {}
+  for _, s in ipairs(M.SEVERITIES) do t[s] = v == "list" and {} or 0 end
+  return t
+end
 
 -- checks: the workflow's (for titles and CIS ids); baseline: load_baseline's result or nil.
 function M.log(checks, baseline, run)
   local by_id = {}
   for _, c in ipairs(checks or {}) do by_id[c.id] = c end
-  return setmetatable({checks = by_id, baseline = baseline, run = run, lines = {}, evaluated = {},
-                       seen = {}, new = {}, resolved = {}, by_account = {},
+  return setmetatable({checks = by_id, baseline = baseline, run = run, lines = {}, resolved_lines = {},
+                       new_kept = severity_table("list"), new_by_severity = severity_table(),
+                       resolved_kept = severity_table("list"), by_account = {},
                        counts = {total = 0, new = 0, persisting = 0, resolved = 0, critical = 0,
                                  high = 0, medium = 0, low = 0, info = 0},
                        by_check = {}}, Log)
 end
 
 local STALE_SECONDS = 300
+
+local function keep(kept, line)
+  local list = kept[line.severity]
+  if list and #list < M.KEEP then list[#list + 1] = line end
+end
 
 -- Adds the findings an account's outcome carries (outcome.findings, then removed from it) and
 -- sets outcome.finding_counts for the manifest. Returns the counts, or nil when the outcome
@@ -365,83 +379,104 @@ function Log:add(account, outcome)
   if type(list) ~= "table" then return nil end
   outcome.findings = nil
   local counts = {total = 0, new = 0, critical = 0, high = 0, medium = 0, low = 0, info = 0}
+  local total = self.counts
   local base = self.baseline
   local before = base and base.evaluated[account.id] and (base.findings[account.id] or {}) or nil
-  local seen = {}
   local gen = outcome.generated_time
   local stale = (report.epoch(gen) or self.run.started) < self.run.started - STALE_SECONDS or nil
+  local lines = self.lines
   for _, f in ipairs(list) do
-    local c = self.checks[f.check] or {}
+    local sev, check = f.severity, f.check
+    local c = self.checks[check]
     local id = identity(f)
     local prev = before and before[id]
+    local first_seen = self.run.date
+    if prev then
+      first_seen = prev:match('"first_seen": ?"([^"]+)"') or base.date
+      before[id] = nil -- what is left of `before` at the end was resolved
+    end
     local line = {account = account.id, account_name = account.name, ou_path = account.ou_path,
-                  user = f.user, check = f.check, severity = f.severity, title = c.title or f.check,
-                  cis = c.cis, subject = f.subject, change = prev and "persisting" or "new",
-                  first_seen = prev and (prev.first_seen or base.date) or self.run.date,
+                  user = f.user, check = check, severity = sev, cis = c and c.cis, subject = f.subject,
+                  change = prev and "persisting" or "new", first_seen = first_seen,
                   report_generated_time = gen, stale_report = stale,
                   evidence = next(f.evidence or {}) and f.evidence or nil}
-    seen[id] = true
-    self.lines[#self.lines + 1] = M.encode_line(line)
+    lines[#lines + 1] = M.encode_line(line)
     counts.total = counts.total + 1
-    counts[f.severity] = (counts[f.severity] or 0) + 1
-    self.counts.total = self.counts.total + 1
-    self.counts[f.severity] = (self.counts[f.severity] or 0) + 1
-    local bc = self.by_check[f.check] or {check = f.check, title = line.title, cis = c.cis, total = 0, new = 0,
-                                          severity = f.severity}
-    self.by_check[f.check] = bc
+    counts[sev] = (counts[sev] or 0) + 1
+    total.total = total.total + 1
+    total[sev] = (total[sev] or 0) + 1
+    local bc = self.by_check[check]
+    if not bc then
+      bc = {check = check, title = c and c.title or check, cis = c and c.cis, total = 0, new = 0, severity = sev}
+      self.by_check[check] = bc
+    end
     bc.total = bc.total + 1
     if prev then
-      self.counts.persisting = self.counts.persisting + 1
+      total.persisting = total.persisting + 1
     else
       counts.new = counts.new + 1
       bc.new = bc.new + 1
-      self.counts.new = self.counts.new + 1
-      self.new[#self.new + 1] = line
+      total.new = total.new + 1
+      self.new_by_severity[sev] = (self.new_by_severity[sev] or 0) + 1
+      keep(self.new_kept, line)
     end
   end
   if before then
-    for id, f in pairs(before) do
-      if not seen[id] then
-        f.change = "resolved"
-        f.account_name, f.ou_path = account.name, account.ou_path
-        self.resolved[#self.resolved + 1] = f
+    for _, text in pairs(before) do
+      local ok, f = pcall(cjson.decode, text)
+      if ok then
+        f.change, f.account_name, f.ou_path = "resolved", account.name, account.ou_path
+        self.resolved_lines[#self.resolved_lines + 1] = M.encode_line(f)
+        total.resolved = total.resolved + 1
+        keep(self.resolved_kept, f)
       end
     end
+    base.findings[account.id] = nil
   end
-  self.evaluated[account.id] = true
   self.by_account[account.id] = counts
   outcome.finding_counts = counts
   return counts
 end
 
-local function by_place(a, b)
+local function by_severity_then_place(a, b)
+  local ra, rb = M.RANK[a.severity] or 9, M.RANK[b.severity] or 9
+  if ra ~= rb then return ra < rb end
   if a.account ~= b.account then return a.account < b.account end
   if a.user ~= b.user then return a.user < b.user end
   if a.check ~= b.check then return a.check < b.check end
   return (a.subject or "") < (b.subject or "")
 end
 
--- The findings file: the run's findings in the order outcomes came, then the resolved ones.
-function Log:body()
-  table.sort(self.resolved, by_place)
-  self.counts.resolved = #self.resolved
+-- The kept findings of the given severities (all when nil), most severe first.
+local function most_severe(kept, severities)
   local out = {}
-  for i, l in ipairs(self.lines) do out[i] = l end
-  for _, f in ipairs(self.resolved) do out[#out + 1] = M.encode_line(f) end
-  return #out > 0 and table.concat(out, "\n") .. "\n" or ""
+  for _, s in ipairs(severities or M.SEVERITIES) do
+    for _, l in ipairs(kept[s] or {}) do out[#out + 1] = l end
+  end
+  table.sort(out, by_severity_then_place)
+  return out
 end
 
--- Severities a run notifies about: new findings whose severity is in `severities`.
+-- The findings file: the run's findings in the order outcomes came, then the resolved ones.
+-- Frees the lines: call it once.
+function Log:body()
+  local lines = self.lines
+  for _, l in ipairs(self.resolved_lines) do lines[#lines + 1] = l end
+  self.lines, self.resolved_lines = {}, {}
+  return #lines > 0 and table.concat(lines, "\n") .. "\n" or ""
+end
+
+-- The most severe new findings (up to M.KEEP of each severity) and how many new ones there
+-- are in all, of the given severities (all when nil).
 function Log:new_in(severities)
-  local want = {}
-  for _, s in ipairs(severities or {}) do want[s] = true end
-  local out = {}
-  for _, l in ipairs(self.new) do if want[l.severity] then out[#out + 1] = l end end
-  table.sort(out, function(a, b)
-    if a.severity ~= b.severity then return M.RANK[a.severity] < M.RANK[b.severity] end
-    return by_place(a, b)
-  end)
-  return out
+  local n = 0
+  for _, s in ipairs(severities or M.SEVERITIES) do n = n + (self.new_by_severity[s] or 0) end
+  return most_severe(self.new_kept, severities), n
+end
+
+-- The most severe resolved findings (up to M.KEEP of each severity).
+function Log:resolved_list()
+  return most_severe(self.resolved_kept)
 end
 
 return M

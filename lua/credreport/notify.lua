@@ -61,35 +61,39 @@ end
 
 M.MAX_LISTED = 50 -- new findings listed in one message; the rest are counted
 
--- One message for the new findings of a run (those of [findings] notify's severities), most
--- severe first: account, user, check and subject of each, the comparison's date and where the
--- findings file and the summary page are. Returns the message id or nil, err.
+-- One message for the new findings of a run (those of [findings] notify's severities): how
+-- many of each severity, the most severe (account, user, check and subject of each), the
+-- comparison's date and where the findings file and the summary page are. list: the most
+-- severe new findings (findings lines); info: {count =, counts = {severity = n}, by_check =,
+-- baseline =, findings =, summary =}. Returns the message id or nil, err.
 function M.new_findings(client, settings, run, list, info)
-  local counts, order = {}, {}
-  for _, f in ipairs(list) do
-    if not counts[f.severity] then order[#order + 1] = f.severity end
-    counts[f.severity] = (counts[f.severity] or 0) + 1
+  local parts, listed = {}, {}
+  for _, f in ipairs(list) do listed[f.severity] = true end
+  for _, s in ipairs{"critical", "high", "medium", "low", "info"} do
+    local n = listed[s] and info.counts and info.counts[s] or 0
+    if n > 0 then parts[#parts + 1] = ("%d %s"):format(n, s) end
   end
-  local parts = {}
-  for _, s in ipairs(order) do parts[#parts + 1] = ("%d %s"):format(counts[s], s) end
   local lines = {
-    ("credreport run %s found %d new finding(s) (%s) %s."):format(run.id, #list, table.concat(parts, ", "),
+    ("credreport run %s found %d new finding(s)%s %s."):format(run.id, info.count,
+      #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "",
       info.baseline and ("since the runs of " .. info.baseline) or "(no earlier run to compare with)"),
     "",
   }
-  for i = 1, math.min(#list, M.MAX_LISTED) do
+  local shown = math.min(#list, M.MAX_LISTED)
+  for i = 1, shown do
     local f = list[i]
+    local c = info.by_check and info.by_check[f.check]
     lines[#lines + 1] = ("[%s] %s (%s) %s: %s%s"):format(f.severity, f.account, f.account_name or "",
-      f.user, f.title or f.check, f.subject and (" (" .. f.subject .. ")") or "")
+      f.user, c and c.title or f.check, f.subject and (" (" .. f.subject .. ")") or "")
   end
-  if #list > M.MAX_LISTED then lines[#lines + 1] = ("... and %d more"):format(#list - M.MAX_LISTED) end
+  if info.count > shown then lines[#lines + 1] = ("... and %d more"):format(info.count - shown) end
   lines[#lines + 1] = ""
   if info.findings then lines[#lines + 1] = "Findings: " .. info.findings end
   if info.summary then lines[#lines + 1] = "Summary page: " .. info.summary end
   lines[#lines + 1] = "Run: " .. run.id
   local res, err = client:query("sns", "Publish", {
     TopicArn = settings.sns_topic_arn,
-    Subject = subject("credreport run {run_id}: {n} new finding(s)", {run_id = run.id, n = #list}),
+    Subject = subject("credreport run {run_id}: {n} new finding(s)", {run_id = run.id, n = info.count}),
     Message = table.concat(lines, "\n"),
     ["MessageAttributes.entry.1.Name"] = "run_id",
     ["MessageAttributes.entry.1.Value.DataType"] = "String",

@@ -97,31 +97,25 @@ local function chart(by_check)
   return table.concat(out, "\n")
 end
 
-local function findings_table(list, kind)
+-- list: the most severe findings (findings lines as tables); total: how many there are in all.
+local function findings_table(list, kind, total, by_check)
   if #list == 0 then return '<p class="note" data-list="' .. kind .. '">None.</p>' end
   local out = {'<table data-list="' .. kind .. '"><thead><tr><th>Severity</th><th>Account</th><th>User</th>'
     .. '<th>Check</th><th>Subject</th></tr></thead><tbody>'}
-  for i = 1, math.min(#list, M.MAX_ROWS) do
+  local shown = math.min(#list, M.MAX_ROWS)
+  for i = 1, shown do
     local f = list[i]
+    local c = by_check[f.check]
     out[#out + 1] = ('<tr><td>%s</td><td class="mono">%s<br><span class="note">%s</span></td><td class="mono">%s</td>'
       .. '<td>%s</td><td>%s</td></tr>'):format(sev_badge(f.severity), esc(f.account), esc(f.account_name),
-      esc(f.user), esc(f.title or f.check), esc(f.subject or ""))
+      esc(f.user), esc(c and c.title or f.check), esc(f.subject or ""))
   end
   out[#out + 1] = "</tbody></table>"
-  if #list > M.MAX_ROWS then
-    out[#out + 1] = ('<p class="note">%s more in the findings file.</p>'):format(num(#list - M.MAX_ROWS))
+  if total > shown then
+    out[#out + 1] = ('<p class="note">The %s most severe of %s: the findings file has them all.</p>'):format(
+      num(shown), num(total))
   end
   return table.concat(out, "\n")
-end
-
-local function severity_sorted(list)
-  table.sort(list, function(a, b)
-    local ra, rb = RANK[a.severity] or 9, RANK[b.severity] or 9
-    if ra ~= rb then return ra < rb end
-    if a.account ~= b.account then return a.account < b.account end
-    return a.user < b.user
-  end)
-  return list
 end
 
 -- m: the manifest (manifest.build); flog: the findings log (findings.log) or nil;
@@ -233,8 +227,8 @@ function M.html(m, flog, files)
     else
       out[#out + 1] = '<p data-baseline="">No earlier run with findings at this destination: every finding is new.</p>'
     end
-    out[#out + 1] = "<h3>New</h3>" .. findings_table(severity_sorted(flog.new), "new")
-    out[#out + 1] = "<h3>Resolved</h3>" .. findings_table(severity_sorted(flog.resolved), "resolved")
+    out[#out + 1] = "<h3>New</h3>" .. findings_table((flog:new_in()), "new", c.new, flog.by_check)
+    out[#out + 1] = "<h3>Resolved</h3>" .. findings_table(flog:resolved_list(), "resolved", c.resolved, flog.by_check)
   end
   out[#out + 1] = '<h2>Files</h2><table><tbody>'
   for _, f in ipairs{{"Manifest", files.manifest}, {"Findings", files.findings}, {"Consolidated CSV", files.consolidated}} do

@@ -386,21 +386,27 @@ end
 -- collected them, so that they are neither lost nor counted as resolved.
 function Workflow:gather_findings(info, client)
   local flog = self:findings_log()
-  local earlier = {}
+  local resumed = {} -- run id -> {account id = outcome}
   for _, id in ipairs(info.order) do
     local o = info.outcomes[id]
     if o and o.findings then
       flog:add(o.account, o)
     elseif o and o.resumed_from and o.status == "delivered" then
-      local r = earlier[o.resumed_from]
-      if r == nil then
-        r = findings.load_run(client, self.dest, run.date, o.resumed_from) or false
-        earlier[o.resumed_from] = r
+      resumed[o.resumed_from] = resumed[o.resumed_from] or {}
+      resumed[o.resumed_from][id] = o
+    end
+  end
+  for run_id, outcomes in pairs(resumed) do
+    local found = {}
+    local evaluated = findings.load_run(client, self.dest, run.date, run_id, function(f)
+      if outcomes[f.account] then
+        found[f.account] = found[f.account] or {}
+        table.insert(found[f.account], findings.compact(f))
       end
-      if r and r.evaluated[id] then
-        local list = {}
-        for i, line in ipairs(r.by_account[id] or {}) do list[i] = findings.compact(line) end
-        o.findings = list
+    end)
+    for id, o in pairs(outcomes) do
+      if evaluated and evaluated[id] then
+        o.findings = found[id] or {}
         flog:add(o.account, o)
       end
     end
@@ -519,10 +525,12 @@ function Workflow:finish(info)
       local sent, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
       if not sent then log("error", "SNS summary failed", {error = tostring(nerr)}) end
     end
-    local new = flog and flog:new_in(self.notify_findings) or {}
-    if #new > 0 then
+    local new, count = {}, 0
+    if flog and #self.notify_findings > 0 then new, count = flog:new_in(self.notify_findings) end
+    if count > 0 then
       local sent, nerr = notify.new_findings(self:client(), self.notify, run, new, {
-        baseline = flog.baseline and flog.baseline.date, findings = files.findings, summary = files.summary})
+        count = count, counts = flog.new_by_severity, by_check = flog.by_check, baseline = flog.baseline and flog.baseline.date,
+        findings = files.findings, summary = files.summary})
       if not sent then log("error", "SNS message about new findings failed", {error = tostring(nerr)}) end
     end
   end
