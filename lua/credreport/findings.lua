@@ -237,8 +237,11 @@ function M.key(run)
 end
 
 -- One finding's identity across runs: the same check on the same user and subject.
+-- One line of text: a line break (which IAM names cannot hold) becomes a space.
 local function identity(f)
-  return f.check .. "\0" .. f.user .. "\0" .. (f.subject or "")
+  local id = f.check .. "\0" .. f.user .. "\0" .. (f.subject or "")
+  if id:find("\n", 1, true) then id = id:gsub("\n", " ") end
+  return id
 end
 
 -- One line of the findings file. A line is written for every problem of every user, so it is
@@ -356,7 +359,7 @@ end
 function M.log(checks, baseline, run)
   local by_id = {}
   for _, c in ipairs(checks or {}) do by_id[c.id] = c end
-  return setmetatable({checks = by_id, baseline = baseline, run = run, lines = {}, resolved_lines = {},
+  return setmetatable({checks = by_id, baseline = baseline, run = run, chunks = {}, resolved_chunks = {},
                        new_kept = severity_table("list"), new_by_severity = severity_table(),
                        resolved_kept = severity_table("list"), by_account = {},
                        counts = {total = 0, new = 0, persisting = 0, resolved = 0, critical = 0,
@@ -364,78 +367,161 @@ function M.log(checks, baseline, run)
                        by_check = {}}, Log)
 end
 
-local STALE_SECONDS = 300
+-- A report more than this older than the run's start was served from AWS's cache.
+M.STALE_SECONDS = 300
+
+local SEV_CHAR = {critical = "c", high = "h", medium = "m", low = "l", info = "i"}
+local CHAR_SEV = {c = "critical", h = "high", m = "medium", l = "low", i = "info"}
+
+-- The findings of one report packed for the trip to the main thread (as JSON, inside the
+-- outcome) and for writing: `lines` the findings file's lines for them, without `change` and
+-- `first_seen` (which only the main thread knows), joined by "\n"; `keys` each finding's
+-- identity, in the same order, joined by "\n"; `severities` one letter per finding (c, h, m,
+-- l, i); `by_check` {check = {n =, severity =}}; `n` how many. A few strings instead of a
+-- table per finding: cheap to encode, decode and keep.
+function M.pack(found, account, generated_time, stale, checks)
+  local cis = {}
+  for _, c in ipairs(checks or {}) do cis[c.id] = c.cis end
+  local lines, keys, sevs, by_check = {}, {}, {}, {}
+  for i, f in ipairs(found) do
+    lines[i] = M.encode_line{account = account.id, account_name = account.name, ou_path = account.ou_path,
+                             user = f.user, check = f.check, severity = f.severity, cis = cis[f.check],
+                             subject = f.subject, report_generated_time = generated_time,
+                             stale_report = stale or nil,
+                             evidence = next(f.evidence or {}) and f.evidence or nil}
+    keys[i] = identity(f)
+    sevs[i] = SEV_CHAR[f.severity] or "i"
+    local bc = by_check[f.check] or {n = 0, severity = f.severity}
+    by_check[f.check] = bc
+    bc.n = bc.n + 1
+  end
+  return {n = #found, lines = table.concat(lines, "\n"), keys = table.concat(keys, "\n"),
+          severities = table.concat(sevs), by_check = by_check}
+end
+
+-- The findings of a packed set as tables (findings lines, without change and first_seen).
+function M.unpack(packed)
+  local out = {}
+  for line in (packed.lines or ""):gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
+  return out
+end
+
+function M.stale(generated_time, run)
+  return (report.epoch(generated_time) or run.started) < run.started - M.STALE_SECONDS
+end
 
 local function keep(kept, line)
   local list = kept[line.severity]
   if list and #list < M.KEEP then list[#list + 1] = line end
 end
 
--- Adds the findings an account's outcome carries (outcome.findings, then removed from it) and
--- sets outcome.finding_counts for the manifest. Returns the counts, or nil when the outcome
--- has no findings (not evaluated).
+-- Adds the findings an account's outcome carries (outcome.findings, packed; then removed from
+-- it) and sets outcome.finding_counts for the manifest. Returns the counts, or nil when the
+-- outcome has no findings (not evaluated).
 function Log:add(account, outcome)
-  local list = outcome.findings
-  if type(list) ~= "table" then return nil end
+  local p = outcome.findings
+  if type(p) ~= "table" or type(p.lines) ~= "string" then return nil end
   outcome.findings = nil
   local counts = {total = 0, new = 0, critical = 0, high = 0, medium = 0, low = 0, info = 0}
   local total = self.counts
   local base = self.baseline
   local before = base and base.evaluated[account.id] and (base.findings[account.id] or {}) or nil
-  local gen = outcome.generated_time
-  local stale = (report.epoch(gen) or self.run.started) < self.run.started - STALE_SECONDS or nil
-  local lines = self.lines
-  for _, f in ipairs(list) do
-    local sev, check = f.severity, f.check
-    local c = self.checks[check]
-    local id = identity(f)
-    local prev = before and before[id]
-    local first_seen = self.run.date
-    if prev then
-      first_seen = prev:match('"first_seen": ?"([^"]+)"') or base.date
-      before[id] = nil -- what is left of `before` at the end was resolved
-    end
-    local line = {account = account.id, account_name = account.name, ou_path = account.ou_path,
-                  user = f.user, check = check, severity = sev, cis = c and c.cis, subject = f.subject,
-                  change = prev and "persisting" or "new", first_seen = first_seen,
-                  report_generated_time = gen, stale_report = stale,
-                  evidence = next(f.evidence or {}) and f.evidence or nil}
-    lines[#lines + 1] = M.encode_line(line)
-    counts.total = counts.total + 1
-    counts[sev] = (counts[sev] or 0) + 1
-    total.total = total.total + 1
-    total[sev] = (total[sev] or 0) + 1
+  local n = math.tointeger(p.n) or 0
+  local sevs = p.severities or ""
+  for i = 1, n do
+    local sev = CHAR_SEV[sevs:sub(i, i)] or "info"
+    counts[sev] = counts[sev] + 1
+    total[sev] = total[sev] + 1
+  end
+  counts.total, total.total = n, total.total + n
+  for check, c in pairs(p.by_check or {}) do
     local bc = self.by_check[check]
     if not bc then
-      bc = {check = check, title = c and c.title or check, cis = c and c.cis, total = 0, new = 0, severity = sev}
+      local def = self.checks[check]
+      bc = {check = check, title = def and def.title or check, cis = def and def.cis, total = 0, new = 0,
+            severity = c.severity}
       self.by_check[check] = bc
     end
-    bc.total = bc.total + 1
-    if prev then
-      total.persisting = total.persisting + 1
-    else
-      counts.new = counts.new + 1
-      bc.new = bc.new + 1
-      total.new = total.new + 1
-      self.new_by_severity[sev] = (self.new_by_severity[sev] or 0) + 1
-      keep(self.new_kept, line)
-    end
+    bc.total = bc.total + math.tointeger(c.n)
   end
+  local new_prefix = '{"change":"new","first_seen":"' .. self.run.date .. '",'
+  local chunk
+  if n == 0 then
+    chunk = nil
+  elseif not before and not self:wants_new(sevs) then
+    -- All new, none to keep: the lines get their prefix in one pass.
+    chunk = new_prefix .. p.lines:sub(2):gsub("\n{", "\n" .. new_prefix)
+    self:count_new(p, counts, n, sevs)
+  else
+    local out, i = {}, 0
+    local next_key = p.keys:gmatch("[^\n]+")
+    for line in p.lines:gmatch("[^\n]+") do
+      i = i + 1
+      local key = next_key()
+      local prev = before and before[key]
+      local sev = CHAR_SEV[sevs:sub(i, i)] or "info"
+      if prev then
+        local first_seen = prev:match('"first_seen": ?"([^"]+)"') or base.date
+        before[key] = nil -- what is left of `before` at the end was resolved
+        out[i] = '{"change":"persisting","first_seen":"' .. first_seen .. '",' .. line:sub(2)
+        total.persisting = total.persisting + 1
+      else
+        out[i] = new_prefix .. line:sub(2)
+        counts.new = counts.new + 1
+        total.new = total.new + 1
+        self.new_by_severity[sev] = self.new_by_severity[sev] + 1
+        local list = self.new_kept[sev]
+        if #list < M.KEEP then
+          local f = cjson.decode(line)
+          f.change, f.first_seen = "new", self.run.date
+          list[#list + 1] = f
+        end
+        local bc = self.by_check[key:match("^[^\0]*")]
+        if bc then bc.new = bc.new + 1 end
+      end
+    end
+    chunk = table.concat(out, "\n")
+  end
+  if chunk then self.chunks[#self.chunks + 1] = chunk end
   if before then
+    local resolved = {}
     for _, text in pairs(before) do
       local ok, f = pcall(cjson.decode, text)
       if ok then
         f.change, f.account_name, f.ou_path = "resolved", account.name, account.ou_path
-        self.resolved_lines[#self.resolved_lines + 1] = M.encode_line(f)
+        resolved[#resolved + 1] = M.encode_line(f)
         total.resolved = total.resolved + 1
         keep(self.resolved_kept, f)
       end
     end
+    if #resolved > 0 then self.resolved_chunks[#self.resolved_chunks + 1] = table.concat(resolved, "\n") end
     base.findings[account.id] = nil
   end
   self.by_account[account.id] = counts
   outcome.finding_counts = counts
   return counts
+end
+
+-- True when some new finding of these severities would still be kept.
+function Log:wants_new(sevs)
+  for c, sev in pairs(CHAR_SEV) do
+    if #self.new_kept[sev] < M.KEEP and sevs:find(c, 1, true) then return true end
+  end
+  return false
+end
+
+-- Counts a packed set whose findings are all new (and none to keep).
+function Log:count_new(p, counts, n, sevs)
+  counts.new = n
+  self.counts.new = self.counts.new + n
+  for c, sev in pairs(CHAR_SEV) do
+    local k = select(2, sevs:gsub(c, ""))
+    self.new_by_severity[sev] = self.new_by_severity[sev] + k
+  end
+  for check, c in pairs(p.by_check or {}) do
+    local bc = self.by_check[check]
+    bc.new = bc.new + math.tointeger(c.n)
+  end
 end
 
 local function by_severity_then_place(a, b)
@@ -460,10 +546,10 @@ end
 -- The findings file: the run's findings in the order outcomes came, then the resolved ones.
 -- Frees the lines: call it once.
 function Log:body()
-  local lines = self.lines
-  for _, l in ipairs(self.resolved_lines) do lines[#lines + 1] = l end
-  self.lines, self.resolved_lines = {}, {}
-  return #lines > 0 and table.concat(lines, "\n") .. "\n" or ""
+  local chunks = self.chunks
+  for _, c in ipairs(self.resolved_chunks) do chunks[#chunks + 1] = c end
+  self.chunks, self.resolved_chunks = {}, {}
+  return #chunks > 0 and table.concat(chunks, "\n") .. "\n" or ""
 end
 
 -- The most severe new findings (up to M.KEEP of each severity) and how many new ones there

@@ -262,7 +262,7 @@ function Workflow:collect(a, ctx)
 end
 
 -- Reads a delivered report once, here on the worker that has it: the findings (outcome.findings,
--- compact, or outcome.findings_error) and, with [output] consolidated_csv, its lines of the
+-- packed by findings.pack, or outcome.findings_error) and, with [output] consolidated_csv, its lines of the
 -- consolidated CSV (outcome.consolidated). A report that cannot be parsed or a check that
 -- raises does not fail the account: its report was delivered.
 function Workflow:examine(a, got, outcome)
@@ -275,8 +275,13 @@ function Workflow:examine(a, got, outcome)
   end
   if self.checks then
     local found, ferr = findings.evaluate(self.checks, rows, a, got.generated_time, run.started)
-    outcome.findings, outcome.findings_error = found, ferr
-    if ferr then log("warn", "report not analysed", {account = a.id, error = ferr}) end
+    if found then
+      outcome.findings = findings.pack(found, a, got.generated_time, findings.stale(got.generated_time, run),
+                                       self.checks)
+    else
+      outcome.findings_error = ferr
+      log("warn", "report not analysed", {account = a.id, error = ferr})
+    end
   end
   if self.output.consolidated_csv then
     outcome.consolidated = dataset.chunk(a, got.generated_time, rows)
@@ -406,7 +411,8 @@ function Workflow:gather_findings(info, client)
     end)
     for id, o in pairs(outcomes) do
       if evaluated and evaluated[id] then
-        o.findings = found[id] or {}
+        o.findings = findings.pack(found[id] or {}, o.account, o.generated_time,
+                                   findings.stale(o.generated_time, run), self.checks)
         flog:add(o.account, o)
       end
     end

@@ -5,20 +5,11 @@ import csv
 import datetime
 import io
 import json
-import os
-import shutil
 import subprocess
 
 from harness import ROOT, check, run_credreport, run_lua_test
-from orgs import generate, keys_for
+from orgs import FAST, generate, keys_for
 
-FAST = """
-[report]
-retry_limit = 8
-wait_interval = 0.05
-wait_growth = 1.5
-max_wait = 0.4
-"""
 JS = ROOT / "tests" / "integration" / "js"
 SHOTS = ROOT / "build" / "screenshots"
 

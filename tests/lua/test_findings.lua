@@ -172,4 +172,67 @@ local back = require("cjson").decode(line)
 T.eq(back.account_name, 'a"b\nc\1', "control characters and quotes survive")
 T.eq(back.evidence.a, "/x", "evidence")
 
+-- the main thread's log: packed findings in, lines with change and first_seen out; the
+-- one-pass path (nothing left to keep) and the line-by-line one give the same file
+local cjson = require "cjson"
+local the_run = {date = "2026-06-01", started = NOW, id = "r"}
+local rows = {root{mfa_active = "false", access_key_1_active = "true", access_key_1_last_rotated = ago(3)},
+              user("a/b", {password_enabled = "true", password_last_used = ago(100), password_last_changed = ago(200)})}
+local found = run(rows)
+local function file_of(keep_n, baseline)
+  findings.KEEP = keep_n
+  local log = findings.log(findings.bundled{}, baseline, the_run)
+  for i = 1, 3 do
+    local acct = {id = "00000000000" .. i, name = 'n"' .. i, ou_path = "Root/X"}
+    local o = {findings = cjson.decode(cjson.encode(findings.pack(found, acct, GEN, false, findings.bundled{}))),
+               generated_time = GEN}
+    log:add(acct, o)
+    T.eq(o.finding_counts.total, #found, "counts per account")
+    T.eq(o.findings, nil, "the packed findings are taken")
+  end
+  findings.KEEP = 100
+  return log:body(), log
+end
+local slow, slow_log = file_of(100)
+local fast, fast_log = file_of(0)
+T.eq(fast, slow, "the same file either way")
+T.eq(fast_log.counts.new, 3 * #found, "all new")
+T.eq(cjson.encode(fast_log.counts), cjson.encode(slow_log.counts), "the same counts")
+T.eq(fast_log.by_check.root_no_mfa.new, 3, "new per check (one pass)")
+T.eq(slow_log.by_check.root_no_mfa.new, 3, "new per check (line by line)")
+local nlines = 0
+for l in slow:gmatch("[^\n]+") do
+  local f = cjson.decode(l)
+  nlines = nlines + 1
+  T.check(f.change == "new" and f.first_seen == "2026-06-01" and f.account_name:find('"', 1, true), "a line: " .. l)
+end
+T.eq(nlines, 3 * #found, "one line per finding")
+local kept = slow_log:new_in{"critical"}
+T.check(#kept == 6 and kept[1].severity == "critical", "the most severe kept")
+
+-- with a baseline: persisting keeps first_seen, a finding gone is resolved
+local base_findings = {}
+for l in slow:gmatch("[^\n]+") do
+  local f = cjson.decode(l)
+  f.first_seen = "2026-05-01"
+  local per = base_findings[f.account] or {}
+  base_findings[f.account] = per
+  per[f.check .. "\0" .. f.user .. "\0" .. (f.subject or "")] = cjson.encode(f)
+end
+base_findings["000000000001"]["gone\0bob\0"] = cjson.encode{account = "000000000001", user = "bob", check = "gone",
+                                                              severity = "low", first_seen = "2026-05-01"}
+local body, log = file_of(100, {date = "2026-05-31", evaluated = {["000000000001"] = "x", ["000000000002"] = "x"},
+                                findings = base_findings})
+local changes = {}
+for l in body:gmatch("[^\n]+") do
+  local f = cjson.decode(l)
+  changes[f.change] = (changes[f.change] or 0) + 1
+  if f.change == "persisting" then T.eq(f.first_seen, "2026-05-01", "first_seen carried over") end
+end
+T.eq(changes.persisting, 2 * #found, "persisting in the two accounts compared")
+T.eq(changes.new, #found, "new in the account not compared")
+T.eq(changes.resolved, 1, "one resolved")
+T.eq(log.counts.resolved, 1, "counted")
+T.eq(log:resolved_list()[1].check, "gone", "listed")
+
 return T.done("findings")
