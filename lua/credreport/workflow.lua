@@ -469,7 +469,11 @@ function Workflow:finish(info)
   local files, missing = {}, false
   local flog = self.checks and self:gather_findings(info, client)
   if flog then
-    files.findings = store(self, client, findings.key(run), flog:body(), "application/x-ndjson", "findings")
+    local body = flog:body()
+    -- The lines it was made of are garbage now: free them before the upload copies the body.
+    collectgarbage("collect")
+    files.findings = store(self, client, findings.key(run), body, "application/x-ndjson", "findings")
+    body = nil -- let it go before the next files are built
     missing = missing or not files.findings
   end
   if self.output.consolidated_csv then
