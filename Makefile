@@ -9,7 +9,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs lua5.4 libcurl openssl inih expat 2>/dev/null)
 # lua-cjson is linked statically so the binary needs no Lua module path for it.
 CJSON_A   := /usr/lib/x86_64-linux-gnu/liblua5.4-cjson.a
-LIBS       = $(CJSON_A) $(PKG_LIBS) -lpthread -lm -ldl
+# libcsv ships no pkg-config file.
+LIBS       = $(CJSON_A) $(PKG_LIBS) -lcsv -lpthread -lm -ldl
 
 BUILD     := build
 SRCS      := $(wildcard core/*.c)
@@ -25,7 +26,8 @@ SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/lua_bu
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
 APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libssl-dev libinih-dev libexpat1-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml
+             libssl-dev libinih-dev libexpat1-dev libcsv-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml \
+             chromium
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=

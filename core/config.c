@@ -572,6 +572,31 @@ static bool s_check_destination(char *v, struct buf *why)
     return true;
 }
 
+/* A non-empty path relative to the destination: no leading, trailing or double '/', no '.' or
+ * '..' segment, no '\\'. */
+static bool s_check_relative_path(const char *v, struct buf *why)
+{
+    size_t n = strlen(v);
+    if (v[0] == '/' || v[n - 1] == '/' || strstr(v, "//")) {
+        buf_puts(why, "must be a relative path with no empty segment (no leading, trailing or "
+                 "double '/')");
+        return false;
+    }
+    for (const char *seg = v; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
+        size_t sl = strcspn(seg, "/");
+        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
+            buf_puts(why, "must not contain '.' or '..' segments (reports stay under "
+                     "destination)");
+            return false;
+        }
+    }
+    if (strchr(v, '\\')) {
+        buf_puts(why, "must not contain '\\'");
+        return false;
+    }
+    return true;
+}
+
 static const char *const s_template_vars[] = {"date", "time", "run_id", "account",
                                               "account_name", "ou_path"};
 
@@ -611,25 +636,19 @@ static bool s_check_key_template(char *v, struct buf *why)
                  "overwrite each other");
         return false;
     }
-    size_t n = strlen(v);
-    if (v[0] == '/' || v[n - 1] == '/' || strstr(v, "//")) {
-        buf_puts(why, "must be a relative path with no empty segment (no leading, trailing or "
-                 "double '/')");
+    return s_check_relative_path(v, why);
+}
+
+/* A folder under the destination for the dataset: a relative path, no variables; empty: off. */
+static bool s_check_dataset(char *v, struct buf *why)
+{
+    if (!*v)
+        return true;
+    if (strpbrk(v, "{}")) {
+        buf_puts(why, "takes no {variables}: the dataset's partitions are its own");
         return false;
     }
-    for (const char *seg = v; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
-        size_t sl = strcspn(seg, "/");
-        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            buf_puts(why, "must not contain '.' or '..' segments (reports stay under "
-                     "destination)");
-            return false;
-        }
-    }
-    if (strchr(v, '\\')) {
-        buf_puts(why, "must not contain '\\'");
-        return false;
-    }
-    return true;
+    return s_check_relative_path(v, why);
 }
 
 int config_check_key_template(const char *template, struct buf *why)
@@ -755,6 +774,8 @@ struct s_spec {
 
 #define S_SECONDS "a number of seconds"
 #define S_URL "an http:// or https:// URL such as https://localhost:4566"
+#define S_SEVERITY "critical|high|medium|low|info"
+#define S_SEVERITY_OFF S_SEVERITY "|off"
 
 static const struct s_spec s_schema[] = {
     {"aws", "region", CFG_STRING, "", 0, 0, NULL, s_check_region,
@@ -830,6 +851,24 @@ static const struct s_spec s_schema[] = {
     {"output", "region", CFG_STRING, "", 0, 0, NULL, s_check_region,
      "an AWS region such as eu-west-1", 0},
     {"output", "checksum", CFG_ENUM, "sha256", 0, 0, "sha256|md5|none", NULL, NULL, 0},
+    {"output", "summary_page", CFG_BOOL, "true", 0, 0, NULL, NULL, NULL, 0},
+    {"output", "consolidated_csv", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
+    {"output", "dataset", CFG_STRING, "", 0, 0, NULL, s_check_dataset,
+     "a folder under the destination such as dataset (no {variables})", 0},
+
+    {"findings", "enabled", CFG_BOOL, "true", 0, 0, NULL, NULL, NULL, 0},
+    {"findings", "root_used_days", CFG_INT, "30", 1, 3650, NULL, NULL, NULL, 0},
+    {"findings", "unused_days", CFG_INT, "45", 1, 3650, NULL, NULL, NULL, 0},
+    {"findings", "rotation_days", CFG_INT, "90", 1, 3650, NULL, NULL, NULL, 0},
+    {"findings", "root_access_key", CFG_ENUM, "critical", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "root_no_mfa", CFG_ENUM, "critical", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "root_used_recently", CFG_ENUM, "high", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "console_user_no_mfa", CFG_ENUM, "high", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "credentials_unused", CFG_ENUM, "medium", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "key_not_rotated", CFG_ENUM, "medium", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "multiple_active_keys", CFG_ENUM, "medium", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "key_unused_since_creation", CFG_ENUM, "low", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "notify", CFG_LIST, "", 0, 0, S_SEVERITY, NULL, NULL, 0},
 
     {"notify", "sns_topic_arn", CFG_STRING, "", 0, 0, NULL, s_check_sns_arn,
      "an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:credreport", 0},

@@ -402,6 +402,7 @@ static int luaopen_credreport_core(lua_State *L)
     luaopen_credreport_aws(L);
     luaopen_credreport_workflow(L);
     luaopen_credreport_sys(L);
+    luaopen_credreport_csv(L);
     lua_pushstring(L, CREDREPORT_VERSION);
     lua_setfield(L, -2, "version");
     static const struct { const char *name; int status; } exits[] = {

@@ -89,5 +89,6 @@ bool runtime_task_done(const struct task *t);
 int luaopen_credreport_aws(lua_State *L);
 int luaopen_credreport_workflow(lua_State *L);
 int luaopen_credreport_sys(lua_State *L);
+int luaopen_credreport_csv(lua_State *L);
 
 #endif

@@ -141,19 +141,21 @@ function M.put(client, dest, out, key, body, content_type)
   return path
 end
 
--- Names of the objects or files directly under dir (a path relative to the destination),
--- or nil, err. A folder that does not exist has none. out: the [output] settings (for the
+-- Names of the objects or files directly under dir (a path relative to the destination; ""
+-- for its top), or nil, err. Sub-folders are listed too (S3: common prefixes, with a
+-- trailing "/"). A folder that does not exist has none. out: the [output] settings (for the
 -- bucket's region and expected owner), optional.
 function M.list(client, dest, dir, out)
   if dest.kind == "folder" then
-    local names, err = core.list_dir(dest.path .. "/" .. dir)
+    local names, err = core.list_dir(dir == "" and dest.path or dest.path .. "/" .. dir)
     if not names then
       if tostring(err):find("No such file", 1, true) then return {} end
       return nil, {code = "ReadFailed", message = err}
     end
     return names
   end
-  local prefix = join(dest.prefix, dir) .. "/"
+  local top = dir == "" and dest.prefix or join(dest.prefix, dir)
+  local prefix = top == "" and "" or top .. "/"
   local names, token = {}, nil
   local next_page = paging.guard("S3 listing of s3://" .. dest.bucket .. "/" .. prefix)
   repeat
@@ -172,6 +174,9 @@ function M.list(client, dest, dir, out)
     local contents = r.Contents
     if contents and contents.Key then contents = {contents} end -- a single element
     for _, c in ipairs(contents or {}) do names[#names + 1] = c.Key:sub(#prefix + 1) end
+    local folders = r.CommonPrefixes
+    if folders and folders.Prefix then folders = {folders} end
+    for _, f in ipairs(type(folders) == "table" and folders or {}) do names[#names + 1] = f.Prefix:sub(#prefix + 1) end
     token = r.IsTruncated == "true" and r.NextContinuationToken or nil
   until not token
   return names

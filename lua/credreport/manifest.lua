@@ -29,6 +29,7 @@ function M.build(run, info)
       row.location, row.key, row.reason = o.location, o.key, o.reason
       row.report_generated_time, row.sha256, row.bytes = o.generated_time, o.sha256, o.bytes
       row.checks = math.tointeger(o.checks) or o.checks
+      row.findings, row.findings_error = o.finding_counts, o.findings_error
       if o.resumed_from then
         row.resumed_from = o.resumed_from
         counts.resumed = counts.resumed + 1
@@ -69,12 +70,13 @@ end
 -- Keys in the order the docs show them, so that manifests read well and diff cleanly; keys a
 -- custom workflow adds come after, sorted.
 local TOP = {"run_id", "started", "finished", "version", "destination", "shard", "interrupted_by",
-             "discovery_error", "requested_not_processed", "summary"}
+             "discovery_error", "requested_not_processed", "summary", "findings"}
 local ROW = {"id", "name", "state", "ou_path", "status", "attempts", "key", "location",
-             "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "reason", "error",
-             "notification_error", "duration_seconds"}
+             "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "findings",
+             "findings_error", "reason", "error", "notification_error", "duration_seconds"}
+local COUNTS = {"total", "new", "persisting", "resolved", "critical", "high", "medium", "low", "info"}
 local NESTED = {summary = {"in_scope", "delivered", "failed", "skipped"}, error = {"code", "message"},
-                discovery_error = {"code", "message"}}
+                discovery_error = {"code", "message"}, findings = COUNTS}
 -- A list of tables (requested_not_processed): each element in this order.
 local LISTS = {requested_not_processed = {"id", "reason"}}
 

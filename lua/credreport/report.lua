@@ -66,38 +66,35 @@ function M.fetch(client, policy, fields)
 end
 
 -- Parses the CSV into rows keyed by column name (columns differ between report versions, so
--- read them by name, never by position).
+-- read them by name, never by position), with core.csv_decode: rows, columns, or nil and
+-- "line N: ..." when the text is not a well-formed CSV with a header row.
 function M.rows(csv)
-  local rows, header = {}, nil
-  for line in csv:gmatch("[^\r\n]+") do
-    local fields, pos = {}, 1
-    while pos <= #line + 1 do
-      local value, next_pos
-      if line:sub(pos, pos) == '"' then
-        local buf, i = {}, pos + 1
-        while true do
-          local q = line:find('"', i, true)
-          if not q then buf[#buf + 1] = line:sub(i); i = #line + 1; break end
-          buf[#buf + 1] = line:sub(i, q - 1)
-          if line:sub(q + 1, q + 1) == '"' then buf[#buf + 1] = '"'; i = q + 2 else i = q + 1; break end
-        end
-        value, next_pos = table.concat(buf), i + 1
-      else
-        local comma = line:find(",", pos, true) or (#line + 1)
-        value, next_pos = line:sub(pos, comma - 1), comma + 1
-      end
-      fields[#fields + 1] = value
-      pos = next_pos
-    end
-    if not header then
-      header = fields
-    else
-      local row = {}
-      for i, name in ipairs(header) do row[name] = fields[i] end
-      rows[#rows + 1] = row
-    end
-  end
-  return rows
+  return core.csv_decode(csv)
+end
+
+-- The report's special values: not dates, not booleans. "N/A": not applicable (no password,
+-- no key, never used); "no_information": no sign-in recorded (password_last_used);
+-- "not_supported": does not apply to the root user's row.
+M.SPECIAL = {["N/A"] = true, no_information = true, not_supported = true}
+M.ROOT_USER = "<root_account>"
+
+-- Seconds since the epoch of a report time ("2024-01-15T08:30:00+00:00", AWS writes UTC), or
+-- nil for a special value or anything else that is not such a time. Computed by hand:
+-- os.time() would read the fields as local time.
+function M.epoch(iso)
+  if type(iso) ~= "string" or not iso:find("^%d") then return nil end -- N/A, no_information...
+  local y, mo, d, h, mi, s, rest = iso:match("^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  local offset = 0
+  local sign, oh, om = rest:match("([+-])(%d%d):?(%d%d)$")
+  if sign then offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "+" and 1 or -1) end
+  if mo <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset
 end
 
 return M

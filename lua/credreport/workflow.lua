@@ -14,6 +14,9 @@ local delivery = require "credreport.delivery"
 local notify = require "credreport.notify"
 local manifest = require "credreport.manifest"
 local pause = require "credreport.pause"
+local findings = require "credreport.findings"
+local dataset = require "credreport.dataset"
+local summary = require "credreport.summary"
 local cjson = require "cjson"
 
 local M = {}
@@ -41,6 +44,9 @@ local SUMMARY_FAILURES = 20
 --   filter(account) -> bool                   extra scope rule, on the main thread
 --   on_report(account, csv, ctx) -> false     act on a report; false skips delivery
 --   on_failure(account, err, ctx)             replaces the SNS notification
+--   checks                                    the findings' checks (default: [findings]);
+--                                             false: none
+--   notify_findings                           severities of new findings to publish
 function M.new(opts)
   opts = opts or {}
   local acc, out, rep, nfy = config.accounts, config.output, config.report, config.notify
@@ -88,6 +94,15 @@ function M.new(opts)
   w.discovery_timeout = opts.discovery_timeout or config.run.discovery_timeout
   w.account_attempts = opts.account_attempts or config.run.account_attempts
   w.account_retry_delay = opts.account_retry_delay or config.run.account_retry_delay
+  local fnd = config.findings
+  if opts.checks ~= nil then
+    w.checks = opts.checks or nil
+  elseif fnd.enabled then
+    w.checks = findings.bundled(fnd)
+  end
+  local bad = w.checks and findings.invalid(w.checks)
+  if bad then M.config_error(bad) end
+  w.notify_findings = opts.notify_findings or fnd.notify
   return w
 end
 
@@ -316,8 +331,42 @@ function Workflow:collect(a, ctx)
   local key = self:key_for(a)
   local location, perr = delivery.put(self:client(), self.dest, self.output, key, got.csv)
   if not location then return nil, perr end
-  return {status = "delivered", key = key, location = location, generated_time = got.generated_time,
-          checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+  if self.output.dataset ~= "" then
+    local dkey = dataset.partition_key(self.output.dataset, run.date, a.id)
+    local dloc, derr = delivery.put(self:client(), self.dest, self.output, dkey, got.csv)
+    if not dloc then return nil, derr end
+  end
+  local outcome = {status = "delivered", key = key, location = location, generated_time = got.generated_time,
+                   checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+  self:examine(a, got, outcome)
+  return outcome
+end
+
+-- Reads a delivered report once, here on the worker that has it: the findings (outcome.findings,
+-- packed by findings.pack, or outcome.findings_error) and, with [output] consolidated_csv, its lines of the
+-- consolidated CSV (outcome.consolidated). A report that cannot be parsed or a check that
+-- raises does not fail the account: its report was delivered.
+function Workflow:examine(a, got, outcome)
+  if not self.checks and not self.output.consolidated_csv then return end
+  local rows, perr = report.rows(got.csv)
+  if not rows then
+    outcome.findings_error = "the report could not be parsed: " .. perr
+    log("warn", "report not analysed", {account = a.id, error = outcome.findings_error})
+    return
+  end
+  if self.checks then
+    local found, ferr = findings.evaluate(self.checks, rows, a, got.generated_time, run.started)
+    if found then
+      outcome.findings = findings.pack(found, a, got.generated_time, findings.stale(got.generated_time, run),
+                                       self.checks)
+    else
+      outcome.findings_error = ferr
+      log("warn", "report not analysed", {account = a.id, error = ferr})
+    end
+  end
+  if self.output.consolidated_csv then
+    outcome.consolidated = dataset.chunk(a, got.generated_time, rows)
+  end
 end
 
 -- What went wrong, for the manifest, the log and the summary: the service's message, the call
@@ -391,7 +440,28 @@ function Workflow:process(a)
   return outcome
 end
 
+-- The run's findings on the main thread, compared with the latest earlier day's (read at the
+-- first outcome). Only with checks.
+function Workflow:findings_log()
+  if not self._findings_log then
+    local ok, client = pcall(self.client, self) -- a folder needs no credentials
+    local base, err
+    if ok or self.dest.kind == "folder" then
+      base, err = findings.load_baseline(ok and client or nil, self.dest, run.date)
+    else
+      err = client
+    end
+    if err then
+      log("warn", "cannot read earlier findings: every finding counts as new",
+          {error = tostring(type(err) == "table" and err.message or err)})
+    end
+    self._findings_log = findings.log(self.checks, base, run)
+  end
+  return self._findings_log
+end
+
 function Workflow:on_outcome(o)
+  if self.checks and o.findings then self:findings_log():add(o.account, o) end
   local a = o.account
   if o.status == "failed" and o.error.code == "Interrupted" then
     return -- counted in the summary, not a line each
@@ -410,23 +480,115 @@ function Workflow:on_outcome(o)
   end
 end
 
--- Writes the manifest, prints the summary and returns the exit status.
+-- Findings the outcomes still carry (a custom on_outcome that did not call this one), and
+-- those of accounts delivered earlier today (--resume): read back from the run that
+-- collected them, so that they are neither lost nor counted as resolved.
+function Workflow:gather_findings(info, client)
+  local flog = self:findings_log()
+  local resumed = {} -- run id -> {account id = outcome}
+  for _, id in ipairs(info.order) do
+    local o = info.outcomes[id]
+    if o and o.findings then
+      flog:add(o.account, o)
+    elseif o and o.resumed_from and o.status == "delivered" then
+      resumed[o.resumed_from] = resumed[o.resumed_from] or {}
+      resumed[o.resumed_from][id] = o
+    end
+  end
+  for run_id, outcomes in pairs(resumed) do
+    local found = {}
+    local evaluated = findings.load_run(client, self.dest, run.date, run_id, function(f)
+      if outcomes[f.account] then
+        found[f.account] = found[f.account] or {}
+        table.insert(found[f.account], findings.compact(f))
+      end
+    end)
+    for id, o in pairs(outcomes) do
+      if evaluated and evaluated[id] then
+        o.findings = findings.pack(found[id] or {}, o.account, o.generated_time,
+                                   findings.stale(o.generated_time, run), self.checks)
+        flog:add(o.account, o)
+      end
+    end
+  end
+  return flog
+end
+
+-- The consolidated CSV: a header, then each delivered account's lines in discovery order
+-- (accounts delivered earlier today are read back from the destination).
+function Workflow:consolidated_csv(info, client)
+  local parts = {dataset.header()}
+  for _, id in ipairs(info.order) do
+    local o = info.outcomes[id]
+    if o and o.consolidated then
+      parts[#parts + 1] = o.consolidated
+      o.consolidated = nil
+    elseif o and o.resumed_from and o.key then
+      local body, err = delivery.get(client, self.dest, o.key)
+      local rows, perr = report.rows(body or "")
+      if rows then
+        parts[#parts + 1] = dataset.chunk(o.account, o.generated_time, rows)
+      else
+        log("warn", "a report delivered earlier is missing from the consolidated CSV",
+            {account = id, error = tostring(err and (err.message or err) or perr)})
+      end
+    end
+  end
+  return table.concat(parts)
+end
+
+-- Stores a file of the run beside the manifest; logs and returns nil when it cannot.
+local function store(self, client, key, body, content_type, what)
+  local location, err
+  if client or self.dest.kind == "folder" then
+    location, err = delivery.put(client, self.dest, self.output, key, body, content_type)
+  else
+    err = self.credentials_error
+  end
+  if not location then
+    log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
+  end
+  return location
+end
+
+-- Writes the findings file, the consolidated CSV, the manifest and the summary page, prints
+-- the summary, notifies, and returns the exit status.
 function Workflow:finish(info)
   info.destination = delivery.describe(self.dest)
   info.shard = self.shard
-  local m, counts = manifest.build(run, info)
-  -- A folder needs no credentials: the manifest is written even when they are missing.
+  -- A folder needs no credentials: the files are written even when they are missing.
   local ok, client = true, nil
   if self.dest.kind == "s3" then ok, client = pcall(self.client, self) end
-  local location, err
-  if ok then
-    location, err = delivery.put(client, self.dest, self.output, manifest.key(run),
-                                 manifest.encode(m), "application/json")
-  else
-    err = client
+  if not ok then self.credentials_error, client = client, nil end
+  local files, missing = {}, false
+  local flog = self.checks and self:gather_findings(info, client)
+  if flog then
+    local body = flog:body()
+    -- The lines it was made of are garbage now: free them before the upload copies the body.
+    collectgarbage("collect")
+    files.findings = store(self, client, findings.key(run), body, "application/x-ndjson", "findings")
+    body = nil -- let it go before the next files are built
+    missing = missing or not files.findings
   end
-  if not location then
-    log("error", "cannot write the manifest", {error = tostring(err and (err.message or err))})
+  if self.output.consolidated_csv then
+    files.consolidated = store(self, client, dataset.consolidated_key(run), self:consolidated_csv(info, client),
+                               "text/csv", "consolidated CSV")
+    missing = missing or not files.consolidated
+  end
+  local m, counts = manifest.build(run, info)
+  if flog then
+    local f = {}
+    for k, v in pairs(flog.counts) do f[k] = v end
+    f.compared_with = flog.baseline and flog.baseline.date or nil
+    f.file = files.findings and findings.key(run) or nil
+    m.findings = f
+  end
+  local location = store(self, client, manifest.key(run), manifest.encode(m), "application/json", "manifest")
+  files.manifest = location
+  if self.output.summary_page then
+    files.summary = store(self, client, summary.key(run), summary.html(m, flog, files), "text/html; charset=utf-8",
+                          "summary page")
+    missing = missing or not files.summary
   end
   local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed%s"):format(
     run.id, #info.order, counts.delivered, counts.failed,
@@ -467,17 +629,40 @@ function Workflow:finish(info)
   if info.interrupted then
     lines[#lines + 1] = "  stopped by " .. info.interrupted.signal .. ": accounts not finished are marked Interrupted"
   end
+  if flog then
+    local c = flog.counts
+    local parts = {}
+    for _, sv in ipairs(findings.SEVERITIES) do
+      if c[sv] > 0 then parts[#parts + 1] = ("%d %s"):format(c[sv], sv) end
+    end
+    lines[#lines + 1] = ("findings: %d%s; %s: %s"):format(c.total,
+      #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "",
+      flog.baseline and ("%d new, %d resolved since %s"):format(c.new, c.resolved, flog.baseline.date)
+        or "no earlier run to compare with", tostring(files.findings or "NOT WRITTEN"))
+  end
+  if files.consolidated then lines[#lines + 1] = "consolidated CSV: " .. files.consolidated end
+  if self.output.summary_page then lines[#lines + 1] = "summary page: " .. tostring(files.summary or "NOT WRITTEN") end
   lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
   io.stdout:write(table.concat(lines, "\n"), "\n")
   io.stdout:flush()
-  if self.notify.sns_topic_arn ~= "" and self.notify.on == "always" and ok then
-    local ok, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
-    if not ok then log("error", "SNS summary failed", {error = tostring(nerr)}) end
+  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and ok then
+    if self.notify.on == "always" then
+      local sent, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
+      if not sent then log("error", "SNS summary failed", {error = tostring(nerr)}) end
+    end
+    local new, count = {}, 0
+    if flog and #self.notify_findings > 0 then new, count = flog:new_in(self.notify_findings) end
+    if count > 0 then
+      local sent, nerr = notify.new_findings(self:client(), self.notify, run, new, {
+        count = count, counts = flog.new_by_severity, by_check = flog.by_check, baseline = flog.baseline and flog.baseline.date,
+        findings = files.findings, summary = files.summary})
+      if not sent then log("error", "SNS message about new findings failed", {error = tostring(nerr)}) end
+    end
   end
   if info.interrupted then return info.interrupted.status end
   if info.discovery_error then return core.exit.cannot_start end
   if #info.order == 0 then return core.exit.nothing_in_scope end
-  if counts.failed > 0 or not location or #(info.requested_missing or {}) > 0 then
+  if counts.failed > 0 or not location or missing or #(info.requested_missing or {}) > 0 then
     return core.exit.accounts_failed
   end
   return core.exit.delivered

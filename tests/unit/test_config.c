@@ -217,6 +217,16 @@ static void test_defaults(void)
     CHECK(!config_bool(&c, "output", "bucket_key"), "bucket_key");
     CHECK_STR(config_str(&c, "output", "acl"), "none", "acl");
     CHECK_STR(config_str(&c, "output", "checksum"), "sha256", "checksum");
+    CHECK(config_bool(&c, "output", "summary_page"), "summary_page");
+    CHECK(!config_bool(&c, "output", "consolidated_csv"), "consolidated_csv");
+    CHECK_STR(config_str(&c, "output", "dataset"), "", "dataset");
+    CHECK(config_bool(&c, "findings", "enabled"), "findings enabled");
+    CHECK(config_int(&c, "findings", "root_used_days") == 30, "root_used_days");
+    CHECK(config_int(&c, "findings", "unused_days") == 45, "unused_days");
+    CHECK(config_int(&c, "findings", "rotation_days") == 90, "rotation_days");
+    CHECK_STR(config_str(&c, "findings", "root_access_key"), "critical", "root_access_key");
+    CHECK_STR(config_str(&c, "findings", "key_unused_since_creation"), "low", "unused key");
+    CHECK_STR(config_str(&c, "findings", "notify"), "", "notify");
     CHECK_STR(config_str(&c, "notify", "subject"), "credreport: account {account} failed", "s");
     CHECK_STR(config_str(&c, "notify", "on"), "failure", "on");
     CHECK_STR(config_str(&c, "log", "level"), "info", "level");
@@ -489,6 +499,25 @@ static void test_validators(void)
     bad("output", "key_template", "a/./{account}.csv", "'.' or '..' segments");
     bad("output", "key_template", "a\\{account}.csv", "must not contain '\\'");
     bad("output", "key_template", "", "got an empty value");
+    good("output", "dataset", "dataset", NULL);
+    good("output", "dataset", "athena/credential_reports", NULL);
+    good("output", "dataset", "", NULL);
+    bad("output", "dataset", "data/{date}", "takes no {variables}");
+    bad("output", "dataset", "/dataset", "must be a relative path");
+    bad("output", "dataset", "../dataset", "'.' or '..' segments");
+    good("output", "summary_page", "no", "false");
+    good("output", "consolidated_csv", "yes", "true");
+    good("findings", "enabled", "false", NULL);
+    good("findings", "rotation_days", "30", NULL);
+    bad("findings", "rotation_days", "0", "[findings] rotation_days: expected a whole number from 1 to "
+        "3650");
+    bad("findings", "unused_days", "45d", "expected a whole number");
+    good("findings", "root_access_key", "HIGH", "high");
+    good("findings", "key_not_rotated", "off", NULL);
+    bad("findings", "root_no_mfa", "urgent", "[findings] root_no_mfa: expected one of critical, "
+        "high, medium, low, info, off, got 'urgent'");
+    good("findings", "notify", "critical, High", "critical,high");
+    bad("findings", "notify", "critical, off", "off");
     good("output", "sse", "none", NULL);
     good("output", "sse", "AES256", NULL);
     good("output", "sse", "aws:kms", NULL);
@@ -566,7 +595,7 @@ static void test_file_errors(void)
                        "F:1: unknown section [awz] (did you mean [aws]?)");
     expect_file_errors("[general]\n",
                        "F:1: unknown section [general] (known sections: [aws] [endpoints] "
-                       "[accounts] [report] [run] [output] [notify] [log])");
+                       "[accounts] [report] [run] [output] [findings] [notify] [log])");
     expect_file_errors("[aws]\nconcurrency = 5\n",
                        "F:2: unknown key 'concurrency' in [aws] (it belongs in [run])");
     expect_file_errors("[run]\nfrobnicate = 5\n", "F:2: unknown key 'frobnicate' in [run]");
