@@ -22,11 +22,11 @@ def doc_commands():
                 line = line.strip()
                 if line.startswith("$ "):
                     line = line[2:]
-                line = line.split("  #")[0].strip()
+                line = line.split("  #")[0].split(" | ")[0].strip()  # credreport's part of a pipe
                 if not re.match(r"(\S*/)?credreport (run|accounts|lua-path)\b", line):
                     continue
-                if "[" in line or "account(s) in scope" in line:
-                    continue
+                if "[" in line or re.match(r"(\S*/)?credreport run \d{8}T", line):
+                    continue  # a synopsis, or a run's printed output
                 found.append((name, line))
     return found
 
