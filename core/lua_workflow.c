@@ -395,7 +395,12 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
                          .workflow_ref = LUA_NOREF, .grace_period = o->grace_period};
     rt->workflow = &coord;
     rt->external_wakeups = true;
-    mq_subscribe(&outcomes, rt->loop);
+    if (mq_subscribe(&outcomes, rt->loop) != 0) {
+        mq_destroy(&accounts);
+        mq_destroy(&outcomes);
+        log_msg(LOG_ERROR, "out of memory");
+        return EXIT_CANNOT_START;
+    }
     s_handle_signals();
     log_enable_progress();
 
@@ -435,10 +440,8 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
     pthread_mutex_unlock(&ready_mu);
     int alive = 0;
     for (int i = 0; i < started; i++) {
-        if (workers[i].rt) {
-            mq_subscribe(&accounts, workers[i].rt->loop);
+        if (workers[i].rt && mq_subscribe(&accounts, workers[i].rt->loop) == 0)
             alive++;
-        }
     }
     if (!alive)
         log_msg(LOG_ERROR, "no worker thread could start");
