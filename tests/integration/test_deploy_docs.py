@@ -4,12 +4,14 @@ actions the Lua code calls, a CloudFormation template and Kubernetes manifests w
 settings the guide promises, systemd units that systemd-analyze accepts, a crontab line that
 cron and sh understand, and runs against the emulator (IRSA credentials and the settings of
 the Kubernetes recipe) whose every request the documented policies allow, through a small
-evaluator of the IAM policy language."""
+evaluator of the IAM policy language. Also the build the Containerfile relies on: the static
+lua-cjson archive of the architecture being built for."""
 import configparser
 import fnmatch
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -896,3 +898,47 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
           f"runner policies vs the runs: unused {sorted(actions_of(identity) - used['runner'])}, "
           f"missing {sorted(used['runner'] - actions_of(identity))}")
     check(used["member"] == actions_of(member_policy), f"member role vs the runs: {sorted(used['member'])}")
+
+
+# ---------------------------------------------------------------------------------------
+# The build, for the architecture it targets (the Containerfile builds on arm64 too)
+
+
+def _link_line(args):
+    """`make -n` of the binary's link: the command make would run, or its error. Run apart
+    from the make that may be running the tests (its flags and jobserver are not passed on)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CJSON_A")}
+    proc = subprocess.run(["make", "--no-print-directory", "-n", "-B", "build/credreport"] + args, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    lines = [l for l in proc.stdout.splitlines() if " -o build/credreport " in l]
+    return proc, (lines[-1] if lines else "")
+
+
+def test_the_build_finds_lua_cjson_for_its_architecture(ctx):
+    makefile = (ROOT / "Makefile").read_text()
+    check(not re.search(r"/usr/lib/[a-z0-9_]+-linux-gnu[a-z]*/", makefile),
+          "the Makefile names no architecture's library directory")
+    containerfile = (SCHED / "Containerfile").read_text()
+    check("make build/credreport" in containerfile and "x86_64" not in containerfile
+          and "arm64" in containerfile, "the Containerfile builds with the Makefile, for any architecture")
+    # Here: the archive of the compiler's own architecture.
+    arch = subprocess.run(shlex.split(os.environ.get("CC") or "cc") + ["-print-multiarch"], capture_output=True,
+                          text=True).stdout.strip()
+    proc, line = _link_line([])
+    check(proc.returncode == 0 and line, f"make -n:\n{proc.stdout[-1500:]}{proc.stderr}")
+    want = f"/usr/lib/{arch}/liblua5.4-cjson.a" if arch else "liblua5.4-cjson.a"
+    check(want in line.split(), f"links {want}: {line}")
+    # A compiler for another architecture: that architecture's archive, or a clear error.
+    cc = ctx.tmp / "aarch64-cc"
+    cc.write_text('#!/bin/sh\n[ "$1" = -print-multiarch ] && { echo aarch64-linux-gnu; exit 0; }\nexit 1\n')
+    cc.chmod(0o755)
+    proc, line = _link_line([f"CC={cc}"])
+    if os.path.exists("/usr/lib/aarch64-linux-gnu/liblua5.4-cjson.a"):
+        check("/usr/lib/aarch64-linux-gnu/liblua5.4-cjson.a" in line.split(), f"arm64 archive: {line}")
+    else:
+        check(proc.returncode != 0 and not line, f"no link without the arm64 archive: {line}")
+        check("liblua5.4-cjson.a not found for aarch64-linux-gnu" in proc.stderr and "lua-cjson-dev" in proc.stderr
+              and "CJSON_A=" in proc.stderr, f"the error says what is missing and what to do:\n{proc.stderr}")
+    # And the archive can be named.
+    proc, line = _link_line(["CJSON_A=/opt/cross/liblua5.4-cjson.a"])
+    check(proc.returncode == 0 and "/opt/cross/liblua5.4-cjson.a" in line.split(), f"CJSON_A overrides: {line}")
