@@ -743,6 +743,13 @@ def test_guide_is_consistent_with_the_code(ctx):
         check(f'"{var}"' in core_text, f"deploy.md says credreport reads {var}, but core/*.c never names it")
     for key in ("credential_process", "credential_source", "web_identity_token_file", "source_profile", "role_arn"):
         check(f'"{key}"' in core_text, f"deploy.md says credreport understands {key}, but core/*.c never names it")
+    # The runner's account reads the organization; it never administers StackSets, whose
+    # execution role can deploy anything to every account.
+    runner_ids = (SAMPLE["RUNNER_ACCOUNT_ID"], "<RUNNER_ACCOUNT_ID>")
+    for line in guide.splitlines():
+        if "register-delegated-administrator" in line and "--account-id" in line:
+            check(not any(i in line for i in runner_ids), f"deploy.md delegates StackSets to the runner's account: {line}")
+    check(re.search(r"never in\s+the runner's account", guide), "deploy.md says where the StackSet is managed from")
     # The runner policy's Organizations table lists exactly the code's calls.
     org = {op for op in code_operations()["organizations"]}
     listed = set(re.findall(r"^\| `organizations:(\w+)` \|", guide, re.M))
