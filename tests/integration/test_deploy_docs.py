@@ -703,6 +703,146 @@ def test_kubernetes_manifests(ctx):
     check(not any(e["name"].startswith("AWS_ACCESS_KEY") for e in main.get("env", [])), "no static keys in the pod")
 
 
+# The Job fields the manifests may use (batch/v1 JobSpec, Kubernetes 1.33), so that a
+# misspelt field, which the API server would drop or refuse, does not pass unnoticed.
+JOB_SPEC_FIELDS = {"activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex", "completionMode", "completions",
+                   "managedBy", "manualSelector", "maxFailedIndexes", "parallelism", "podFailurePolicy",
+                   "podReplacementPolicy", "selector", "successPolicy", "suspend", "template",
+                   "ttlSecondsAfterFinished"}
+POD_FAILURE_ACTIONS = {"FailJob", "FailIndex", "Ignore", "Count"}
+
+
+def exit_statuses(ctx):
+    """{status: meaning} from `credreport --help`."""
+    help_text = run_credreport(ctx, ["--help"], check_status=0).stdout
+    found = dict(re.findall(r"^  (\d+(?:, \d+)*)  +(\S.*)$", help_text.split("Exit status:")[1], re.M))
+    return {code: meaning for codes, meaning in found.items() for code in codes.split(", ")}
+
+
+def pod_failure_action(job, container, exit_code, disrupted=False):
+    """What the Job controller does with a failed pod: the first rule of the pod failure
+    policy that matches (exit codes of a container, or a pod condition), else Count."""
+    for rule in job.get("podFailurePolicy", {}).get("rules", []):
+        codes = rule.get("onExitCodes")
+        if codes:
+            if codes.get("containerName", container) != container:
+                continue
+            if (exit_code in codes["values"]) == (codes["operator"] == "In"):
+                return rule["action"]
+        elif disrupted and any(c["type"] == "DisruptionTarget" and c.get("status", "True") == "True"
+                               for c in rule.get("onPodConditions", [])):
+            return rule["action"]
+    return "Count"
+
+
+def check_pod_failure_policy(job, container, where):
+    """The policy's grammar: rules the API server accepts."""
+    check(set(job) <= JOB_SPEC_FIELDS, f"{where}: unknown Job fields {set(job) - JOB_SPEC_FIELDS}")
+    check(job["template"]["spec"]["restartPolicy"] == "Never", f"{where}: a pod failure policy needs restartPolicy Never")
+    for rule in job["podFailurePolicy"]["rules"]:
+        check(set(rule) <= {"action", "onExitCodes", "onPodConditions"} and rule["action"] in POD_FAILURE_ACTIONS
+              and ("onExitCodes" in rule) != ("onPodConditions" in rule), f"{where}: rule {rule}")
+        if rule["action"] == "FailIndex":
+            check("backoffLimitPerIndex" in job, f"{where}: FailIndex needs backoffLimitPerIndex")
+        codes = rule.get("onExitCodes")
+        if codes:
+            values = codes["values"]
+            check(set(codes) <= {"containerName", "operator", "values"} and codes["operator"] in ("In", "NotIn")
+                  and codes.get("containerName") == container, f"{where}: onExitCodes {codes}")
+            check(values and len(values) == len(set(values)) and all(isinstance(v, int) and 0 < v < 256 for v in values),
+                  f"{where}: exit codes are distinct and 1-255 (0 cannot be listed): {values}")
+
+
+# What each exit status of credreport should do. A new status fails this test until it is
+# decided here and in the manifests.
+SINGLE_POD = {"1": "FailJob", "2": "FailJob", "3": "Count", "4": "Count", "130": "Count", "143": "Count"}
+PER_SHARD = {"1": "FailIndex", "2": "FailJob", "3": "Count", "4": "Count", "130": "Count", "143": "Count"}
+
+
+def test_kubernetes_exit_statuses_are_handled_as_documented(ctx):
+    statuses = {c for c in exit_statuses(ctx) if c != "0"}
+    for name, expect in (("cronjob.yaml", SINGLE_POD), ("cronjob-sharded.yaml", PER_SHARD)):
+        check(statuses == set(expect), f"credreport's exit statuses {sorted(statuses)} are not all classified for "
+                                       f"{name} ({sorted(expect)}): decide what a new one does to the Job")
+        text = (SCHED / name).read_text()
+        if yaml is None:
+            print(f"     (no PyYAML: {name} not evaluated)")
+            continue
+        cj = {d["kind"]: d for d in yaml.safe_load_all(text) if d}["CronJob"]
+        job = cj["spec"]["jobTemplate"]["spec"]
+        container = job["template"]["spec"]["containers"][0]["name"]
+        check_pod_failure_policy(job, container, name)
+        for code, action in expect.items():
+            got = pod_failure_action(job, container, int(code))
+            check(got == action, f"{name}: exit {code} ({exit_statuses(ctx)[code]}) leads to {got}, not {action}")
+        # A pod stopped by a node drain or preemption (SIGTERM, 143) is not a failed try.
+        check(pod_failure_action(job, container, 143, disrupted=True) == "Ignore", f"{name}: disruptions are ignored")
+    # Retries are bounded: once for a single pod, once per shard.
+    docs = {n: {d["kind"]: d for d in yaml.safe_load_all((SCHED / n).read_text()) if d}["CronJob"]["spec"]["jobTemplate"]["spec"]
+            for n in ("cronjob.yaml", "cronjob-sharded.yaml")} if yaml else {}
+    if docs:
+        check(docs["cronjob.yaml"].get("backoffLimit") == 1, "cronjob.yaml: one retry")
+        check(docs["cronjob-sharded.yaml"].get("backoffLimitPerIndex") == 1
+              and "backoffLimit" not in docs["cronjob-sharded.yaml"],
+              "cronjob-sharded.yaml: one retry per shard, and no Job-wide limit that one shard could use up")
+
+
+def test_sharded_kubernetes_cronjob(ctx):
+    base_text = (SCHED / "cronjob.yaml").read_text()
+    text = (SCHED / "cronjob-sharded.yaml").read_text()
+    for needle in ("completionMode: Indexed", "backoffLimitPerIndex:", "action: FailIndex", "auto/", "1.29", "1.33"):
+        check(needle in text, f"cronjob-sharded.yaml: {needle} missing")
+    check(block_scalar(text, r"^\s*config\.ini:") == block_scalar(base_text, r"^\s*config\.ini:"),
+          "the sharded recipe has the same config.ini as cronjob.yaml")
+    if yaml is None:
+        print("     (no PyYAML: cronjob-sharded.yaml checked structurally only)")
+        return
+    base = {d["kind"]: d for d in yaml.safe_load_all(base_text) if d}
+    docs = {d["kind"]: d for d in yaml.safe_load_all(text) if d}
+    check(set(docs) == set(base), f"kinds: {list(docs)}")
+    for kind in ("Namespace", "ServiceAccount", "ConfigMap"):
+        check(docs[kind] == base[kind], f"cronjob-sharded.yaml: the {kind} differs from cronjob.yaml's")
+    cj, cj0 = docs["CronJob"], base["CronJob"]
+    check(cj["metadata"] == cj0["metadata"], "the same CronJob, so that one replaces the other")
+    check({k: v for k, v in cj["spec"].items() if k != "jobTemplate"}
+          == {k: v for k, v in cj0["spec"].items() if k != "jobTemplate"}, "the same schedule, time zone and policies")
+    job, job0 = cj["spec"]["jobTemplate"]["spec"], cj0["spec"]["jobTemplate"]["spec"]
+    pod, pod0 = job["template"]["spec"], job0["template"]["spec"]
+    main, main0 = pod["containers"][0], pod0["containers"][0]
+    args = main["args"]
+    check(args[:len(main0["args"])] == main0["args"] and args[len(main0["args"]):-2] == []
+          and args[-2] == "--shard" and re.fullmatch(r"auto/\d+", args[-1]),
+          f"the single pod's arguments plus --shard auto/N: {args}")
+    shards = int(args[-1].split("/")[1])
+    check(job["completionMode"] == "Indexed" and job["completions"] == shards == job["parallelism"],
+          f"an Indexed Job of N = {shards} pods at once: completionMode {job.get('completionMode')}, "
+          f"completions {job.get('completions')}, parallelism {job.get('parallelism')}")
+    check(job["activeDeadlineSeconds"] == job0["activeDeadlineSeconds"] and "maxFailedIndexes" not in job,
+          "the same deadline; every shard runs to its end whatever the others do")
+    check({**main, "args": main0["args"]} == main0 and {**pod, "containers": pod0["containers"]} == pod0
+          and job["template"]["metadata"] == job0["template"]["metadata"], "the same pod as cronjob.yaml otherwise")
+
+    # Each pod's command as Kubernetes runs it, index by index: every account of the
+    # organization in exactly one shard, and an index out of range is a configuration error.
+    emu = ctx.emulator()
+    fixture = json.loads(FIXTURE.read_text())
+    config = ctx.tmp / "config.ini"
+    config.write_text(block_scalar(text, r"^\s*config\.ini:").replace("[aws]\n", "[aws]\nmax_attempts = 1\n", 1))
+    argv = [a.replace("/etc/credreport/config.ini", str(config)) for a in args] + ["--dry-run"]
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    env = ctx.aws_env(emu, AWS_ACCESS_KEY_ID=keys["access_key_id"], AWS_SECRET_ACCESS_KEY=keys["secret_access_key"],
+                      XDG_RUNTIME_DIR=str(ctx.tmp))
+    seen = []
+    for index in range(shards):
+        proc = run_credreport(ctx, argv, env=dict(env, JOB_COMPLETION_INDEX=str(index)), cwd=ctx.tmp)
+        check(proc.returncode == 0, f"shard {index}: exit {proc.returncode}\n{proc.stdout}{proc.stderr[-2000:]}")
+        seen += re.findall(r"^(\d{12})\s", proc.stdout, re.M)
+    active = sorted(a["id"] for a in fixture["accounts"] if a["state"] == "ACTIVE")
+    check(sorted(seen) == active, f"the shards cover every account once: {sorted(seen)} vs {active}")
+    proc = run_credreport(ctx, argv, env=dict(env, JOB_COMPLETION_INDEX=str(shards)), cwd=ctx.tmp)
+    check(proc.returncode == 2, f"index {shards} of {shards} shards: exit {proc.returncode} (FailJob expects 2)")
+
+
 def test_guide_is_consistent_with_the_code(ctx):
     guide = GUIDE.read_text()
     # Every file it links exists, and every file under docs/iam and docs/scheduling is described.
