@@ -487,7 +487,8 @@ def test_cloudformation_member_role_template(ctx):
     member = load_policy("member-role-permissions.json", SAMPLE)
     # Structural checks that need no YAML parser.
     for needle in ("AWSTemplateFormatVersion", "Type: AWS::IAM::Role", "RoleName:", "RunnerPrincipalArn:",
-                   "ExternalId:", "HasExternalId", "sts:ExternalId", "AWS::NoValue", "sts:AssumeRole"):
+                   "ExternalId:", "HasExternalId", "sts:ExternalId", "AWS::NoValue", "sts:AssumeRole", "RolePath:",
+                   "Path: !Ref RolePath"):
         check(needle in text, f"member-role.yaml: {needle} missing")
     check(set(re.findall(r"\biam:\w+", text)) == actions_of(member), "the template grants the member policy's actions")
     if yaml is None:
@@ -496,15 +497,19 @@ def test_cloudformation_member_role_template(ctx):
     tpl = cfn_yaml(text)
     check(tpl["AWSTemplateFormatVersion"] == "2010-09-09", "template version")
     params = tpl["Parameters"]
-    check(set(params) == {"RoleName", "RunnerPrincipalArn", "ExternalId"}, f"parameters: {set(params)}")
+    check(set(params) == {"RoleName", "RolePath", "RunnerPrincipalArn", "ExternalId"}, f"parameters: {set(params)}")
     check(params["ExternalId"].get("Default") == "", "ExternalId is optional (empty default)")
     check(params["RoleName"].get("Default") == SAMPLE["ROLE_NAME"], "RoleName default as in the guide")
+    check(params["RolePath"].get("Default") == "/" and params["RolePath"].get("MaxLength") == 512,
+          "RolePath is / unless set, at most 512 characters as IAM allows")
     pattern = {k: re.compile(v["AllowedPattern"]) for k, v in params.items()}
     for name, good, bad in (("RoleName", ["CredReportMemberRole", "a+b=c,d.e@f_g-h"], ["", "x" * 65, "a/b"]),
                             ("RunnerPrincipalArn", [SAMPLE["RUNNER_PRINCIPAL_ARN"], "arn:aws:iam::111111111111:user/ci",
                                                     "arn:aws-us-gov:iam::111111111111:role/path/r"],
                              ["111111111111", "arn:aws:sts::111111111111:assumed-role/r/s"]),
-                            ("ExternalId", ["", SAMPLE["EXTERNAL_ID"], "a" * 1224], ["x", "a" * 1225, "has space"])):
+                            ("ExternalId", ["", SAMPLE["EXTERNAL_ID"], "a" * 1224], ["x", "a" * 1225, "has space"]),
+                            ("RolePath", ["/", "/audit/", "/audit/team-a/", "/a+b=c,d.e@f_g-h/"],
+                             ["", "audit", "/audit", "audit/", "//", "/a//b/", "/a b/", "/a*/"])):
         for v in good:
             check(pattern[name].fullmatch(v), f"{name} AllowedPattern should accept {v[:40]!r}")
         for v in bad:
@@ -516,7 +521,8 @@ def test_cloudformation_member_role_template(ctx):
     role = next(iter(resources.values()))
     check(role["Type"] == "AWS::IAM::Role", "an IAM role")
     props = role["Properties"]
-    check(props["RoleName"] == {"Ref": "RoleName"}, "RoleName from the parameter")
+    check(props["RoleName"] == {"Ref": "RoleName"} and props["Path"] == {"Ref": "RolePath"},
+          "RoleName and Path from the parameters")
     trust = props["AssumeRolePolicyDocument"]
     check(trust["Version"] == "2012-10-17" and len(trust["Statement"]) == 1, "one trust statement")
     st = trust["Statement"][0]
@@ -537,6 +543,27 @@ def test_cloudformation_member_role_template(ctx):
         if with_id:
             got["Condition"] = {"StringEquals": {"sts:ExternalId": SAMPLE["EXTERNAL_ID"]}}
         check({k: v for k, v in want.items() if k != "Sid"} == got, f"{name} and the template's trust differ")
+    # A role created with a path: the ARN IAM gives it is the one credreport builds from
+    # role_name = path without its leading / + name, and the runner policy covers it.
+    path, name = "/audit/team-a/", SAMPLE["ROLE_NAME"]
+    role_name = path.lstrip("/") + name
+    check(pattern["RolePath"].fullmatch(path) and pattern["RoleName"].fullmatch(name), "a valid path and name")
+    emu = ctx.emulator()
+    fixture = json.loads(FIXTURE.read_text())
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    config = ctx.tmp / "path.ini"
+    config.write_text(f"[accounts]\nrole_name = {role_name}\n")
+    proc = run_credreport(ctx, ["run", "--dry-run", "-c", str(config)], cwd=ctx.tmp,
+                          env=ctx.aws_env(emu, AWS_ACCESS_KEY_ID=keys["access_key_id"],
+                                          AWS_SECRET_ACCESS_KEY=keys["secret_access_key"], XDG_RUNTIME_DIR=str(ctx.tmp)))
+    built = re.findall(r"^(\d{12})\s+(arn:\S+)", proc.stdout, re.M)
+    check(proc.returncode == 0 and built, f"dry run with role_name = {role_name}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    runner_policy = load_policy("runner-policy.json", dict(SAMPLE, ROLE_NAME=role_name))
+    for account, arn in built:
+        check(arn == f"arn:aws:iam::{account}:role{path}{name}", f"credreport assumes {arn}, IAM names the role "
+                                                                  f"arn:aws:iam::{account}:role{path}{name}")
+        check(allows(runner_policy, "sts:AssumeRole", arn, {"aws:ResourceOrgID": SAMPLE["ORG_ID"]}),
+              f"the runner policy with <ROLE_NAME> = {role_name} allows {arn}")
     lint = shutil.which("cfn-lint")
     if lint and subprocess.run([lint, "--version"], capture_output=True).returncode == 0:
         proc = subprocess.run([lint, str(IAM / "member-role.yaml")], capture_output=True, text=True, timeout=300)
