@@ -996,12 +996,25 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
     via_s3 = f"s3.{SAMPLE['BUCKET_REGION']}.amazonaws.com"
     used = {"runner": set(), "member": set()}
 
+    # The key policy's statements for the runner with the encryption context narrowed to the
+    # prefix alone: what the guide's bucket (S3 Bucket Key on by default) makes of it.
+    prefix_only = json.loads(json.dumps(key_policy))
+    for st in statements(prefix_only):
+        arns = st.get("Condition", {}).get("StringLike", {}).get("kms:EncryptionContext:aws:s3:arn")
+        if arns:
+            st["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] = [a for a in arns if "/" in a]
+
     def kms_through_s3(kms_action, obj, bucket_key):
         context = f"arn:aws:s3:::{obj['bucket']}" if bucket_key else f"arn:aws:s3:::{obj['bucket']}/{obj['key']}"
         kctx = {"kms:ViaService": via_s3, "kms:EncryptionContext:aws:s3:arn": context}
         key = obj.get("kms_key_id") or SAMPLE["KMS_KEY_ARN"]
         check(allows(identity, kms_action, key, kctx), f"runner policy: {kms_action} for {obj['key']}")
         check(allows(key_policy, kms_action, "*", kctx, runner), f"key policy: {kms_action} for {obj['key']}")
+        # As the guide says: with the bucket's default Bucket Key, S3 passes the bucket's ARN for
+        # every object (credreport sends bucket_key only to turn it on), so a condition on the
+        # prefix alone would refuse every upload.
+        check(bucket_key and not allows(prefix_only, kms_action, "*", kctx, runner),
+              f"{kms_action} for {obj['key']}: the bucket's Bucket Key applies, the prefix is not in the context")
         used["runner"].add(kms_action)
 
     manifest_dirs = sorted({k.rsplit("/", 1)[0] for k in objects if re.search(r"/manifest-[^/]+\.json$", k)})
@@ -1038,9 +1051,12 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
                         ("s3:x-amz-server-side-encryption-aws-kms-key-id", "x-amz-server-side-encryption-aws-kms-key-id"))
                         if h.get(n)})
                     if h.get("x-amz-server-side-encryption") == "aws:kms":
+                        check("x-amz-server-side-encryption-bucket-key-enabled" not in h,
+                              "bucket_key = false (the default) leaves the choice to the bucket")
+                        stored = objects.get(r["key"], {})  # as S3 stored it: with the bucket's Bucket Key
                         kms_through_s3("kms:GenerateDataKey", {"bucket": r["bucket"], "key": r["key"],
                                                                "kms_key_id": h.get("x-amz-server-side-encryption-aws-kms-key-id")},
-                                       h.get("x-amz-server-side-encryption-bucket-key-enabled") == "true")
+                                       stored.get("bucket_key_enabled"))
                 elif r["action"] == "ListObjectsV2":
                     # The emulator does not log the query: resume lists the day's folder of
                     # the manifests (lua/credreport/delivery.lua, list()).
