@@ -1044,6 +1044,8 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
                 check(allows(trust, action, ctx=ext, principal=runner), f"member trust policy: {where}")
             elif r["service"] == "s3":
                 h = r.get("headers", {})
+                check(h.get("x-amz-expected-bucket-owner") == SAMPLE["SECURITY_ACCOUNT_ID"],
+                      f"every request to the bucket names its expected owner, as the guide says: {where}")
                 if r["action"] == "PutObject":
                     action, resource = "s3:PutObject", f"arn:aws:s3:::{r['bucket']}/{r['key']}"
                     ctx_keys.update({k: h[n] for k, n in (
