@@ -43,6 +43,7 @@ SAMPLE = {
     "TOPIC_ARN": "arn:aws:sns:eu-west-1:222222222222:credreport-alerts",
     "EXTERNAL_ID": "credreport-7f3a9c",
     "OIDC_PROVIDER": "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+    "EKS_CLUSTER_ARN": "arn:aws:eks:eu-west-1:111111111111:cluster/security-tools",
 }
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)>")
 
@@ -52,6 +53,9 @@ KNOWN_CONDITION_KEYS = {
     "kms:viaservice", "kms:encryptioncontext:aws:s3:arn", "kms:calleraccount",
     "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "s3:x-amz-acl", "s3:prefix", "sts:externalid",
+    # the session tags EKS Pod Identity passes when it assumes a role for a pod
+    "aws:requesttag/eks-cluster-arn", "aws:requesttag/kubernetes-namespace",
+    "aws:requesttag/kubernetes-service-account",
 }
 OPERATORS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike", "Bool",
              "ForAnyValue:StringLike", "ForAnyValue:StringEquals"}
@@ -217,7 +221,8 @@ def _statement_applies(st, action, resource, ctx, principal):
         return False
     if "Principal" in st and principal is not None:
         p = st["Principal"]
-        if p != "*" and principal not in as_list(p.get("AWS", [])) + as_list(p.get("Federated", [])):
+        if p != "*" and principal not in as_list(p.get("AWS", [])) + as_list(p.get("Federated", [])) \
+                + as_list(p.get("Service", [])):
             return False
     return _condition_holds(st.get("Condition"), ctx)
 
@@ -480,6 +485,26 @@ def test_resource_policies_enforce_what_the_guide_says(ctx):
     check(allows(irsa, "sts:AssumeRoleWithWebIdentity", ctx=sa, principal=provider), "the service account")
     other = dict(sa, **{f"{SAMPLE['OIDC_PROVIDER']}:sub": "system:serviceaccount:default:default"})
     check(not allows(irsa, "sts:AssumeRoleWithWebIdentity", ctx=other, principal=provider), "no other service account")
+
+    # EKS Pod Identity: the service assumes the role with session tags naming the cluster,
+    # namespace and service account of the pod; the trust accepts only the CronJob's.
+    pod_identity = load_policy("runner-trust-pod-identity.json", SAMPLE)
+    _, _, namespace, account = sa[f"{SAMPLE['OIDC_PROVIDER']}:sub"].split(":")  # the CronJob's, as for IRSA
+    check(actions_of(pod_identity) == {"sts:AssumeRole", "sts:TagSession"}, "AssumeRole and TagSession, as EKS needs")
+    tags = {"aws:RequestTag/eks-cluster-arn": SAMPLE["EKS_CLUSTER_ARN"],
+            "aws:RequestTag/kubernetes-namespace": namespace, "aws:RequestTag/kubernetes-service-account": account,
+            "aws:RequestTag/kubernetes-pod-name": "credreport-29000000-abcde"}
+    eks = "pods.eks.amazonaws.com"
+    for action in ("sts:AssumeRole", "sts:TagSession"):
+        check(allows(pod_identity, action, ctx=tags, principal=eks), f"Pod Identity: {action} for the CronJob's pods")
+        for key, value in (("kubernetes-namespace", "default"), ("kubernetes-service-account", "default"),
+                           ("eks-cluster-arn", "arn:aws:eks:eu-west-1:111111111111:cluster/other")):
+            check(not allows(pod_identity, action, ctx=dict(tags, **{f"aws:RequestTag/{key}": value}), principal=eks),
+                  f"Pod Identity: not with {key} = {value}")
+        untagged = {k: v for k, v in tags.items() if "kubernetes-pod-name" in k}
+        check(not allows(pod_identity, action, ctx=untagged, principal=eks),
+              "Pod Identity: not without the session tags (an association with session tags disabled)")
+        check(not allows(pod_identity, action, ctx=tags, principal="ec2.amazonaws.com"), "only EKS Pod Identity")
 
 
 def test_cloudformation_member_role_template(ctx):
