@@ -948,6 +948,40 @@ def test_guide_is_consistent_with_the_code(ctx):
     check(listed == org, f"the guide's Organizations table {sorted(listed)} vs the code {sorted(org)}")
 
 
+def test_the_guide_creates_things_in_an_order_aws_accepts(ctx):
+    """IAM, S3 and KMS refuse a policy naming a principal that does not exist, and a key's ARN
+    exists only once the key does: every document of the creation order names the runner
+    and the key only after their own steps."""
+    guide = GUIDE.read_text()
+    section = guide[guide.index("### In which order"):guide.index("## 2. ")]
+    steps = re.split(r"^\d+\. ", section, flags=re.M)[1:]
+    check(len(steps) >= 6, f"the creation order is a numbered list: {len(steps)} steps")
+    step_of = {}
+    for i, text in enumerate(steps):
+        for name in re.findall(r"\]\(iam/([^)]+)\)", text):
+            step_of.setdefault(name, i)
+    runner = min(step_of[n] for n in step_of if n.startswith("runner-trust-"))
+    key = step_of["kms-key-policy.json"]
+    check(runner < key, "the runner before the key")
+    for name, i in step_of.items():
+        text = (IAM / name).read_text()
+        if name.endswith(".json"):
+            doc = json.loads(text)
+            in_principal = any("<RUNNER_PRINCIPAL_ARN>" in json.dumps(st.get("Principal", "")) for st in statements(doc))
+        else:
+            in_principal = "RunnerPrincipalArn" in text
+        if in_principal or "<RUNNER_PRINCIPAL_ARN>" in text:
+            check(i > runner, f"{name} (step {i + 1}) names the runner, created at step {runner + 1}")
+        if "<KMS_KEY_ARN>" in text:
+            check(i > key, f"{name} (step {i + 1}) names the key, created at step {key + 1}")
+    for name in ("runner-policy.json", "member-role.yaml", "bucket-policy.json", "topic-policy.json"):
+        check(name in step_of, f"the creation order places {name}")
+    # Section 4 gives the commands in that order too.
+    check(guide.index("### The KMS key") < guide.index("### The bucket") < guide.index("### The SNS topic"),
+          "section 4: key, then bucket, then topic")
+    check("describe-organization --query Organization.Id" in guide, "how to find the organization id")
+
+
 # ---------------------------------------------------------------------------------------
 # A run against the emulator, every request checked against the documented policies
 
