@@ -692,6 +692,98 @@ def test_systemd_units(ctx):
     check(proc.returncode == 0 and "02:15:00 UTC" in proc.stdout, f"systemd-analyze calendar:\n{proc.stdout}{proc.stderr}")
 
 
+def _install_checks():
+    """The two installation checks of the guide's section 7, as argument lists."""
+    guide = GUIDE.read_text()
+    section = guide[guide.index("## 7. Installing on a host"):guide.index("## 8. ")]
+    checks = {}
+    for block in fenced(section, "sh"):
+        line = block.replace("\\\n", " ").strip()
+        if line.startswith("sudo -u credreport") or line.startswith("sudo systemd-run"):
+            checks[line.split()[1]] = shlex.split(line)
+    check(set(checks) == {"-u", "systemd-run"}, f"section 7 has a sudo -u check and a systemd-run check: {list(checks)}")
+    return checks["-u"], checks["systemd-run"]
+
+
+def test_installation_checks_use_the_credentials_the_scheduler_gives(ctx):
+    sudo_u, sd_run = _install_checks()
+    service = (SCHED / "credreport.service").read_text()
+    unit = {}
+    for line in service.splitlines():
+        m = re.match(r"([A-Za-z]+)=(.*)$", line)
+        if m:
+            unit.setdefault(m.group(1), []).append(m.group(2))
+    unit_env = dict(e.split("=", 1) for e in unit["Environment"])
+    cred_name, cred_path = unit["LoadCredential"][0].split(":", 1)
+    binary, config = unit["ExecStart"][0].split()[0], "/etc/credreport/config.ini"
+
+    # The systemd check: a transient unit with the service's user and credential hand-over.
+    opts, i = {"property": [], "setenv": []}, 2
+    while sd_run[i].startswith("--"):
+        name, _, value = sd_run[i][2:].partition("=")
+        if name in opts:
+            opts[name].append(value)
+        else:
+            opts[name] = value
+        i += 1
+    command = sd_run[i:]
+    check({"wait", "pipe", "collect"} <= set(opts), f"systemd-run waits, shows the output, cleans up: {opts}")
+    check(opts["uid"] == unit["User"][0] and opts["gid"] == unit["Group"][0], "as the service's user and group")
+    check(opts["property"] == [f"LoadCredential={cred_name}:{cred_path}"], f"the service's LoadCredential: {opts}")
+    check(opts["setenv"] == [f"AWS_CONFIG_FILE={unit_env['AWS_CONFIG_FILE']}"], f"the service's profiles: {opts}")
+    check(unit_env["AWS_SHARED_CREDENTIALS_FILE"] == f"%d/{cred_name}", "the service reads its copy of the file")
+    check(command[:2] == ["/bin/sh", "-c"] and len(command) == 3, f"one shell command: {command}")
+    script = command[2]
+    check(f'AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS_DIRECTORY/{cred_name}"' in script
+          and f"exec {binary} accounts --config {config}" in script, f"the copy, then credreport accounts: {script}")
+    analyze = shutil.which("systemd-analyze")
+    if analyze:  # the same settings in a unit file are valid for systemd
+        units = ctx.tmp / "units"
+        units.mkdir()
+        (units / "credreport-check.service").write_text(
+            "[Service]\nType=oneshot\n" f"User={opts['uid']}\nGroup={opts['gid']}\n"
+            + "".join(f"{p}\n" for p in opts["property"]) + "".join(f"Environment={e}\n" for e in opts["setenv"])
+            + "ExecStart=" + " ".join(shlex.quote(a) for a in command) + "\n")
+        proc = subprocess.run([analyze, "verify", str(units / "credreport-check.service")],
+                              capture_output=True, text=True, timeout=120)
+        complaints = [l for l in (proc.stdout + proc.stderr).splitlines() if "credreport-check" in l]
+        check(proc.returncode == 0 and not complaints, f"systemd-analyze verify:\n{proc.stdout}{proc.stderr}")
+
+    # Both commands, run here against the emulator with their paths moved into the temporary
+    # folder: the systemd one with a root-only-style file (0400) in a credentials directory
+    # as systemd makes it, the cron one with the file itself.
+    emu = ctx.emulator()
+    fixture = json.loads(FIXTURE.read_text())
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    etc = ctx.tmp / "etc"
+    (etc / "aws").mkdir(parents=True)
+    (etc / "config.ini").write_text("[aws]\nmax_attempts = 1\n")
+    (etc / "aws" / "config").write_text("")
+    (etc / "aws" / "credentials").write_text(f"[default]\naws_access_key_id = {keys['access_key_id']}\n"
+                                             f"aws_secret_access_key = {keys['secret_access_key']}\n")
+    creds_dir = ctx.tmp / "credentials"
+    creds_dir.mkdir()
+    shutil.copy(etc / "aws" / "credentials", creds_dir / cred_name)
+    (creds_dir / cred_name).chmod(0o400)
+
+    def moved(arg):
+        return arg.replace(binary, ctx.binary).replace("/etc/credreport", str(etc))
+
+    base = ctx.aws_env(emu, XDG_RUNTIME_DIR=str(ctx.tmp), AWS_SHARED_CREDENTIALS_FILE=None, AWS_CONFIG_FILE=None)
+    active = sorted(a["id"] for a in fixture["accounts"] if a["state"] == "ACTIVE")
+    env = dict(base, CREDENTIALS_DIRECTORY=str(creds_dir), AWS_CONFIG_FILE=moved(unit_env["AWS_CONFIG_FILE"]))
+    proc = subprocess.run([moved(a) for a in command], env=env, capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0 and sorted(re.findall(r"^(\d{12})\s", proc.stdout, re.M)) == active,
+          f"the systemd check lists the accounts: exit {proc.returncode}\n{proc.stdout}{proc.stderr[-2000:]}")
+    check(sudo_u[:3] == ["sudo", "-u", "credreport"] and sudo_u[3] == "env", f"sudo -u credreport env ...: {sudo_u}")
+    argv = [moved(a) for a in sudo_u[4:]]
+    assigned = dict(a.split("=", 1) for a in argv if re.match(r"[A-Z_]+=", a))
+    check(set(assigned) == {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"}, f"the cron check's variables: {assigned}")
+    proc = subprocess.run(["env"] + argv, env=base, capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0 and sorted(re.findall(r"^(\d{12})\s", proc.stdout, re.M)) == active,
+          f"the cron check lists the accounts: exit {proc.returncode}\n{proc.stdout}{proc.stderr[-2000:]}")
+
+
 def grace_period():
     m = re.search(r"^;?grace_period\s*=\s*(\d+)", (ROOT / "config.ini").read_text(), re.M)
     check(m, "config.ini documents [run] grace_period")
