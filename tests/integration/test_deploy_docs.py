@@ -6,7 +6,9 @@ cron and sh understand, and runs against the emulator (IRSA credentials and the 
 the Kubernetes recipe) whose every request the documented policies allow, through a small
 evaluator of the IAM policy language. Also the build the Containerfile relies on: the static
 lua-cjson archive of the architecture being built for."""
+import base64
 import configparser
+import hashlib
 import fnmatch
 import json
 import os
@@ -1083,24 +1085,90 @@ def _principal_role(arn):
     return f"arn:aws:iam::{m.group(1)}:role/{m.group(2)}" if m else arn
 
 
-def test_runs_need_nothing_beyond_the_documented_policies(ctx):
+def _security_account_fixture(ctx):
+    """The emulator fixture with the guide's bucket (in the security account, SSE-KMS with the
+    bucket's default Bucket Key, shared with the management account as its policy does), its
+    topic and the member role under the guide's name."""
     fixture = json.loads(FIXTURE.read_text())
-    runner = SAMPLE["RUNNER_PRINCIPAL_ARN"]
     mgmt = fixture["management_account_id"]
-    web = fixture["web_identity_tokens"][0]
-    check(web["role_arn"] == runner, "the sample runner is the fixture's web identity role")
-    # The member role under the guide's name; the bucket and topic of the ConfigMap, owned by
-    # the security account and shared with the management account as their policies do.
     fixture["default_role_name"] = SAMPLE["ROLE_NAME"]
-    security = SAMPLE["SECURITY_ACCOUNT_ID"]
-    fixture["buckets"].append({"name": SAMPLE["BUCKET"], "owner": security, "region": SAMPLE["BUCKET_REGION"],
-                               "grants": [mgmt], "object_ownership": "BucketOwnerEnforced",
+    fixture["buckets"].append({"name": SAMPLE["BUCKET"], "owner": SAMPLE["SECURITY_ACCOUNT_ID"],
+                               "region": SAMPLE["BUCKET_REGION"], "grants": [mgmt],
+                               "object_ownership": "BucketOwnerEnforced",
                                "default_encryption": {"algorithm": "aws:kms", "kms_key_id": SAMPLE["KMS_KEY_ARN"],
                                                       "bucket_key_enabled": True},
                                "required_sse": "aws:kms"})
     fixture["topics"].append({"arn": SAMPLE["TOPIC_ARN"], "publishers": [mgmt]})
     path = ctx.tmp / "fixture.json"
     path.write_text(json.dumps(fixture))
+    return fixture, path
+
+
+def test_the_canary_run_shows_what_the_guide_says(ctx):
+    guide = GUIDE.read_text()
+    section = guide[guide.index("## 10. First run"):]
+    m = re.search(r"^\s*credreport run --account (\d{12}) --config /etc/credreport/config\.ini$", section, re.M)
+    check(m, "section 10 has the canary command")
+    account = m.group(1)
+    fixture, path = _security_account_fixture(ctx)
+    check(account in {a["id"] for a in fixture["accounts"] if a["state"] == "ACTIVE"}
+          and account != fixture["management_account_id"], f"the canary's {account} is a member account")
+    emu = ctx.emulator(path)
+    # The guide's example config.ini, with on = always as the canary's SNS check assumes, and
+    # quick polling.
+    example = next(b for b in fenced(guide, "ini") if "[output]" in b and "sns_topic_arn" in b)
+    config = ctx.tmp / "config.ini"
+    config.write_text(example.replace("[notify]\n", "[notify]\non = always\n", 1)
+                      + "\n[report]\nwait_interval = 0.05\nwait_growth = 1.5\nmax_wait = 0.3\n")
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    env = ctx.aws_env(emu, AWS_ACCESS_KEY_ID=keys["access_key_id"], AWS_SECRET_ACCESS_KEY=keys["secret_access_key"],
+                      XDG_RUNTIME_DIR=str(ctx.tmp))
+    proc = run_credreport(ctx, ["run", "--account", account, "--config", str(config)], env=env, cwd=ctx.tmp)
+    out = proc.stdout
+    check(proc.returncode == 0 and "1 account(s) in scope, 1 delivered, 0 failed" in out,
+          f"exit 0 and the summary the guide quotes:\n{out}{proc.stderr[-2000:]}")
+    # Role assumed.
+    assumed = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole"]
+    check([r["params"]["RoleArn"] for r in assumed] == [f"arn:aws:iam::{account}:role/{SAMPLE['ROLE_NAME']}"],
+          f"the member role was assumed: {[r['params'].get('RoleArn') for r in assumed]}")
+    # Manifest written, where the last line says, with the fields the guide names.
+    last = out.strip().splitlines()[-1]
+    m = re.fullmatch(r"manifest: s3://example-credreports/(credreport/(\d{4}-\d{2}-\d{2})/manifest-[^/]+\.json)", last)
+    check(m, f"the last line names the manifest as the guide shows: {last}")
+    manifest = json.loads(emu.admin("GET", f"/s3/object?bucket={SAMPLE['BUCKET']}&key={m.group(1)}", raw=True))
+    check({k: manifest["summary"][k] for k in ("in_scope", "delivered", "failed")}
+          == {"in_scope": 1, "delivered": 1, "failed": 0}, f"manifest summary: {manifest['summary']}")
+    row = manifest["accounts"][0]
+    report_key = f"credreport/{m.group(2)}/credentialReport_{account}.csv"
+    check(row["id"] == account and row["status"] == "delivered" and {"key", "location", "bytes", "sha256"} <= set(row)
+          and row["location"] == f"s3://{SAMPLE['BUCKET']}/{report_key}", f"the account's row: {row}")
+    # The object as head-object shows it: size, checksum (the row's sha256 in base64), SSE-KMS
+    # with the key and the bucket's Bucket Key.
+    obj = next(o for o in emu.admin("GET", f"/s3/objects?bucket={SAMPLE['BUCKET']}")["objects"] if o["key"] == report_key)
+    body = emu.admin("GET", f"/s3/object?bucket={SAMPLE['BUCKET']}&key={report_key}", raw=True)
+    check(obj["size"] == len(body) == row["bytes"] and hashlib.sha256(body).hexdigest() == row["sha256"],
+          f"the object matches the row: {obj['size']} bytes vs {row['bytes']}")
+    check(obj["checksums"].get("x-amz-checksum-sha256") == base64.b64encode(bytes.fromhex(row["sha256"])).decode(),
+          f"ChecksumSHA256 is the row's sha256 in base64: {obj['checksums']}")
+    check(obj["sse"] == "aws:kms" and obj["kms_key_id"] == SAMPLE["KMS_KEY_ARN"] and obj["bucket_key_enabled"],
+          f"SSE-KMS with the key and the bucket's Bucket Key: {obj}")
+    # SNS reached: the run's summary, with the subject the guide quotes.
+    messages = [x for x in emu.admin("GET", "/sns/messages")["messages"] if x["topic_arn"] == SAMPLE["TOPIC_ARN"]]
+    check(len(messages) == 1 and re.fullmatch(r"credreport run \S+: 1 delivered, 0 failed", messages[0].get("subject", "")),
+          f"one summary message: {messages}")
+    for quoted in ("1 account(s) in scope, 1 delivered, 0 failed", '"status": "delivered"', "ChecksumSHA256",
+                   "BucketKeyEnabled", ": 1 delivered, 0 failed", "list-stack-instances", "DETAILED_STATUS",
+                   "detect-stack-set-drift", "DriftStatus"):
+        check(quoted in section, f"section 10 mentions {quoted}")
+
+
+def test_runs_need_nothing_beyond_the_documented_policies(ctx):
+    # The member role under the guide's name; the bucket and topic of the ConfigMap, owned by
+    # the security account and shared with the management account as their policies do.
+    fixture, path = _security_account_fixture(ctx)
+    runner = SAMPLE["RUNNER_PRINCIPAL_ARN"]
+    web = fixture["web_identity_tokens"][0]
+    check(web["role_arn"] == runner, "the sample runner is the fixture's web identity role")
     failing = "333333333333"
     emu = ctx.emulator(path, faults={"rules": [
         {"type": "fail", "service": "iam", "action": "GenerateCredentialReport", "account": failing,
