@@ -825,9 +825,9 @@ def test_kubernetes_manifests(ctx):
     job = spec["jobTemplate"]["spec"]
     check(isinstance(job.get("backoffLimit"), int), "backoffLimit")
     rules = job["podFailurePolicy"]["rules"]
-    check(any(r["action"] == "FailJob" and r.get("onExitCodes", {}).get("values") == [1, 2]
+    check(any(r["action"] == "FailJob" and r.get("onExitCodes", {}).get("values") == [1, 2, 5]
               and r["onExitCodes"]["operator"] == "In" and r["onExitCodes"].get("containerName") == "credreport"
-              for r in rules), f"exit 1 and 2 fail the Job at once: {rules}")
+              for r in rules), f"exit 1, 2 and 5 fail the Job at once: {rules}")
     pod = job["template"]["spec"]
     check(pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == account, "restartPolicy Never, the service account")
     check(pod["securityContext"].get("runAsNonRoot") is True, "non-root")
@@ -901,8 +901,10 @@ def check_pod_failure_policy(job, container, where):
 
 # What each exit status of credreport should do. A new status fails this test until it is
 # decided here and in the manifests.
-SINGLE_POD = {"1": "FailJob", "2": "FailJob", "3": "Count", "4": "Count", "130": "Count", "143": "Count"}
-PER_SHARD = {"1": "FailIndex", "2": "FailJob", "3": "Count", "4": "Count", "130": "Count", "143": "Count"}
+SINGLE_POD = {"1": "FailJob", "2": "FailJob", "3": "Count", "4": "Count", "5": "FailJob", "130": "Count",
+              "143": "Count"}
+PER_SHARD = {"1": "FailIndex", "2": "FailJob", "3": "Count", "4": "Count", "5": "FailIndex", "130": "Count",
+             "143": "Count"}
 
 
 def test_kubernetes_exit_statuses_are_handled_as_documented(ctx):
@@ -970,8 +972,8 @@ def test_sharded_kubernetes_cronjob(ctx):
 
     # Each pod's command as Kubernetes runs it, index by index: every account of the
     # organization in exactly one shard, and an index out of range is a configuration error.
-    emu = ctx.emulator()
-    fixture = json.loads(FIXTURE.read_text())
+    fixture, path = _security_account_fixture(ctx)  # the ConfigMap's bucket and topic exist
+    emu = ctx.emulator(path)
     config = ctx.tmp / "config.ini"
     config.write_text(block_scalar(text, r"^\s*config\.ini:").replace("[aws]\n", "[aws]\nmax_attempts = 1\n", 1))
     argv = [a.replace("/etc/credreport/config.ini", str(config)) for a in args] + ["--dry-run"]
