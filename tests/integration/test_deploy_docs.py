@@ -1355,3 +1355,38 @@ def test_the_build_finds_lua_cjson_for_its_architecture(ctx):
     # And the archive can be named.
     proc, line = _link_line(["CJSON_A=/opt/cross/liblua5.4-cjson.a"])
     check(proc.returncode == 0 and "/opt/cross/liblua5.4-cjson.a" in line.split(), f"CJSON_A overrides: {line}")
+
+
+def _apt_lists(containerfile):
+    """The packages of each `apt-get install` of the Containerfile, stage by stage."""
+    out = []
+    for block in re.findall(r"apt-get install ([^&]*)&&", containerfile.replace("\\\n", " ")):
+        out.append({w for w in block.split() if not w.startswith("-")})
+    return out
+
+
+def test_the_container_image_installs_what_the_binary_needs(ctx):
+    containerfile = (SCHED / "Containerfile").read_text()
+    build, runtime = _apt_lists(containerfile)
+    # The build stage has what the Makefile builds with (its test-only packages aside).
+    apt = re.search(r"^APT_PKGS\s*:=((?:.*\\\n)*.*)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    needed = {p for p in apt.replace("\\", " ").split() if p.endswith("-dev") or p in ("build-essential", "pkg-config")}
+    check(needed <= build, f"the Containerfile's build stage lacks {sorted(needed - build)} (Makefile APT_PKGS)")
+    # The run-time stage has every library the binary is linked with, and the guide says so.
+    guide = GUIDE.read_text()
+    listed = re.search(r"binary needs\s+`([^`]+)`\s+at run time", guide)
+    check(listed and set(listed.group(1).split()) == runtime,
+          f"deploy.md's run-time packages {listed and listed.group(1)} vs the Containerfile's {sorted(runtime)}")
+    binary = ROOT / "build" / "credreport"
+    if not (shutil.which("readelf") and shutil.which("dpkg") and binary.exists()):
+        print("     (no readelf, dpkg or build/credreport: the linked libraries not checked)")
+        return
+    elf = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", elf):
+        owners = subprocess.run(["dpkg", "-S", f"*/{soname}"], capture_output=True, text=True).stdout
+        packages = {line.split(":")[0] for line in owners.splitlines() if line.rstrip().endswith("/" + soname)}
+        check(packages, f"no Debian package has {soname}")
+        if packages & {"libc6", "libc6-i386", "libc6-x32", "libc6-amd64"}:
+            continue  # in every Debian image
+        check(packages & runtime, f"{soname} ({sorted(packages)}) is not installed by the Containerfile's run-time stage")
+
