@@ -7,10 +7,18 @@ VERSION   := 0.1.0
 WARN      := -std=c11 -D_GNU_SOURCE -DCREDREPORT_VERSION=\"$(VERSION)\" -Wall -Wextra -Wshadow -Wstrict-prototypes
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs lua5.4 libcurl openssl inih expat 2>/dev/null)
-# lua-cjson is linked statically so the binary needs no Lua module path for it.
-CJSON_A   := /usr/lib/x86_64-linux-gnu/liblua5.4-cjson.a
+# lua-cjson is linked statically so the binary needs no Lua module path for it. Debian keeps
+# the archive in the multiarch directory of its architecture (x86_64-linux-gnu,
+# aarch64-linux-gnu...), which its pkg-config file does not name: ask the compiler which
+# architecture it builds for (dpkg-architecture if it cannot say), look there and then in
+# the usual places. `make CJSON_A=/path/to/liblua5.4-cjson.a` picks another one. Expanded only
+# when something is linked, so `make test` can install lua-cjson-dev first.
+MULTIARCH  = $(or $(shell $(CC) -print-multiarch 2>/dev/null),$(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null))
+CJSON_DIRS = $(if $(MULTIARCH),/usr/lib/$(MULTIARCH) /usr/local/lib/$(MULTIARCH)) /usr/lib64 /usr/lib /usr/local/lib
+CJSON_A   ?= $(firstword $(wildcard $(addsuffix /liblua5.4-cjson.a,$(CJSON_DIRS))))
+CJSON_LIB  = $(or $(CJSON_A),$(error liblua5.4-cjson.a not found for $(or $(MULTIARCH),this architecture) in $(CJSON_DIRS): install lua-cjson-dev (Debian) for the architecture you build for, or set CJSON_A=/path/to/liblua5.4-cjson.a))
 # libcsv ships no pkg-config file.
-LIBS       = $(CJSON_A) $(PKG_LIBS) -lcsv -lpthread -lm -ldl
+LIBS       = $(CJSON_LIB) $(PKG_LIBS) -lcsv -lpthread -lm -ldl
 
 BUILD     := build
 SRCS      := $(wildcard core/*.c)

@@ -255,9 +255,10 @@ M.encode_line = cjson.encode
 -- or nil when there is none. For each account the latest run of that day that evaluated it
 -- (its manifest row has `findings`) counts. Lines are kept as the text read (a table per
 -- finding would cost several times more memory). Unreadable files are skipped with a
--- warning; an unlistable destination gives nil, err.
-function M.load_baseline(client, dest, date, look_back)
-  local names, err = delivery.list(client, dest, "")
+-- warning; an unlistable destination gives nil, err. out: the [output] settings, so that S3
+-- reads go to the bucket's region with its expected owner (optional).
+function M.load_baseline(client, dest, date, look_back, out)
+  local names, err = delivery.list(client, dest, "", out)
   if not names then return nil, err end
   local days = {}
   for _, n in ipairs(names) do
@@ -266,15 +267,15 @@ function M.load_baseline(client, dest, date, look_back)
   end
   table.sort(days, function(a, b) return a > b end)
   for i = 1, math.min(#days, look_back or 7) do
-    local base = M.load_day(client, dest, days[i])
+    local base = M.load_day(client, dest, days[i], out)
     if base then return base end
   end
   return nil
 end
 
 -- Calls on_line(finding, text) for each well-formed line of a findings file.
-local function each_line(client, dest, key, on_line)
-  local body, err = delivery.get(client, dest, key)
+local function each_line(client, dest, key, on_line, out)
+  local body, err = delivery.get(client, dest, key, out)
   if not body then
     core.log("warn", "skipping an unreadable findings file", {key = key, error = tostring(err and (err.message or err))})
     return
@@ -291,8 +292,8 @@ end
 -- What one earlier run found: the accounts it evaluated ({account = true}: its manifest rows
 -- with `findings`), or nil when its manifest cannot be read; on_line(finding, text) is called
 -- for each of their findings in its findings file (resolved lines left out).
-function M.load_run(client, dest, date, run_id, on_line)
-  local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id))
+function M.load_run(client, dest, date, run_id, on_line, out)
+  local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id), out)
   local ok, m = pcall(cjson.decode, body or "")
   if not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then return nil end
   local evaluated = {}
@@ -302,14 +303,14 @@ function M.load_run(client, dest, date, run_id, on_line)
   if next(evaluated) then
     each_line(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id), function(f, text)
       if evaluated[f.account] and f.change ~= "resolved" then on_line(f, text) end
-    end)
+    end, out)
   end
   return evaluated
 end
 
 -- The findings of one day's runs (see load_baseline), or nil when it has none.
-function M.load_day(client, dest, day)
-  local names = delivery.list(client, dest, day)
+function M.load_day(client, dest, day, out)
+  local names = delivery.list(client, dest, day, out)
   if not names then return nil end
   local runs, has_findings = {}, false
   for _, n in ipairs(names) do
@@ -326,7 +327,7 @@ function M.load_day(client, dest, day)
       local per = lines[f.account] or {}
       lines[f.account] = per
       per[identity(f)] = text
-    end)
+    end, out)
     for account in pairs(evaluated or {}) do
       base.evaluated[account] = id
       base.findings[account] = lines[account] or {}

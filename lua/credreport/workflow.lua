@@ -447,7 +447,7 @@ function Workflow:findings_log()
     local ok, client = pcall(self.client, self) -- a folder needs no credentials
     local base, err
     if ok or self.dest.kind == "folder" then
-      base, err = findings.load_baseline(ok and client or nil, self.dest, run.date)
+      base, err = findings.load_baseline(ok and client or nil, self.dest, run.date, nil, self.output)
     else
       err = client
     end
@@ -502,7 +502,7 @@ function Workflow:gather_findings(info, client)
         found[f.account] = found[f.account] or {}
         table.insert(found[f.account], findings.compact(f))
       end
-    end)
+    end, self.output)
     for id, o in pairs(outcomes) do
       if evaluated and evaluated[id] then
         o.findings = findings.pack(found[id] or {}, o.account, o.generated_time,
@@ -524,7 +524,7 @@ function Workflow:consolidated_csv(info, client)
       parts[#parts + 1] = o.consolidated
       o.consolidated = nil
     elseif o and o.resumed_from and o.key then
-      local body, err = delivery.get(client, self.dest, o.key)
+      local body, err = delivery.get(client, self.dest, o.key, self.output)
       local rows, perr = report.rows(body or "")
       if rows then
         parts[#parts + 1] = dataset.chunk(o.account, o.generated_time, rows)

@@ -4,12 +4,16 @@ actions the Lua code calls, a CloudFormation template and Kubernetes manifests w
 settings the guide promises, systemd units that systemd-analyze accepts, a crontab line that
 cron and sh understand, and runs against the emulator (IRSA credentials and the settings of
 the Kubernetes recipe) whose every request the documented policies allow, through a small
-evaluator of the IAM policy language."""
+evaluator of the IAM policy language. Also the build the Containerfile relies on: the static
+lua-cjson archive of the architecture being built for."""
+import base64
 import configparser
+import hashlib
 import fnmatch
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -41,6 +45,7 @@ SAMPLE = {
     "TOPIC_ARN": "arn:aws:sns:eu-west-1:222222222222:credreport-alerts",
     "EXTERNAL_ID": "credreport-7f3a9c",
     "OIDC_PROVIDER": "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+    "EKS_CLUSTER_ARN": "arn:aws:eks:eu-west-1:111111111111:cluster/security-tools",
 }
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)>")
 
@@ -50,6 +55,9 @@ KNOWN_CONDITION_KEYS = {
     "kms:viaservice", "kms:encryptioncontext:aws:s3:arn", "kms:calleraccount",
     "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "s3:x-amz-acl", "s3:prefix", "sts:externalid",
+    # the session tags EKS Pod Identity passes when it assumes a role for a pod
+    "aws:requesttag/eks-cluster-arn", "aws:requesttag/kubernetes-namespace",
+    "aws:requesttag/kubernetes-service-account",
 }
 OPERATORS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike", "Bool",
              "ForAnyValue:StringLike", "ForAnyValue:StringEquals"}
@@ -215,7 +223,8 @@ def _statement_applies(st, action, resource, ctx, principal):
         return False
     if "Principal" in st and principal is not None:
         p = st["Principal"]
-        if p != "*" and principal not in as_list(p.get("AWS", [])) + as_list(p.get("Federated", [])):
+        if p != "*" and principal not in as_list(p.get("AWS", [])) + as_list(p.get("Federated", [])) \
+                + as_list(p.get("Service", [])):
             return False
     return _condition_holds(st.get("Condition"), ctx)
 
@@ -479,13 +488,34 @@ def test_resource_policies_enforce_what_the_guide_says(ctx):
     other = dict(sa, **{f"{SAMPLE['OIDC_PROVIDER']}:sub": "system:serviceaccount:default:default"})
     check(not allows(irsa, "sts:AssumeRoleWithWebIdentity", ctx=other, principal=provider), "no other service account")
 
+    # EKS Pod Identity: the service assumes the role with session tags naming the cluster,
+    # namespace and service account of the pod; the trust accepts only the CronJob's.
+    pod_identity = load_policy("runner-trust-pod-identity.json", SAMPLE)
+    _, _, namespace, account = sa[f"{SAMPLE['OIDC_PROVIDER']}:sub"].split(":")  # the CronJob's, as for IRSA
+    check(actions_of(pod_identity) == {"sts:AssumeRole", "sts:TagSession"}, "AssumeRole and TagSession, as EKS needs")
+    tags = {"aws:RequestTag/eks-cluster-arn": SAMPLE["EKS_CLUSTER_ARN"],
+            "aws:RequestTag/kubernetes-namespace": namespace, "aws:RequestTag/kubernetes-service-account": account,
+            "aws:RequestTag/kubernetes-pod-name": "credreport-29000000-abcde"}
+    eks = "pods.eks.amazonaws.com"
+    for action in ("sts:AssumeRole", "sts:TagSession"):
+        check(allows(pod_identity, action, ctx=tags, principal=eks), f"Pod Identity: {action} for the CronJob's pods")
+        for key, value in (("kubernetes-namespace", "default"), ("kubernetes-service-account", "default"),
+                           ("eks-cluster-arn", "arn:aws:eks:eu-west-1:111111111111:cluster/other")):
+            check(not allows(pod_identity, action, ctx=dict(tags, **{f"aws:RequestTag/{key}": value}), principal=eks),
+                  f"Pod Identity: not with {key} = {value}")
+        untagged = {k: v for k, v in tags.items() if "kubernetes-pod-name" in k}
+        check(not allows(pod_identity, action, ctx=untagged, principal=eks),
+              "Pod Identity: not without the session tags (an association with session tags disabled)")
+        check(not allows(pod_identity, action, ctx=tags, principal="ec2.amazonaws.com"), "only EKS Pod Identity")
+
 
 def test_cloudformation_member_role_template(ctx):
     text = (IAM / "member-role.yaml").read_text()
     member = load_policy("member-role-permissions.json", SAMPLE)
     # Structural checks that need no YAML parser.
     for needle in ("AWSTemplateFormatVersion", "Type: AWS::IAM::Role", "RoleName:", "RunnerPrincipalArn:",
-                   "ExternalId:", "HasExternalId", "sts:ExternalId", "AWS::NoValue", "sts:AssumeRole"):
+                   "ExternalId:", "HasExternalId", "sts:ExternalId", "AWS::NoValue", "sts:AssumeRole", "RolePath:",
+                   "Path: !Ref RolePath"):
         check(needle in text, f"member-role.yaml: {needle} missing")
     check(set(re.findall(r"\biam:\w+", text)) == actions_of(member), "the template grants the member policy's actions")
     if yaml is None:
@@ -494,15 +524,19 @@ def test_cloudformation_member_role_template(ctx):
     tpl = cfn_yaml(text)
     check(tpl["AWSTemplateFormatVersion"] == "2010-09-09", "template version")
     params = tpl["Parameters"]
-    check(set(params) == {"RoleName", "RunnerPrincipalArn", "ExternalId"}, f"parameters: {set(params)}")
+    check(set(params) == {"RoleName", "RolePath", "RunnerPrincipalArn", "ExternalId"}, f"parameters: {set(params)}")
     check(params["ExternalId"].get("Default") == "", "ExternalId is optional (empty default)")
     check(params["RoleName"].get("Default") == SAMPLE["ROLE_NAME"], "RoleName default as in the guide")
+    check(params["RolePath"].get("Default") == "/" and params["RolePath"].get("MaxLength") == 512,
+          "RolePath is / unless set, at most 512 characters as IAM allows")
     pattern = {k: re.compile(v["AllowedPattern"]) for k, v in params.items()}
     for name, good, bad in (("RoleName", ["CredReportMemberRole", "a+b=c,d.e@f_g-h"], ["", "x" * 65, "a/b"]),
                             ("RunnerPrincipalArn", [SAMPLE["RUNNER_PRINCIPAL_ARN"], "arn:aws:iam::111111111111:user/ci",
                                                     "arn:aws-us-gov:iam::111111111111:role/path/r"],
                              ["111111111111", "arn:aws:sts::111111111111:assumed-role/r/s"]),
-                            ("ExternalId", ["", SAMPLE["EXTERNAL_ID"], "a" * 1224], ["x", "a" * 1225, "has space"])):
+                            ("ExternalId", ["", SAMPLE["EXTERNAL_ID"], "a" * 1224], ["x", "a" * 1225, "has space"]),
+                            ("RolePath", ["/", "/audit/", "/audit/team-a/", "/a+b=c,d.e@f_g-h/"],
+                             ["", "audit", "/audit", "audit/", "//", "/a//b/", "/a b/", "/a*/"])):
         for v in good:
             check(pattern[name].fullmatch(v), f"{name} AllowedPattern should accept {v[:40]!r}")
         for v in bad:
@@ -514,7 +548,8 @@ def test_cloudformation_member_role_template(ctx):
     role = next(iter(resources.values()))
     check(role["Type"] == "AWS::IAM::Role", "an IAM role")
     props = role["Properties"]
-    check(props["RoleName"] == {"Ref": "RoleName"}, "RoleName from the parameter")
+    check(props["RoleName"] == {"Ref": "RoleName"} and props["Path"] == {"Ref": "RolePath"},
+          "RoleName and Path from the parameters")
     trust = props["AssumeRolePolicyDocument"]
     check(trust["Version"] == "2012-10-17" and len(trust["Statement"]) == 1, "one trust statement")
     st = trust["Statement"][0]
@@ -535,6 +570,27 @@ def test_cloudformation_member_role_template(ctx):
         if with_id:
             got["Condition"] = {"StringEquals": {"sts:ExternalId": SAMPLE["EXTERNAL_ID"]}}
         check({k: v for k, v in want.items() if k != "Sid"} == got, f"{name} and the template's trust differ")
+    # A role created with a path: the ARN IAM gives it is the one credreport builds from
+    # role_name = path without its leading / + name, and the runner policy covers it.
+    path, name = "/audit/team-a/", SAMPLE["ROLE_NAME"]
+    role_name = path.lstrip("/") + name
+    check(pattern["RolePath"].fullmatch(path) and pattern["RoleName"].fullmatch(name), "a valid path and name")
+    emu = ctx.emulator()
+    fixture = json.loads(FIXTURE.read_text())
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    config = ctx.tmp / "path.ini"
+    config.write_text(f"[accounts]\nrole_name = {role_name}\n")
+    proc = run_credreport(ctx, ["run", "--dry-run", "-c", str(config)], cwd=ctx.tmp,
+                          env=ctx.aws_env(emu, AWS_ACCESS_KEY_ID=keys["access_key_id"],
+                                          AWS_SECRET_ACCESS_KEY=keys["secret_access_key"], XDG_RUNTIME_DIR=str(ctx.tmp)))
+    built = re.findall(r"^(\d{12})\s+(arn:\S+)", proc.stdout, re.M)
+    check(proc.returncode == 0 and built, f"dry run with role_name = {role_name}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    runner_policy = load_policy("runner-policy.json", dict(SAMPLE, ROLE_NAME=role_name))
+    for account, arn in built:
+        check(arn == f"arn:aws:iam::{account}:role{path}{name}", f"credreport assumes {arn}, IAM names the role "
+                                                                  f"arn:aws:iam::{account}:role{path}{name}")
+        check(allows(runner_policy, "sts:AssumeRole", arn, {"aws:ResourceOrgID": SAMPLE["ORG_ID"]}),
+              f"the runner policy with <ROLE_NAME> = {role_name} allows {arn}")
     lint = shutil.which("cfn-lint")
     if lint and subprocess.run([lint, "--version"], capture_output=True).returncode == 0:
         proc = subprocess.run([lint, str(IAM / "member-role.yaml")], capture_output=True, text=True, timeout=300)
@@ -638,6 +694,98 @@ def test_systemd_units(ctx):
     check(proc.returncode == 0 and "02:15:00 UTC" in proc.stdout, f"systemd-analyze calendar:\n{proc.stdout}{proc.stderr}")
 
 
+def _install_checks():
+    """The two installation checks of the guide's section 7, as argument lists."""
+    guide = GUIDE.read_text()
+    section = guide[guide.index("## 7. Installing on a host"):guide.index("## 8. ")]
+    checks = {}
+    for block in fenced(section, "sh"):
+        line = block.replace("\\\n", " ").strip()
+        if line.startswith("sudo -u credreport") or line.startswith("sudo systemd-run"):
+            checks[line.split()[1]] = shlex.split(line)
+    check(set(checks) == {"-u", "systemd-run"}, f"section 7 has a sudo -u check and a systemd-run check: {list(checks)}")
+    return checks["-u"], checks["systemd-run"]
+
+
+def test_installation_checks_use_the_credentials_the_scheduler_gives(ctx):
+    sudo_u, sd_run = _install_checks()
+    service = (SCHED / "credreport.service").read_text()
+    unit = {}
+    for line in service.splitlines():
+        m = re.match(r"([A-Za-z]+)=(.*)$", line)
+        if m:
+            unit.setdefault(m.group(1), []).append(m.group(2))
+    unit_env = dict(e.split("=", 1) for e in unit["Environment"])
+    cred_name, cred_path = unit["LoadCredential"][0].split(":", 1)
+    binary, config = unit["ExecStart"][0].split()[0], "/etc/credreport/config.ini"
+
+    # The systemd check: a transient unit with the service's user and credential hand-over.
+    opts, i = {"property": [], "setenv": []}, 2
+    while sd_run[i].startswith("--"):
+        name, _, value = sd_run[i][2:].partition("=")
+        if name in opts:
+            opts[name].append(value)
+        else:
+            opts[name] = value
+        i += 1
+    command = sd_run[i:]
+    check({"wait", "pipe", "collect"} <= set(opts), f"systemd-run waits, shows the output, cleans up: {opts}")
+    check(opts["uid"] == unit["User"][0] and opts["gid"] == unit["Group"][0], "as the service's user and group")
+    check(opts["property"] == [f"LoadCredential={cred_name}:{cred_path}"], f"the service's LoadCredential: {opts}")
+    check(opts["setenv"] == [f"AWS_CONFIG_FILE={unit_env['AWS_CONFIG_FILE']}"], f"the service's profiles: {opts}")
+    check(unit_env["AWS_SHARED_CREDENTIALS_FILE"] == f"%d/{cred_name}", "the service reads its copy of the file")
+    check(command[:2] == ["/bin/sh", "-c"] and len(command) == 3, f"one shell command: {command}")
+    script = command[2]
+    check(f'AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS_DIRECTORY/{cred_name}"' in script
+          and f"exec {binary} accounts --config {config}" in script, f"the copy, then credreport accounts: {script}")
+    analyze = shutil.which("systemd-analyze")
+    if analyze:  # the same settings in a unit file are valid for systemd
+        units = ctx.tmp / "units"
+        units.mkdir()
+        (units / "credreport-check.service").write_text(
+            "[Service]\nType=oneshot\n" f"User={opts['uid']}\nGroup={opts['gid']}\n"
+            + "".join(f"{p}\n" for p in opts["property"]) + "".join(f"Environment={e}\n" for e in opts["setenv"])
+            + "ExecStart=" + " ".join(shlex.quote(a) for a in command) + "\n")
+        proc = subprocess.run([analyze, "verify", str(units / "credreport-check.service")],
+                              capture_output=True, text=True, timeout=120)
+        complaints = [l for l in (proc.stdout + proc.stderr).splitlines() if "credreport-check" in l]
+        check(proc.returncode == 0 and not complaints, f"systemd-analyze verify:\n{proc.stdout}{proc.stderr}")
+
+    # Both commands, run here against the emulator with their paths moved into the temporary
+    # folder: the systemd one with a root-only-style file (0400) in a credentials directory
+    # as systemd makes it, the cron one with the file itself.
+    emu = ctx.emulator()
+    fixture = json.loads(FIXTURE.read_text())
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    etc = ctx.tmp / "etc"
+    (etc / "aws").mkdir(parents=True)
+    (etc / "config.ini").write_text("[aws]\nmax_attempts = 1\n")
+    (etc / "aws" / "config").write_text("")
+    (etc / "aws" / "credentials").write_text(f"[default]\naws_access_key_id = {keys['access_key_id']}\n"
+                                             f"aws_secret_access_key = {keys['secret_access_key']}\n")
+    creds_dir = ctx.tmp / "credentials"
+    creds_dir.mkdir()
+    shutil.copy(etc / "aws" / "credentials", creds_dir / cred_name)
+    (creds_dir / cred_name).chmod(0o400)
+
+    def moved(arg):
+        return arg.replace(binary, ctx.binary).replace("/etc/credreport", str(etc))
+
+    base = ctx.aws_env(emu, XDG_RUNTIME_DIR=str(ctx.tmp), AWS_SHARED_CREDENTIALS_FILE=None, AWS_CONFIG_FILE=None)
+    active = sorted(a["id"] for a in fixture["accounts"] if a["state"] == "ACTIVE")
+    env = dict(base, CREDENTIALS_DIRECTORY=str(creds_dir), AWS_CONFIG_FILE=moved(unit_env["AWS_CONFIG_FILE"]))
+    proc = subprocess.run([moved(a) for a in command], env=env, capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0 and sorted(re.findall(r"^(\d{12})\s", proc.stdout, re.M)) == active,
+          f"the systemd check lists the accounts: exit {proc.returncode}\n{proc.stdout}{proc.stderr[-2000:]}")
+    check(sudo_u[:3] == ["sudo", "-u", "credreport"] and sudo_u[3] == "env", f"sudo -u credreport env ...: {sudo_u}")
+    argv = [moved(a) for a in sudo_u[4:]]
+    assigned = dict(a.split("=", 1) for a in argv if re.match(r"[A-Z_]+=", a))
+    check(set(assigned) == {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"}, f"the cron check's variables: {assigned}")
+    proc = subprocess.run(["env"] + argv, env=base, capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0 and sorted(re.findall(r"^(\d{12})\s", proc.stdout, re.M)) == active,
+          f"the cron check lists the accounts: exit {proc.returncode}\n{proc.stdout}{proc.stderr[-2000:]}")
+
+
 def grace_period():
     m = re.search(r"^;?grace_period\s*=\s*(\d+)", (ROOT / "config.ini").read_text(), re.M)
     check(m, "config.ini documents [run] grace_period")
@@ -677,9 +825,9 @@ def test_kubernetes_manifests(ctx):
     job = spec["jobTemplate"]["spec"]
     check(isinstance(job.get("backoffLimit"), int), "backoffLimit")
     rules = job["podFailurePolicy"]["rules"]
-    check(any(r["action"] == "FailJob" and r.get("onExitCodes", {}).get("values") == [1, 2]
+    check(any(r["action"] == "FailJob" and r.get("onExitCodes", {}).get("values") == [1, 2, 5]
               and r["onExitCodes"]["operator"] == "In" and r["onExitCodes"].get("containerName") == "credreport"
-              for r in rules), f"exit 1 and 2 fail the Job at once: {rules}")
+              for r in rules), f"exit 1, 2 and 5 fail the Job at once: {rules}")
     pod = job["template"]["spec"]
     check(pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == account, "restartPolicy Never, the service account")
     check(pod["securityContext"].get("runAsNonRoot") is True, "non-root")
@@ -699,6 +847,148 @@ def test_kubernetes_manifests(ctx):
     sc = main.get("securityContext", {})
     check(sc.get("allowPrivilegeEscalation") is False and sc.get("readOnlyRootFilesystem") is True, "hardened securityContext")
     check(not any(e["name"].startswith("AWS_ACCESS_KEY") for e in main.get("env", [])), "no static keys in the pod")
+
+
+# The Job fields the manifests may use (batch/v1 JobSpec, Kubernetes 1.33), so that a
+# misspelt field, which the API server would drop or refuse, does not pass unnoticed.
+JOB_SPEC_FIELDS = {"activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex", "completionMode", "completions",
+                   "managedBy", "manualSelector", "maxFailedIndexes", "parallelism", "podFailurePolicy",
+                   "podReplacementPolicy", "selector", "successPolicy", "suspend", "template",
+                   "ttlSecondsAfterFinished"}
+POD_FAILURE_ACTIONS = {"FailJob", "FailIndex", "Ignore", "Count"}
+
+
+def exit_statuses(ctx):
+    """{status: meaning} from `credreport --help`."""
+    help_text = run_credreport(ctx, ["--help"], check_status=0).stdout
+    found = dict(re.findall(r"^  (\d+(?:, \d+)*)  +(\S.*)$", help_text.split("Exit status:")[1], re.M))
+    return {code: meaning for codes, meaning in found.items() for code in codes.split(", ")}
+
+
+def pod_failure_action(job, container, exit_code, disrupted=False):
+    """What the Job controller does with a failed pod: the first rule of the pod failure
+    policy that matches (exit codes of a container, or a pod condition), else Count."""
+    for rule in job.get("podFailurePolicy", {}).get("rules", []):
+        codes = rule.get("onExitCodes")
+        if codes:
+            if codes.get("containerName", container) != container:
+                continue
+            if (exit_code in codes["values"]) == (codes["operator"] == "In"):
+                return rule["action"]
+        elif disrupted and any(c["type"] == "DisruptionTarget" and c.get("status", "True") == "True"
+                               for c in rule.get("onPodConditions", [])):
+            return rule["action"]
+    return "Count"
+
+
+def check_pod_failure_policy(job, container, where):
+    """The policy's grammar: rules the API server accepts."""
+    check(set(job) <= JOB_SPEC_FIELDS, f"{where}: unknown Job fields {set(job) - JOB_SPEC_FIELDS}")
+    check(job["template"]["spec"]["restartPolicy"] == "Never", f"{where}: a pod failure policy needs restartPolicy Never")
+    for rule in job["podFailurePolicy"]["rules"]:
+        check(set(rule) <= {"action", "onExitCodes", "onPodConditions"} and rule["action"] in POD_FAILURE_ACTIONS
+              and ("onExitCodes" in rule) != ("onPodConditions" in rule), f"{where}: rule {rule}")
+        if rule["action"] == "FailIndex":
+            check("backoffLimitPerIndex" in job, f"{where}: FailIndex needs backoffLimitPerIndex")
+        codes = rule.get("onExitCodes")
+        if codes:
+            values = codes["values"]
+            check(set(codes) <= {"containerName", "operator", "values"} and codes["operator"] in ("In", "NotIn")
+                  and codes.get("containerName") == container, f"{where}: onExitCodes {codes}")
+            check(values and len(values) == len(set(values)) and all(isinstance(v, int) and 0 < v < 256 for v in values),
+                  f"{where}: exit codes are distinct and 1-255 (0 cannot be listed): {values}")
+
+
+# What each exit status of credreport should do. A new status fails this test until it is
+# decided here and in the manifests.
+SINGLE_POD = {"1": "FailJob", "2": "FailJob", "3": "Count", "4": "Count", "5": "FailJob", "130": "Count",
+              "143": "Count"}
+PER_SHARD = {"1": "FailIndex", "2": "FailJob", "3": "Count", "4": "Count", "5": "FailIndex", "130": "Count",
+             "143": "Count"}
+
+
+def test_kubernetes_exit_statuses_are_handled_as_documented(ctx):
+    statuses = {c for c in exit_statuses(ctx) if c != "0"}
+    for name, expect in (("cronjob.yaml", SINGLE_POD), ("cronjob-sharded.yaml", PER_SHARD)):
+        check(statuses == set(expect), f"credreport's exit statuses {sorted(statuses)} are not all classified for "
+                                       f"{name} ({sorted(expect)}): decide what a new one does to the Job")
+        text = (SCHED / name).read_text()
+        if yaml is None:
+            print(f"     (no PyYAML: {name} not evaluated)")
+            continue
+        cj = {d["kind"]: d for d in yaml.safe_load_all(text) if d}["CronJob"]
+        job = cj["spec"]["jobTemplate"]["spec"]
+        container = job["template"]["spec"]["containers"][0]["name"]
+        check_pod_failure_policy(job, container, name)
+        for code, action in expect.items():
+            got = pod_failure_action(job, container, int(code))
+            check(got == action, f"{name}: exit {code} ({exit_statuses(ctx)[code]}) leads to {got}, not {action}")
+        # A pod stopped by a node drain or preemption (SIGTERM, 143) is not a failed try.
+        check(pod_failure_action(job, container, 143, disrupted=True) == "Ignore", f"{name}: disruptions are ignored")
+    # Retries are bounded: once for a single pod, once per shard.
+    docs = {n: {d["kind"]: d for d in yaml.safe_load_all((SCHED / n).read_text()) if d}["CronJob"]["spec"]["jobTemplate"]["spec"]
+            for n in ("cronjob.yaml", "cronjob-sharded.yaml")} if yaml else {}
+    if docs:
+        check(docs["cronjob.yaml"].get("backoffLimit") == 1, "cronjob.yaml: one retry")
+        check(docs["cronjob-sharded.yaml"].get("backoffLimitPerIndex") == 1
+              and "backoffLimit" not in docs["cronjob-sharded.yaml"],
+              "cronjob-sharded.yaml: one retry per shard, and no Job-wide limit that one shard could use up")
+
+
+def test_sharded_kubernetes_cronjob(ctx):
+    base_text = (SCHED / "cronjob.yaml").read_text()
+    text = (SCHED / "cronjob-sharded.yaml").read_text()
+    for needle in ("completionMode: Indexed", "backoffLimitPerIndex:", "action: FailIndex", "auto/", "1.29", "1.33"):
+        check(needle in text, f"cronjob-sharded.yaml: {needle} missing")
+    check(block_scalar(text, r"^\s*config\.ini:") == block_scalar(base_text, r"^\s*config\.ini:"),
+          "the sharded recipe has the same config.ini as cronjob.yaml")
+    if yaml is None:
+        print("     (no PyYAML: cronjob-sharded.yaml checked structurally only)")
+        return
+    base = {d["kind"]: d for d in yaml.safe_load_all(base_text) if d}
+    docs = {d["kind"]: d for d in yaml.safe_load_all(text) if d}
+    check(set(docs) == set(base), f"kinds: {list(docs)}")
+    for kind in ("Namespace", "ServiceAccount", "ConfigMap"):
+        check(docs[kind] == base[kind], f"cronjob-sharded.yaml: the {kind} differs from cronjob.yaml's")
+    cj, cj0 = docs["CronJob"], base["CronJob"]
+    check(cj["metadata"] == cj0["metadata"], "the same CronJob, so that one replaces the other")
+    check({k: v for k, v in cj["spec"].items() if k != "jobTemplate"}
+          == {k: v for k, v in cj0["spec"].items() if k != "jobTemplate"}, "the same schedule, time zone and policies")
+    job, job0 = cj["spec"]["jobTemplate"]["spec"], cj0["spec"]["jobTemplate"]["spec"]
+    pod, pod0 = job["template"]["spec"], job0["template"]["spec"]
+    main, main0 = pod["containers"][0], pod0["containers"][0]
+    args = main["args"]
+    check(args[:len(main0["args"])] == main0["args"] and args[len(main0["args"]):-2] == []
+          and args[-2] == "--shard" and re.fullmatch(r"auto/\d+", args[-1]),
+          f"the single pod's arguments plus --shard auto/N: {args}")
+    shards = int(args[-1].split("/")[1])
+    check(job["completionMode"] == "Indexed" and job["completions"] == shards == job["parallelism"],
+          f"an Indexed Job of N = {shards} pods at once: completionMode {job.get('completionMode')}, "
+          f"completions {job.get('completions')}, parallelism {job.get('parallelism')}")
+    check(job["activeDeadlineSeconds"] == job0["activeDeadlineSeconds"] and "maxFailedIndexes" not in job,
+          "the same deadline; every shard runs to its end whatever the others do")
+    check({**main, "args": main0["args"]} == main0 and {**pod, "containers": pod0["containers"]} == pod0
+          and job["template"]["metadata"] == job0["template"]["metadata"], "the same pod as cronjob.yaml otherwise")
+
+    # Each pod's command as Kubernetes runs it, index by index: every account of the
+    # organization in exactly one shard, and an index out of range is a configuration error.
+    fixture, path = _security_account_fixture(ctx)  # the ConfigMap's bucket and topic exist
+    emu = ctx.emulator(path)
+    config = ctx.tmp / "config.ini"
+    config.write_text(block_scalar(text, r"^\s*config\.ini:").replace("[aws]\n", "[aws]\nmax_attempts = 1\n", 1))
+    argv = [a.replace("/etc/credreport/config.ini", str(config)) for a in args] + ["--dry-run"]
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    env = ctx.aws_env(emu, AWS_ACCESS_KEY_ID=keys["access_key_id"], AWS_SECRET_ACCESS_KEY=keys["secret_access_key"],
+                      XDG_RUNTIME_DIR=str(ctx.tmp))
+    seen = []
+    for index in range(shards):
+        proc = run_credreport(ctx, argv, env=dict(env, JOB_COMPLETION_INDEX=str(index)), cwd=ctx.tmp)
+        check(proc.returncode == 0, f"shard {index}: exit {proc.returncode}\n{proc.stdout}{proc.stderr[-2000:]}")
+        seen += re.findall(r"^(\d{12})\s", proc.stdout, re.M)
+    active = sorted(a["id"] for a in fixture["accounts"] if a["state"] == "ACTIVE")
+    check(sorted(seen) == active, f"the shards cover every account once: {sorted(seen)} vs {active}")
+    proc = run_credreport(ctx, argv, env=dict(env, JOB_COMPLETION_INDEX=str(shards)), cwd=ctx.tmp)
+    check(proc.returncode == 2, f"index {shards} of {shards} shards: exit {proc.returncode} (FailJob expects 2)")
 
 
 def test_guide_is_consistent_with_the_code(ctx):
@@ -741,10 +1031,51 @@ def test_guide_is_consistent_with_the_code(ctx):
         check(f'"{var}"' in core_text, f"deploy.md says credreport reads {var}, but core/*.c never names it")
     for key in ("credential_process", "credential_source", "web_identity_token_file", "source_profile", "role_arn"):
         check(f'"{key}"' in core_text, f"deploy.md says credreport understands {key}, but core/*.c never names it")
+    # The runner's account reads the organization; it never administers StackSets, whose
+    # execution role can deploy anything to every account.
+    runner_ids = (SAMPLE["RUNNER_ACCOUNT_ID"], "<RUNNER_ACCOUNT_ID>")
+    for line in guide.splitlines():
+        if "register-delegated-administrator" in line and "--account-id" in line:
+            check(not any(i in line for i in runner_ids), f"deploy.md delegates StackSets to the runner's account: {line}")
+    check(re.search(r"never in\s+the runner's account", guide), "deploy.md says where the StackSet is managed from")
     # The runner policy's Organizations table lists exactly the code's calls.
     org = {op for op in code_operations()["organizations"]}
     listed = set(re.findall(r"^\| `organizations:(\w+)` \|", guide, re.M))
     check(listed == org, f"the guide's Organizations table {sorted(listed)} vs the code {sorted(org)}")
+
+
+def test_the_guide_creates_things_in_an_order_aws_accepts(ctx):
+    """IAM, S3 and KMS refuse a policy naming a principal that does not exist, and a key's ARN
+    exists only once the key does: every document of the creation order names the runner
+    and the key only after their own steps."""
+    guide = GUIDE.read_text()
+    section = guide[guide.index("### In which order"):guide.index("## 2. ")]
+    steps = re.split(r"^\d+\. ", section, flags=re.M)[1:]
+    check(len(steps) >= 6, f"the creation order is a numbered list: {len(steps)} steps")
+    step_of = {}
+    for i, text in enumerate(steps):
+        for name in re.findall(r"\]\(iam/([^)]+)\)", text):
+            step_of.setdefault(name, i)
+    runner = min(step_of[n] for n in step_of if n.startswith("runner-trust-"))
+    key = step_of["kms-key-policy.json"]
+    check(runner < key, "the runner before the key")
+    for name, i in step_of.items():
+        text = (IAM / name).read_text()
+        if name.endswith(".json"):
+            doc = json.loads(text)
+            in_principal = any("<RUNNER_PRINCIPAL_ARN>" in json.dumps(st.get("Principal", "")) for st in statements(doc))
+        else:
+            in_principal = "RunnerPrincipalArn" in text
+        if in_principal or "<RUNNER_PRINCIPAL_ARN>" in text:
+            check(i > runner, f"{name} (step {i + 1}) names the runner, created at step {runner + 1}")
+        if "<KMS_KEY_ARN>" in text:
+            check(i > key, f"{name} (step {i + 1}) names the key, created at step {key + 1}")
+    for name in ("runner-policy.json", "member-role.yaml", "bucket-policy.json", "topic-policy.json"):
+        check(name in step_of, f"the creation order places {name}")
+    # Section 4 gives the commands in that order too.
+    check(guide.index("### The KMS key") < guide.index("### The bucket") < guide.index("### The SNS topic"),
+          "section 4: key, then bucket, then topic")
+    check("describe-organization --query Organization.Id" in guide, "how to find the organization id")
 
 
 # ---------------------------------------------------------------------------------------
@@ -756,24 +1087,90 @@ def _principal_role(arn):
     return f"arn:aws:iam::{m.group(1)}:role/{m.group(2)}" if m else arn
 
 
-def test_runs_need_nothing_beyond_the_documented_policies(ctx):
+def _security_account_fixture(ctx):
+    """The emulator fixture with the guide's bucket (in the security account, SSE-KMS with the
+    bucket's default Bucket Key, shared with the management account as its policy does), its
+    topic and the member role under the guide's name."""
     fixture = json.loads(FIXTURE.read_text())
-    runner = SAMPLE["RUNNER_PRINCIPAL_ARN"]
     mgmt = fixture["management_account_id"]
-    web = fixture["web_identity_tokens"][0]
-    check(web["role_arn"] == runner, "the sample runner is the fixture's web identity role")
-    # The member role under the guide's name; the bucket and topic of the ConfigMap, owned by
-    # the security account and shared with the management account as their policies do.
     fixture["default_role_name"] = SAMPLE["ROLE_NAME"]
-    security = SAMPLE["SECURITY_ACCOUNT_ID"]
-    fixture["buckets"].append({"name": SAMPLE["BUCKET"], "owner": security, "region": SAMPLE["BUCKET_REGION"],
-                               "grants": [mgmt], "object_ownership": "BucketOwnerEnforced",
+    fixture["buckets"].append({"name": SAMPLE["BUCKET"], "owner": SAMPLE["SECURITY_ACCOUNT_ID"],
+                               "region": SAMPLE["BUCKET_REGION"], "grants": [mgmt],
+                               "object_ownership": "BucketOwnerEnforced",
                                "default_encryption": {"algorithm": "aws:kms", "kms_key_id": SAMPLE["KMS_KEY_ARN"],
                                                       "bucket_key_enabled": True},
                                "required_sse": "aws:kms"})
     fixture["topics"].append({"arn": SAMPLE["TOPIC_ARN"], "publishers": [mgmt]})
     path = ctx.tmp / "fixture.json"
     path.write_text(json.dumps(fixture))
+    return fixture, path
+
+
+def test_the_canary_run_shows_what_the_guide_says(ctx):
+    guide = GUIDE.read_text()
+    section = guide[guide.index("## 10. First run"):]
+    m = re.search(r"^\s*credreport run --account (\d{12}) --config /etc/credreport/config\.ini$", section, re.M)
+    check(m, "section 10 has the canary command")
+    account = m.group(1)
+    fixture, path = _security_account_fixture(ctx)
+    check(account in {a["id"] for a in fixture["accounts"] if a["state"] == "ACTIVE"}
+          and account != fixture["management_account_id"], f"the canary's {account} is a member account")
+    emu = ctx.emulator(path)
+    # The guide's example config.ini, with on = always as the canary's SNS check assumes, and
+    # quick polling.
+    example = next(b for b in fenced(guide, "ini") if "[output]" in b and "sns_topic_arn" in b)
+    config = ctx.tmp / "config.ini"
+    config.write_text(example.replace("[notify]\n", "[notify]\non = always\n", 1)
+                      + "\n[report]\nwait_interval = 0.05\nwait_growth = 1.5\nmax_wait = 0.3\n")
+    keys = next(c for c in fixture["credentials"] if c["account_id"] == fixture["management_account_id"])
+    env = ctx.aws_env(emu, AWS_ACCESS_KEY_ID=keys["access_key_id"], AWS_SECRET_ACCESS_KEY=keys["secret_access_key"],
+                      XDG_RUNTIME_DIR=str(ctx.tmp))
+    proc = run_credreport(ctx, ["run", "--account", account, "--config", str(config)], env=env, cwd=ctx.tmp)
+    out = proc.stdout
+    check(proc.returncode == 0 and "1 account(s) in scope, 1 delivered, 0 failed" in out,
+          f"exit 0 and the summary the guide quotes:\n{out}{proc.stderr[-2000:]}")
+    # Role assumed.
+    assumed = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole"]
+    check([r["params"]["RoleArn"] for r in assumed] == [f"arn:aws:iam::{account}:role/{SAMPLE['ROLE_NAME']}"],
+          f"the member role was assumed: {[r['params'].get('RoleArn') for r in assumed]}")
+    # Manifest written, where the last line says, with the fields the guide names.
+    last = out.strip().splitlines()[-1]
+    m = re.fullmatch(r"manifest: s3://example-credreports/(credreport/(\d{4}-\d{2}-\d{2})/manifest-[^/]+\.json)", last)
+    check(m, f"the last line names the manifest as the guide shows: {last}")
+    manifest = json.loads(emu.admin("GET", f"/s3/object?bucket={SAMPLE['BUCKET']}&key={m.group(1)}", raw=True))
+    check({k: manifest["summary"][k] for k in ("in_scope", "delivered", "failed")}
+          == {"in_scope": 1, "delivered": 1, "failed": 0}, f"manifest summary: {manifest['summary']}")
+    row = manifest["accounts"][0]
+    report_key = f"credreport/{m.group(2)}/credentialReport_{account}.csv"
+    check(row["id"] == account and row["status"] == "delivered" and {"key", "location", "bytes", "sha256"} <= set(row)
+          and row["location"] == f"s3://{SAMPLE['BUCKET']}/{report_key}", f"the account's row: {row}")
+    # The object as head-object shows it: size, checksum (the row's sha256 in base64), SSE-KMS
+    # with the key and the bucket's Bucket Key.
+    obj = next(o for o in emu.admin("GET", f"/s3/objects?bucket={SAMPLE['BUCKET']}")["objects"] if o["key"] == report_key)
+    body = emu.admin("GET", f"/s3/object?bucket={SAMPLE['BUCKET']}&key={report_key}", raw=True)
+    check(obj["size"] == len(body) == row["bytes"] and hashlib.sha256(body).hexdigest() == row["sha256"],
+          f"the object matches the row: {obj['size']} bytes vs {row['bytes']}")
+    check(obj["checksums"].get("x-amz-checksum-sha256") == base64.b64encode(bytes.fromhex(row["sha256"])).decode(),
+          f"ChecksumSHA256 is the row's sha256 in base64: {obj['checksums']}")
+    check(obj["sse"] == "aws:kms" and obj["kms_key_id"] == SAMPLE["KMS_KEY_ARN"] and obj["bucket_key_enabled"],
+          f"SSE-KMS with the key and the bucket's Bucket Key: {obj}")
+    # SNS reached: the run's summary, with the subject the guide quotes.
+    messages = [x for x in emu.admin("GET", "/sns/messages")["messages"] if x["topic_arn"] == SAMPLE["TOPIC_ARN"]]
+    check(len(messages) == 1 and re.fullmatch(r"credreport run \S+: 1 delivered, 0 failed", messages[0].get("subject", "")),
+          f"one summary message: {messages}")
+    for quoted in ("1 account(s) in scope, 1 delivered, 0 failed", '"status": "delivered"', "ChecksumSHA256",
+                   "BucketKeyEnabled", ": 1 delivered, 0 failed", "list-stack-instances", "DETAILED_STATUS",
+                   "detect-stack-set-drift", "DriftStatus"):
+        check(quoted in section, f"section 10 mentions {quoted}")
+
+
+def test_runs_need_nothing_beyond_the_documented_policies(ctx):
+    # The member role under the guide's name; the bucket and topic of the ConfigMap, owned by
+    # the security account and shared with the management account as their policies do.
+    fixture, path = _security_account_fixture(ctx)
+    runner = SAMPLE["RUNNER_PRINCIPAL_ARN"]
+    web = fixture["web_identity_tokens"][0]
+    check(web["role_arn"] == runner, "the sample runner is the fixture's web identity role")
     failing = "333333333333"
     emu = ctx.emulator(path, faults={"rules": [
         {"type": "fail", "service": "iam", "action": "GenerateCredentialReport", "account": failing,
@@ -820,12 +1217,25 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
     via_s3 = f"s3.{SAMPLE['BUCKET_REGION']}.amazonaws.com"
     used = {"runner": set(), "member": set()}
 
+    # The key policy's statements for the runner with the encryption context narrowed to the
+    # prefix alone: what the guide's bucket (S3 Bucket Key on by default) makes of it.
+    prefix_only = json.loads(json.dumps(key_policy))
+    for st in statements(prefix_only):
+        arns = st.get("Condition", {}).get("StringLike", {}).get("kms:EncryptionContext:aws:s3:arn")
+        if arns:
+            st["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] = [a for a in arns if "/" in a]
+
     def kms_through_s3(kms_action, obj, bucket_key):
         context = f"arn:aws:s3:::{obj['bucket']}" if bucket_key else f"arn:aws:s3:::{obj['bucket']}/{obj['key']}"
         kctx = {"kms:ViaService": via_s3, "kms:EncryptionContext:aws:s3:arn": context}
         key = obj.get("kms_key_id") or SAMPLE["KMS_KEY_ARN"]
         check(allows(identity, kms_action, key, kctx), f"runner policy: {kms_action} for {obj['key']}")
         check(allows(key_policy, kms_action, "*", kctx, runner), f"key policy: {kms_action} for {obj['key']}")
+        # As the guide says: with the bucket's default Bucket Key, S3 passes the bucket's ARN for
+        # every object (credreport sends bucket_key only to turn it on), so a condition on the
+        # prefix alone would refuse every upload.
+        check(bucket_key and not allows(prefix_only, kms_action, "*", kctx, runner),
+              f"{kms_action} for {obj['key']}: the bucket's Bucket Key applies, the prefix is not in the context")
         used["runner"].add(kms_action)
 
     manifest_dirs = sorted({k.rsplit("/", 1)[0] for k in objects if re.search(r"/manifest-[^/]+\.json$", k)})
@@ -855,6 +1265,8 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
                 check(allows(trust, action, ctx=ext, principal=runner), f"member trust policy: {where}")
             elif r["service"] == "s3":
                 h = r.get("headers", {})
+                check(h.get("x-amz-expected-bucket-owner") == SAMPLE["SECURITY_ACCOUNT_ID"],
+                      f"every request to the bucket names its expected owner, as the guide says: {where}")
                 if r["action"] == "PutObject":
                     action, resource = "s3:PutObject", f"arn:aws:s3:::{r['bucket']}/{r['key']}"
                     ctx_keys.update({k: h[n] for k, n in (
@@ -862,9 +1274,12 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
                         ("s3:x-amz-server-side-encryption-aws-kms-key-id", "x-amz-server-side-encryption-aws-kms-key-id"))
                         if h.get(n)})
                     if h.get("x-amz-server-side-encryption") == "aws:kms":
+                        check("x-amz-server-side-encryption-bucket-key-enabled" not in h,
+                              "bucket_key = false (the default) leaves the choice to the bucket")
+                        stored = objects.get(r["key"], {})  # as S3 stored it: with the bucket's Bucket Key
                         kms_through_s3("kms:GenerateDataKey", {"bucket": r["bucket"], "key": r["key"],
                                                                "kms_key_id": h.get("x-amz-server-side-encryption-aws-kms-key-id")},
-                                       h.get("x-amz-server-side-encryption-bucket-key-enabled") == "true")
+                                       stored.get("bucket_key_enabled"))
                 elif r["action"] == "ListObjectsV2":
                     # The emulator does not log the query: resume lists the day's folder of
                     # the manifests (lua/credreport/delivery.lua, list()).
@@ -896,3 +1311,82 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
           f"runner policies vs the runs: unused {sorted(actions_of(identity) - used['runner'])}, "
           f"missing {sorted(used['runner'] - actions_of(identity))}")
     check(used["member"] == actions_of(member_policy), f"member role vs the runs: {sorted(used['member'])}")
+
+
+# ---------------------------------------------------------------------------------------
+# The build, for the architecture it targets (the Containerfile builds on arm64 too)
+
+
+def _link_line(args):
+    """`make -n` of the binary's link: the command make would run, or its error. Run apart
+    from the make that may be running the tests (its flags and jobserver are not passed on)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CJSON_A")}
+    proc = subprocess.run(["make", "--no-print-directory", "-n", "-B", "build/credreport"] + args, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    lines = [l for l in proc.stdout.splitlines() if " -o build/credreport " in l]
+    return proc, (lines[-1] if lines else "")
+
+
+def test_the_build_finds_lua_cjson_for_its_architecture(ctx):
+    makefile = (ROOT / "Makefile").read_text()
+    check(not re.search(r"/usr/lib/[a-z0-9_]+-linux-gnu[a-z]*/", makefile),
+          "the Makefile names no architecture's library directory")
+    containerfile = (SCHED / "Containerfile").read_text()
+    check("make build/credreport" in containerfile and "x86_64" not in containerfile
+          and "arm64" in containerfile, "the Containerfile builds with the Makefile, for any architecture")
+    # Here: the archive of the compiler's own architecture.
+    arch = subprocess.run(shlex.split(os.environ.get("CC") or "cc") + ["-print-multiarch"], capture_output=True,
+                          text=True).stdout.strip()
+    proc, line = _link_line([])
+    check(proc.returncode == 0 and line, f"make -n:\n{proc.stdout[-1500:]}{proc.stderr}")
+    want = f"/usr/lib/{arch}/liblua5.4-cjson.a" if arch else "liblua5.4-cjson.a"
+    check(want in line.split(), f"links {want}: {line}")
+    # A compiler for another architecture: that architecture's archive, or a clear error.
+    cc = ctx.tmp / "aarch64-cc"
+    cc.write_text('#!/bin/sh\n[ "$1" = -print-multiarch ] && { echo aarch64-linux-gnu; exit 0; }\nexit 1\n')
+    cc.chmod(0o755)
+    proc, line = _link_line([f"CC={cc}"])
+    if os.path.exists("/usr/lib/aarch64-linux-gnu/liblua5.4-cjson.a"):
+        check("/usr/lib/aarch64-linux-gnu/liblua5.4-cjson.a" in line.split(), f"arm64 archive: {line}")
+    else:
+        check(proc.returncode != 0 and not line, f"no link without the arm64 archive: {line}")
+        check("liblua5.4-cjson.a not found for aarch64-linux-gnu" in proc.stderr and "lua-cjson-dev" in proc.stderr
+              and "CJSON_A=" in proc.stderr, f"the error says what is missing and what to do:\n{proc.stderr}")
+    # And the archive can be named.
+    proc, line = _link_line(["CJSON_A=/opt/cross/liblua5.4-cjson.a"])
+    check(proc.returncode == 0 and "/opt/cross/liblua5.4-cjson.a" in line.split(), f"CJSON_A overrides: {line}")
+
+
+def _apt_lists(containerfile):
+    """The packages of each `apt-get install` of the Containerfile, stage by stage."""
+    out = []
+    for block in re.findall(r"apt-get install ([^&]*)&&", containerfile.replace("\\\n", " ")):
+        out.append({w for w in block.split() if not w.startswith("-")})
+    return out
+
+
+def test_the_container_image_installs_what_the_binary_needs(ctx):
+    containerfile = (SCHED / "Containerfile").read_text()
+    build, runtime = _apt_lists(containerfile)
+    # The build stage has what the Makefile builds with (its test-only packages aside).
+    apt = re.search(r"^APT_PKGS\s*:=((?:.*\\\n)*.*)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    needed = {p for p in apt.replace("\\", " ").split() if p.endswith("-dev") or p in ("build-essential", "pkg-config")}
+    check(needed <= build, f"the Containerfile's build stage lacks {sorted(needed - build)} (Makefile APT_PKGS)")
+    # The run-time stage has every library the binary is linked with, and the guide says so.
+    guide = GUIDE.read_text()
+    listed = re.search(r"binary needs\s+`([^`]+)`\s+at run time", guide)
+    check(listed and set(listed.group(1).split()) == runtime,
+          f"deploy.md's run-time packages {listed and listed.group(1)} vs the Containerfile's {sorted(runtime)}")
+    binary = ROOT / "build" / "credreport"
+    if not (shutil.which("readelf") and shutil.which("dpkg") and binary.exists()):
+        print("     (no readelf, dpkg or build/credreport: the linked libraries not checked)")
+        return
+    elf = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", elf):
+        owners = subprocess.run(["dpkg", "-S", f"*/{soname}"], capture_output=True, text=True).stdout
+        packages = {line.split(":")[0] for line in owners.splitlines() if line.rstrip().endswith("/" + soname)}
+        check(packages, f"no Debian package has {soname}")
+        if packages & {"libc6", "libc6-i386", "libc6-x32", "libc6-amd64"}:
+            continue  # in every Debian image
+        check(packages & runtime, f"{soname} ({sorted(packages)}) is not installed by the Containerfile's run-time stage")
+

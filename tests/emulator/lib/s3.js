@@ -154,8 +154,10 @@ function putObject(ctx) {
   if (sse === undefined) {
     sse = b.defaultEncryption.algorithm || 'AES256';
     if (sse.startsWith('aws:kms')) kmsKey = b.defaultEncryption.kms_key_id;
-    if (bucketKey === undefined && b.defaultEncryption.bucket_key_enabled) bucketKey = 'true';
   }
+  // An SSE-KMS upload that does not say whether to use an S3 Bucket Key gets the bucket's
+  // setting, whether its encryption came from the request or from the bucket's default.
+  if (bucketKey === undefined && sse.startsWith('aws:kms') && b.defaultEncryption.bucket_key_enabled) bucketKey = 'true';
   if (sse.startsWith('aws:kms')) {
     kmsKey = kmsArn(kmsKey || `alias/aws/s3`, b.region, ctx.cred.accountId);
     const known = ctx.state.fx.kmsKeys;

@@ -53,6 +53,18 @@ class S3Test(EmuTestCase):
         self.assertEqual(o["kms_key_id"], key)
         self.assertTrue(o["bucket_key_enabled"])
 
+    def test_bucket_key_of_the_bucket_applies_to_kms_uploads_that_do_not_choose(self):
+        s3 = self.s3(region="eu-west-1")
+        key = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        r = s3.put_object(Bucket="credreport-reports-eu", Key="kms", Body=b"x", ServerSideEncryption="aws:kms",
+                          SSEKMSKeyId=key)
+        self.assertTrue(r["BucketKeyEnabled"])
+        r = s3.put_object(Bucket="credreport-reports-eu", Key="off", Body=b"x", ServerSideEncryption="aws:kms",
+                          SSEKMSKeyId=key, BucketKeyEnabled=False)
+        self.assertNotIn("BucketKeyEnabled", r)
+        r = s3.put_object(Bucket="credreport-reports-eu", Key="sse-s3", Body=b"x", ServerSideEncryption="AES256")
+        self.assertNotIn("BucketKeyEnabled", r)
+
     def test_bucket_default_kms_and_region(self):
         s3 = self.s3(region="eu-west-1")
         r = s3.put_object(Bucket="credreport-reports-eu", Key="a", Body=b"x")
