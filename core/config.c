@@ -410,9 +410,13 @@ static bool s_check_tag(char *v, struct buf *why)
     return true;
 }
 
-/* An IAM role name ([\w+=,.@-]{1,64}), optionally after a path: "path/to/name". */
+/* An IAM role name ([\w+=,.@-]{1,64}), optionally after a path: "path/to/name".
+ * IAM prints paths with a leading '/' ("/audit/"), and the ARN has none after
+ * "role/", so a leading '/' is dropped rather than refused. */
 static bool s_check_role_name(char *v, struct buf *why)
 {
+    if (v[0] == '/')
+        memmove(v, v + 1, strlen(v));
     const char *name = strrchr(v, '/');
     name = name ? name + 1 : v;
     size_t nlen = strlen(name);
@@ -429,8 +433,6 @@ static bool s_check_role_name(char *v, struct buf *why)
         return false;
     }
     const char *p = v;
-    if (*p == '/')
-        p++, plen--;
     /* segments separated by single '/' */
     for (size_t i = 0; i < plen; i++) {
         if (p[i] == '/' && (i == 0 || p[i - 1] == '/'))

@@ -399,7 +399,8 @@ static void test_validators(void)
     bad("accounts", "tags", longkey, "a tag key has at most 128 characters");
     good("accounts", "role_name", "CredReportRole", NULL);
     good("accounts", "role_name", "security/audit/CredReport+Role=,.@-_1", NULL);
-    good("accounts", "role_name", "/security/CredReport", NULL);
+    good("accounts", "role_name", "/security/CredReport", "security/CredReport");
+    bad("accounts", "role_name", "//security/CredReport", "role name");
     bad("accounts", "role_name", "", "got an empty value");
     bad("accounts", "role_name", "Cred Report", "expected an IAM role name");
     bad("accounts", "role_name", "security//CredReport", "expected an IAM role name");
