@@ -40,7 +40,6 @@ struct aws_ctx {
     struct loop *loop;
     struct aws_shared *shared;
     struct aws_settings settings;
-    struct endpoint_overrides endpoints;
     uint64_t rng; /* xorshift state for backoff jitter */
     struct ctx_http *http; /* aws_ctx_http() requests whose transfer has not ended */
     /* Buckets S3 said live in another region, so later requests go there at once. */
@@ -235,12 +234,11 @@ int aws_client_creds(struct aws_client *c, struct aws_creds *out)
 
 /* ---- requests --------------------------------------------------------------------- */
 
-void aws_request_init(struct aws_request *r, const char *service, enum aws_protocol protocol)
+void aws_request_init(struct aws_request *r, const struct service *svc)
 {
     memset(r, 0, sizeof *r);
-    r->service = service;
-    r->protocol = protocol;
-    r->method = protocol == AWS_REST_XML ? "GET" : "POST";
+    r->service = *svc;
+    r->method = svc->protocol == AWS_REST_XML ? "GET" : "POST";
 }
 
 void aws_request_cleanup(struct aws_request *r)
@@ -259,6 +257,15 @@ int aws_form_add(struct buf *body, const char *name, const char *value)
     if (sigv4_uri_encode(body, name, strlen(name), false) != 0 || buf_putc(body, '=') != 0)
         return -1;
     return sigv4_uri_encode(body, value, strlen(value), false);
+}
+
+int aws_query_init(struct aws_request *r, const struct service *svc, const char *action,
+                   const char *version)
+{
+    aws_request_init(r, svc);
+    r->operation = action;
+    int rc = aws_form_add(&r->body, "Action", action);
+    return rc | aws_form_add(&r->body, "Version", version ? version : svc->api_version);
 }
 
 static void s_call_finish(struct aws_call *call, struct aws_result *res)
@@ -318,6 +325,31 @@ void aws_send(struct aws_client *c, struct aws_request *req, aws_done_fn done, v
     s_attempt(call);
 }
 
+/* ---- protocols ------------------------------------------------------------------- */
+
+static bool s_json_protocol(enum aws_protocol p)
+{
+    return p == AWS_JSON_1_0 || p == AWS_JSON_1_1 || p == AWS_REST_JSON;
+}
+
+/* The Content-Type the protocol sends, or NULL (REST-XML: the caller's headers say). */
+static const char *s_content_type(const struct aws_request *r)
+{
+    switch (r->service.protocol) {
+    case AWS_QUERY:
+        return "application/x-www-form-urlencoded; charset=utf-8";
+    case AWS_JSON_1_0:
+        return "application/x-amz-json-1.0";
+    case AWS_JSON_1_1:
+        return "application/x-amz-json-1.1";
+    case AWS_REST_JSON:
+        return r->body.len || r->body_ref_len ? "application/json" : NULL;
+    case AWS_REST_XML:
+        break;
+    }
+    return NULL;
+}
+
 /* ---- error decoding --------------------------------------------------------------- */
 
 static void s_copy(char *dst, size_t cap, const char *src)
@@ -325,15 +357,10 @@ static void s_copy(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-/* "aws.protocol#Code:http://..." → "Code" */
-static void s_clean_json_type(char *code)
+const char *aws_request_id(const struct header_list *headers)
 {
-    char *hash = strrchr(code, '#');
-    if (hash)
-        memmove(code, hash + 1, strlen(hash + 1) + 1);
-    char *colon = strchr(code, ':');
-    if (colon)
-        *colon = '\0';
+    const char *rid = headers ? headers_get(headers, "x-amzn-RequestId") : NULL;
+    return rid || !headers ? rid : headers_get(headers, "x-amz-request-id");
 }
 
 void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, long status,
@@ -341,17 +368,20 @@ void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, 
                       struct aws_error *e)
 {
     e->http_status = (int)status;
-    const char *rid = headers_get(headers, "x-amzn-RequestId");
-    if (!rid)
-        rid = headers_get(headers, "x-amz-request-id");
-    s_copy(e->request_id, sizeof e->request_id, rid);
+    s_copy(e->request_id, sizeof e->request_id, aws_request_id(headers));
 
-    if (protocol == AWS_JSON) {
-        if (len && s->json_error)
+    if (s_json_protocol(protocol)) {
+        /* As the SDKs: the header's code first, the body's when there is none. */
+        s_copy(e->code, sizeof e->code, headers_get(headers, "x-amzn-ErrorType"));
+        if (len && s->json_error) {
+            char header_code[sizeof e->code];
+            s_copy(header_code, sizeof header_code, e->code);
+            e->code[0] = '\0';
             s->json_error(s->json_error_arg, body, len, e);
-        if (!e->code[0])
-            s_copy(e->code, sizeof e->code, headers_get(headers, "x-amzn-ErrorType"));
-        s_clean_json_type(e->code);
+            if (header_code[0])
+                s_copy(e->code, sizeof e->code, header_code);
+        }
+        aws_error_clean_code(e);
     } else if (len) {
         char err[128];
         struct xml_node *root = xml_parse(body, len, err, sizeof err);
@@ -386,7 +416,7 @@ static bool s_body_malformed(struct aws_ctx *ctx, const struct aws_call *call,
 {
     if (!resp->body.len || strcmp(call->req.method, "HEAD") == 0)
         return false;
-    if (call->req.protocol == AWS_JSON) {
+    if (s_json_protocol(call->req.service.protocol)) {
         if (!ctx->settings.json_error)
             return false;
         struct aws_error probe;
@@ -398,7 +428,7 @@ static bool s_body_malformed(struct aws_ctx *ctx, const struct aws_call *call,
     } else {
         /* REST-XML successes carry XML only where a listing or a result is returned. */
         const char *ct = headers_get(&resp->headers, "Content-Type");
-        if (call->req.protocol == AWS_REST_XML && !(ct && strstr(ct, "xml")))
+        if (call->req.service.protocol == AWS_REST_XML && !(ct && strstr(ct, "xml")))
             return false;
         char err[128];
         *xml = xml_parse(resp->body.data, resp->body.len, err, sizeof err);
@@ -574,10 +604,10 @@ static void s_on_http(void *arg, struct http_response *resp);
 static int s_build_url(struct aws_call *call, const struct endpoint *ep, struct buf *url,
                        struct buf *path, char *host, size_t hostcap)
 {
-    if (call->req.protocol == AWS_REST_XML && call->req.bucket) {
+    if (call->req.service.protocol == AWS_REST_XML && call->req.bucket) {
         if (endpoint_s3_object_url(ep, call->req.bucket, call->req.key ? call->req.key : "", url) != 0)
             return -1;
-    } else if (buf_printf(url, "%s/", ep->url) != 0) {
+    } else if (buf_printf(url, "%s%s", ep->url, call->req.path ? call->req.path : "/") != 0) {
         return -1;
     }
     const char *p = strstr(url->data, "://");
@@ -608,7 +638,7 @@ struct attempt {
     struct buf url;
     struct buf path;
     struct loop_origin *origin; /* NULL: sent without a slot (memory ran out) */
-    char signing_name[32];
+    char signing_name[SERVICE_ID_MAX];
     char signing_region[32];
 };
 
@@ -633,7 +663,7 @@ static struct rate_limiter *s_limiter(struct aws_call *call, bool throttled)
         if (!c->limits && c->own_limits && throttled)
             c->limits = rate_limits_new();
         if (c->limits)
-            call->limiter = rate_limits_get(c->limits, call->req.service, call->req.operation,
+            call->limiter = rate_limits_get(c->limits, call->req.service.id, call->req.operation,
                                             loop_now());
     }
     return call->limiter;
@@ -674,7 +704,7 @@ static void s_take_slot(struct aws_call *call)
     struct attempt *at = NULL;
 
     call->token_promised = false;
-    if (endpoint_resolve(call->req.service, call->region, &ctx->settings.endpoints, &ep, err,
+    if (endpoint_resolve(&call->req.service, call->region, &ctx->settings.endpoints, &ep, err,
                          sizeof err) != 0)
         goto fail;
     fail_code = "OutOfMemory";
@@ -688,15 +718,11 @@ static void s_take_slot(struct aws_call *call)
     if (headers_copy(&at->headers, &call->req.headers) != 0 ||
         headers_set(&at->headers, "Host", host) != 0)
         goto fail;
-    if (call->req.protocol == AWS_QUERY) {
-        if (headers_set(&at->headers, "Content-Type",
-                        "application/x-www-form-urlencoded; charset=utf-8") != 0)
-            goto fail;
-    } else if (call->req.protocol == AWS_JSON) {
-        if (headers_set(&at->headers, "Content-Type", "application/x-amz-json-1.1") != 0 ||
-            (call->req.target && headers_set(&at->headers, "X-Amz-Target", call->req.target) != 0))
-            goto fail;
-    }
+    if (s_content_type(&call->req) && !headers_get(&at->headers, "Content-Type") &&
+        headers_set(&at->headers, "Content-Type", s_content_type(&call->req)) != 0)
+        goto fail;
+    if (call->req.target && headers_set(&at->headers, "X-Amz-Target", call->req.target) != 0)
+        goto fail;
     snprintf(at->signing_name, sizeof at->signing_name, "%s", ep.signing_name);
     snprintf(at->signing_region, sizeof at->signing_region, "%s", ep.signing_region);
     call->at = at;
@@ -755,7 +781,7 @@ static void s_send(void *arg)
     p.creds.secret_access_key = call->client->creds.secret_access_key;
     p.creds.session_token = call->client->creds.session_token;
     p.key_cache = s_key_slot(call->client, at->signing_region, at->signing_name);
-    if (strcmp(call->req.service, "s3") == 0) {
+    if (strcmp(at->signing_name, "s3") == 0) {
         p.s3_rules = true;
         p.normalize_path = false;
         p.sign_body = true;
@@ -822,7 +848,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         long off = retry_skew_offset(server, time(NULL));
         if (off && (kind == RETRY_SKEW || resp->status == 403 || resp->status == 400 || resp->status == 401)) {
             if (atomic_exchange(&ctx->shared->skew_offset, off) != off) {
-                struct log_field f[] = {LOG_NUM("offset_seconds", off), LOG_STR("service", call->req.service)};
+                struct log_field f[] = {LOG_NUM("offset_seconds", off), LOG_STR("service", call->req.service.id)};
                 log_event(LOG_WARN, "the local clock is off: signing with the server's time", f, 2);
             }
             if (!call->skew_retried) {
@@ -834,7 +860,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     }
     /* S3 tells where a bucket lives when asked in the wrong region. */
     const char *bucket_region = headers_get(&resp->headers, "x-amz-bucket-region");
-    if (call->req.protocol == AWS_REST_XML && bucket_region && !call->region_retried &&
+    if (call->req.service.protocol == AWS_REST_XML && bucket_region && !call->region_retried &&
         strcmp(bucket_region, call->region) != 0 &&
         (resp->status == 301 || resp->status == 400 || resp->status == 307)) {
         call->region_retried = true;
@@ -852,7 +878,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         (strcmp(e->code, "ExpiredToken") == 0 || strcmp(e->code, "ExpiredTokenException") == 0)) {
         call->creds_retried = true;
         call->client->have_creds = false;
-        struct log_field f[] = {LOG_STR("service", call->req.service), LOG_STR("code", e->code)};
+        struct log_field f[] = {LOG_STR("service", call->req.service.id), LOG_STR("code", e->code)};
         log_event(LOG_DEBUG, "the service says the credentials expired: fetching new ones", f, 2);
         s_attempt(call);
         return true;
@@ -867,7 +893,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     call->retry_cost += cost;
     double delay = retry_delay(&ctx->settings.retry, kind, call->attempts, s_random01(ctx));
     if (log_enabled(LOG_DEBUG)) {
-        struct log_field f[] = {LOG_STR("service", call->req.service),
+        struct log_field f[] = {LOG_STR("service", call->req.service.id),
                                 LOG_STR("operation", call->req.operation ? call->req.operation : ""),
                                 LOG_STR("code", e->code), LOG_NUM("attempt", call->attempts),
                                 LOG_NUM("delay", delay)};
@@ -915,7 +941,7 @@ static void s_on_http(void *arg, struct http_response *resp)
         snprintf(res.error.code, sizeof res.error.code, resp->timed_out ? "RequestTimeout" : "NetworkError");
         snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);
     } else if (!res.error.code[0]) {
-        aws_decode_error(&ctx->settings, call->req.protocol, resp->status, &resp->headers,
+        aws_decode_error(&ctx->settings, call->req.service.protocol, resp->status, &resp->headers,
                          resp->body.data, resp->body.len, &res.error);
     }
     bool throttled = retry_classify(&res.error) == RETRY_THROTTLE;

@@ -1,5 +1,5 @@
-/* AWS requests: endpoint, signature, transfer, error decoding, retries and credentials, for
- * the three protocols credreport speaks (Query, JSON 1.1, REST-XML). Everything completes
+/* AWS requests: endpoint, signature, transfer, error decoding, retries and credentials, in
+ * the protocols of service.h (Query, JSON 1.0 and 1.1, REST-JSON, REST-XML). Everything completes
  * through callbacks on the thread's loop; nothing here knows about Lua.
  *
  * An aws_ctx holds one thread's loop and settings; an aws_client is one identity in that ctx:
@@ -20,9 +20,8 @@
 #include "loop.h"
 #include "ratelimit.h"
 #include "retry.h"
+#include "service.h"
 #include "xml.h"
-
-enum aws_protocol { AWS_QUERY, AWS_JSON, AWS_REST_XML };
 
 /* State shared by every thread's ctx: retry quota, clock offset, and the rate limiters of
  * the run's own identity (see ratelimit.h). */
@@ -57,15 +56,17 @@ struct aws_ctx;
 struct aws_client;
 
 struct aws_request {
-    const char *service;   /* "iam", "sts", "organizations", "s3", "sns" */
+    struct service service; /* the protocol among what it says */
     const char *operation; /* the action or operation (S3: the method), for rate limiting;
                             * NULL: the service's calls share one limiter */
-    enum aws_protocol protocol;
     const char *method;
     const char *region;    /* NULL: the ctx's region */
-    /* Query: the form body (Action=..&Version=..). JSON: the body; target is the X-Amz-Target
-     * value. REST-XML (S3): bucket and key name the object; query is the wire query. */
+    /* Query: the form body (Action=..&Version=..). JSON 1.0/1.1: the body; target is the
+     * X-Amz-Target value. REST-JSON: path is the request path, already percent-encoded, and
+     * the body JSON. REST-XML (S3): bucket and key name the object. REST protocols: query is
+     * the wire query. */
     const char *target;
+    const char *path;
     const char *bucket;
     const char *key;
     const char *query;
@@ -165,13 +166,21 @@ int aws_client_creds(struct aws_client *c, struct aws_creds *out);
  * from the loop, or before aws_send returns if the request cannot start. */
 void aws_send(struct aws_client *c, struct aws_request *req, aws_done_fn done, void *arg);
 
-void aws_request_init(struct aws_request *r, const char *service, enum aws_protocol protocol);
+/* A request to svc, in its protocol, with that protocol's default method. */
+void aws_request_init(struct aws_request *r, const struct service *svc);
 void aws_request_cleanup(struct aws_request *r);
+/* A Query request to svc: Action=action&Version=version (NULL: the service's API version).
+ * 0, or -1 when memory runs out (the request still needs aws_request_cleanup). */
+int aws_query_init(struct aws_request *r, const struct service *svc, const char *action,
+                   const char *version);
 /* Appends "&name=value" (form-encoded) to a Query body. */
 int aws_form_add(struct buf *body, const char *name, const char *value);
 
+/* The response's request id (x-amzn-RequestId, or S3's x-amz-request-id), or NULL. */
+const char *aws_request_id(const struct header_list *headers);
+
 /* Decodes an error response of the given protocol into e (code, message, request id). Used by
- * aws_send; exposed for tests. */
+ * aws_send. */
 void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, long status,
                       const struct header_list *headers, const char *body, size_t len,
                       struct aws_error *e);

@@ -524,21 +524,6 @@ static bool s_bucket_valid(const char *b, size_t n, struct buf *why)
     return true;
 }
 
-int config_s3_destination(const char *dest, char *bucket, size_t bucket_len,
-                          const char **prefix)
-{
-    if (strncmp(dest, "s3://", 5) != 0)
-        return 0;
-    const char *b = dest + 5;
-    size_t n = strcspn(b, "/");
-    if (n == 0 || n >= bucket_len)
-        return -1;
-    memcpy(bucket, b, n);
-    bucket[n] = '\0';
-    *prefix = b[n] ? b + n + 1 : b + n;
-    return 1;
-}
-
 /* A folder, or s3://bucket[/prefix] (normalized without a trailing '/'). */
 static bool s_check_destination(char *v, struct buf *why)
 {
@@ -793,6 +778,7 @@ static const struct s_spec s_schema[] = {
     {"aws", "max_pages", CFG_INT, "10000", 1, 10000000, NULL, NULL, NULL, 0},
 
     {"endpoints", "url", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
+    /* The services credreport itself calls; any other service id is a key too (S_SERVICE_URL). */
     {"endpoints", "iam", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "sts", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "organizations", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
@@ -885,14 +871,65 @@ static const struct s_spec s_schema[] = {
 
 #define S_N (sizeof s_schema / sizeof s_schema[0])
 
-static long s_find(const char *section, size_t seclen, const char *key)
+/* The spec of any other service's URL in [endpoints]: scripts may call any AWS service. */
+static const struct s_spec s_service_url = {"endpoints", "", CFG_STRING, "", 0, 0, NULL,
+                                             s_check_url, S_URL, 0};
+
+/* The spec of c->values[i]: the schema's, or for a value past it, a service's URL. */
+static const struct s_spec *s_spec_of(size_t i)
 {
-    for (size_t i = 0; i < S_N; i++)
-        if (strlen(s_schema[i].section) == seclen &&
-            strncasecmp(s_schema[i].section, section, seclen) == 0 &&
-            strcasecmp(s_schema[i].key, key) == 0)
+    return i < S_N ? &s_schema[i] : &s_service_url;
+}
+
+static long s_find(const struct config *c, const char *section, size_t seclen, const char *key)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strlen(c->values[i].section) == seclen &&
+            strncasecmp(c->values[i].section, section, seclen) == 0 &&
+            strcasecmp(c->values[i].key, key) == 0)
             return (long)i;
     return -1;
+}
+
+/* A service id as [endpoints] takes it: what service.h calls valid, in any case. */
+static bool s_service_key(const char *key, size_t len)
+{
+    if (len == 0 || len >= 48 || !isalpha((unsigned char)key[0]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)key[i]) && key[i] != '-')
+            return false;
+    return true;
+}
+
+/* Adds an unset [endpoints] value for a service the schema does not name. Returns its index,
+ * -1 when key is no service id, -2 when memory runs out. */
+static long s_add_service_url(struct config *c, const char *section, size_t seclen,
+                              const char *key)
+{
+    size_t klen = strlen(key);
+    if (seclen != 9 || strncasecmp(section, "endpoints", 9) != 0 || !s_service_key(key, klen))
+        return -1;
+    struct config_value *grown = realloc(c->values, (c->n + 1) * sizeof *grown);
+    if (!grown)
+        return -2;
+    c->values = grown;
+    struct config_value *v = &c->values[c->n];
+    memset(v, 0, sizeof *v);
+    v->own_key = strdup(key);
+    v->text = strdup("");
+    if (!v->own_key || !v->text) {
+        free(v->own_key);
+        free(v->text);
+        return -2;
+    }
+    for (char *p = v->own_key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    v->section = "endpoints";
+    v->key = v->own_key;
+    v->type = CFG_STRING;
+    snprintf(v->origin, sizeof v->origin, "default");
+    return (long)c->n++;
 }
 
 static bool s_section_known(const char *section, size_t len)
@@ -1198,7 +1235,7 @@ cleanup:
 static int s_assign(struct config *c, size_t i, const char *value, const char *where,
                     const char *origin, struct buf *errors)
 {
-    const struct s_spec *sp = &s_schema[i];
+    const struct s_spec *sp = s_spec_of(i);
     struct buf out = BUF_INIT, msg = BUF_INIT;
     int rc = s_normalize(sp, value, &out, &msg);
 
@@ -1214,7 +1251,7 @@ static int s_assign(struct config *c, size_t i, const char *value, const char *w
         }
     }
     if (rc == 1)
-        s_err(errors, "%s: [%s] %s: %s", where, sp->section, sp->key,
+        s_err(errors, "%s: [%s] %s: %s", where, c->values[i].section, c->values[i].key,
               msg.data ? msg.data : "invalid value");
     else if (rc == -1)
         s_err(errors, "%s: out of memory", where);
@@ -1230,8 +1267,10 @@ void config_free(struct config *c)
     if (!c)
         return;
     if (c->values)
-        for (size_t i = 0; i < c->n; i++)
+        for (size_t i = 0; i < c->n; i++) {
             free(c->values[i].text);
+            free(c->values[i].own_key);
+        }
     free(c->values);
     free(c->path);
     memset(c, 0, sizeof *c);
@@ -1267,7 +1306,7 @@ const struct config_value *config_get(const struct config *c, const char *sectio
 {
     if (!c || !c->values || !section || !key)
         return NULL;
-    long i = s_find(section, strlen(section), key);
+    long i = s_find(c, section, strlen(section), key);
     return i < 0 ? NULL : &c->values[i];
 }
 
@@ -1307,7 +1346,13 @@ int config_set(struct config *c, const char *section, const char *key, const cha
         s_err(errors, "%s: no setting named", origin);
         return -1;
     }
-    long i = s_find(section, strlen(section), key);
+    long i = s_find(c, section, strlen(section), key);
+    if (i < 0)
+        i = s_add_service_url(c, section, strlen(section), key);
+    if (i == -2) {
+        s_err(errors, "%s: out of memory", origin);
+        return -1;
+    }
     if (i < 0) {
         struct buf b = BUF_INIT;
         if (!s_section_known(section, strlen(section)))
@@ -1346,7 +1391,8 @@ struct s_parse {
     size_t sec_len;
     struct buf value;       /* the value of the option line being parsed */
     bool line_done;         /* the reader dealt with this line: the handler ignores it */
-    int *set_on;            /* per schema entry: the line that set it in this file, 0 if none */
+    int *set_on;            /* per value: the line that set it in this file, 0 if none */
+    size_t n_set_on;
     bool oom;
 };
 
@@ -1569,7 +1615,23 @@ static int s_handler(void *user, const char *section, const char *name, const ch
     }
     if (!ps->section_ok)
         return 1; /* the section was reported */
-    long i = s_find(ps->sec, ps->sec_len, name);
+    long i = s_find(ps->c, ps->sec, ps->sec_len, name);
+    if (i < 0)
+        i = s_add_service_url(ps->c, ps->sec, ps->sec_len, name);
+    if (i >= 0 && (size_t)i >= ps->n_set_on) {
+        int *grown = realloc(ps->set_on, ps->c->n * sizeof *grown);
+        if (!grown)
+            i = -2;
+        else {
+            memset(grown + ps->n_set_on, 0, (ps->c->n - ps->n_set_on) * sizeof *grown);
+            ps->set_on = grown;
+            ps->n_set_on = ps->c->n;
+        }
+    }
+    if (i == -2) {
+        ps->oom = true;
+        return 0;
+    }
     if (i < 0) {
         struct buf b = BUF_INIT;
         s_suggest_key(&b, ps->sec, ps->sec_len, name);
@@ -1579,8 +1641,8 @@ static int s_handler(void *user, const char *section, const char *name, const ch
         return 1;
     }
     if (ps->set_on[i]) {
-        s_file_err(ps, line, "[%s] %s is set twice (first on line %d)", s_schema[i].section,
-                   s_schema[i].key, ps->set_on[i]);
+        s_file_err(ps, line, "[%s] %s is set twice (first on line %d)", ps->c->values[i].section,
+                   ps->c->values[i].key, ps->set_on[i]);
         return 1;
     }
     ps->set_on[i] = line;
@@ -1656,7 +1718,8 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
     ps.errors = errors;
     ps.data = data.data ? data.data : "";
     ps.len = data.len;
-    if (!(ps.set_on = calloc(S_N, sizeof *ps.set_on))) {
+    ps.n_set_on = c->n;
+    if (!(ps.set_on = calloc(c->n, sizeof *ps.set_on))) {
         s_err(errors, "%s: out of memory", path);
         goto cleanup;
     }
@@ -1690,7 +1753,8 @@ cleanup:
 static const struct config_value *s_val(const struct config *c, const char *section,
                                         const char *key)
 {
-    static const struct config_value none = {"", "", CFG_STRING, "", false, "default"};
+    static const struct config_value none = {.section = "", .key = "", .type = CFG_STRING,
+                                             .text = "", .origin = "default"};
     const struct config_value *v = config_get(c, section, key);
     return v ? v : &none;
 }

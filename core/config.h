@@ -27,7 +27,7 @@ enum config_type {
 
 struct config_value {
     const char *section; /* static, lowercase */
-    const char *key;     /* static, lowercase */
+    const char *key;     /* lowercase; static, or own_key */
     enum config_type type;
     /* Normalized text, "" when unset: ints in decimal, numbers in their shortest form ("1.5",
      * "60"), booleans "true"/"false", lists comma-joined without spaces ("a,b"), enums in
@@ -35,6 +35,7 @@ struct config_value {
     char *text;
     bool set;         /* given in the file or on the command line */
     char origin[300]; /* "config.ini:12" | "--concurrency" | "default" */
+    char *own_key;    /* the key of a value outside the schema (an [endpoints] service), owned */
 };
 
 struct config {
@@ -74,13 +75,6 @@ bool config_bool(const struct config *c, const char *section, const char *key);
  * 12-digit expected_bucket_owner or {account} in key_template are checked when a value is
  * set.) Returns 0, or -1 with the errors appended. */
 int config_validate(struct config *c, struct buf *errors);
-
-/* Splits an s3:// destination (as normalized: "s3://bucket" or "s3://bucket/prefix", no
- * trailing '/'). Returns 1 with the bucket copied and *prefix pointing into dest (at "" when
- * there is none), 0 when dest is not an s3:// URL (a local folder), -1 when it is malformed or
- * the bucket does not fit. */
-int config_s3_destination(const char *dest, char *bucket, size_t bucket_len,
-                          const char **prefix);
 
 /* 0 when path is a readable file of PEM CA certificates; -1 with why appended. (For
  * AWS_CA_BUNDLE, checked like [aws] ca_bundle.) */

@@ -7,50 +7,23 @@
 #include <string.h>
 #include <strings.h>
 
-/* Per partition: the DNS suffix and where the global services live. */
-struct s_partition {
-    const char *name;
-    const char *dns_suffix;
-    const char *iam_url;
-    const char *iam_region;
-    const char *org_url;
-    const char *org_region;
-};
-
-static const struct s_partition s_partitions[] = {
-    {"aws", "amazonaws.com", "https://iam.amazonaws.com", "us-east-1",
-     "https://organizations.us-east-1.amazonaws.com", "us-east-1"},
-    {"aws-cn", "amazonaws.com.cn", "https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1",
-     "https://organizations.cn-northwest-1.amazonaws.com.cn", "cn-northwest-1"},
-    {"aws-us-gov", "amazonaws.com", "https://iam.us-gov.amazonaws.com", "us-gov-west-1",
-     "https://organizations.us-gov-west-1.amazonaws.com", "us-gov-west-1"},
-};
-
-/* The services we know, with the suffix of their endpoint variable. */
+/* Per partition: the prefix of its region names and its DNS suffix. */
 static const struct {
     const char *name;
-    const char *env_suffix;
-    bool global;
-} s_services[] = {
-    {"iam", "IAM", true},
-    {"sts", "STS", false},
-    {"organizations", "ORGANIZATIONS", true},
-    {"s3", "S3", false},
-    {"sns", "SNS", false},
+    const char *region_prefix;
+    const char *dns_suffix;
+} s_partitions[] = {
+    {"aws-cn", "cn-", "amazonaws.com.cn"},
+    {"aws-us-gov", "us-gov-", "amazonaws.com"},
+    {"aws", "", "amazonaws.com"}, /* every other region */
 };
 
-static const struct s_partition *s_partition_of(const char *region)
+static size_t s_partition_of(const char *region)
 {
-    if (region && strncmp(region, "cn-", 3) == 0)
-        return &s_partitions[1];
-    if (region && strncmp(region, "us-gov-", 7) == 0)
-        return &s_partitions[2];
-    return &s_partitions[0];
-}
-
-const char *endpoint_partition(const char *region)
-{
-    return s_partition_of(region)->name;
+    size_t i = 0;
+    while (strncmp(region, s_partitions[i].region_prefix, strlen(s_partitions[i].region_prefix)) != 0)
+        i++;
+    return i;
 }
 
 static bool s_region_valid(const char *region)
@@ -220,25 +193,18 @@ static bool s_loopback(const char *auth)
     return dots == 3;
 }
 
-int endpoint_resolve(const char *service, const char *region, const struct endpoint_overrides *ov,
-                     struct endpoint *out, char *err, size_t errlen)
+int endpoint_resolve(const struct service *svc, const char *region,
+                     const struct endpoint_overrides *ov, struct endpoint *out, char *err,
+                     size_t errlen)
 {
     int result = -1;
     struct endpoint ep;
-    size_t svc = 0;
-    const size_t n_services = sizeof s_services / sizeof s_services[0];
 
     memset(&ep, 0, sizeof ep);
     if (err && errlen)
         err[0] = '\0';
-    if (!service || !out) {
+    if (!svc || !out) {
         errmsg_set(err, errlen, "endpoint: no service given");
-        goto cleanup;
-    }
-    while (svc < n_services && strcmp(s_services[svc].name, service) != 0)
-        svc++;
-    if (svc == n_services) {
-        errmsg_set(err, errlen, "endpoint: unknown service \"%.40s\"", service);
         goto cleanup;
     }
     if (!s_region_valid(region)) {
@@ -247,35 +213,37 @@ int endpoint_resolve(const char *service, const char *region, const struct endpo
         goto cleanup;
     }
 
-    const struct s_partition *part = s_partition_of(region);
+    size_t part = s_partition_of(region);
     const char *signing_region = region;
+    const struct service_global *g = svc->global;
+    while (g && g->partition && strcmp(g->partition, s_partitions[part].name) != 0)
+        g++;
     int n;
-    if (strcmp(service, "iam") == 0) {
-        signing_region = part->iam_region;
-        n = snprintf(ep.url, sizeof ep.url, "%s", part->iam_url);
-    } else if (strcmp(service, "organizations") == 0) {
-        signing_region = part->org_region;
-        n = snprintf(ep.url, sizeof ep.url, "%s", part->org_url);
+    if (g && g->partition) {
+        signing_region = g->region;
+        n = snprintf(ep.url, sizeof ep.url, "https://%s", g->host);
     } else {
-        n = snprintf(ep.url, sizeof ep.url, "https://%s.%s.%s", service, region,
-                     part->dns_suffix);
+        n = snprintf(ep.url, sizeof ep.url, "https://%s.%s.%s", svc->endpoint_prefix, region,
+                     s_partitions[part].dns_suffix);
     }
     if (n < 0 || (size_t)n >= sizeof ep.url) {
-        errmsg_set(err, errlen, "endpoint: URL for %s too long", service);
+        errmsg_set(err, errlen, "endpoint: URL for %s too long", svc->id);
         goto cleanup;
     }
     snprintf(ep.signing_region, sizeof ep.signing_region, "%s", signing_region);
-    snprintf(ep.signing_name, sizeof ep.signing_name, "%s", service);
+    snprintf(ep.signing_name, sizeof ep.signing_name, "%s", svc->signing_name);
 
     /* Overrides, most specific first. */
     const char *ignore = getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
     if (!(ignore && strcasecmp(ignore, "true") == 0)) {
-        char env_name[64];
-        char cfg_name[64];
+        char suffix[SERVICE_ID_MAX];
+        char env_name[sizeof "AWS_ENDPOINT_URL_" + SERVICE_ID_MAX];
+        char cfg_name[sizeof "config.ini [endpoints] " + SERVICE_ID_MAX];
         const char *url = NULL;
         const char *what = NULL;
 
-        snprintf(env_name, sizeof env_name, "AWS_ENDPOINT_URL_%s", s_services[svc].env_suffix);
+        service_env_suffix(svc->id, suffix, sizeof suffix);
+        snprintf(env_name, sizeof env_name, "AWS_ENDPOINT_URL_%s", suffix);
         if (s_nonempty(getenv(env_name))) {
             url = getenv(env_name);
             what = env_name;
@@ -283,11 +251,11 @@ int endpoint_resolve(const char *service, const char *region, const struct endpo
             url = getenv("AWS_ENDPOINT_URL");
             what = "AWS_ENDPOINT_URL";
         } else if (ov) {
-            for (size_t i = 0; i < 8 && ov->service_urls[i][0]; i++) {
-                if (strcasecmp(ov->service_urls[i][0], service) == 0 &&
-                    s_nonempty(ov->service_urls[i][1])) {
-                    url = ov->service_urls[i][1];
-                    snprintf(cfg_name, sizeof cfg_name, "config.ini [endpoints] %s", service);
+            for (size_t i = 0; i < ov->n_service_urls; i++) {
+                if (strcasecmp(ov->service_urls[i].service, svc->id) == 0 &&
+                    s_nonempty(ov->service_urls[i].url)) {
+                    url = ov->service_urls[i].url;
+                    snprintf(cfg_name, sizeof cfg_name, "config.ini [endpoints] %s", svc->id);
                     what = cfg_name;
                     break;
                 }

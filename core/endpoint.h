@@ -1,6 +1,6 @@
-/* Where to send a request and how to sign it: the endpoint URL and signing region of each
- * service credreport calls, per partition, with the endpoint overrides users set the way the
- * AWS SDKs read them. Pure: reads the environment, keeps no state. */
+/* Where to send a request and how to sign it: the endpoint URL and signing region of a
+ * service (see service.h) in a region's partition, with the endpoint overrides users set the
+ * way the AWS SDKs read them. Pure: reads the environment, keeps no state. */
 #ifndef CREDREPORT_ENDPOINT_H
 #define CREDREPORT_ENDPOINT_H
 
@@ -8,38 +8,46 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "service.h"
 
 struct endpoint {
     /* scheme://host[:port], no trailing slash. An override may carry a base path
      * (scheme://host[:port]/prefix), again without a trailing slash. */
     char url[512];
     char signing_region[32];
-    char signing_name[32];
+    char signing_name[SERVICE_ID_MAX];
     bool custom; /* from an override */
+};
+
+/* One [endpoints] setting: a service id and its URL. */
+struct endpoint_url {
+    const char *service;
+    const char *url;
 };
 
 /* Endpoint URLs from config.ini. Any pointer may be NULL. */
 struct endpoint_overrides {
-    const char *global;               /* [endpoints] url */
-    const char *service_urls[8][2];   /* {service, url} pairs; a NULL service ends the list */
-    bool allow_http;                  /* plain http:// to hosts other than this machine */
+    const char *global;                      /* [endpoints] url */
+    const struct endpoint_url *service_urls; /* n_service_urls of them */
+    size_t n_service_urls;
+    bool allow_http;                         /* plain http:// to hosts other than this machine */
 };
 
-/* service: "iam", "sts", "organizations", "s3", "sns" (lowercase). region: e.g. "us-east-1"
- * ([a-z0-9-]+); for the global services (IAM, Organizations) it only picks the partition.
+/* region: e.g. "us-east-1" ([a-z0-9-]+); for a service with one endpoint per partition (IAM,
+ * Organizations) it only picks the partition. Without an override the URL is the service's
+ * global host in that partition, else https://<endpoint prefix>.<region>.<DNS suffix>.
  *
- * Override precedence, as in the AWS SDKs: AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL >
+ * Override precedence, as in the AWS SDKs: AWS_ENDPOINT_URL_<SERVICE> (service_env_suffix) >
+ * AWS_ENDPOINT_URL >
  * config per-service URL > config global URL; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true ignores
  * them all. Empty values count as unset. With an override the signing region stays what the
  * service would use without one. A plain http:// override must name this machine (localhost,
  * 127.0.0.0/8, ::1) unless allow_http.
  *
  * Returns 0, or -1 with a message in err naming the variable or setting that was wrong. */
-int endpoint_resolve(const char *service, const char *region, const struct endpoint_overrides *ov,
-                     struct endpoint *out, char *err, size_t errlen);
-
-/* "aws" | "aws-cn" | "aws-us-gov" (cn-* and us-gov-* regions; everything else is "aws"). */
-const char *endpoint_partition(const char *region);
+int endpoint_resolve(const struct service *svc, const char *region,
+                     const struct endpoint_overrides *ov, struct endpoint *out, char *err,
+                     size_t errlen);
 
 /* Appends the URL of an S3 object to out: virtual-hosted (scheme://bucket.host/key) when the
  * bucket name allows it (3-63 of [a-z0-9-], starting and ending with a letter or digit) and

@@ -1,7 +1,8 @@
 /* The AWS primitives scripts see: signing without sending (core.sign), clients with their
  * credentials (core.client, client:assume_role) and calls in each protocol (client:query,
- * client:json, client:s3). Calls suspend the calling task; expected failures return
- * nil, err where err is a table with a stable code. */
+ * client:json, client:rest_json, client:s3) to any service, described by service.h's table
+ * or by the call. Calls suspend the calling task; expected failures return nil, err where
+ * err is a table with a stable code. */
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <stdio.h>
@@ -166,7 +167,7 @@ struct pending {
     struct task *task;
     lua_State *L;         /* the task's coroutine */
     enum aws_protocol protocol;
-    char service[24];
+    char service[SERVICE_ID_MAX];
     char action[64];
     bool completed;       /* finished before the task yielded */
     int nres;
@@ -204,18 +205,13 @@ static int l_push_result(lua_State *L)
             s_push_xml(L, result);
         else
             lua_newtable(L);
-    } else if (p->protocol == AWS_JSON) {
+    } else if (p->protocol != AWS_REST_XML) {
         if (!res->body->len) {
             lua_newtable(L);
         } else {
-            lua_getglobal(L, "package");
-            lua_getfield(L, -1, "loaded");
-            lua_getfield(L, -1, "cjson");
-            lua_getfield(L, -1, "decode");
+            runtime_cjson(L, "decode");
             lua_pushlstring(L, res->body->data, res->body->len);
             lua_call(L, 1, 1);
-            lua_replace(L, 1);
-            lua_settop(L, 1);
         }
     } else {
         lua_createtable(L, 0, 3);
@@ -233,9 +229,7 @@ static int l_push_result(lua_State *L)
     lua_setfield(L, -2, "attempts");
     lua_pushnumber(L, res->seconds);
     lua_setfield(L, -2, "seconds");
-    const char *rid = res->headers ? headers_get(res->headers, "x-amzn-RequestId") : NULL;
-    if (!rid && res->headers)
-        rid = headers_get(res->headers, "x-amz-request-id");
+    const char *rid = aws_request_id(res->headers);
     if (rid) {
         lua_pushstring(L, rid);
         lua_setfield(L, -2, "request_id");
@@ -287,8 +281,8 @@ static int s_call(lua_State *L, struct client_ud *cu, struct aws_request *req, c
     p->rt = runtime_get(L);
     p->task = t;
     p->L = L;
-    p->protocol = req->protocol;
-    snprintf(p->service, sizeof p->service, "%s", req->service);
+    p->protocol = req->service.protocol;
+    snprintf(p->service, sizeof p->service, "%s", req->service.id);
     snprintf(p->action, sizeof p->action, "%s", action ? action : "");
     aws_send(cu->c, req, s_on_done, p);
     if (p->completed) {
@@ -307,15 +301,44 @@ static struct client_ud *s_check_client(lua_State *L, int idx)
     return cu;
 }
 
-static const char *s_service_name(lua_State *L, int idx)
+/* [-0, +0, v] A string field of the options table at opts (absent: NULL), at most cap-1
+ * bytes. The string stays referenced by the table. */
+static const char *s_opt_string(lua_State *L, int opts, const char *field, size_t cap)
 {
-    const char *s = luaL_checkstring(L, idx);
-    static const char *known[] = {"iam", "sts", "organizations", "s3", "sns", NULL};
-    for (int i = 0; known[i]; i++)
-        if (strcmp(s, known[i]) == 0)
-            return known[i];
-    luaL_argerror(L, idx, lua_pushfstring(L, "unknown service '%s' (iam, sts, organizations, s3, sns)", s));
-    return NULL;
+    if (!lua_istable(L, opts))
+        return NULL;
+    lua_getfield(L, opts, field);
+    const char *v = NULL;
+    if (!lua_isnil(L, -1)) {
+        size_t len;
+        v = lua_tolstring(L, -1, &len);
+        if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len >= cap)
+            luaL_error(L, "opts.%s: expected a string of 1 to %d characters", field, (int)cap - 1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* [-0, +0, v] The service named at idx for a call of method, which speaks one of the
+ * protocols from..to: the table's entry, or for a service the table lacks, one that opts
+ * (at index opts) describes (signing_name, endpoint_prefix) with the protocol from. Raises
+ * when the name is no service id or the service speaks another protocol. */
+static void s_check_service(lua_State *L, int idx, int opts, const char *method,
+                            enum aws_protocol from, enum aws_protocol to, struct service *out)
+{
+    char err[160];
+    if (service_describe(luaL_checkstring(L, idx), out, err, sizeof err) != 0)
+        luaL_argerror(L, idx, err);
+    if (out->built_in && (out->protocol < from || out->protocol > to))
+        luaL_argerror(L, idx, lua_pushfstring(L, "%s speaks %s, not what client:%s sends",
+                                              out->id, service_protocol_name(out->protocol), method));
+    if (!out->built_in)
+        out->protocol = from;
+    const char *v = s_opt_string(L, opts, "signing_name", sizeof out->signing_name);
+    if (v)
+        snprintf(out->signing_name, sizeof out->signing_name, "%s", v);
+    if ((v = s_opt_string(L, opts, "endpoint_prefix", sizeof out->endpoint_prefix)))
+        snprintf(out->endpoint_prefix, sizeof out->endpoint_prefix, "%s", v);
 }
 
 /* [-0, +1, m] tostring() that accepts only strings, numbers and booleans. */
@@ -336,39 +359,26 @@ static const char *s_param_value(lua_State *L, int idx, const char *name)
 
 /* client:query(service, action, params[, opts]) -> result, meta | nil, err
  * Query protocol (IAM, STS, SNS). params is a flat table of parameter names to values, such
- * as {["MessageAttributes.entry.1.Name"] = "run"}. opts.version overrides the API version;
- * opts.region the region. */
+ * as {["MessageAttributes.entry.1.Name"] = "run"}. opts.version: the API version (required
+ * for a service the table does not list); opts.region; opts.signing_name and
+ * opts.endpoint_prefix for a service the table does not list. */
 static int l_client_query(lua_State *L)
 {
     struct client_ud *cu = s_check_client(L, 1);
-    const char *service = s_service_name(L, 2);
     const char *action = luaL_checkstring(L, 3);
     if (!lua_isnoneornil(L, 4))
         luaL_checktype(L, 4, LUA_TTABLE);
-    const char *version = NULL;
-    const char *region = NULL;
-    if (lua_istable(L, 5)) {
-        lua_getfield(L, 5, "version");
-        version = lua_tostring(L, -1);
-        lua_getfield(L, 5, "region");
-        region = lua_tostring(L, -1);
-        lua_pop(L, 2); /* strings stay referenced by the opts table */
-    }
-    if (!version) {
-        static const char *versions[][2] = {
-            {"iam", "2010-05-08"}, {"sts", "2011-06-15"}, {"sns", "2010-03-31"}};
-        for (size_t i = 0; i < 3; i++)
-            if (strcmp(service, versions[i][0]) == 0)
-                version = versions[i][1];
-        if (!version)
-            return luaL_argerror(L, 2, "not a Query-protocol service (iam, sts, sns)");
-    }
+    lua_settop(L, 5);
     struct aws_request req;
-    aws_request_init(&req, service, AWS_QUERY);
-    req.operation = action;
+    s_check_service(L, 2, 5, "query", AWS_QUERY, AWS_QUERY, &req.service);
+    const char *version = s_opt_string(L, 5, "version", sizeof req.service.api_version);
+    if (!version && !req.service.api_version[0])
+        return luaL_argerror(L, 5, "opts.version: the API version of a service credreport "
+                                   "does not list");
+    const char *region = s_opt_string(L, 5, "region", 32);
+    struct service svc = req.service;
+    int rc = aws_query_init(&req, &svc, action, version);
     req.region = region;
-    int rc = aws_form_add(&req.body, "Action", action);
-    rc |= aws_form_add(&req.body, "Version", version);
     if (lua_istable(L, 4)) {
         lua_pushnil(L);
         while (rc == 0 && lua_next(L, 4)) {
@@ -397,48 +407,51 @@ static int l_client_query(lua_State *L)
     return s_call(L, cu, &req, action);
 }
 
+/* [-0, +1, e] Pushes cjson.encode(the table at idx, or {} when it is nil) and returns it: a
+ * request body that lives on the caller's stack while its task waits. */
+static const char *s_push_json(lua_State *L, int idx, size_t *len)
+{
+    runtime_cjson(L, "encode");
+    if (lua_isnoneornil(L, idx))
+        lua_newtable(L);
+    else
+        lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    return lua_tolstring(L, -1, len);
+}
+
 /* client:json(service, operation, body[, opts]) -> result, meta | nil, err
- * JSON 1.1 protocol (Organizations): body is a table, encoded with lua-cjson. */
+ * JSON 1.0 and 1.1 protocols (Organizations): body is a table, encoded with lua-cjson; so is
+ * the answer. For a service the table does not list, opts.target_prefix gives the
+ * X-Amz-Target prefix and opts.json_version "1.0" or "1.1" (default) the protocol; opts.region,
+ * opts.signing_name and opts.endpoint_prefix as for client:query. */
 static int l_client_json(lua_State *L)
 {
     struct client_ud *cu = s_check_client(L, 1);
-    const char *service = s_service_name(L, 2);
     const char *op = luaL_checkstring(L, 3);
     if (!lua_isnoneornil(L, 4))
         luaL_checktype(L, 4, LUA_TTABLE);
     lua_settop(L, 5);
-    const char *prefix = NULL;
-    if (strcmp(service, "organizations") == 0)
-        prefix = "AWSOrganizationsV20161128";
-    if (lua_istable(L, 5)) {
-        lua_getfield(L, 5, "target_prefix");
-        if (lua_isstring(L, -1))
-            prefix = lua_tostring(L, -1);
-        lua_pop(L, 1);
+    struct service svc;
+    s_check_service(L, 2, 5, "json", AWS_JSON_1_0, AWS_JSON_1_1, &svc);
+    const char *prefix = s_opt_string(L, 5, "target_prefix", sizeof svc.target_prefix);
+    if (!prefix && !svc.target_prefix[0])
+        return luaL_argerror(L, 5, "opts.target_prefix: the X-Amz-Target prefix of a service "
+                                   "credreport does not list");
+    const char *version = s_opt_string(L, 5, "json_version", 4);
+    if (!svc.built_in || version) {
+        if (version && strcmp(version, "1.0") != 0 && strcmp(version, "1.1") != 0)
+            return luaL_argerror(L, 5, "opts.json_version: \"1.0\" or \"1.1\"");
+        svc.protocol = version && strcmp(version, "1.0") == 0 ? AWS_JSON_1_0 : AWS_JSON_1_1;
     }
-    if (!prefix)
-        return luaL_argerror(L, 2, "not a JSON-protocol service (organizations)");
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "loaded");
-    lua_getfield(L, -1, "cjson");
-    lua_getfield(L, -1, "encode");
-    if (lua_isnoneornil(L, 4))
-        lua_newtable(L);
-    else
-        lua_pushvalue(L, 4);
-    lua_call(L, 1, 1);
-    size_t len;
-    const char *body = lua_tolstring(L, -1, &len);
-    const char *target = lua_pushfstring(L, "%s.%s", prefix, op);
+    const char *target = lua_pushfstring(L, "%s.%s", prefix ? prefix : svc.target_prefix, op);
+    const char *region = s_opt_string(L, 5, "region", 32);
     struct aws_request req;
-    aws_request_init(&req, service, AWS_JSON);
+    aws_request_init(&req, &svc);
     req.operation = op;
-    req.target = target; /* kept alive on this stack until s_call returns or yields */
-    if (buf_append(&req.body, body, len) != 0) {
-        aws_request_cleanup(&req);
-        return luaL_error(L, "out of memory");
-    }
-    /* target is copied into the headers before aws_send returns. */
+    req.region = region;
+    req.target = target; /* alive on this stack, like the body, while the task waits */
+    req.body_ref = s_push_json(L, 4, &req.body_ref_len);
     return s_call(L, cu, &req, op);
 }
 
@@ -495,7 +508,7 @@ static int l_client_s3(lua_State *L)
     size_t blen = 0;
     const char *body = luaL_optlstring(L, 8, "", &blen);
     struct aws_request req;
-    aws_request_init(&req, "s3", AWS_REST_XML);
+    aws_request_init(&req, service_find("s3"));
     req.operation = method;
     req.method = method;
     req.bucket = bucket;
@@ -511,6 +524,46 @@ static int l_client_s3(lua_State *L)
         return luaL_error(L, "out of memory");
     }
     return s_call(L, cu, &req, method);
+}
+
+/* client:rest_json(service, method, path[, body[, opts]]) -> result, meta | nil, err
+ * REST-JSON protocol (Account, Security Hub): method and path (percent-encoded, from '/')
+ * name the operation; body, a table, goes as JSON (nil: no body); the answer is decoded.
+ * opts.query (the wire query), opts.headers, and opts.region, opts.signing_name,
+ * opts.endpoint_prefix as for client:query. */
+static int l_client_rest_json(lua_State *L)
+{
+    struct client_ud *cu = s_check_client(L, 1);
+    const char *method = luaL_checkstring(L, 3);
+    const char *path = luaL_checkstring(L, 4);
+    luaL_argcheck(L, path[0] == '/', 4, "a path starts with '/'");
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 6))
+        luaL_checktype(L, 6, LUA_TTABLE);
+    lua_settop(L, 6);
+    struct service svc;
+    s_check_service(L, 2, 6, "rest_json", AWS_REST_JSON, AWS_REST_JSON, &svc);
+    const char *region = s_opt_string(L, 6, "region", 32);
+    const char *query = s_opt_string(L, 6, "query", 8192);
+    if (lua_istable(L, 6))
+        lua_getfield(L, 6, "headers"); /* 7 */
+    else
+        lua_pushnil(L);
+    struct aws_request req;
+    aws_request_init(&req, &svc);
+    req.method = method;
+    req.operation = path;
+    req.path = path;
+    req.query = query;
+    req.region = region;
+    if (!lua_isnil(L, 5))
+        req.body_ref = s_push_json(L, 5, &req.body_ref_len);
+    if (s_headers_from_lua(L, 7, &req.headers) != 0) {
+        aws_request_cleanup(&req);
+        return luaL_error(L, "out of memory");
+    }
+    return s_call(L, cu, &req, path);
 }
 
 /* ---- clients ---------------------------------------------------------------------- */
@@ -788,6 +841,7 @@ int luaopen_credreport_aws(lua_State *L)
     static const luaL_Reg client_methods[] = {
         {"query", l_client_query},
         {"json", l_client_json},
+        {"rest_json", l_client_rest_json},
         {"s3", l_client_s3},
         {"assume_role", l_client_assume_role},
         {"credentials_info", l_client_info},

@@ -425,18 +425,22 @@ static int s_panic(lua_State *L)
     abort();
 }
 
+void runtime_cjson(lua_State *L, const char *name)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "cjson");
+    lua_getfield(L, -1, name);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
 /* [-0, +1, e] Pushes cjson.decode(the string at idx); raises on bad JSON. */
 static void s_json_decode(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "loaded");
-    lua_getfield(L, -1, "cjson");
-    lua_getfield(L, -1, "decode");
+    runtime_cjson(L, "decode");
     lua_pushvalue(L, idx);
     lua_call(L, 1, 1);
-    lua_replace(L, -4);
-    lua_pop(L, 2);
 }
 
 /* Decodes a JSON error body with lua-cjson: {"__type": ..., "message"|"Message": ...}. */

@@ -86,6 +86,9 @@ bool runtime_task_running(const struct task *t);
 /* True once t has ended. */
 bool runtime_task_done(const struct task *t);
 
+/* [-0, +1, e] Pushes lua-cjson's function name ("encode", "decode"): how C reaches cjson. */
+void runtime_cjson(lua_State *L, const char *name);
+
 int luaopen_credreport_aws(lua_State *L);
 int luaopen_credreport_workflow(lua_State *L);
 int luaopen_credreport_sys(lua_State *L);

@@ -301,10 +301,7 @@ static int l_log(lua_State *L)
     size_t n = 0;
     if (lua_istable(L, 3)) {
         s_sorted_keys(L, 3); /* 4 */
-        lua_getglobal(L, "require");
-        lua_pushstring(L, "cjson");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "encode"); /* 6 */
+        runtime_cjson(L, "encode"); /* 5 */
         lua_Integer nkeys = (lua_Integer)lua_rawlen(L, 4);
         for (lua_Integer i = 1; i <= nkeys && n < sizeof fields / sizeof *fields; i++) {
             lua_rawgeti(L, 4, i);
@@ -323,7 +320,7 @@ static int l_log(lua_State *L)
                 break;
             case LUA_TTABLE:
             case LUA_TBOOLEAN:
-                lua_pushvalue(L, 6);
+                lua_pushvalue(L, 5);
                 lua_insert(L, -2);
                 lua_call(L, 1, 1);
                 f->kind = LOG_JSON;

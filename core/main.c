@@ -404,6 +404,21 @@ done:
     return status;
 }
 
+/* [endpoints]: every key but url and allow_http names a service. Returns their URLs in an
+ * array the caller frees, *n of them, or NULL when memory runs out. */
+static struct endpoint_url *s_endpoint_urls(const struct config *cfg, size_t *n)
+{
+    struct endpoint_url *urls = calloc(cfg->n, sizeof *urls);
+    *n = 0;
+    for (size_t i = 0; urls && i < cfg->n; i++) {
+        const struct config_value *v = &cfg->values[i];
+        if (strcmp(v->section, "endpoints") == 0 && strcmp(v->key, "url") != 0 &&
+            strcmp(v->key, "allow_http") != 0 && *v->text)
+            urls[(*n)++] = (struct endpoint_url){v->key, v->text};
+    }
+    return urls;
+}
+
 /* Everything the runtimes of a run need, from the settings. */
 static void s_workflow_options(const struct config *cfg, struct workflow_options *o)
 {
@@ -417,11 +432,6 @@ static void s_workflow_options(const struct config *cfg, struct workflow_options
     o->rt.retry.max_attempts = (int)config_int(cfg, "aws", "max_attempts");
     o->rt.endpoints.global = config_str(cfg, "endpoints", "url");
     o->rt.endpoints.allow_http = config_bool(cfg, "endpoints", "allow_http");
-    static const char *services[] = {"iam", "sts", "organizations", "s3", "sns"};
-    for (size_t i = 0; i < 5; i++) {
-        o->rt.endpoints.service_urls[i][0] = services[i];
-        o->rt.endpoints.service_urls[i][1] = config_str(cfg, "endpoints", services[i]);
-    }
     o->rt.config = cfg;
     long threads = config_int(cfg, "run", "threads");
     if (threads <= 0)
@@ -441,6 +451,7 @@ int main(int argc, char **argv)
     struct cli cli = {.ous = BUF_INIT, .include = BUF_INIT, .exclude = BUF_INIT};
     struct config cfg = {0};
     struct aws_shared shared = {0};
+    struct endpoint_url *endpoint_urls = NULL;
     int status = s_parse_cli(argc, argv, &cli);
     if (status >= 0)
         goto done;
@@ -475,6 +486,12 @@ int main(int argc, char **argv)
     struct workflow_options o;
     memset(&o, 0, sizeof o);
     s_workflow_options(&cfg, &o);
+    endpoint_urls = s_endpoint_urls(&cfg, &o.rt.endpoints.n_service_urls);
+    if (!endpoint_urls) {
+        fprintf(stderr, "credreport: out of memory\n");
+        goto done;
+    }
+    o.rt.endpoints.service_urls = endpoint_urls;
     o.rt.lua_dir = lua_dir;
     o.rt.run = &run;
     o.rt.shared = &shared;
@@ -504,6 +521,7 @@ int main(int argc, char **argv)
     status = workflow_main(&o);
     loop_global_cleanup();
 done:
+    free(endpoint_urls);
     aws_shared_cleanup(&shared);
     buf_free(&cli.ous);
     buf_free(&cli.include);

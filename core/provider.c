@@ -269,12 +269,9 @@ static void s_role_fetch(struct aws_provider *p, struct aws_client *c)
 {
     struct role_provider *rp = (struct role_provider *)p;
     struct aws_request r;
-    aws_request_init(&r, "sts", AWS_QUERY);
-    r.operation = "AssumeRole";
     char dur[16];
     snprintf(dur, sizeof dur, "%d", rp->duration_seconds);
-    int rc = aws_form_add(&r.body, "Action", "AssumeRole");
-    rc |= aws_form_add(&r.body, "Version", "2011-06-15");
+    int rc = aws_query_init(&r, service_find("sts"), "AssumeRole", NULL);
     rc |= aws_form_add(&r.body, "RoleArn", rp->role_arn);
     rc |= aws_form_add(&r.body, "RoleSessionName", rp->session_name);
     if (rp->external_id)
@@ -360,8 +357,7 @@ static void s_web_fetch(struct aws_provider *p, struct aws_client *c)
     struct buf token = BUF_INIT;
     char err[300];
     struct aws_request r;
-    aws_request_init(&r, "sts", AWS_QUERY);
-    r.operation = "AssumeRoleWithWebIdentity";
+    int rc = aws_query_init(&r, service_find("sts"), "AssumeRoleWithWebIdentity", NULL);
     r.secret_body = true;
     /* Read at every fetch: Kubernetes rotates the projected token. */
     if (s_read_token_file(wp->token_file, &token, err, sizeof err) != 0) {
@@ -371,8 +367,6 @@ static void s_web_fetch(struct aws_provider *p, struct aws_client *c)
     }
     char dur[16];
     snprintf(dur, sizeof dur, "%d", wp->role.duration_seconds);
-    int rc = aws_form_add(&r.body, "Action", "AssumeRoleWithWebIdentity");
-    rc |= aws_form_add(&r.body, "Version", "2011-06-15");
     rc |= aws_form_add(&r.body, "RoleArn", wp->role.role_arn);
     rc |= aws_form_add(&r.body, "RoleSessionName", wp->role.session_name);
     rc |= aws_form_add(&r.body, "WebIdentityToken", token.data);

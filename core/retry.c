@@ -45,20 +45,25 @@ static bool s_in(const char *code, size_t len, const char *const *list, size_t n
     return false;
 }
 
+void aws_error_clean_code(struct aws_error *e)
+{
+    char *code = e->code;
+    code[sizeof e->code - 1] = '\0';
+    char *hash = strrchr(code, '#');
+    if (hash)
+        memmove(code, hash + 1, strlen(hash + 1) + 1);
+    char *colon = strchr(code, ':');
+    if (colon)
+        *colon = '\0';
+}
+
 enum retry_kind retry_classify(const struct aws_error *e)
 {
     if (!e)
         return RETRY_NONE;
 
-    /* JSON errors may come as "aws.protocol#Code:http://..." */
     const char *code = e->code;
-    const char *hash = memchr(e->code, '#', strnlen(e->code, sizeof e->code));
-    if (hash)
-        code = hash + 1;
-    size_t len = strnlen(code, sizeof e->code - (size_t)(code - e->code));
-    const char *colon = memchr(code, ':', len);
-    if (colon)
-        len = (size_t)(colon - code);
+    size_t len = strnlen(code, sizeof e->code);
 
     if (len > 0) {
         if (s_in(code, len, s_throttle_codes, S_COUNT(s_throttle_codes)))

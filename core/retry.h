@@ -1,5 +1,5 @@
 /* The AWS SDKs' "standard" retry mode: which errors to retry, how long to wait, and the retry
- * quota shared by every request of a client. Pure: time and randomness are inputs; the only
+ * quota shared by every request of a run. Pure: time and randomness are inputs; the only
  * shared state is the quota, updated with C11 atomics. */
 #ifndef CREDREPORT_RETRY_H
 #define CREDREPORT_RETRY_H
@@ -25,8 +25,12 @@ enum retry_kind { RETRY_NONE, RETRY_THROTTLE, RETRY_TRANSIENT, RETRY_SKEW };
  * (A response whose Date is 4 minutes or more off local time is the caller's call: see
  * retry_skew_offset().) Transient: RequestTimeout, RequestTimeoutException, HTTP 500, 502, 503,
  * 504, transport errors and timeouts. Codes decide before statuses (S3's SlowDown 503 is
- * throttling). A code may carry the JSON protocol's decorations ("prefix#Code:suffix"). */
+ * throttling). */
 enum retry_kind retry_classify(const struct aws_error *e);
+
+/* Strips the JSON protocols' decorations from e->code: "aws.protocol#Code:http://..." is
+ * "Code". Error decoding does it once, before anything reads the code. */
+void aws_error_clean_code(struct aws_error *e);
 
 struct retry_config {
     int max_attempts;           /* attempts in all, first included; default 3 */
@@ -48,7 +52,8 @@ double retry_delay(const struct retry_config *c, enum retry_kind kind, int attem
 #define RETRY_COST 5
 #define RETRY_COST_TIMEOUT 10
 
-/* Retry quota: a bucket of tokens shared by every request of a client, threads included. */
+/* Retry quota: a bucket of tokens shared by every request of the run (struct aws_shared),
+ * threads included. */
 struct retry_quota {
     _Atomic int tokens;
     int capacity;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// Local AWS emulator for credreport: Organizations, STS, IAM, S3 and SNS on one HTTP(S) port.
+// Local AWS emulator for credreport: Organizations, STS, IAM, S3 and SNS on one HTTP(S) port,
+// and for scripts' own calls Account Management, Security Hub and SQS.
 // Usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F]
 //                       [--faults FILE] [--seed N] [--log-limit N] [--max-connections N] [--verbose]
 const fs = require('fs');
@@ -9,7 +10,7 @@ const https = require('https');
 const { State, loadFixture } = require('./lib/state');
 const { Faults } = require('./lib/faults');
 const { parseAuth, verify, AuthError } = require('./lib/sigv4');
-const { errorResponse, THROTTLE, INTERNAL, PROTOCOL, QUERY_NS, s3RequestId, hostId } = require('./lib/protocols');
+const { errorResponse, THROTTLE, INTERNAL, PROTOCOL, JSON_VERSION, JSON_TARGET_PREFIX, QUERY_NS, s3RequestId, hostId } = require('./lib/protocols');
 const { parseForm, parseQuery, requestId, isoMillis, HttpError } = require('./lib/util');
 const { handleAdmin } = require('./lib/admin');
 const services = {
@@ -18,12 +19,15 @@ const services = {
   iam: require('./lib/iam'),
   s3: require('./lib/s3'),
   sns: require('./lib/sns'),
+  sqs: require('./lib/sqs'),
+  account: require('./lib/account'),
+  securityhub: require('./lib/securityhub'),
 };
 
-const JSON_TARGET_PREFIX = 'AWSOrganizationsV20161128.';
 const VALID_REGIONS = {
   iam: ['us-east-1', 'cn-north-1', 'us-gov-west-1'],
   organizations: ['us-east-1', 'cn-northwest-1', 'us-gov-west-1'],
+  account: ['us-east-1', 'cn-northwest-1'],
 };
 const ACTION_SERVICE = {
   AssumeRole: 'sts', GetCallerIdentity: 'sts', AssumeRoleWithWebIdentity: 'sts', AssumeRoleWithSAML: 'sts',
@@ -155,9 +159,17 @@ class Emulator {
       if (PROTOCOL[service] === 'query') {
         ctx.params = getForm();
         ctx.action = ctx.params.Action || null;
-      } else if (service === 'organizations') {
-        const t = headers['x-amz-target'] || '';
-        ctx.action = t.startsWith(JSON_TARGET_PREFIX) ? t.slice(JSON_TARGET_PREFIX.length) : null;
+      } else if (PROTOCOL[service] === 'json' || PROTOCOL[service] === 'rest-json') {
+        if (PROTOCOL[service] === 'json') {
+          const t = headers['x-amz-target'] || '';
+          const prefix = JSON_TARGET_PREFIX[service];
+          ctx.action = t.startsWith(prefix) ? t.slice(prefix.length) : null;
+          // Each JSON service reads its own version's media type only.
+          const want = `application/x-amz-json-${JSON_VERSION[service]}`;
+          if ((headers['content-type'] || '').split(';')[0].trim() !== want) ctx.badMediaType = want;
+        } else {
+          ctx.action = services[service].route(req.method, rawPath);
+        }
         const text = body.length ? body.toString('utf8') : '{}';
         try { ctx.params = JSON.parse(text); } catch { ctx.params = null; }
         if (ctx.params === null || typeof ctx.params !== 'object' || Array.isArray(ctx.params)) {
@@ -199,9 +211,11 @@ class Emulator {
         ctx.cred = { accountId: null, arn: 'anonymous' };
       }
       if (ctx.action === null) {
-        if (service === 'organizations') throw new HttpError(400, 'UnknownOperationException', 'Missing or invalid X-Amz-Target');
+        if (PROTOCOL[service] === 'json') throw new HttpError(400, 'UnknownOperationException', 'Missing or invalid X-Amz-Target');
+        if (PROTOCOL[service] === 'rest-json') throw new HttpError(404, 'UnknownOperationException', `No operation at ${req.method} ${rawPath}`);
         throw new HttpError(400, 'MissingAction', 'Missing Action');
       }
+      if (ctx.badMediaType) throw new HttpError(400, 'UnsupportedMediaType', `Content-Type must be ${ctx.badMediaType}`);
 
       if (ctx.badJson) throw new HttpError(400, 'SerializationException', 'Start of structure or map found where not expected.');
 
@@ -321,21 +335,24 @@ function authError(service, e) {
     skew: { query: [403, 'SignatureDoesNotMatch'], json: [400, 'InvalidSignatureException'], 'rest-xml': [403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.'] },
     mismatch: { query: [403, 'SignatureDoesNotMatch'], json: [400, 'InvalidSignatureException'], 'rest-xml': [403, 'SignatureDoesNotMatch'] },
     presign_expired: { query: [403, 'AccessDenied'], json: [400, 'AccessDeniedException'], 'rest-xml': [403, 'AccessDenied'] },
-  }[e.kind][proto];
+  }[e.kind];
+  // REST-JSON services answer authentication failures with 403 and the JSON codes.
+  const row = proto === 'rest-json' ? [403, table.json[1]] : table[proto];
   const extra = { lowercaseMessage: true };
   if (service === 's3' && e.kind === 'skew') extra.fields = { MaxAllowedSkewMilliseconds: '900000' };
-  return new HttpError(table[0], table[1], table[2] || e.message, extra);
+  return new HttpError(row[0], row[1], row[2] || e.message, extra);
 }
 
 function missingAuth(service) {
   const proto = PROTOCOL[service];
   if (proto === 'json') return new HttpError(400, 'MissingAuthenticationTokenException', 'Missing Authentication Token', { lowercaseMessage: true });
+  if (proto === 'rest-json') return new HttpError(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token', { lowercaseMessage: true });
   if (proto === 'rest-xml') return new HttpError(403, 'AccessDenied', 'Access Denied');
   return new HttpError(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
 }
 
 function malformedBody(ctx) {
-  if (PROTOCOL[ctx.service] === 'json') return Buffer.from('{"Accounts": [{"Id": "1234');
+  if (PROTOCOL[ctx.service] === 'json' || PROTOCOL[ctx.service] === 'rest-json') return Buffer.from('{"Accounts": [{"Id": "1234');
   if (PROTOCOL[ctx.service] === 'query') return Buffer.from(`<${ctx.action}Response xmlns="${QUERY_NS[ctx.service]}">\n  <${ctx.action}Result>\n    <Sta`);
   return Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>');
 }

@@ -1,8 +1,8 @@
 -- Makes the AWS calls described by a JSON argument and prints one JSON line per call:
 -- {"ok": true, "result": ..., "meta": ...} or {"ok": false, "error": {...}}.
 -- {"client": {"profile": ...} | {keys...}, "role": {role_arn...}, "calls": [
---    {"kind": "query"|"json"|"s3", "service": ..., "action": ..., "params": ...,
---     "method": ..., "request": {...}, "concurrent": N}]}
+--    {"kind": "query"|"json"|"rest_json"|"s3", "service": ..., "action": ..., "params": ...,
+--     "method": ..., "path": ..., "body": ..., "opts": ..., "request": {...}, "concurrent": N}]}
 local core = require "credreport.core"
 local cjson = require "cjson"
 
@@ -20,6 +20,8 @@ local function call(c)
     res, meta = client:query(c.service, c.action, c.params or {}, c.opts)
   elseif c.kind == "json" then
     res, meta = client:json(c.service, c.action, c.params or {}, c.opts)
+  elseif c.kind == "rest_json" then
+    res, meta = client:rest_json(c.service, c.method, c.path, c.body, c.opts)
   elseif c.kind == "s3" then
     res, meta = client:s3(c.method, c.request)
   elseif c.kind == "sleep" then

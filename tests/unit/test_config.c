@@ -354,6 +354,14 @@ static void test_validators(void)
         good("endpoints", eps[i], "", NULL);
         bad("endpoints", eps[i], "localhost:4566", "expected an http:// or https:// URL");
     }
+    /* any other service a script calls has a key of its own */
+    static const char *const others[] = {"securityhub", "account", "resource-groups-tagging-api"};
+    for (size_t i = 0; i < 3; i++) {
+        good("endpoints", others[i], "https://localhost:4566", NULL);
+        bad("endpoints", others[i], "localhost:4566", "expected an http:// or https:// URL");
+    }
+    bad("endpoints", "not_a_service", "https://localhost:4566", "unknown setting");
+    bad("endpoints", "9lives", "https://localhost:4566", "unknown setting");
     good("endpoints", "url", "http://127.0.0.1:8080/base/path", NULL);
     good("endpoints", "url", "HTTPS://iam.amazonaws.com", NULL);
     good("endpoints", "url", "http://[::1]:9000", NULL);
@@ -604,6 +612,11 @@ static void test_file_errors(void)
                        "F:1: 'region' is outside any [section] (it belongs in [aws])");
     expect_file_errors("[run]\nthreads = 1\nthreads = 2\n",
                        "F:3: [run] threads is set twice (first on line 2)");
+    expect_file_errors("[endpoints]\nsecurityhub = https://a\nSecurityHub = https://b\n"
+                       "sqs = nope\n",
+                       "F:3: [endpoints] securityhub is set twice (first on line 2)\n"
+                       "F:4: [endpoints] sqs: expected an http:// or https:// URL such as "
+                       "https://localhost:4566, got 'nope'");
     expect_file_errors("[run]\njust some words\n",
                        "F:2: expected 'key = value' or '[section]', got 'just some words'");
     expect_file_errors("[run]\n= 5\n", "F:2: missing the key name before '='");
@@ -876,18 +889,6 @@ static void test_validate(void)
     CHECK_STR(err.data, "--max-wait: [report] wait_interval (900) is above max_wait (10)", "blame");
     config_free(&c);
 
-    /* s3:// destinations split */
-    char bucket[64];
-    const char *prefix = NULL;
-    CHECK(config_s3_destination("s3://audit-bucket/iam/reports", bucket, sizeof bucket,
-                                &prefix) == 1, "s3");
-    CHECK_STR(bucket, "audit-bucket", "bucket");
-    CHECK_STR(prefix, "iam/reports", "prefix");
-    CHECK(config_s3_destination("s3://audit-bucket", bucket, sizeof bucket, &prefix) == 1, "s3");
-    CHECK_STR(prefix, "", "no prefix");
-    CHECK(config_s3_destination("./reports", bucket, sizeof bucket, &prefix) == 0, "local");
-    CHECK(config_s3_destination("s3:///x", bucket, sizeof bucket, &prefix) == -1, "no bucket");
-    CHECK(config_s3_destination("s3://audit-bucket", bucket, 5, &prefix) == -1, "too small");
     buf_free(&err);
 }
 

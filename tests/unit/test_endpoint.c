@@ -7,9 +7,22 @@
 #include "endpoint.h"
 #include "unit.h"
 
+/* The description of a service by id (from service.h's table, or its defaults). The eight
+ * slots let one call's arguments hold several. */
+static const struct service *svc(const char *id)
+{
+    static struct service slots[8];
+    static unsigned next;
+    struct service *s = &slots[next++ % 8];
+    char err[160];
+    CHECK(service_describe(id, s, err, sizeof err) == 0, "%s: %s", id, err);
+    return s;
+}
+
 static const char *const s_env_vars[] = {
     "AWS_ENDPOINT_URL",       "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_ORGANIZATIONS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SNS",
+    "AWS_ENDPOINT_URL_SECURITYHUB", "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
 };
 
@@ -17,19 +30,6 @@ static void clear_env(void)
 {
     for (size_t i = 0; i < sizeof s_env_vars / sizeof s_env_vars[0]; i++)
         unsetenv(s_env_vars[i]);
-}
-
-static void test_partition(void)
-{
-    CHECK_STR(endpoint_partition("us-east-1"), "aws", "us-east-1");
-    CHECK_STR(endpoint_partition("eu-west-2"), "aws", "eu-west-2");
-    CHECK_STR(endpoint_partition("ap-southeast-3"), "aws", "ap-southeast-3");
-    CHECK_STR(endpoint_partition("cn-north-1"), "aws-cn", "cn-north-1");
-    CHECK_STR(endpoint_partition("cn-northwest-1"), "aws-cn", "cn-northwest-1");
-    CHECK_STR(endpoint_partition("us-gov-west-1"), "aws-us-gov", "us-gov-west-1");
-    CHECK_STR(endpoint_partition("us-gov-east-1"), "aws-us-gov", "us-gov-east-1");
-    CHECK_STR(endpoint_partition("us-govx"), "aws", "us-govx");
-    CHECK_STR(endpoint_partition(NULL), "aws", "NULL");
 }
 
 struct default_case {
@@ -56,6 +56,7 @@ static const struct default_case s_defaults[] = {
     {"sts", "eu-central-1", "https://sts.eu-central-1.amazonaws.com", "eu-central-1"},
     {"sts", "cn-north-1", "https://sts.cn-north-1.amazonaws.com.cn", "cn-north-1"},
     {"sts", "us-gov-west-1", "https://sts.us-gov-west-1.amazonaws.com", "us-gov-west-1"},
+    {"iam", "us-govx", "https://iam.amazonaws.com", "us-east-1"}, /* not us-gov- */
     {"s3", "us-west-2", "https://s3.us-west-2.amazonaws.com", "us-west-2"},
     {"s3", "cn-northwest-1", "https://s3.cn-northwest-1.amazonaws.com.cn", "cn-northwest-1"},
     {"s3", "us-gov-east-1", "https://s3.us-gov-east-1.amazonaws.com", "us-gov-east-1"},
@@ -71,7 +72,7 @@ static void test_defaults(void)
         const struct default_case *c = &s_defaults[i];
         struct endpoint ep;
         char err[256] = "";
-        int rc = endpoint_resolve(c->service, c->region, NULL, &ep, err, sizeof err);
+        int rc = endpoint_resolve(svc(c->service), c->region, NULL, &ep, err, sizeof err);
         CHECK(rc == 0, "%s %s: %s", c->service, c->region, err);
         if (rc != 0)
             continue;
@@ -94,17 +95,14 @@ static void test_bad_inputs(void)
     clear_env();
     for (size_t i = 0; i < sizeof bad_regions / sizeof bad_regions[0]; i++) {
         err[0] = '\0';
-        CHECK(endpoint_resolve("sts", bad_regions[i], NULL, &ep, err, sizeof err) == -1,
+        CHECK(endpoint_resolve(svc("sts"), bad_regions[i], NULL, &ep, err, sizeof err) == -1,
               "region \"%s\" refused", bad_regions[i]);
         CHECK(strstr(err, "region") != NULL, "error names the region: %s", err);
     }
-    CHECK(endpoint_resolve("iam", NULL, NULL, &ep, err, sizeof err) == -1, "NULL region");
-    CHECK(endpoint_resolve("ec2", "us-east-1", NULL, &ep, err, sizeof err) == -1, "ec2");
-    CHECK(strstr(err, "ec2") != NULL, "names the service: %s", err);
-    CHECK(endpoint_resolve("IAM", "us-east-1", NULL, &ep, err, sizeof err) == -1, "IAM");
+    CHECK(endpoint_resolve(svc("iam"), NULL, NULL, &ep, err, sizeof err) == -1, "NULL region");
     CHECK(endpoint_resolve(NULL, "us-east-1", NULL, &ep, err, sizeof err) == -1, "NULL");
     /* a NULL or zero-length error buffer is fine */
-    CHECK(endpoint_resolve("ec2", "us-east-1", NULL, &ep, NULL, 0) == -1, "no err buffer");
+    CHECK(endpoint_resolve(svc("sts"), "", NULL, &ep, NULL, 0) == -1, "no err buffer");
 }
 
 static int resolve(const char *service, const char *region, const struct endpoint_overrides *ov,
@@ -112,7 +110,7 @@ static int resolve(const char *service, const char *region, const struct endpoin
 {
     memset(ep, 0, sizeof *ep);
     err[0] = '\0';
-    return endpoint_resolve(service, region, ov, ep, err, errlen);
+    return endpoint_resolve(svc(service), region, ov, ep, err, errlen);
 }
 
 static void test_overrides(void)
@@ -143,12 +141,14 @@ static void test_overrides(void)
     CHECK_STR(ep.url, "http://localhost:4566", "sts uses config global");
 
     /* config per-service beats global, only for that service */
-    ov.service_urls[0][0] = "sns";
-    ov.service_urls[0][1] = "http://sns.local:1000";
-    ov.service_urls[1][0] = "S3";
-    ov.service_urls[1][1] = "https://s3.local/";
-    ov.service_urls[2][0] = "iam";
-    ov.service_urls[2][1] = ""; /* empty: unset */
+    const struct endpoint_url urls[] = {
+        {"sns", "http://sns.local:1000"},
+        {"S3", "https://s3.local/"},
+        {"iam", ""}, /* empty: unset */
+        {"securityhub", "http://hub.local:7"},
+    };
+    ov.service_urls = urls;
+    ov.n_service_urls = 4;
     CHECK(resolve("sns", "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
     CHECK_STR(ep.url, "http://sns.local:1000", "config per-service");
     CHECK(resolve("s3", "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
@@ -170,29 +170,29 @@ static void test_overrides(void)
     /* env per-service beats env global, for each service */
     static const struct {
         const char *service, *var;
-    } svc[] = {
+    } vars[] = {
         {"iam", "AWS_ENDPOINT_URL_IAM"},
         {"sts", "AWS_ENDPOINT_URL_STS"},
         {"organizations", "AWS_ENDPOINT_URL_ORGANIZATIONS"},
         {"s3", "AWS_ENDPOINT_URL_S3"},
         {"sns", "AWS_ENDPOINT_URL_SNS"},
     };
-    for (size_t i = 0; i < sizeof svc / sizeof svc[0]; i++) {
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         char url[64];
-        snprintf(url, sizeof url, "https://%s.example:8443", svc[i].service);
-        setenv(svc[i].var, url, 1);
-        CHECK(resolve(svc[i].service, "eu-west-3", &ov, &ep, err, sizeof err) == 0, "%s", err);
-        CHECK_STR(ep.url, url, svc[i].var);
+        snprintf(url, sizeof url, "https://%s.example:8443", vars[i].service);
+        setenv(vars[i].var, url, 1);
+        CHECK(resolve(vars[i].service, "eu-west-3", &ov, &ep, err, sizeof err) == 0, "%s", err);
+        CHECK_STR(ep.url, url, vars[i].var);
         CHECK(ep.custom, "custom");
         /* the other services are not affected */
-        for (size_t j = 0; j < sizeof svc / sizeof svc[0]; j++) {
+        for (size_t j = 0; j < sizeof vars / sizeof vars[0]; j++) {
             if (j == i)
                 continue;
-            CHECK(resolve(svc[j].service, "eu-west-3", &ov, &ep, err, sizeof err) == 0, "%s",
+            CHECK(resolve(vars[j].service, "eu-west-3", &ov, &ep, err, sizeof err) == 0, "%s",
                   err);
             CHECK_STR(ep.url, "http://env-global:1", "other service");
         }
-        unsetenv(svc[i].var);
+        unsetenv(vars[i].var);
     }
 
     /* an empty per-service variable counts as unset */
@@ -224,21 +224,60 @@ static void test_overrides(void)
     CHECK(resolve("sns", "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
     CHECK_STR(ep.url, "http://env-sns:2", "false: honoured");
 
-    /* all eight config slots used: no terminator needed */
+    /* a service credreport does not list: its own setting, its own variable by the SDKs'
+     * naming rule, and its endpoint by the partition's pattern */
     clear_env();
-    struct endpoint_overrides full;
-    memset(&full, 0, sizeof full);
-    full.allow_http = true;
-    static const char *const names[8] = {"a", "b", "c", "d", "e", "f", "g", "sns"};
-    for (int i = 0; i < 8; i++) {
-        full.service_urls[i][0] = names[i];
-        full.service_urls[i][1] = "http://slot";
+    CHECK(resolve("securityhub", "eu-west-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK_STR(ep.url, "http://hub.local:7", "[endpoints] securityhub");
+    CHECK_STR(ep.signing_name, "securityhub", "signing name");
+    setenv("AWS_ENDPOINT_URL_SECURITYHUB", "http://env-hub:3", 1);
+    CHECK(resolve("securityhub", "eu-west-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK_STR(ep.url, "http://env-hub:3", "AWS_ENDPOINT_URL_SECURITYHUB");
+    setenv("AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API", "http://env-tag:4", 1);
+    struct service tagging;
+    CHECK(service_describe("resource-groups-tagging-api", &tagging, err, sizeof err) == 0, "%s", err);
+    snprintf(tagging.endpoint_prefix, sizeof tagging.endpoint_prefix, "tagging");
+    CHECK(endpoint_resolve(&tagging, "eu-west-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK_STR(ep.url, "http://env-tag:4", "'-' becomes '_' in the variable's name");
+    clear_env();
+    CHECK(endpoint_resolve(&tagging, "eu-west-1", NULL, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK_STR(ep.url, "https://tagging.eu-west-1.amazonaws.com", "the endpoint prefix names the host");
+    CHECK(endpoint_resolve(svc("securityhub"), "cn-north-1", NULL, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK_STR(ep.url, "https://securityhub.cn-north-1.amazonaws.com.cn", "partition's DNS suffix");
+    CHECK_STR(ep.signing_region, "cn-north-1", "regional signing");
+    CHECK(endpoint_resolve(svc("account"), "eu-west-1", NULL, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK_STR(ep.url, "https://account.us-east-1.amazonaws.com", "account: one endpoint");
+    CHECK_STR(ep.signing_region, "us-east-1", "account signs for us-east-1");
+    CHECK(endpoint_resolve(svc("account"), "us-gov-west-1", NULL, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK_STR(ep.url, "https://account.us-gov-west-1.amazonaws.com", "no global entry: regional");
+}
+
+/* Service ids: the table's entries, the defaults of others, and what is no id. */
+static void test_services(void)
+{
+    struct service s;
+    char err[160];
+    CHECK(service_describe("organizations", &s, err, sizeof err) == 0 && s.built_in &&
+          s.protocol == AWS_JSON_1_1 && strcmp(s.target_prefix, "AWSOrganizationsV20161128") == 0,
+          "organizations from the table");
+    CHECK(service_describe("iam", &s, err, sizeof err) == 0 && s.protocol == AWS_QUERY &&
+          strcmp(s.api_version, "2010-05-08") == 0, "iam from the table");
+    CHECK(service_describe("sqs", &s, err, sizeof err) == 0 && !s.built_in && !s.global &&
+          strcmp(s.signing_name, "sqs") == 0 && strcmp(s.endpoint_prefix, "sqs") == 0,
+          "an unlisted service gets the defaults");
+    static const char *const bad[] = {"", "IAM", "9lives", "ec2 ", "a_b", "-x",
+        "a-service-id-that-is-longer-than-forty-seven-bytes"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(service_describe(bad[i], &s, err, sizeof err) == -1, "'%s' refused", bad[i]);
+        CHECK(strstr(err, "service id") != NULL, "%s", err);
     }
-    full.service_urls[7][1] = "http://slot8";
-    CHECK(resolve("sns", "us-east-1", &full, &ep, err, sizeof err) == 0, "%s", err);
-    CHECK_STR(ep.url, "http://slot8", "eighth slot");
-    CHECK(resolve("sts", "us-east-1", &full, &ep, err, sizeof err) == 0, "%s", err);
-    CHECK_STR(ep.url, "https://sts.us-east-1.amazonaws.com", "no match in full table");
+    CHECK(service_describe(NULL, &s, err, sizeof err) == -1, "NULL refused");
+    char suffix[SERVICE_ID_MAX];
+    service_env_suffix("resource-groups-tagging-api", suffix, sizeof suffix);
+    CHECK_STR(suffix, "RESOURCE_GROUPS_TAGGING_API", "env suffix");
+    service_env_suffix("securityhub", suffix, 4);
+    CHECK_STR(suffix, "SEC", "env suffix cut to fit");
+    CHECK_STR(service_protocol_name(AWS_REST_JSON), "rest-json", "protocol name");
 }
 
 struct url_case {
@@ -301,7 +340,7 @@ static void test_url_validation(void)
         setenv("AWS_ENDPOINT_URL_SNS", c->in, 1);
         memset(&ep, 0x5a, sizeof ep);
         err[0] = '\0';
-        int rc = endpoint_resolve("sns", "us-east-1", &http_ok, &ep, err, sizeof err);
+        int rc = endpoint_resolve(svc("sns"), "us-east-1", &http_ok, &ep, err, sizeof err);
         if (c->want) {
             CHECK(rc == 0, "\"%s\": %s", c->in, err);
             if (rc == 0)
@@ -317,11 +356,11 @@ static void test_url_validation(void)
 
     /* user information is refused and never echoed */
     setenv("AWS_ENDPOINT_URL_SNS", "https://user:hunter2secret@example.com", 1);
-    CHECK(endpoint_resolve("sns", "us-east-1", NULL, &ep, err, sizeof err) == -1, "userinfo");
+    CHECK(endpoint_resolve(svc("sns"), "us-east-1", NULL, &ep, err, sizeof err) == -1, "userinfo");
     CHECK(strstr(err, "hunter2secret") == NULL, "password not echoed: %s", err);
     CHECK(strstr(err, "user") != NULL, "says why: %s", err);
     setenv("AWS_ENDPOINT_URL_SNS", "ftp://user:hunter2secret@example.com", 1);
-    CHECK(endpoint_resolve("sns", "us-east-1", NULL, &ep, err, sizeof err) == -1, "userinfo");
+    CHECK(endpoint_resolve(svc("sns"), "us-east-1", NULL, &ep, err, sizeof err) == -1, "userinfo");
     CHECK(strstr(err, "hunter2secret") == NULL, "password not echoed: %s", err);
 
     /* too long for the struct */
@@ -330,7 +369,7 @@ static void test_url_validation(void)
     memset(longurl + 8, 'a', 600);
     strcpy(longurl + 608, ".com");
     setenv("AWS_ENDPOINT_URL_SNS", longurl, 1);
-    CHECK(endpoint_resolve("sns", "us-east-1", NULL, &ep, err, sizeof err) == -1, "too long");
+    CHECK(endpoint_resolve(svc("sns"), "us-east-1", NULL, &ep, err, sizeof err) == -1, "too long");
     CHECK(strstr(err, "too long") != NULL, "%s", err);
     unsetenv("AWS_ENDPOINT_URL_SNS");
 
@@ -338,15 +377,16 @@ static void test_url_validation(void)
     struct endpoint_overrides ov;
     memset(&ov, 0, sizeof ov);
     setenv("AWS_ENDPOINT_URL", "nope", 1);
-    CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == -1, "env global");
+    CHECK(endpoint_resolve(svc("sts"), "us-east-1", &ov, &ep, err, sizeof err) == -1, "env global");
     CHECK(strstr(err, "AWS_ENDPOINT_URL:") != NULL, "%s", err);
     unsetenv("AWS_ENDPOINT_URL");
     ov.global = "nope";
-    CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == -1, "cfg global");
+    CHECK(endpoint_resolve(svc("sts"), "us-east-1", &ov, &ep, err, sizeof err) == -1, "cfg global");
     CHECK(strstr(err, "[endpoints] url") != NULL, "%s", err);
-    ov.service_urls[0][0] = "sts";
-    ov.service_urls[0][1] = "http://h?q";
-    CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == -1, "cfg sts");
+    const struct endpoint_url bad_sts = {"sts", "http://h?q"};
+    ov.service_urls = &bad_sts;
+    ov.n_service_urls = 1;
+    CHECK(endpoint_resolve(svc("sts"), "us-east-1", &ov, &ep, err, sizeof err) == -1, "cfg sts");
     CHECK(strstr(err, "[endpoints] sts") != NULL, "%s", err);
     CHECK(strstr(err, "query") != NULL, "%s", err);
 }
@@ -367,10 +407,10 @@ static void test_s3_urls(void)
     char err[256];
 
     clear_env();
-    CHECK(endpoint_resolve("s3", "us-west-2", NULL, &ep, err, sizeof err) == 0, "%s", err);
-    CHECK(endpoint_resolve("s3", "cn-north-1", NULL, &cn, err, sizeof err) == 0, "%s", err);
+    CHECK(endpoint_resolve(svc("s3"), "us-west-2", NULL, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK(endpoint_resolve(svc("s3"), "cn-north-1", NULL, &cn, err, sizeof err) == 0, "%s", err);
     setenv("AWS_ENDPOINT_URL_S3", "http://localhost:4566/", 1);
-    CHECK(endpoint_resolve("s3", "us-west-2", NULL, &custom, err, sizeof err) == 0, "%s", err);
+    CHECK(endpoint_resolve(svc("s3"), "us-west-2", NULL, &custom, err, sizeof err) == 0, "%s", err);
     unsetenv("AWS_ENDPOINT_URL_S3");
 
     /* virtual-hosted */
@@ -455,32 +495,32 @@ static void test_plain_http_needs_loopback(void)
                                   "http://[::1]:8080", "http://emu.localhost:1", "https://example.com"};
     for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
         ov.global = local[i];
-        CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s: %s", local[i], err);
+        CHECK(endpoint_resolve(svc("sts"), "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s: %s", local[i], err);
     }
     static const char *remote[] = {"http://example.com", "http://10.0.0.1:80", "http://127.0.0.1.nip.io",
                                    "http://localhost.example.com", "http://[::2]:1", "http://127.0.0.1a"};
     for (size_t i = 0; i < sizeof remote / sizeof *remote; i++) {
         ov.global = remote[i];
-        CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == -1, "%s refused", remote[i]);
+        CHECK(endpoint_resolve(svc("sts"), "us-east-1", &ov, &ep, err, sizeof err) == -1, "%s refused", remote[i]);
         CHECK(strstr(err, "plain HTTP") && strstr(err, "allow_http"), "%s", err);
     }
     setenv("AWS_ENDPOINT_URL_STS", "http://proxy.internal:3128", 1);
-    CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == -1 &&
+    CHECK(endpoint_resolve(svc("sts"), "us-east-1", &ov, &ep, err, sizeof err) == -1 &&
               strstr(err, "AWS_ENDPOINT_URL_STS"), "the variable is named: %s", err);
     ov.allow_http = true;
-    CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == 0, "allowed: %s", err);
+    CHECK(endpoint_resolve(svc("sts"), "us-east-1", &ov, &ep, err, sizeof err) == 0, "allowed: %s", err);
     unsetenv("AWS_ENDPOINT_URL_STS");
 }
 
 int main(void)
 {
-    test_partition();
     test_defaults();
     test_bad_inputs();
     test_overrides();
     test_plain_http_needs_loopback();
     test_url_validation();
     test_s3_urls();
+    test_services();
     clear_env();
     return unit_report("test_endpoint");
 }

@@ -420,8 +420,7 @@ static void on_done(void *arg, const struct aws_result *res)
 static void send_one(struct aws_client *c, struct outcome *o)
 {
     struct aws_request r;
-    aws_request_init(&r, "sts", AWS_QUERY);
-    aws_form_add(&r.body, "Action", "GetCallerIdentity");
+    aws_query_init(&r, service_find("sts"), "GetCallerIdentity", NULL);
     memset(o, 0, sizeof *o);
     aws_send(c, &r, on_done, o);
     for (int i = 0; i < 500 && !o->done; i++)

@@ -42,6 +42,9 @@ function handleAdmin(emu, req, res, rawPath, query, body) {
     }
     if (path === '/sns/messages' && m === 'GET') return send(res, 200, { messages: state.messages });
     if (path === '/sns/messages' && m === 'DELETE') { state.messages = []; return send(res, 200, { ok: true }); }
+    if (path === '/securityhub/findings' && m === 'GET') return send(res, 200, { findings: [...state.findings.values()] });
+    if (path === '/sqs/queues' && m === 'GET') return send(res, 200, { queues: [...state.queues.values()] });
+    if (path === '/account/contacts' && m === 'GET') return send(res, 200, { contacts: Object.fromEntries(state.contacts) });
     if (path === '/faults' && m === 'GET') return send(res, 200, faults.toJSON());
     if (path === '/faults' && (m === 'PUT' || m === 'POST')) {
       faults.set(body.length ? JSON.parse(body.toString('utf8')) : {});

@@ -1,5 +1,6 @@
 'use strict';
-// Response builders for the three AWS protocols used here: Query (XML), JSON 1.1 and REST-XML (S3).
+// Response builders for the AWS protocols used here: Query (XML), JSON 1.0/1.1, REST-JSON and
+// REST-XML (S3).
 const { xmlEscape } = require('./util');
 
 const QUERY_NS = {
@@ -8,7 +9,11 @@ const QUERY_NS = {
   sns: 'http://sns.amazonaws.com/doc/2010-03-31/',
 };
 
-const PROTOCOL = { iam: 'query', sts: 'query', sns: 'query', organizations: 'json', s3: 'rest-xml' };
+const PROTOCOL = { iam: 'query', sts: 'query', sns: 'query', organizations: 'json', sqs: 'json', s3: 'rest-xml',
+  account: 'rest-json', securityhub: 'rest-json' };
+// The JSON protocols' version (Content-Type application/x-amz-json-<v>) and X-Amz-Target prefix.
+const JSON_VERSION = { organizations: '1.1', sqs: '1.0' };
+const JSON_TARGET_PREFIX = { organizations: 'AWSOrganizationsV20161128.', sqs: 'AmazonSQS.' };
 
 // Query protocol success: <ActionResponse xmlns><ActionResult>inner</ActionResult><ResponseMetadata>..
 function querySuccess(service, action, innerXml, rid) {
@@ -17,20 +22,36 @@ function querySuccess(service, action, innerXml, rid) {
   return { status: 200, headers: { 'Content-Type': 'text/xml' }, body };
 }
 
-function jsonSuccess(obj) {
-  return { status: 200, headers: { 'Content-Type': 'application/x-amz-json-1.1' }, body: JSON.stringify(obj) };
+function jsonSuccess(obj, version = '1.1') {
+  return { status: 200, headers: { 'Content-Type': `application/x-amz-json-${version}` }, body: JSON.stringify(obj) };
+}
+
+// REST-JSON success: the object as JSON, or (null) an empty body.
+function restJsonSuccess(obj) {
+  if (obj === null) return { status: 200, headers: {}, body: '' };
+  return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(obj) };
 }
 
 // Build an error response in the shape of the service's protocol.
 function errorResponse(service, status, code, message, rid, extra = {}, method = 'GET') {
   const proto = PROTOCOL[service] || 'query';
   if (proto === 'json') {
-    const body = { __type: code, message: message === undefined ? undefined : message };
+    const body = { __type: extra.type || code, message: message === undefined ? undefined : message };
     // Organizations uses "Message"; the auth layer (Coral) uses "message".
     if (service === 'organizations' && !extra.lowercaseMessage) { body.Message = message; delete body.message; }
     return {
       status, errorCode: code,
-      headers: { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-ErrorType': `${code}:` },
+      headers: Object.assign({ 'Content-Type': `application/x-amz-json-${JSON_VERSION[service]}`, 'x-amzn-ErrorType': `${code}:` },
+        extra.headers || {}),
+      body: JSON.stringify(body),
+    };
+  }
+  if (proto === 'rest-json') {
+    // Security Hub names the fields Code and Message; Account Management only message.
+    const body = service === 'securityhub' && !extra.lowercaseMessage ? { Code: code, Message: message } : { message };
+    return {
+      status, errorCode: code,
+      headers: { 'Content-Type': 'application/json', 'x-amzn-ErrorType': code },
       body: JSON.stringify(body),
     };
   }
@@ -65,6 +86,9 @@ const THROTTLE = {
   organizations: [400, 'TooManyRequestsException', 'AWS Organizations can\'t complete your request because another request is already in progress. Try again later.'],
   s3: [503, 'SlowDown', 'Please reduce your request rate.'],
   sns: [429, 'Throttled', 'Rate exceeded'],
+  sqs: [400, 'RequestThrottled', 'Rate exceeded'],
+  account: [429, 'TooManyRequestsException', 'Rate exceeded'],
+  securityhub: [429, 'TooManyRequestsException', 'Rate exceeded'],
 };
 const INTERNAL = {
   iam: [500, 'ServiceFailure', 'The request processing has failed because of an unknown error, exception or failure.'],
@@ -72,6 +96,10 @@ const INTERNAL = {
   organizations: [500, 'ServiceException', 'AWS Organizations can\'t complete your request because of an internal service error. Try again later.'],
   s3: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
   sns: [500, 'InternalError', 'Internal Error'],
+  sqs: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
+  account: [500, 'InternalServerException', 'The operation failed because of an error internal to AWS.'],
+  securityhub: [500, 'InternalException', 'Internal service failure.'],
 };
 
-module.exports = { QUERY_NS, PROTOCOL, querySuccess, jsonSuccess, errorResponse, hostId, s3RequestId, THROTTLE, INTERNAL };
+module.exports = { QUERY_NS, PROTOCOL, JSON_VERSION, JSON_TARGET_PREFIX, querySuccess, jsonSuccess, restJsonSuccess,
+  errorResponse, hostId, s3RequestId, THROTTLE, INTERNAL };

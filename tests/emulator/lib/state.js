@@ -128,6 +128,9 @@ class State {
     this.objects = new Map();     // bucket -> Map(key -> object)
     for (const b of this.fx.buckets.keys()) this.objects.set(b, new Map());
     this.messages = [];
+    this.contacts = new Map();    // account/type -> alternate contact (Account Management)
+    this.findings = new Map();    // productArn|id -> imported finding (Security Hub)
+    this.queues = new Map();      // account/name -> { owner, name, messages } (SQS)
     this.log = [];
     this.seq = 0;
     this.advanceMs = 0;
