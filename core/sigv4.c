@@ -681,211 +681,252 @@ static bool s_empty(const char *s)
     return !s || !*s;
 }
 
+/* One signing on its way through the stages, as aws-c-auth's pipeline goes: the payload
+ * hash, the headers to sign, the canonical request, the string to sign, the signature, and
+ * the request as it is to be sent (headers or presigned query). Each stage returns 0, or -1
+ * with msg set (left at "out of memory" when memory ran out). */
+struct s_signing {
+    const struct sigv4_params *p;
+    struct sigv4_result *out;
+    bool presign;
+    struct header_list work; /* the caller's headers, changed only on success */
+    struct buf credential;   /* "AKID/scope" */
+    char date[9];
+    char expires[24];
+    char payload_hash_buf[65];
+    const char *payload_hash;
+    const char *msg;
+};
+
+static int s_check_inputs(struct s_signing *s, const char *method, const void *body,
+                          size_t body_len)
+{
+    const struct sigv4_params *p = s->p;
+    if (s_empty(method))
+        s->msg = "sigv4: missing argument";
+    else if (s_empty(p->creds.access_key_id) || s_empty(p->creds.secret_access_key))
+        s->msg = "sigv4: missing credentials";
+    else if (s_empty(p->region) || s_empty(p->service))
+        s->msg = "sigv4: missing region or service";
+    else if (!body && body_len && !p->payload_hash)
+        s->msg = "sigv4: missing body";
+    else
+        return 0;
+    return -1;
+}
+
+/* The hash of the payload. A caller's x-amz-content-sha256 is it, as the SDKs sign, except
+ * when signing an S3 request's headers: S3 is always told the hash it is to check. */
+static int s_stage_payload_hash(struct s_signing *s, const void *body, size_t body_len)
+{
+    const struct sigv4_params *p = s->p;
+    const char *given = p->s3_rules && !s->presign ? NULL : headers_get(&s->work, "x-amz-content-sha256");
+    if (p->payload_hash) {
+        s->payload_hash = p->payload_hash;
+    } else if (given && strlen(given) < sizeof s->payload_hash_buf) {
+        memcpy(s->payload_hash_buf, given, strlen(given) + 1);
+        s->payload_hash = s->payload_hash_buf;
+    } else if (s->presign && p->s3_rules) {
+        /* A presigned S3 URL is used by someone who has not got the body. */
+        s->payload_hash = "UNSIGNED-PAYLOAD";
+    } else {
+        sigv4_sha256_hex(body, body_len, s->payload_hash_buf);
+        if (!s->payload_hash_buf[0]) {
+            s->msg = "sigv4: sha256 failed";
+            return -1;
+        }
+        s->payload_hash = s->payload_hash_buf;
+    }
+    return 0;
+}
+
+/* The headers that are signed: the caller's, less what an earlier attempt left, plus the
+ * date, the session token and the payload hash when the signature goes in a header. */
+static int s_stage_headers(struct s_signing *s, const struct header_list *headers)
+{
+    if (headers_copy(&s->work, headers) != 0)
+        return -1;
+    if (!headers_get(&s->work, "host")) {
+        s->msg = "sigv4: missing Host header";
+        return -1;
+    }
+    headers_remove(&s->work, "authorization");
+    headers_remove(&s->work, "x-amz-date");
+    headers_remove(&s->work, "x-amz-security-token");
+    return 0;
+}
+
+static int s_stage_date_headers(struct s_signing *s)
+{
+    const struct sigv4_params *p = s->p;
+    if (s->presign)
+        return 0;
+    if (headers_add(&s->work, "X-Amz-Date", s->out->amz_date) != 0)
+        return -1;
+    if (p->creds.session_token && !p->token_after_signing &&
+        headers_add(&s->work, "X-Amz-Security-Token", p->creds.session_token) != 0)
+        return -1;
+    if ((p->s3_rules || p->sign_body) &&
+        headers_set(&s->work, "X-Amz-Content-Sha256", s->payload_hash) != 0)
+        return -1;
+    return 0;
+}
+
+/* The query's parameters, with the presigning ones added, in canonical form. */
+static int s_canonical_query(struct s_signing *s, const char *query, struct buf *canon_query)
+{
+    const struct sigv4_params *p = s->p;
+    struct s_params params = {NULL, 0, 0};
+    int rc = s_params_parse(&params, query);
+    if (rc == 0 && s->presign) {
+        snprintf(s->expires, sizeof s->expires, "%ld", p->presign_expires);
+        rc = s_params_add_raw(&params, "X-Amz-Algorithm", 15, SIGV4_ALGORITHM,
+                              strlen(SIGV4_ALGORITHM)) |
+             s_params_add_raw(&params, "X-Amz-Credential", 16, s->credential.data, s->credential.len) |
+             s_params_add_raw(&params, "X-Amz-Date", 10, s->out->amz_date, 16) |
+             s_params_add_raw(&params, "X-Amz-Expires", 13, s->expires, strlen(s->expires)) |
+             s_params_add_raw(&params, "X-Amz-SignedHeaders", 19, s->out->signed_headers.data,
+                              s->out->signed_headers.len);
+        if (rc == 0 && p->creds.session_token && !p->token_after_signing)
+            rc = s_params_add_raw(&params, "X-Amz-Security-Token", 20, p->creds.session_token,
+                                  strlen(p->creds.session_token));
+    }
+    if (rc == 0)
+        rc = s_params_canonical(canon_query, &params);
+    s_params_free(&params);
+    return rc;
+}
+
+static int s_stage_canonical_request(struct s_signing *s, const char *method, const char *path,
+                                     const char *query)
+{
+    struct sigv4_result *out = s->out;
+    struct buf canon_headers = BUF_INIT, canon_path = BUF_INIT, canon_query = BUF_INIT;
+    int rc = -1;
+    if (s_canonical_headers(&canon_headers, &out->signed_headers, &s->work) == 0 &&
+        buf_cat(&out->scope, s->date, "/", s->p->region, "/", s->p->service, "/aws4_request",
+                NULL) == 0 &&
+        buf_cat(&s->credential, s->p->creds.access_key_id, "/", out->scope.data, NULL) == 0 &&
+        s_canonical_path(&canon_path, s->p, path) == 0 &&
+        s_canonical_query(s, query, &canon_query) == 0)
+        rc = buf_cat(&out->canonical_request, method, "\n", canon_path.data, "\n",
+                     canon_query.data, "\n", canon_headers.data ? canon_headers.data : "", "\n",
+                     out->signed_headers.data, "\n", s->payload_hash, NULL);
+    buf_free(&canon_headers);
+    buf_free(&canon_path);
+    buf_free(&canon_query);
+    return rc;
+}
+
+static int s_stage_string_to_sign(struct s_signing *s)
+{
+    struct sigv4_result *out = s->out;
+    char hash[65] = "";
+    sigv4_sha256_hex(out->canonical_request.data, out->canonical_request.len, hash);
+    if (!hash[0]) {
+        s->msg = "sigv4: sha256 failed";
+        return -1;
+    }
+    return buf_cat(&out->string_to_sign, SIGV4_ALGORITHM, "\n", out->amz_date, "\n",
+                   out->scope.data, "\n", hash, NULL);
+}
+
+static int s_stage_signature(struct s_signing *s)
+{
+    unsigned char key[SIGV4_KEY_LEN], sig[SIGV4_KEY_LEN];
+    EVP_MAC *mac = s_hmac_mac();
+    int rc = -1;
+    if (!mac)
+        s->msg = "sigv4: HMAC unavailable";
+    else if (s_signing_key(mac, s->p, s->date, key) != 0 ||
+             s_hmac(mac, key, sizeof key, s->out->string_to_sign.data,
+                    s->out->string_to_sign.len, sig) != 0)
+        s->msg = "sigv4: HMAC failed";
+    else {
+        s_hex(sig, sizeof sig, s->out->signature);
+        rc = 0;
+    }
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(sig, sizeof sig);
+    return rc;
+}
+
+/* Presigning: the original parameters as sent, then ours in the order the AWS suite shows. */
+static int s_stage_presigned_query(struct s_signing *s, const char *query)
+{
+    const struct sigv4_params *p = s->p;
+    struct buf *q = &s->out->query;
+    if (!s_empty(query) && (buf_puts(q, query) != 0 ||
+                            (query[strlen(query) - 1] != '&' && buf_putc(q, '&') != 0)))
+        return -1;
+    if (buf_printf(q, "X-Amz-Algorithm=%s&X-Amz-Credential=", SIGV4_ALGORITHM) != 0 ||
+        sigv4_uri_encode(q, s->credential.data, s->credential.len, false) != 0 ||
+        buf_printf(q, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", s->out->amz_date) != 0 ||
+        sigv4_uri_encode(q, s->out->signed_headers.data, s->out->signed_headers.len, false) != 0 ||
+        buf_printf(q, "&X-Amz-Expires=%s", s->expires) != 0)
+        return -1;
+    if (p->creds.session_token &&
+        (buf_puts(q, "&X-Amz-Security-Token=") != 0 ||
+         sigv4_uri_encode(q, p->creds.session_token, strlen(p->creds.session_token), false) != 0))
+        return -1;
+    return buf_printf(q, "&X-Amz-Signature=%s", s->out->signature);
+}
+
+static int s_stage_authorization(struct s_signing *s, const char *query)
+{
+    const struct sigv4_params *p = s->p;
+    struct sigv4_result *out = s->out;
+    if (buf_cat(&out->authorization, SIGV4_ALGORITHM " Credential=", s->credential.data,
+                ", SignedHeaders=", out->signed_headers.data, ", Signature=", out->signature,
+                NULL) != 0 ||
+        headers_add(&s->work, "Authorization", out->authorization.data) != 0)
+        return -1;
+    if (p->creds.session_token && p->token_after_signing &&
+        headers_add(&s->work, "X-Amz-Security-Token", p->creds.session_token) != 0)
+        return -1;
+    return buf_puts(&out->query, query ? query : "");
+}
+
 int sigv4_sign(const struct sigv4_params *p, const char *method, const char *path,
                const char *query, struct header_list *headers, const void *body,
                size_t body_len, struct sigv4_result *out, char *err, size_t errlen)
 {
-    int result = -1;
-    const char *msg = "out of memory";
-    struct header_list work = HEADER_LIST_INIT;
-    struct s_params params = {NULL, 0, 0};
-    struct buf canon_headers = BUF_INIT, canon_path = BUF_INIT, canon_query = BUF_INIT;
-    struct buf credential = BUF_INIT;
-    EVP_MAC *mac = NULL;
-    unsigned char key[SIGV4_KEY_LEN], sig[SIGV4_KEY_LEN];
-    char payload_hash_buf[65], sts_hash[65], date[9], expires[24];
-    const char *payload_hash = NULL;
-    bool presign = false;
-
-    memset(key, 0, sizeof key);
-    memset(sig, 0, sizeof sig);
-    memset(payload_hash_buf, 0, sizeof payload_hash_buf);
-    memset(sts_hash, 0, sizeof sts_hash);
-    memset(date, 0, sizeof date);
-    memset(expires, 0, sizeof expires);
+    struct s_signing s = {.p = p, .out = out, .work = HEADER_LIST_INIT, .credential = BUF_INIT,
+                          .msg = "out of memory"};
+    int rc = -1;
     if (out)
         memset(out, 0, sizeof *out);
-
-    if (!p || !out || !headers || s_empty(method)) {
-        msg = "sigv4: missing argument";
-        goto cleanup;
+    if (!p || !out || !headers) {
+        s.msg = "sigv4: missing argument";
+        goto done;
     }
-    if (s_empty(p->creds.access_key_id) || s_empty(p->creds.secret_access_key)) {
-        msg = "sigv4: missing credentials";
-        goto cleanup;
-    }
-    if (s_empty(p->region) || s_empty(p->service)) {
-        msg = "sigv4: missing region or service";
-        goto cleanup;
-    }
-    if (!body && body_len && !p->payload_hash) {
-        msg = "sigv4: missing body";
-        goto cleanup;
-    }
-    presign = p->presign_expires > 0;
-
+    s.presign = p->presign_expires > 0;
+    if (s_check_inputs(&s, method, body, body_len) != 0)
+        goto done;
     sigv4_amz_date(p->when, out->amz_date);
     if (!out->amz_date[0]) {
-        msg = "sigv4: invalid time";
-        goto cleanup;
+        s.msg = "sigv4: invalid time";
+        goto done;
     }
-    memcpy(date, out->amz_date, 8);
-
-    /* Work on a copy so the caller's headers are untouched on failure. */
-    if (headers_copy(&work, headers) != 0)
-        goto cleanup;
-    if (!headers_get(&work, "host")) {
-        msg = "sigv4: missing Host header";
-        goto cleanup;
+    memcpy(s.date, out->amz_date, 8);
+    if (s_stage_headers(&s, headers) != 0 || s_stage_payload_hash(&s, body, body_len) != 0 ||
+        s_stage_date_headers(&s) != 0 ||
+        s_stage_canonical_request(&s, method, path, query) != 0 ||
+        s_stage_string_to_sign(&s) != 0 || s_stage_signature(&s) != 0)
+        goto done;
+    rc = s.presign ? s_stage_presigned_query(&s, query) : s_stage_authorization(&s, query);
+    if (rc == 0) {
+        headers_free(headers);
+        *headers = s.work;
+        memset(&s.work, 0, sizeof s.work);
     }
-    /* Left over from an earlier attempt: replaced below, never signed twice. */
-    headers_remove(&work, "authorization");
-    headers_remove(&work, "x-amz-date");
-    headers_remove(&work, "x-amz-security-token");
-
-    /* A caller's x-amz-content-sha256 is the payload hash, as the SDKs sign it, except when
-     * signing an S3 request's headers: S3 is always told the hash it is to check. */
-    const char *given = p->s3_rules && !presign ? NULL : headers_get(&work, "x-amz-content-sha256");
-    if (p->payload_hash) {
-        payload_hash = p->payload_hash;
-    } else if (given && strlen(given) < sizeof payload_hash_buf) {
-        memcpy(payload_hash_buf, given, strlen(given) + 1);
-        payload_hash = payload_hash_buf;
-    } else if (presign && p->s3_rules) {
-        /* A presigned S3 URL is used by someone who has not got the body. */
-        payload_hash = "UNSIGNED-PAYLOAD";
-    } else {
-        sigv4_sha256_hex(body, body_len, payload_hash_buf);
-        if (!payload_hash_buf[0]) {
-            msg = "sigv4: sha256 failed";
-            goto cleanup;
-        }
-        payload_hash = payload_hash_buf;
+done:
+    if (rc != 0) {
+        s_set_err(err, errlen, s.msg);
+        if (out)
+            sigv4_result_free(out);
     }
-
-    if (!presign) {
-        if (headers_add(&work, "X-Amz-Date", out->amz_date) != 0)
-            goto cleanup;
-        if (p->creds.session_token && !p->token_after_signing &&
-            headers_add(&work, "X-Amz-Security-Token", p->creds.session_token) != 0)
-            goto cleanup;
-        if ((p->s3_rules || p->sign_body) &&
-            headers_set(&work, "X-Amz-Content-Sha256", payload_hash) != 0)
-            goto cleanup;
-    }
-
-    if (s_canonical_headers(&canon_headers, &out->signed_headers, &work) != 0)
-        goto cleanup;
-    if (buf_cat(&out->scope, date, "/", p->region, "/", p->service, "/aws4_request", NULL) != 0)
-        goto cleanup;
-    if (buf_cat(&credential, p->creds.access_key_id, "/", out->scope.data, NULL) != 0)
-        goto cleanup;
-    if (s_canonical_path(&canon_path, p, path) != 0)
-        goto cleanup;
-
-    if (s_params_parse(&params, query) != 0)
-        goto cleanup;
-    if (presign) {
-        snprintf(expires, sizeof expires, "%ld", p->presign_expires);
-        if (s_params_add_raw(&params, "X-Amz-Algorithm", 15, SIGV4_ALGORITHM,
-                             strlen(SIGV4_ALGORITHM)) != 0 ||
-            s_params_add_raw(&params, "X-Amz-Credential", 16, credential.data, credential.len) !=
-                0 ||
-            s_params_add_raw(&params, "X-Amz-Date", 10, out->amz_date, 16) != 0 ||
-            s_params_add_raw(&params, "X-Amz-Expires", 13, expires, strlen(expires)) != 0 ||
-            s_params_add_raw(&params, "X-Amz-SignedHeaders", 19, out->signed_headers.data,
-                             out->signed_headers.len) != 0)
-            goto cleanup;
-        if (p->creds.session_token && !p->token_after_signing &&
-            s_params_add_raw(&params, "X-Amz-Security-Token", 20, p->creds.session_token,
-                             strlen(p->creds.session_token)) != 0)
-            goto cleanup;
-    }
-    if (s_params_canonical(&canon_query, &params) != 0)
-        goto cleanup;
-
-    if (buf_cat(&out->canonical_request, method, "\n", canon_path.data, "\n", canon_query.data,
-                "\n", canon_headers.data ? canon_headers.data : "", "\n",
-                out->signed_headers.data, "\n", payload_hash, NULL) != 0)
-        goto cleanup;
-
-    sigv4_sha256_hex(out->canonical_request.data, out->canonical_request.len, sts_hash);
-    if (!sts_hash[0]) {
-        msg = "sigv4: sha256 failed";
-        goto cleanup;
-    }
-    if (buf_cat(&out->string_to_sign, SIGV4_ALGORITHM, "\n", out->amz_date, "\n",
-                out->scope.data, "\n", sts_hash, NULL) != 0)
-        goto cleanup;
-
-    mac = s_hmac_mac();
-    if (!mac) {
-        msg = "sigv4: HMAC unavailable";
-        goto cleanup;
-    }
-    if (s_signing_key(mac, p, date, key) != 0 ||
-        s_hmac(mac, key, sizeof key, out->string_to_sign.data, out->string_to_sign.len, sig) !=
-            0) {
-        msg = "sigv4: HMAC failed";
-        goto cleanup;
-    }
-    s_hex(sig, sizeof sig, out->signature);
-
-    if (presign) {
-        /* Original parameters as sent, then ours in the order the AWS suite shows. */
-        if (!s_empty(query)) {
-            if (buf_puts(&out->query, query) != 0)
-                goto cleanup;
-            if (query[strlen(query) - 1] != '&' && buf_putc(&out->query, '&') != 0)
-                goto cleanup;
-        }
-        if (buf_printf(&out->query, "X-Amz-Algorithm=%s&X-Amz-Credential=", SIGV4_ALGORITHM) !=
-                0 ||
-            sigv4_uri_encode(&out->query, credential.data, credential.len, false) != 0 ||
-            buf_printf(&out->query, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", out->amz_date) != 0 ||
-            sigv4_uri_encode(&out->query, out->signed_headers.data, out->signed_headers.len,
-                             false) != 0 ||
-            buf_printf(&out->query, "&X-Amz-Expires=%s", expires) != 0)
-            goto cleanup;
-        if (p->creds.session_token) {
-            if (buf_puts(&out->query, "&X-Amz-Security-Token=") != 0 ||
-                sigv4_uri_encode(&out->query, p->creds.session_token,
-                                 strlen(p->creds.session_token), false) != 0)
-                goto cleanup;
-        }
-        if (buf_printf(&out->query, "&X-Amz-Signature=%s", out->signature) != 0)
-            goto cleanup;
-    } else {
-        if (buf_cat(&out->authorization, SIGV4_ALGORITHM " Credential=", credential.data,
-                    ", SignedHeaders=", out->signed_headers.data, ", Signature=", out->signature,
-                    NULL) != 0)
-            goto cleanup;
-        if (headers_add(&work, "Authorization", out->authorization.data) != 0)
-            goto cleanup;
-        if (p->creds.session_token && p->token_after_signing &&
-            headers_add(&work, "X-Amz-Security-Token", p->creds.session_token) != 0)
-            goto cleanup;
-        if (buf_puts(&out->query, query ? query : "") != 0)
-            goto cleanup;
-    }
-
-    /* Success: hand the signed header list to the caller. */
-    headers_free(headers);
-    *headers = work;
-    memset(&work, 0, sizeof work);
-    result = 0;
-cleanup:
-    if (result != 0) {
-        s_set_err(err, errlen, msg);
-        sigv4_result_free(out);
-    }
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(sig, sizeof sig);
-    headers_free(&work);
-    s_params_free(&params);
-    buf_free(&canon_headers);
-    buf_free(&canon_path);
-    buf_free(&canon_query);
-    buf_free(&credential);
-    return result;
+    headers_free(&s.work);
+    buf_free(&s.credential);
+    return rc;
 }
