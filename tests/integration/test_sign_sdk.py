@@ -85,12 +85,18 @@ def _botocore_sign(r):
     else:
         cls = botocore.auth.S3SigV4Auth if r["service"] == "s3" else botocore.auth.SigV4Auth
         signer = cls(creds, r["service"], r["region"])
-    saved = botocore.auth.datetime.datetime
+    # botocore reads the clock through datetime.datetime (older releases) or through
+    # get_current_datetime (newer ones): both are held at FIXED.
+    saved = botocore.auth.datetime.datetime, getattr(botocore.auth, "get_current_datetime", None)
     botocore.auth.datetime.datetime = _FixedDatetime
+    if saved[1]:
+        botocore.auth.get_current_datetime = lambda *a, **kw: FIXED
     try:
         signer.add_auth(req)
     finally:
-        botocore.auth.datetime.datetime = saved
+        botocore.auth.datetime.datetime = saved[0]
+        if saved[1]:
+            botocore.auth.get_current_datetime = saved[1]
     return req
 
 
