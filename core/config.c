@@ -1068,166 +1068,188 @@ static void s_range_text(struct buf *b, const struct s_spec *sp)
     }
 }
 
-/* Normalizes value for spec sp into out. Returns 0, 1 when invalid (msg says why, without the
- * "[section] key: " prefix), -1 when memory runs out. */
-static int s_normalize(const struct s_spec *sp, const char *value, struct buf *out,
+/* Per type: value normalized into out. Each returns 0, 1 when invalid (msg says why,
+ * without the "[section] key: " prefix), -1 when memory runs out. */
+typedef int (*s_norm_fn)(const struct s_spec *sp, const char *value, struct buf *out,
+                         struct buf *msg);
+
+/* "expected <range>, got 'value'": 1. */
+static int s_out_of_range(const struct s_spec *sp, const char *value, struct buf *msg)
+{
+    buf_puts(msg, "expected ");
+    s_range_text(msg, sp);
+    buf_puts(msg, ", got ");
+    s_quote(msg, value);
+    return 1;
+}
+
+static int s_norm_int(const struct s_spec *sp, const char *value, struct buf *out,
+                      struct buf *msg)
+{
+    long v;
+    if (!s_parse_long(value, &v) || v < (long)sp->min || v > (long)sp->max)
+        return s_out_of_range(sp, value, msg);
+    return buf_printf(out, "%ld", v) != 0 ? -1 : 0;
+}
+
+static int s_norm_number(const struct s_spec *sp, const char *value, struct buf *out,
+                         struct buf *msg)
+{
+    double v;
+    bool low_ok = !(sp->flags & F_MIN_EXCL);
+    if (!s_parse_double(value, &v) || (low_ok ? v < sp->min : v <= sp->min) || v > sp->max)
+        return s_out_of_range(sp, value, msg);
+    char num[40];
+    s_fmt_num(num, sizeof num, v);
+    return buf_puts(out, num) != 0 ? -1 : 0;
+}
+
+static int s_norm_bool(const struct s_spec *sp, const char *value, struct buf *out,
                        struct buf *msg)
+{
+    (void)sp;
+    bool v;
+    if (!s_parse_bool(value, &v)) {
+        buf_puts(msg, "expected true or false (or yes/no, on/off, 1/0), got ");
+        s_quote(msg, value);
+        return 1;
+    }
+    return buf_puts(out, v ? "true" : "false") != 0 ? -1 : 0;
+}
+
+static int s_norm_enum(const struct s_spec *sp, const char *value, struct buf *out,
+                       struct buf *msg)
+{
+    if (s_choice(sp->choices, value, out))
+        return 0;
+    buf_puts(msg, "expected one of ");
+    s_choices_text(msg, sp->choices);
+    buf_puts(msg, ", got ");
+    s_quote(msg, value);
+    return 1;
+}
+
+static int s_norm_string(const struct s_spec *sp, const char *value, struct buf *out,
+                         struct buf *msg)
 {
     int result = 1;
     char *copy = NULL;
     struct buf why = BUF_INIT;
-
-    buf_reset(out);
-    if (sp->type != CFG_LIST && strchr(value, '\n')) {
-        buf_puts(msg, "only lists may continue on indented lines");
+    if (s_has_control(value)) {
+        buf_puts(msg, "control characters (such as line breaks) are not allowed, got ");
+        s_quote(msg, value);
         goto cleanup;
     }
-    switch (sp->type) {
-    case CFG_INT: {
-        long v;
-        if (!s_parse_long(value, &v) || v < (long)sp->min || v > (long)sp->max) {
-            buf_puts(msg, "expected ");
-            s_range_text(msg, sp);
-            buf_puts(msg, ", got ");
-            s_quote(msg, value);
-            goto cleanup;
-        }
-        if (buf_printf(out, "%ld", v) != 0)
-            goto oom;
-        break;
+    copy = (sp->flags & F_PATH) ? s_expand_home(value, &why) : strdup(value);
+    if (!copy && why.len) {
+        buf_puts(msg, why.data);
+        goto cleanup;
     }
-    case CFG_NUMBER: {
-        double v;
-        bool low = (sp->flags & F_MIN_EXCL) ? false : true;
-        if (!s_parse_double(value, &v) || (low ? v < sp->min : v <= sp->min) || v > sp->max) {
-            buf_puts(msg, "expected ");
-            s_range_text(msg, sp);
-            buf_puts(msg, ", got ");
-            s_quote(msg, value);
-            goto cleanup;
-        }
-        char num[40];
-        s_fmt_num(num, sizeof num, v);
-        if (buf_puts(out, num) != 0)
-            goto oom;
-        break;
-    }
-    case CFG_BOOL: {
-        bool v;
-        if (!s_parse_bool(value, &v)) {
-            buf_puts(msg, "expected true or false (or yes/no, on/off, 1/0), got ");
-            s_quote(msg, value);
-            goto cleanup;
-        }
-        if (buf_puts(out, v ? "true" : "false") != 0)
-            goto oom;
-        break;
-    }
-    case CFG_ENUM:
-        if (!s_choice(sp->choices, value, out)) {
-            buf_puts(msg, "expected one of ");
-            s_choices_text(msg, sp->choices);
-            buf_puts(msg, ", got ");
-            s_quote(msg, value);
-            goto cleanup;
-        }
-        break;
-    case CFG_STRING:
-        if (s_has_control(value)) {
-            buf_puts(msg, "control characters (such as line breaks) are not allowed, got ");
-            s_quote(msg, value);
-            goto cleanup;
-        }
-        if (sp->flags & F_PATH) {
-            if (!(copy = s_expand_home(value, &why)) && why.len) {
-                buf_puts(msg, why.data);
-                goto cleanup;
-            }
+    if (!copy) {
+        result = -1;
+    } else if ((sp->flags & F_NONEMPTY) && !*copy) {
+        buf_printf(msg, "expected %s, got an empty value", sp->expect);
+    } else if (sp->check && !sp->check(copy, &why)) {
+        if (why.len) {
+            buf_puts(msg, why.data);
         } else {
-            copy = strdup(value);
+            buf_printf(msg, "expected %s, got ", sp->expect);
+            s_quote(msg, value);
         }
-        if (!copy)
-            goto oom;
-        if ((sp->flags & F_NONEMPTY) && !*copy) {
-            buf_printf(msg, "expected %s, got an empty value", sp->expect);
-            goto cleanup;
-        }
-        if (sp->check && !sp->check(copy, &why)) {
-            if (why.len) {
-                buf_puts(msg, why.data);
-            } else {
-                buf_printf(msg, "expected %s, got ", sp->expect);
-                s_quote(msg, value);
-            }
-            goto cleanup;
-        }
-        if (buf_puts(out, copy) != 0)
-            goto oom;
-        break;
-    case CFG_LIST: {
-        if (!(copy = strdup(value)))
-            goto oom;
-        bool any = false;
-        for (char *item = copy; item;) {
-            char *end = item + strcspn(item, ",\n");
-            char *next = *end ? end + 1 : NULL;
-            *end = '\0';
-            while (s_blank(*item))
-                item++;
-            while (end > item && s_blank(end[-1]))
-                *--end = '\0';
-            if (*item) {
-                size_t mark = out->len;
-                if (any && buf_putc(out, ',') != 0)
-                    goto oom;
-                bool ok;
-                if (sp->choices) {
-                    ok = s_choice(sp->choices, item, out);
-                } else {
-                    ok = !s_has_control(item) && (!sp->check || sp->check(item, &why));
-                    if (ok && buf_puts(out, item) != 0)
-                        goto oom;
-                }
-                if (!ok) {
-                    out->len = mark;
-                    if (why.len) {
-                        buf_puts(msg, why.data);
-                        buf_puts(msg, ", got ");
-                    } else if (sp->choices) {
-                        buf_puts(msg, "expected a list of ");
-                        s_choices_text(msg, sp->choices);
-                        buf_puts(msg, ", got ");
-                    } else {
-                        buf_printf(msg, "expected %s, got ", sp->expect);
-                    }
-                    s_quote(msg, item);
-                    goto cleanup;
-                }
-                any = true;
-            }
-            item = next;
-        }
-        if ((sp->flags & F_NONEMPTY) && !any) {
-            buf_puts(msg, "expected at least one of ");
-            s_choices_text(msg, sp->choices ? sp->choices : "");
-            goto cleanup;
-        }
-        if (!out->data && buf_puts(out, "") != 0)
-            goto oom;
-        break;
+    } else {
+        result = buf_puts(out, copy) != 0 ? -1 : 0;
     }
-    }
-    if (!out->data && buf_puts(out, "") != 0)
-        goto oom;
-    result = 0;
-    goto cleanup;
-
-oom:
-    result = -1;
 cleanup:
     free(copy);
     buf_free(&why);
     return result;
+}
+
+/* One item of a list, appended to out; 1 with msg when it is not valid. */
+static int s_norm_list_item(const struct s_spec *sp, char *item, struct buf *out,
+                            struct buf *msg)
+{
+    struct buf why = BUF_INIT;
+    bool ok;
+    if (sp->choices) {
+        ok = s_choice(sp->choices, item, out);
+    } else {
+        ok = !s_has_control(item) && (!sp->check || sp->check(item, &why));
+        if (ok && buf_puts(out, item) != 0) {
+            buf_free(&why);
+            return -1;
+        }
+    }
+    if (!ok) {
+        if (why.len) {
+            buf_puts(msg, why.data);
+            buf_puts(msg, ", got ");
+        } else if (sp->choices) {
+            buf_puts(msg, "expected a list of ");
+            s_choices_text(msg, sp->choices);
+            buf_puts(msg, ", got ");
+        } else {
+            buf_printf(msg, "expected %s, got ", sp->expect);
+        }
+        s_quote(msg, item);
+    }
+    buf_free(&why);
+    return ok ? 0 : 1;
+}
+
+/* Items separated by ',' or line breaks, trimmed, empty ones dropped, joined with ','. */
+static int s_norm_list(const struct s_spec *sp, const char *value, struct buf *out,
+                       struct buf *msg)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return -1;
+    int rc = 0;
+    bool any = false;
+    for (char *item = copy; item && rc == 0;) {
+        char *end = item + strcspn(item, ",\n");
+        char *next = *end ? end + 1 : NULL;
+        *end = '\0';
+        while (s_blank(*item))
+            item++;
+        while (end > item && s_blank(end[-1]))
+            *--end = '\0';
+        if (*item) {
+            size_t mark = out->len;
+            rc = any && buf_putc(out, ',') != 0 ? -1 : s_norm_list_item(sp, item, out, msg);
+            if (rc == 1)
+                out->len = mark;
+            any = true;
+        }
+        item = next;
+    }
+    free(copy);
+    if (rc == 0 && (sp->flags & F_NONEMPTY) && !any) {
+        buf_puts(msg, "expected at least one of ");
+        s_choices_text(msg, sp->choices ? sp->choices : "");
+        rc = 1;
+    }
+    return rc;
+}
+
+/* Normalizes value for spec sp into out: 0, 1 when invalid (msg says why), -1 when memory
+ * runs out. */
+static int s_normalize(const struct s_spec *sp, const char *value, struct buf *out,
+                       struct buf *msg)
+{
+    static const s_norm_fn by_type[] = {
+        [CFG_STRING] = s_norm_string, [CFG_INT] = s_norm_int, [CFG_NUMBER] = s_norm_number,
+        [CFG_BOOL] = s_norm_bool,     [CFG_LIST] = s_norm_list, [CFG_ENUM] = s_norm_enum,
+    };
+    buf_reset(out);
+    if (sp->type != CFG_LIST && strchr(value, '\n')) {
+        buf_puts(msg, "only lists may continue on indented lines");
+        return 1;
+    }
+    int rc = by_type[sp->type](sp, value, out, msg);
+    if (rc == 0 && !out->data && buf_puts(out, "") != 0)
+        rc = -1;
+    return rc;
 }
 
 /* Validates and stores value into c->values[i]. where prefixes errors ("config.ini:12",
@@ -1466,6 +1488,121 @@ static const char *s_take_value(const char *s, const char *end, struct buf *out,
     return NULL;
 }
 
+/* A "[name]" line (s to end, s at the '['): the section that follows. Returns what inih is
+ * handed for it. */
+static char *s_read_section(struct s_parse *ps, const char *s, const char *end, char *str,
+                            int num)
+{
+    const char *close = memchr(s, ']', (size_t)(end - s));
+    if (!close) {
+        s_file_err(ps, ps->lineno, "missing ']' in the section header");
+        ps->in_section = true;
+        ps->section_ok = false;
+        return str;
+    }
+    const char *after = close + 1;
+    while (after < end && s_blank(*after))
+        after++;
+    const char *name = s + 1, *nend = close;
+    while (name < nend && s_blank(*name))
+        name++;
+    while (nend > name && s_blank(nend[-1]))
+        nend--;
+    ps->in_section = true;
+    ps->sec = name;
+    ps->sec_len = (size_t)(nend - name);
+    ps->section_ok = s_section_known(name, ps->sec_len);
+    int shown = (int)(ps->sec_len > 64 ? 64 : ps->sec_len);
+    if (after < end && *after != ';' && *after != '#') {
+        s_file_err(ps, ps->lineno, "text after the section header");
+    } else if (!ps->section_ok) {
+        struct buf b = BUF_INIT;
+        char *sname = strndup(name, (size_t)shown);
+        if (sname)
+            s_suggest_section(&b, sname);
+        s_file_err(ps, ps->lineno, "unknown section [%.*s]%s", shown, name, b.data ? b.data : "");
+        free(sname);
+        buf_free(&b);
+    }
+    snprintf(str, (size_t)num, "[s]\n");
+    return str;
+}
+
+/* The continuation lines of the value of key (klen bytes, on a line indented by indent):
+ * lines indented deeper, until a blank line or one that is not (whole-line comments in
+ * between are skipped), appended to ps->value. problem: the first line's problem, if any. */
+static void s_read_continuations(struct s_parse *ps, const char *key, size_t klen, size_t indent,
+                                 const char *problem)
+{
+    size_t pos = ps->pos;
+    int lines = 0;
+    while (pos < ps->len) {
+        size_t cn;
+        const char *cl = s_next_line(ps, &pos, &cn);
+        size_t ci = 0;
+        while (ci < cn && s_blank(cl[ci]))
+            ci++;
+        if (ci == cn || ci <= indent)
+            break;
+        lines++;
+        if (cl[ci] == '#' || cl[ci] == ';')
+            continue;
+        ps->skip = lines;
+        if (buf_putc(&ps->value, '\n') != 0)
+            ps->oom = true;
+        const char *cp = s_take_value(cl + ci, cl + cn, &ps->value, &ps->oom);
+        if (cp && !problem) {
+            s_file_err(ps, ps->lineno + lines, "%.*s: %s", (int)(klen > 64 ? 64 : klen), key, cp);
+            ps->line_done = true;
+            problem = cp;
+        }
+    }
+}
+
+/* A "key = value" (or "key: value") line indented by indent, s at the key: the value goes to
+ * ps->value, "key=" to inih. */
+static char *s_read_option(struct s_parse *ps, const char *s, const char *end, size_t indent,
+                           char *str, int num)
+{
+    const char *cmt = s_comment(s, end, false);
+    const char *delim = s;
+    while (delim < cmt && *delim != '=' && *delim != ':')
+        delim++;
+    if (delim == cmt) {
+        int shown = (int)(cmt - s > 60 ? 60 : cmt - s);
+        s_file_err(ps, ps->lineno, "expected 'key = value' or '[section]', got '%.*s%s'", shown,
+                   s, cmt - s > shown ? "..." : "");
+        ps->line_done = true;
+        return str;
+    }
+    const char *kend = delim;
+    while (kend > s && s_blank(kend[-1]))
+        kend--;
+    size_t klen = (size_t)(kend - s);
+    if (klen == 0) {
+        s_file_err(ps, ps->lineno, "missing the key name before '%c'", *delim);
+        return str;
+    }
+    const char *problem = s_take_value(delim + 1, end, &ps->value, &ps->oom);
+    if (problem) {
+        s_file_err(ps, ps->lineno, "%.*s: %s", (int)(klen > 64 ? 64 : klen), s, problem);
+        ps->line_done = true;
+    }
+    s_read_continuations(ps, s, klen, indent, problem);
+    if (ps->oom)
+        return NULL;
+    if (klen + 3 > (size_t)num) {
+        s_file_err(ps, ps->lineno, "unknown key '%.40s...' (%zu characters)", s, klen);
+        ps->line_done = true;
+        return str;
+    }
+    memcpy(str, s, klen);
+    memcpy(str + klen, "=\n", 3);
+    return str;
+}
+
+/* inih's reader: one logical line per physical line, so line numbers stay right. A comment
+ * or a line taken as a continuation reaches inih as an empty line. */
 static char *s_reader(char *str, int num, void *stream)
 {
     struct s_parse *ps = stream;
@@ -1495,104 +1632,9 @@ static char *s_reader(char *str, int num, void *stream)
     const char *s = line + indent, *end = line + n;
     if (s == end || *s == '#' || *s == ';')
         return str;
-
-    if (*s == '[') {
-        const char *close = memchr(s, ']', (size_t)(end - s));
-        if (!close) {
-            s_file_err(ps, ps->lineno, "missing ']' in the section header");
-            ps->in_section = true;
-            ps->section_ok = false;
-            return str;
-        }
-        const char *after = close + 1;
-        while (after < end && s_blank(*after))
-            after++;
-        const char *name = s + 1, *nend = close;
-        while (name < nend && s_blank(*name))
-            name++;
-        while (nend > name && s_blank(nend[-1]))
-            nend--;
-        ps->in_section = true;
-        ps->sec = name;
-        ps->sec_len = (size_t)(nend - name);
-        ps->section_ok = s_section_known(name, ps->sec_len);
-        if (after < end && *after != ';' && *after != '#') {
-            s_file_err(ps, ps->lineno, "text after the section header");
-        } else if (!ps->section_ok) {
-            struct buf b = BUF_INIT;
-            char *sname = strndup(name, ps->sec_len > 64 ? 64 : ps->sec_len);
-            if (sname)
-                s_suggest_section(&b, sname);
-            s_file_err(ps, ps->lineno, "unknown section [%.*s]%s",
-                       (int)(ps->sec_len > 64 ? 64 : ps->sec_len), name, b.data ? b.data : "");
-            free(sname);
-            buf_free(&b);
-        }
-        snprintf(str, (size_t)num, "[s]\n");
-        return str;
-    }
-
-    /* key = value (or key: value) */
-    const char *cmt = s_comment(s, end, false);
-    const char *delim = s;
-    while (delim < cmt && *delim != '=' && *delim != ':')
-        delim++;
-    if (delim == cmt) {
-        int shown = (int)(cmt - s > 60 ? 60 : cmt - s);
-        s_file_err(ps, ps->lineno, "expected 'key = value' or '[section]', got '%.*s%s'", shown,
-                   s, cmt - s > shown ? "..." : "");
-        ps->line_done = true;
-        return str;
-    }
-    const char *kend = delim;
-    while (kend > s && s_blank(kend[-1]))
-        kend--;
-    size_t klen = (size_t)(kend - s);
-    if (klen == 0) {
-        s_file_err(ps, ps->lineno, "missing the key name before '%c'", *delim);
-        return str;
-    }
-    const char *problem = s_take_value(delim + 1, end, &ps->value, &ps->oom);
-    if (problem) {
-        s_file_err(ps, ps->lineno, "%.*s: %s", (int)(klen > 64 ? 64 : klen), s, problem);
-        ps->line_done = true;
-    }
-
-    /* Continuation lines: indented deeper than the key, until a blank line or a line that is
-     * not (whole-line comments in between are skipped). */
-    size_t pos = ps->pos;
-    int lines = 0;
-    while (pos < ps->len) {
-        size_t cn;
-        const char *cl = s_next_line(ps, &pos, &cn);
-        size_t ci = 0;
-        while (ci < cn && s_blank(cl[ci]))
-            ci++;
-        if (ci == cn || ci <= indent)
-            break;
-        lines++;
-        if (cl[ci] == '#' || cl[ci] == ';')
-            continue;
-        ps->skip = lines;
-        if (buf_putc(&ps->value, '\n') != 0)
-            ps->oom = true;
-        const char *cp = s_take_value(cl + ci, cl + cn, &ps->value, &ps->oom);
-        if (cp && !problem) {
-            s_file_err(ps, ps->lineno + lines, "%.*s: %s", (int)(klen > 64 ? 64 : klen), s, cp);
-            ps->line_done = true;
-            problem = cp;
-        }
-    }
-    if (ps->oom)
-        return NULL;
-    if (klen + 3 > (size_t)num) {
-        s_file_err(ps, ps->lineno, "unknown key '%.40s...' (%zu characters)", s, klen);
-        ps->line_done = true;
-        return str;
-    }
-    memcpy(str, s, klen);
-    memcpy(str + klen, "=\n", 3);
-    return str;
+    if (*s == '[')
+        return s_read_section(ps, s, end, str, num);
+    return s_read_option(ps, s, end, indent, str, num);
 }
 
 static int s_handler(void *user, const char *section, const char *name, const char *value)
