@@ -43,7 +43,7 @@ struct aws_ctx {
     uint64_t rng; /* xorshift state for backoff jitter */
     struct ctx_http *http; /* aws_ctx_http() requests whose transfer has not ended */
     /* Buckets S3 said live in another region, so later requests go there at once. */
-    struct { char bucket[64]; char region[32]; } bucket_regions[8];
+    struct { char bucket[64]; char region[AWSNAME_REGION_MAX]; } bucket_regions[8];
     unsigned n_bucket_regions;
 };
 
@@ -77,7 +77,7 @@ struct aws_call {
     struct aws_request req;
     aws_done_fn done;
     void *arg;
-    char region[32];
+    char region[AWSNAME_REGION_MAX];
     struct rate_limiter *limiter; /* NULL until looked up, or when memory ran out */
     bool token_promised;          /* waiting for a token the limiter promised */
     struct attempt *at;           /* the attempt waiting for a connection slot */
@@ -639,7 +639,7 @@ struct attempt {
     struct buf path;
     struct loop_origin *origin; /* NULL: sent without a slot (memory ran out) */
     char signing_name[SERVICE_ID_MAX];
-    char signing_region[32];
+    char signing_region[AWSNAME_REGION_MAX];
 };
 
 static void s_attempt_free(struct attempt *at)

@@ -44,7 +44,7 @@ typedef int (*aws_json_fields_fn)(void *arg, const char *body, size_t len,
                                   const char *const *keys, char **values, size_t n_keys);
 
 struct aws_settings {
-    char region[32];
+    char region[AWSNAME_REGION_MAX];
     struct endpoint_overrides endpoints;
     struct retry_config retry;
     aws_json_error_fn json_error;

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "awsname.h"
 #include "suggest.h"
 #include "trust.h"
 
@@ -166,15 +167,7 @@ typedef bool (*s_check_fn)(char *v, struct buf *why);
 static bool s_check_region(char *v, struct buf *why)
 {
     (void)why;
-    size_t n = strlen(v);
-    if (n == 0)
-        return true;
-    if (n > 40)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!s_lower_alnum(v[i]) && v[i] != '-')
-            return false;
-    return true;
+    return !*v || awsname_region(v);
 }
 
 static bool s_check_profile(char *v, struct buf *why)
@@ -458,11 +451,9 @@ static bool s_check_external_id(char *v, struct buf *why)
 static bool s_check_session_name(char *v, struct buf *why)
 {
     size_t n = strlen(v);
-    if (n < 2 || n > 64) {
+    if (n < 2 || n > 64)
         buf_printf(why, "a session name has 2 to 64 characters, got %zu", n);
-        return false;
-    }
-    return s_all_word_or(v, n, "+=,.@-");
+    return awsname_session_name(v);
 }
 
 static bool s_check_error_code(char *v, struct buf *why)
@@ -652,26 +643,6 @@ int config_check_key_template(const char *template, struct buf *why)
     return ok ? 0 : -1;
 }
 
-/* For "arn:aws[a-z-]*:SERVICE:REGION:ACCOUNT:RESOURCE": a pointer to RESOURCE, else NULL. */
-static const char *s_arn_resource(const char *v, const char *service)
-{
-    if (strncmp(v, "arn:aws", 7) != 0)
-        return NULL;
-    const char *p = v + 7;
-    while ((*p >= 'a' && *p <= 'z') || *p == '-')
-        p++;
-    size_t sl = strlen(service);
-    if (p[0] != ':' || strncmp(p + 1, service, sl) != 0 || p[1 + sl] != ':')
-        return NULL;
-    p += sl + 2;
-    size_t r = 0;
-    while (s_lower_alnum(p[r]) || p[r] == '-')
-        r++;
-    if (r == 0 || p[r] != ':' || !s_all_digits(p + r + 1, 12) || p[r + 13] != ':')
-        return NULL;
-    return p + r + 14;
-}
-
 /* A key id (UUID or mrk-...), alias/name, or a key or alias ARN. */
 static bool s_check_kms_key(char *v, struct buf *why)
 {
@@ -690,7 +661,7 @@ static bool s_check_kms_key(char *v, struct buf *why)
         return n == 36;
     }
     if (strncmp(v, "arn:aws", 7) == 0) {
-        const char *p = s_arn_resource(v, "kms");
+        const char *p = awsname_arn_resource(v, "kms");
         if (!p)
             return false;
         if (strncmp(p, "key/", 4) == 0)
@@ -716,7 +687,7 @@ static bool s_check_sns_arn(char *v, struct buf *why)
     (void)why;
     if (!*v)
         return true;
-    const char *p = s_arn_resource(v, "sns");
+    const char *p = awsname_arn_resource(v, "sns");
     if (!p)
         return false;
     size_t n = strlen(p);

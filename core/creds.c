@@ -1,6 +1,7 @@
 #include "creds.h"
-#include "trust.h"
+#include "awsname.h"
 #include "errmsg.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -515,32 +516,6 @@ cleanup:
     return result;
 }
 
-/* 2-64 of [A-Za-z0-9_+=,.@-] */
-static bool s_session_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 2 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("_+=,.@-", c)))
-            return false;
-    }
-    return true;
-}
-
-static bool s_region_valid(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return false;
-    return true;
-}
-
 /* The role settings of profile p into *out (zeroed first). */
 static int s_step_from_profile(const struct s_profile *p, struct creds_role_step *out,
                                char *err, size_t errlen)
@@ -554,11 +529,12 @@ static int s_step_from_profile(const struct s_profile *p, struct creds_role_step
     const char *region = s_get(p, K_REGION);
 
     memset(&st, 0, sizeof st);
-    if (strncmp(arn, "arn:", 4) != 0) {
-        errmsg_set(err, errlen, "profile %s: role_arn is not an ARN (arn:...)", p->name);
+    if (!awsname_role_arn(arn)) {
+        errmsg_set(err, errlen, "profile %s: role_arn is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                   p->name);
         goto cleanup;
     }
-    if (sess && !s_session_name_valid(sess)) {
+    if (sess && !awsname_session_name(sess)) {
         errmsg_set(err, errlen, "profile %s: role_session_name must be 2-64 characters of "
                  "letters, digits and _+=,.@-", p->name);
         goto cleanup;
@@ -574,7 +550,7 @@ static int s_step_from_profile(const struct s_profile *p, struct creds_role_step
         }
         st.duration_seconds = (int)v;
     }
-    if (region && !s_region_valid(region, sizeof ((struct creds_plan *)0)->region)) {
+    if (region && !awsname_region(region)) {
         errmsg_set(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)", p->name);
         goto cleanup;
     }
@@ -712,7 +688,7 @@ static int s_resolve(const struct s_profiles *ps, const char *name, bool explici
     }
     const char *region = s_get(p, K_REGION);
     if (region) {
-        if (!s_region_valid(region, sizeof plan->region)) {
+        if (!awsname_region(region)) {
             errmsg_set(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)",
                      p->name);
             goto cleanup;
@@ -883,11 +859,11 @@ int creds_web_identity_from_env(struct creds_role_step *role, char **token_file,
         errmsg_set(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
         return -1;
     }
-    if (strncmp(arn, "arn:", 4) != 0) {
-        errmsg_set(err, errlen, "AWS_ROLE_ARN is not an ARN (arn:...)");
+    if (!awsname_role_arn(arn)) {
+        errmsg_set(err, errlen, "AWS_ROLE_ARN is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
         return -1;
     }
-    if (s_set(sess) && !s_session_name_valid(sess)) {
+    if (s_set(sess) && !awsname_session_name(sess)) {
         errmsg_set(err, errlen, "AWS_ROLE_SESSION_NAME must be 2-64 characters of letters, "
                  "digits and _+=,.@-");
         return -1;

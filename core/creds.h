@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "awsname.h"
+
 struct aws_creds {
     char *access_key_id;
     char *secret_access_key;
@@ -55,7 +57,7 @@ struct creds_plan {
                                 gives the base ("profile NAME") for every kind */
     struct creds_role_step *steps;
     size_t n_steps;
-    char region[32]; /* the profile's region, "" if none */
+    char region[AWSNAME_REGION_MAX]; /* the profile's region, "" if none */
     enum creds_base_kind base_kind;
     char *process;              /* CREDS_BASE_PROCESS: the command (may hold secrets) */
     struct creds_role_step web; /* CREDS_BASE_WEB_IDENTITY: the role to assume */

@@ -26,18 +26,6 @@ static size_t s_partition_of(const char *region)
     return i;
 }
 
-static bool s_region_valid(const char *region)
-{
-    if (!region || !*region)
-        return false;
-    size_t n = 0;
-    for (const char *p = region; *p; p++, n++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return false;
-    }
-    return n < sizeof(((struct endpoint *)0)->signing_region);
-}
-
 /* Echo a bad URL in an error only when it is short and carries no user information (which
  * may hold a password). */
 static const char *s_echo(const char *url)
@@ -207,7 +195,7 @@ int endpoint_resolve(const struct service *svc, const char *region,
         errmsg_set(err, errlen, "endpoint: no service given");
         goto cleanup;
     }
-    if (!s_region_valid(region)) {
+    if (!awsname_region(region)) {
         errmsg_set(err, errlen, "invalid region \"%.40s\": expected lowercase letters, digits and "
                  "'-', e.g. us-east-1", region ? region : "");
         goto cleanup;

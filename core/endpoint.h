@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "awsname.h"
 #include "buf.h"
 #include "service.h"
 
@@ -14,7 +15,7 @@ struct endpoint {
     /* scheme://host[:port], no trailing slash. An override may carry a base path
      * (scheme://host[:port]/prefix), again without a trailing slash. */
     char url[512];
-    char signing_region[32];
+    char signing_region[AWSNAME_REGION_MAX];
     char signing_name[SERVICE_ID_MAX];
     bool custom; /* from an override */
 };

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "awsname.h"
 #include "lua_runtime.h"
 #include "provider.h"
 #include "sigv4.h"
@@ -602,7 +603,10 @@ static int l_client_assume_role(lua_State *L)
         .duration_seconds = (int)luaL_optinteger(L, 6, 0),
         .own_rate_limits = true,
     };
-    luaL_argcheck(L, strncmp(role.role_arn, "arn:", 4) == 0, 2, "role_arn must be an ARN");
+    luaL_argcheck(L, awsname_role_arn(role.role_arn), 2,
+                  "role_arn must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
+    luaL_argcheck(L, awsname_session_name(role.session_name), 2,
+                  "session_name must be 2 to 64 of A-Za-z0-9_+=,.@-");
     struct aws_client *c = aws_client_new_role(cu->c, &role);
     if (!c)
         return luaL_error(L, "out of memory");

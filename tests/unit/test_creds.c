@@ -565,39 +565,39 @@ static const char s_chain_config[] =
     "role_arn = arn:aws:iam::666666666666:role/ViaMid\n"
     "source_profile = mid\n"
     "[profile loopa]\n"
-    "role_arn = arn:aws:iam::1:role/A\n"
+    "role_arn = arn:aws:iam::111111111111:role/A\n"
     "source_profile = loopb\n"
     "[profile loopb]\n"
-    "role_arn = arn:aws:iam::1:role/B\n"
+    "role_arn = arn:aws:iam::111111111111:role/B\n"
     "source_profile = loopa\n"
     "[profile intoloop]\n"
-    "role_arn = arn:aws:iam::1:role/X\n"
+    "role_arn = arn:aws:iam::111111111111:role/X\n"
     "source_profile = loopa\n"
     "[profile selfloop]\n"
-    "role_arn = arn:aws:iam::1:role/S\n"
+    "role_arn = arn:aws:iam::111111111111:role/S\n"
     "source_profile = selfloop\n"
     "[profile dangling]\n"
-    "role_arn = arn:aws:iam::1:role/D\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\n"
     "source_profile = ghost\n"
     "[profile nosource]\n"
-    "role_arn = arn:aws:iam::1:role/N\n"
+    "role_arn = arn:aws:iam::111111111111:role/N\n"
     "[profile emptysource]\n"
-    "role_arn = arn:aws:iam::1:role/E\n"
+    "role_arn = arn:aws:iam::111111111111:role/E\n"
     "source_profile = regiononly\n"
     "[profile regiononly]\n"
     "region = us-west-1\n"
     "[profile credsource]\n"
-    "role_arn = arn:aws:iam::1:role/C\n"
+    "role_arn = arn:aws:iam::111111111111:role/C\n"
     "credential_source = Ec2InstanceMetadata\n"
     "[profile credsourcekeys]\n"
-    "role_arn = arn:aws:iam::1:role/C\n"
+    "role_arn = arn:aws:iam::111111111111:role/C\n"
     "credential_source = Environment\n"
     "[profile twosources]\n"
-    "role_arn = arn:aws:iam::1:role/T\n"
+    "role_arn = arn:aws:iam::111111111111:role/T\n"
     "source_profile = base\n"
     "credential_source = Environment\n"
     "[profile webid]\n"
-    "role_arn = arn:aws:iam::1:role/W\n"
+    "role_arn = arn:aws:iam::111111111111:role/W\n"
     "web_identity_token_file = /var/run/token\n"
     "[profile webidonly]\n"
     "web_identity_token_file = /var/run/token\n"
@@ -613,32 +613,32 @@ static const char s_chain_config[] =
     "role_arn = role/Admin\n"
     "source_profile = base\n"
     "[profile baddur1]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nduration_seconds = abc\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nduration_seconds = abc\n"
     "[profile baddur2]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nduration_seconds = 899\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nduration_seconds = 899\n"
     "[profile baddur3]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nduration_seconds = 43201\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nduration_seconds = 43201\n"
     "[profile baddur4]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nduration_seconds = 3600s\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nduration_seconds = 3600s\n"
     "[profile okdur]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nduration_seconds = 43200\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nduration_seconds = 43200\n"
     "[profile badsess1]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nrole_session_name = a\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nrole_session_name = a\n"
     "[profile badsess2]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nrole_session_name = has space\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nrole_session_name = has space\n"
     "[profile badsess3]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\n"
     "role_session_name = 12345678901234567890123456789012345678901234567890123456789012345\n"
     "[profile badregion]\n"
     "region = US-EAST-1\n"
     "[profile badsteregion]\n"
-    "role_arn = arn:aws:iam::1:role/D\nsource_profile = base\nregion = eu west\n"
+    "role_arn = arn:aws:iam::111111111111:role/D\nsource_profile = base\nregion = eu west\n"
     "[profile partial]\n"
     "aws_access_key_id = AKIAPARTIAL\n"
     "[profile partial2]\n"
     "aws_secret_access_key = p2" SECRET_MARK "\n"
     "[profile viapartial]\n"
-    "role_arn = arn:aws:iam::1:role/V\nsource_profile = partial\n";
+    "role_arn = arn:aws:iam::111111111111:role/V\nsource_profile = partial\n";
 
 static const char s_chain_creds[] =
     "[base]\n"
@@ -795,12 +795,12 @@ static void test_chains(void)
     expect_error("partial2", "aws_access_key_id is not", "partial2");
 
     /* keys from the credentials file, role from the config file, for the same profile */
-    use_files("[hybrid]\nrole_arn = arn:aws:iam::7:role/FromCreds\n"
+    use_files("[hybrid]\nrole_arn = arn:aws:iam::777777777777:role/FromCreds\n"
               "[src]\naws_access_key_id=AKIASRC\naws_secret_access_key=src" SECRET_MARK "\n",
-              "[profile hybrid]\nrole_arn = arn:aws:iam::7:role/FromConfig\n"
+              "[profile hybrid]\nrole_arn = arn:aws:iam::777777777777:role/FromConfig\n"
               "source_profile = src\n");
     CHECK(plan_for("hybrid", &p, err, sizeof err) == 1, "hybrid: %s", err);
-    CHECK(p.n_steps == 1 && strcmp(p.steps[0].role_arn, "arn:aws:iam::7:role/FromCreds") == 0,
+    CHECK(p.n_steps == 1 && strcmp(p.steps[0].role_arn, "arn:aws:iam::777777777777:role/FromCreds") == 0,
           "credentials file's role_arn wins");
     CHECK_STR(p.base.access_key_id, "AKIASRC", "source from the config file");
     creds_plan_free(&p);
@@ -813,7 +813,7 @@ static void test_chains(void)
                             SECRET_MARK "\n");
     for (int i = 1; i <= 30; i++)
         off += (size_t)snprintf(cfg + off, sizeof cfg - off,
-                                "[profile p%d]\nrole_arn=arn:aws:iam::1:role/R%d\n"
+                                "[profile p%d]\nrole_arn=arn:aws:iam::111111111111:role/R%d\n"
                                 "source_profile=p%d\n",
                                 i, i, i - 1);
     use_files(NULL, cfg);
@@ -822,7 +822,7 @@ static void test_chains(void)
     bool ordered = true;
     for (size_t i = 0; i < p.n_steps; i++) {
         char want[64];
-        snprintf(want, sizeof want, "arn:aws:iam::1:role/R%zu", i + 1);
+        snprintf(want, sizeof want, "arn:aws:iam::111111111111:role/R%zu", i + 1);
         if (strcmp(p.steps[i].role_arn, want) != 0)
             ordered = false;
     }

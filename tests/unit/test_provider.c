@@ -250,38 +250,38 @@ static void use_config(const char *config)
 
 static const char s_config[] =
     "[profile webid]\n"
-    "role_arn = arn:aws:iam::1:role/W\n"
+    "role_arn = arn:aws:iam::111111111111:role/W\n"
     "web_identity_token_file = /var/run/token\n"
     "role_session_name = pod\n"
     "duration_seconds = 900\n"
     "[profile webid-with-source]\n"
-    "role_arn = arn:aws:iam::1:role/W\n"
+    "role_arn = arn:aws:iam::111111111111:role/W\n"
     "web_identity_token_file = /var/run/token\n"
     "source_profile = nowhere\n"
     "[profile on-webid]\n"
-    "role_arn = arn:aws:iam::2:role/X\n"
+    "role_arn = arn:aws:iam::222222222222:role/X\n"
     "source_profile = webid\n"
     "external_id = ext-1\n"
     "[profile webidonly]\n"
     "web_identity_token_file = /var/run/token\n"
     "[profile env]\n"
-    "role_arn = arn:aws:iam::1:role/E\n"
+    "role_arn = arn:aws:iam::111111111111:role/E\n"
     "credential_source = Environment\n"
     "[profile ecs]\n"
-    "role_arn = arn:aws:iam::1:role/C\n"
+    "role_arn = arn:aws:iam::111111111111:role/C\n"
     "credential_source = EcsContainer\n"
     "[profile ec2]\n"
-    "role_arn = arn:aws:iam::1:role/I\n"
+    "role_arn = arn:aws:iam::111111111111:role/I\n"
     "credential_source = Ec2InstanceMetadata\n"
     "[profile badsource]\n"
-    "role_arn = arn:aws:iam::1:role/B\n"
+    "role_arn = arn:aws:iam::111111111111:role/B\n"
     "credential_source = Ec2Metadata\n"
     "[profile lonesource]\n"
     "credential_source = EcsContainer\n"
     "[profile process]\n"
     "credential_process = /usr/bin/get-creds --secret " SECRET_MARK "\n"
     "[profile on-process]\n"
-    "role_arn = arn:aws:iam::3:role/P\n"
+    "role_arn = arn:aws:iam::333333333333:role/P\n"
     "source_profile = process\n"
     "[profile processkeys]\n"
     "credential_process = /usr/bin/get-creds\n"
@@ -304,7 +304,7 @@ static void test_profiles(void)
 
     CHECK(plan("webid", &p, err, sizeof err) == 1, "webid: %s", err);
     CHECK(p.base_kind == CREDS_BASE_WEB_IDENTITY && p.n_steps == 0, "web identity base");
-    CHECK_STR(p.web.role_arn, "arn:aws:iam::1:role/W", "role");
+    CHECK_STR(p.web.role_arn, "arn:aws:iam::111111111111:role/W", "role");
     CHECK_STR(p.web.session_name, "pod", "session");
     CHECK(p.web.duration_seconds == 900, "duration");
     CHECK_STR(p.web_token_file, "/var/run/token", "token file");
@@ -355,7 +355,7 @@ static void test_profiles(void)
     setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/t", 1);
     CHECK(creds_web_identity_from_env(&role, &file, err, sizeof err) == -1 &&
               strstr(err, "AWS_ROLE_ARN"), "no role: %s", err);
-    setenv("AWS_ROLE_ARN", "arn:aws:iam::1:role/R", 1);
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::111111111111:role/R", 1);
     CHECK(creds_web_identity_from_env(&role, &file, err, sizeof err) == 1, "%s", err);
     CHECK(role.session_name && strncmp(role.session_name, "credreport-", 11) == 0, "default session");
     CHECK_STR(file, "/t", "file");
