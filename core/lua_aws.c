@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "awsname.h"
+#include "lua_primitives.h"
 #include "lua_runtime.h"
 #include "provider.h"
 #include "sigv4.h"
@@ -840,7 +841,7 @@ static int l_xml_decode(lua_State *L)
     return 1;
 }
 
-int luaopen_credreport_aws(lua_State *L)
+void aws_primitives_add(lua_State *L)
 {
     static const luaL_Reg client_methods[] = {
         {"query", l_client_query},
@@ -868,5 +869,4 @@ int luaopen_credreport_aws(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"sign", l_sign}, {"client", l_client}, {"xml_decode", l_xml_decode}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
-    return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "lua_primitives.h"
 #include "lua_runtime.h"
 
 #define DECODER_MT "credreport.csv_decoder"
@@ -261,7 +262,7 @@ static int l_csv_encode(lua_State *L)
     return 1;
 }
 
-int luaopen_credreport_csv(lua_State *L)
+void csv_primitives_add(lua_State *L)
 {
     if (luaL_newmetatable(L, DECODER_MT)) {
         lua_pushcfunction(L, l_decoder_gc);
@@ -271,5 +272,4 @@ int luaopen_credreport_csv(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"csv_decode", l_csv_decode}, {"csv_encode", l_csv_encode}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
-    return 0;
 }

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "exitcode.h"
 #include "lua_bundle.h"
+#include "lua_primitives.h"
 #include "log.h"
 
 #define TASK_MT "credreport.task"
@@ -376,7 +376,7 @@ static int l_semaphore_release(lua_State *L)
     return 0;
 }
 
-static int luaopen_credreport_core(lua_State *L)
+void task_primitives_add(lua_State *L)
 {
     static const luaL_Reg semaphore_methods[] = {
         {"acquire", l_semaphore_acquire}, {"release", l_semaphore_release}, {NULL, NULL}};
@@ -397,25 +397,7 @@ static int luaopen_credreport_core(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"spawn", l_spawn}, {"sleep", l_sleep}, {"time", l_time},
         {"monotonic", l_monotonic}, {"semaphore", l_semaphore}, {NULL, NULL}};
-    luaL_newlib(L, funcs);
-    /* the other primitives join the same table */
-    luaopen_credreport_aws(L);
-    luaopen_credreport_workflow(L);
-    luaopen_credreport_sys(L);
-    luaopen_credreport_csv(L);
-    lua_pushstring(L, CREDREPORT_VERSION);
-    lua_setfield(L, -2, "version");
-    static const struct { const char *name; int status; } exits[] = {
-        {"delivered", EXIT_DELIVERED}, {"accounts_failed", EXIT_ACCOUNTS_FAILED},
-        {"usage", EXIT_USAGE}, {"cannot_start", EXIT_CANNOT_START}, {"locked", EXIT_LOCKED},
-        {"nothing_in_scope", EXIT_NOTHING_IN_SCOPE}};
-    lua_createtable(L, 0, (int)(sizeof exits / sizeof *exits));
-    for (size_t i = 0; i < sizeof exits / sizeof *exits; i++) {
-        lua_pushinteger(L, exits[i].status);
-        lua_setfield(L, -2, exits[i].name);
-    }
-    lua_setfield(L, -2, "exit");
-    return 1;
+    luaL_setfuncs(L, funcs, 0);
 }
 
 static int s_panic(lua_State *L)

@@ -89,9 +89,4 @@ bool runtime_task_done(const struct task *t);
 /* [-0, +1, e] Pushes lua-cjson's function name ("encode", "decode"): how C reaches cjson. */
 void runtime_cjson(lua_State *L, const char *name);
 
-int luaopen_credreport_aws(lua_State *L);
-int luaopen_credreport_workflow(lua_State *L);
-int luaopen_credreport_sys(lua_State *L);
-int luaopen_credreport_csv(lua_State *L);
-
 #endif

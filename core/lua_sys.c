@@ -17,6 +17,7 @@
 #include "config.h"
 #include "errmsg.h"
 #include "log.h"
+#include "lua_primitives.h"
 #include "lua_runtime.h"
 #include "printable.h"
 #include "sigv4.h"
@@ -381,7 +382,7 @@ static int l_list_dir(lua_State *L)
     return 1;
 }
 
-int luaopen_credreport_sys(lua_State *L)
+void sys_primitives_add(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
@@ -389,5 +390,4 @@ int luaopen_credreport_sys(lua_State *L)
         {"log", l_log}, {"printable", l_printable}, {"check_key_template", l_check_key_template},
         {"can_write", l_can_write}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
-    return 0;
 }

@@ -179,14 +179,13 @@ static int l_in_flight(lua_State *L)
     return 1;
 }
 
-int luaopen_credreport_workflow(lua_State *L)
+void workflow_primitives_add(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         {"post_account", l_post_account}, {"close_accounts", l_close_accounts},
         {"next_outcome", l_next_outcome}, {"post_outcome", l_post_outcome},
         {"stopping", l_stopping}, {"in_flight", l_in_flight}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
-    return 0;
 }
 
 /* ---- driving ---------------------------------------------------------------------- */
