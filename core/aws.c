@@ -36,6 +36,9 @@ struct ctx_http {
     struct ctx_http *prev, *next;
 };
 
+#define S3_BUCKET_MAX 64   /* a bucket name's 63 characters and the '\0' */
+#define S_BUCKET_REGIONS 8 /* buckets whose region S3 named, remembered per thread */
+
 struct aws_ctx {
     struct loop *loop;
     struct aws_shared *shared;
@@ -43,7 +46,7 @@ struct aws_ctx {
     uint64_t rng; /* xorshift state for backoff jitter */
     struct ctx_http *http; /* aws_ctx_http() requests whose transfer has not ended */
     /* Buckets S3 said live in another region, so later requests go there at once. */
-    struct { char bucket[64]; char region[AWSNAME_REGION_MAX]; } bucket_regions[8];
+    struct { char bucket[S3_BUCKET_MAX]; char region[AWSNAME_REGION_MAX]; } bucket_regions[S_BUCKET_REGIONS];
     unsigned n_bucket_regions;
 };
 
@@ -99,7 +102,7 @@ static void s_ctx_http_unlink_free(struct ctx_http *h);
 
 int aws_shared_init(struct aws_shared *s)
 {
-    retry_quota_init(&s->quota, 500);
+    retry_quota_init(&s->quota, RETRY_QUOTA_CAPACITY);
     atomic_store(&s->skew_offset, 0);
     s->limits = rate_limits_new();
     return s->limits ? 0 : -1;
@@ -318,7 +321,7 @@ void aws_send(struct aws_client *c, struct aws_request *req, aws_done_fn done, v
     call->arg = arg;
     call->started = loop_now();
     const char *region = call->req.region && *call->req.region ? call->req.region : NULL;
-    for (unsigned i = 0; !region && call->req.bucket && i < c->ctx->n_bucket_regions && i < 8; i++)
+    for (unsigned i = 0; !region && call->req.bucket && i < c->ctx->n_bucket_regions && i < S_BUCKET_REGIONS; i++)
         if (strcmp(c->ctx->bucket_regions[i].bucket, call->req.bucket) == 0)
             region = c->ctx->bucket_regions[i].region;
     snprintf(call->region, sizeof call->region, "%s", region ? region : c->ctx->settings.region);
@@ -824,12 +827,12 @@ static void s_remember_bucket_region(struct aws_ctx *ctx, const char *bucket, co
 {
     if (!bucket || strlen(bucket) >= sizeof ctx->bucket_regions[0].bucket)
         return;
-    for (unsigned i = 0; i < ctx->n_bucket_regions && i < 8; i++)
+    for (unsigned i = 0; i < ctx->n_bucket_regions && i < S_BUCKET_REGIONS; i++)
         if (strcmp(ctx->bucket_regions[i].bucket, bucket) == 0) {
             snprintf(ctx->bucket_regions[i].region, sizeof ctx->bucket_regions[i].region, "%s", region);
             return;
         }
-    unsigned slot = ctx->n_bucket_regions++ % 8;
+    unsigned slot = ctx->n_bucket_regions++ % S_BUCKET_REGIONS;
     snprintf(ctx->bucket_regions[slot].bucket, sizeof ctx->bucket_regions[slot].bucket, "%s", bucket);
     snprintf(ctx->bucket_regions[slot].region, sizeof ctx->bucket_regions[slot].region, "%s", region);
 }
