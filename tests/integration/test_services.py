@@ -149,7 +149,7 @@ def test_the_example_workflow_queues_failures(ctx):
     (created,) = calls(ctx, env, [sqs("CreateQueue", {"QueueName": "credreport-failures"})])
     check(created["ok"], f"{created}")
     cfg = ctx.tmp / "config.ini"
-    cfg.write_text("[report]\nretry_limit = 8\nwait_interval = 0.05\nmax_wait = 0.4\n"
+    cfg.write_text("[report]\nretry_limit = 40\nwait_interval = 0.05\nwait_growth = 1.5\nmax_wait = 0.4\n"
                    "[run]\naccount_attempts = 1\n")
     proc = run_credreport(ctx, ["-c", str(cfg), "--output", str(ctx.tmp / "out"), "run",
                                 "lua/examples/failures-to-sqs.lua", queue], env=env, check_status=1)

@@ -81,14 +81,26 @@ def test_a_listing_that_never_ends_is_stopped(ctx):
     check(len(lists) == 30, f"{len(lists)} S3 listing calls")
 
 
-def _stop_during(ctx, emu, args, config, delay):
+def _stop_during(ctx, emu, args, config):
+    """SIGTERM once the emulator holds a request (a slow one: see the latency faults), however
+    long the machine takes to get there."""
     import signal
     import subprocess
     import time
     env = ctx.aws_env(emu, **MGMT_KEYS)
     proc = subprocess.Popen([ctx.binary] + args + ["-c", _config(ctx, config)], env=env, cwd=ctx.tmp,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(delay)
+    def held():  # the number of the latest request while one is unanswered, else None
+        log = emu.requests()
+        seq = emu.admin("GET", "/info")["requests"]
+        return seq if seq > len(log["requests"]) + log["dropped"] else None
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        first = held()
+        time.sleep(0.3)
+        if first is not None and held() == first:
+            break  # one request held for 0.3 s: the slow one
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -99,7 +111,7 @@ def test_sigterm_reaches_discovery_and_the_resume_listing(ctx):
     # Every listing call takes 4 s: a stop must not wait for the listing to end.
     emu = ctx.emulator(faults={"rules": [{"type": "latency", "service": "organizations",
                                           "action": "ListAccountsForParent", "ms": 4000}]})
-    rc, took, out, err = _stop_during(ctx, emu, ["run"], FAST + "[run]\ngrace_period = 2\n", 1.5)
+    rc, took, out, err = _stop_during(ctx, emu, ["run"], FAST + "[run]\ngrace_period = 2\n")
     check(rc == 143 and took < 8, f"exit {rc} after {took:.1f} s\n{out}\n{err[-2000:]}")
     (m,) = [json.loads(p.read_text()) for p in (ctx.tmp / "reports").rglob("manifest-*.json")]
     check(m.get("interrupted_by") == "SIGTERM" and m["discovery_error"]["code"] == "Interrupted", f"{m}")
@@ -107,7 +119,7 @@ def test_sigterm_reaches_discovery_and_the_resume_listing(ctx):
     emu.admin("PUT", "/faults", {"rules": [{"type": "latency", "service": "s3", "action": "ListObjectsV2",
                                             "ms": 4000}]})
     rc, took, out, err = _stop_during(ctx, emu, ["run", "--resume", "--output", "s3://credreport-reports/r"],
-                                      FAST + "[run]\ngrace_period = 2\n", 1.5)
+                                      FAST + "[run]\ngrace_period = 2\n")
     check(rc == 143 and took < 8, f"exit {rc} after {took:.1f} s\n{out}\n{err[-2000:]}")
     check("manifest: s3://credreport-reports/r/" in out, out)
 
