@@ -717,6 +717,19 @@ static struct sigv4_key *s_key_slot(struct aws_client *c, const char *region, co
     return &c->keys[c->next_key++ % 2];
 }
 
+/* The largest response body the call accepts (see aws_request.max_body). */
+static size_t s_max_body(const struct aws_request *r)
+{
+    if (r->max_body)
+        return r->max_body;
+    if (strcmp(r->service, "iam") == 0 && r->operation &&
+        strcmp(r->operation, "GetCredentialReport") == 0)
+        return AWS_MAX_BODY_REPORT;
+    if (r->protocol == AWS_REST_XML && strcmp(r->method, "GET") == 0 && r->key && *r->key)
+        return AWS_MAX_BODY_OBJECT;
+    return HTTP_MAX_BODY_DEFAULT;
+}
+
 /* With a connection slot (or none to be had): signs and sends the call's attempt. */
 static void s_send(void *arg)
 {
@@ -756,6 +769,7 @@ static void s_send(void *arg)
         .headers = &at->headers,
         .body = call->req.body.data,
         .body_len = call->req.body.len,
+        .max_body = s_max_body(&call->req),
     };
     fail_code = "HttpError";
     if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)
@@ -872,7 +886,12 @@ static void s_on_http(void *arg, struct http_response *resp)
         xml_free(xml);
         return;
     }
-    if (resp->status == 0) {
+    if (resp->body_too_large) {
+        /* Not a passing fault: the same answer would come again, as large. */
+        snprintf(res.error.code, sizeof res.error.code, "ResponseTooLarge");
+        snprintf(res.error.message, sizeof res.error.message, "%s %s: %s", call->req.service,
+                 call->req.operation ? call->req.operation : call->req.method, resp->error);
+    } else if (resp->status == 0) {
         res.error.transport = resp->transport_error ? resp->transport_error : -1;
         res.error.timeout = resp->timed_out;
         snprintf(res.error.code, sizeof res.error.code, resp->timed_out ? "RequestTimeout" : "NetworkError");

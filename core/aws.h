@@ -72,8 +72,20 @@ struct aws_request {
     struct header_list headers; /* extra headers; owned by the request */
     struct buf body;            /* owned by the request */
     bool unsigned_payload;      /* S3: send UNSIGNED-PAYLOAD instead of the body's hash */
-    bool secret_body;           /* the body holds a secret (a web identity token): wiped */
+    bool secret_body;           /* the body holds a secret (a web identity token, an external
+                                 * id): wiped */
+    size_t max_body;            /* the largest response body accepted; 0: by operation
+                                 * (AWS_MAX_BODY_REPORT for IAM GetCredentialReport,
+                                 * AWS_MAX_BODY_OBJECT for an S3 object GET, else
+                                 * HTTP_MAX_BODY_DEFAULT). A larger response fails the call
+                                 * with ResponseTooLarge, not retried */
 };
+
+/* A credential report of IAM's 5,000 users with long paths is about 15 MB of CSV, a third
+ * more in base64 inside XML. */
+#define AWS_MAX_BODY_REPORT ((size_t)64 << 20)
+/* Objects credreport reads back: reports and run manifests. */
+#define AWS_MAX_BODY_OBJECT ((size_t)256 << 20)
 
 struct aws_result {
     bool ok;                    /* a 2xx response */

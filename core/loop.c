@@ -1,6 +1,7 @@
 #include "loop.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ struct loop_origin {
 struct transfer {
     CURL *easy;
     struct loop_origin *slot;
+    size_t max_body;
     struct curl_slist *headers;
     struct http_response resp;
     http_done_fn done;
@@ -176,9 +178,18 @@ oom:
     return NULL;
 }
 
+/* Frees a header list curl was given, wiping each line first: one carries the session
+ * token (X-Amz-Security-Token), and freed memory is still in a core dump. */
+static void s_slist_free_secret(struct curl_slist *list)
+{
+    for (struct curl_slist *i = list; i; i = i->next)
+        OPENSSL_cleanse(i->data, strlen(i->data));
+    curl_slist_free_all(list);
+}
+
 static void s_transfer_free(struct transfer *t)
 {
-    curl_slist_free_all(t->headers);
+    s_slist_free_secret(t->headers);
     headers_free(&t->resp.headers);
     buf_free(&t->resp.body);
     free(t);
@@ -241,10 +252,24 @@ void loop_free(struct loop *l)
     free(l);
 }
 
+/* Bodies are bounded as they arrive (curl checks a Content-Length against
+ * CURLOPT_MAXFILESIZE before reading, but with no length announced it reads on). */
 static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct transfer *t = ud;
-    return buf_append(&t->resp.body, p, size * n) == 0 ? size * n : 0;
+    size_t len = size * n;
+    if (len > t->max_body - t->resp.body.len) {
+        t->resp.body_too_large = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
+    if (t->resp.body.len == 0) {
+        /* Room for the announced length at once, instead of doubling up to it. */
+        curl_off_t announced = -1;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+        if (announced > 0 && (size_t)announced <= t->max_body)
+            buf_reserve(&t->resp.body, (size_t)announced);
+    }
+    return buf_append(&t->resp.body, p, len) == 0 ? len : 0;
 }
 
 static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
@@ -284,6 +309,7 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     t->done = done;
     t->arg = arg;
     t->slot = req->slot;
+    t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
     t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
     if (!t->easy)
         goto oom;
@@ -312,8 +338,11 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     const struct http_settings *s = &l->settings;
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    /* A HEAD response's Content-Length is the object's size, not a body that comes. */
     if (strcmp(req->method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
     if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -556,7 +585,16 @@ static void s_finish_transfers(struct loop *l)
             curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
             s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
         }
-        if (rc == CURLE_OK) {
+        if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && t->resp.body_too_large)) {
+            /* A failed transfer (status 0), not a response cut short that reads as whole. */
+            t->resp.body_too_large = true;
+            t->resp.status = 0;
+            t->resp.transport_error = (int)rc;
+            buf_free(&t->resp.body);
+            snprintf(t->resp.error, sizeof t->resp.error,
+                     "the response body is larger than %zu bytes, the limit for this request",
+                     t->max_body);
+        } else if (rc == CURLE_OK) {
             curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
         } else {
             t->resp.status = 0;

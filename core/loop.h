@@ -33,7 +33,14 @@ struct http_request {
     size_t body_len;
     long timeout_ms;           /* > 0: this request's whole time (and connect time) limit,
                                 * instead of the loop's settings */
+    size_t max_body;           /* the largest response body accepted, in bytes; 0:
+                                * HTTP_MAX_BODY_DEFAULT. A larger one, announced by
+                                * Content-Length or as it arrives, is not read: the transfer
+                                * ends with body_too_large */
 };
+
+/* Responses whose size nobody asked about are small: errors, listing pages, credentials. */
+#define HTTP_MAX_BODY_DEFAULT ((size_t)8 << 20)
 
 struct http_response {
     long status;               /* 0 when no response arrived */
@@ -41,6 +48,8 @@ struct http_response {
     struct buf body;
     int transport_error;       /* 0, or the CURLcode of a failed transfer */
     bool timed_out;
+    bool body_too_large;       /* the body exceeded the request's max_body: a failed
+                                * transfer (status 0, transport_error set, no body) */
     char error[256];           /* what went wrong in transport, for people */
 };
 

@@ -1,9 +1,10 @@
 'use strict';
 // Fault injection: latency, throttling (token bucket), random/deterministic errors, connection
-// resets, truncated and malformed bodies, empty Organizations pages, and a global clock skew.
+// resets, truncated, malformed and oversized bodies, empty Organizations pages, and a global
+// clock skew.
 const { rng } = require('./util');
 
-const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page'];
+const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page', 'oversized'];
 
 class Faults {
   constructor(state, config) {
@@ -23,6 +24,10 @@ class Faults {
       if (rule.duration_ms !== undefined) {
         if (!(rule.duration_ms > 0)) throw new Error('faults: duration_ms must be > 0');
         rule.expires = Date.now() + rule.duration_ms;
+      }
+      if (rule.type === 'oversized' && rule.bytes !== undefined &&
+          !(Number.isInteger(rule.bytes) && rule.bytes > 0)) {
+        throw new Error('faults: oversized needs bytes > 0');
       }
       if (rule.type === 'throttle') {
         if (!(rule.rps > 0)) throw new Error('faults: throttle needs rps > 0');
