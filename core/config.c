@@ -734,8 +734,8 @@ static const struct s_spec s_schema[] = {
      "a profile name (no spaces or brackets)", 0},
     {"aws", "ca_bundle", CFG_STRING, "", 0, 0, NULL, s_check_readable_file,
      "a readable PEM file", 0},
-    {"aws", "connect_timeout", CFG_NUMBER, "10", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
-    {"aws", "request_timeout", CFG_NUMBER, "120", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"aws", "connect_timeout", CFG_NUMBER, "10", 0, 3600, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"aws", "request_timeout", CFG_NUMBER, "120", 0, 86400, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "max_attempts", CFG_INT, "3", 1, 20, NULL, NULL, NULL, 0},
     {"aws", "max_connections", CFG_INT, "128", 1, 4096, NULL, NULL, NULL, 0},
 
@@ -769,7 +769,7 @@ static const struct s_spec s_schema[] = {
     {"report", "retry_limit", CFG_INT, "90", 1, 1000, NULL, NULL, NULL, 0},
     {"report", "wait_interval", CFG_NUMBER, "1", 0, 3600, NULL, NULL, S_SECONDS, 0},
     {"report", "wait_growth", CFG_NUMBER, "1.1", 1, 10, NULL, NULL, "a number", 0},
-    {"report", "max_wait", CFG_NUMBER, "30", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"report", "max_wait", CFG_NUMBER, "30", 0, 3600, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"report", "retry_on", CFG_LIST, "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", 0, 0,
      NULL, s_check_error_code, "AWS error codes such as LimitExceeded", 0},
 

@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include <lua-cjson.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,10 +479,12 @@ static int l_json_fields(lua_State *L)
             const char *v = lua_tolstring(L, -1, &len);
             jf->oom = !(jf->values[i] = strndup(v, len));
         } else if (t == LUA_TNUMBER) {
-            /* cjson gives floats: 1 must read "1", as JSON wrote it. */
+            /* cjson gives floats: 1 must read "1", as JSON wrote it. Only a whole number
+             * within long long may be cast (1e19, Infinity and NaN may not: cjson reads
+             * them too); others are written as they are ("1e+19", "inf", "nan"). */
             char num[64];
             lua_Number d = lua_tonumber(L, -1);
-            if (d == (lua_Number)(long long)d)
+            if (isfinite(d) && d > -0x1p63 && d < 0x1p63 && d == trunc(d))
                 snprintf(num, sizeof num, "%lld", (long long)d);
             else
                 snprintf(num, sizeof num, "%.17g", (double)d);

@@ -263,10 +263,16 @@ static void test_types(void)
     good("aws", "connect_timeout", "1e1", "10");
     good("aws", "connect_timeout", ".5", "0.5");
     good("aws", "connect_timeout", "0.1", "0.1");
-    good("aws", "connect_timeout", "86400", "86400");
+    good("aws", "connect_timeout", "3600", "3600");
+    /* seconds become milliseconds in a long: values past a day are refused, not overflowed */
+    bad("aws", "connect_timeout", "3601",
+        "[aws] connect_timeout: expected a number of seconds above 0 and up to 3600, got '3601'");
+    bad("aws", "request_timeout", "1e300", "above 0 and up to 86400, got '1e300'");
+    good("aws", "request_timeout", "86400", "86400");
+    bad("report", "max_wait", "1e19", "above 0 and up to 3600");
     bad("aws", "connect_timeout", "0",
-        "[aws] connect_timeout: expected a number of seconds greater than 0, got '0'");
-    bad("aws", "connect_timeout", "-3", "greater than 0");
+        "[aws] connect_timeout: expected a number of seconds above 0 and up to 3600, got '0'");
+    bad("aws", "connect_timeout", "-3", "above 0 and up to 3600");
     bad("aws", "connect_timeout", "nan", "got 'nan'");
     bad("aws", "connect_timeout", "inf", "got 'inf'");
     bad("aws", "connect_timeout", "1e999", "got '1e999'");
@@ -331,7 +337,7 @@ static void test_validators(void)
         bad("aws", "ca_bundle", p, "Permission denied");
     }
     good("aws", "request_timeout", "300", NULL);
-    bad("aws", "request_timeout", "0", "greater than 0");
+    bad("aws", "request_timeout", "0", "above 0 and up to 86400");
     good("aws", "max_attempts", "1", NULL);
     good("aws", "max_attempts", "20", NULL);
     bad("aws", "max_attempts", "0", "from 1 to 20");
@@ -433,7 +439,7 @@ static void test_validators(void)
     bad("report", "wait_growth", "0.9", "expected a number from 1.0 to 10.0, got '0.9'");
     bad("report", "wait_growth", "10.5", "from 1.0 to 10.0");
     good("report", "max_wait", "0.5", NULL);
-    bad("report", "max_wait", "0", "greater than 0");
+    bad("report", "max_wait", "0", "above 0 and up to 3600");
     good("report", "retry_on", "Throttling,ServiceUnavailable,Foo.Bar_1", NULL);
     bad("report", "retry_on", "1Throttling", "expected AWS error codes");
 

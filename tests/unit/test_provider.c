@@ -172,6 +172,28 @@ static void test_json(void)
                "Version");
     json_fails(PROVIDER_JSON_PROCESS, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"" SECRET_MARK "\"}",
                "Version");
+    /* Numbers no long long holds (cjson reads Infinity and NaN too) were cast to one:
+     * undefined behaviour, which UBSan in this build stops at. */
+    static const char *const huge[] = {"1e19", "-1e19", "9223372036854775808", "1e300",
+                                       "-1e300", "Infinity", "-Infinity", "NaN", "1e-300"};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        char json[200];
+        snprintf(json, sizeof json,
+                 "{\"Version\":%s,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}", huge[i]);
+        json_fails(PROVIDER_JSON_PROCESS, json, "Version is not 1");
+        snprintf(json, sizeof json,
+                 "{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\","
+                 "\"Expiration\":%s}", huge[i]);
+        json_fails(PROVIDER_JSON_PROCESS, json, "ISO 8601");
+        snprintf(json, sizeof json,
+                 "{\"Code\":%s,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+                 "\"Expiration\":\"2026-05-01T12:00:00Z\"}", huge[i]);
+        json_fails(PROVIDER_JSON_IMDS, json, "Code is");
+    }
+    CHECK(from_json(PROVIDER_JSON_PROCESS,
+                    "{\"Version\":1.0,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}",
+                    &c, err, sizeof err) == 0, "Version 1.0 is 1: %s", err);
+    creds_free(&c);
 }
 
 /* ---- credential_process ---- */
