@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "endpoint.h"
 
 #define S_MAX_FILE (1024 * 1024)
 #define S_DEFAULT_PATH "config.ini"
@@ -291,6 +292,11 @@ static bool s_check_url(char *v, struct buf *why)
     for (const char *r = p + auth; *r; r++)
         if ((unsigned char)*r <= 0x20 || *r == 0x7f)
             return false;
+    if (endpoint_has_dot_segment(p + auth)) {
+        buf_puts(why, "a path segment '.' or '..' is not allowed (HTTP clients remove it, so "
+                      "signatures would not match)");
+        return false;
+    }
     return true;
 }
 

@@ -36,6 +36,11 @@ struct endpoint_overrides {
 int endpoint_resolve(const char *service, const char *region, const struct endpoint_overrides *ov,
                      struct endpoint *out, char *err, size_t errlen);
 
+/* Whether a URL path (from its first '/', up to the end of the string) has a segment that is
+ * exactly "." or "..": HTTP clients remove those before sending (RFC 3986), while S3 signs the
+ * path as given, so an endpoint with one could never be signed right. */
+bool endpoint_has_dot_segment(const char *path);
+
 /* "aws" | "aws-cn" | "aws-us-gov" (cn-* and us-gov-* regions; everything else is "aws"). */
 const char *endpoint_partition(const char *region);
 

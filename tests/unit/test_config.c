@@ -354,6 +354,9 @@ static void test_validators(void)
     good("endpoints", "url", "HTTPS://iam.amazonaws.com", NULL);
     good("endpoints", "url", "http://[::1]:9000", NULL);
     good("endpoints", "url", "https://vpce-0a1b2c3d-x.sts.eu-west-1.vpce.amazonaws.com", NULL);
+    bad("endpoints", "url", "http://host/./", "a path segment '.' or '..' is not allowed");
+    bad("endpoints", "s3", "http://host/a/../", "a path segment '.' or '..' is not allowed");
+    good("endpoints", "s3", "http://host/.a/b..", NULL);
     bad("endpoints", "url", "ftp://host", "expected an http");
     bad("endpoints", "url", "https://", "expected an http");
     bad("endpoints", "url", "https://host:0", "expected an http");
