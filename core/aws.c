@@ -548,6 +548,11 @@ int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double tim
     return 0;
 }
 
+const struct aws_settings *aws_ctx_settings(const struct aws_ctx *ctx)
+{
+    return &ctx->settings;
+}
+
 int aws_ctx_json_fields(struct aws_ctx *ctx, const char *body, size_t len,
                         const char *const *keys, char **values, size_t n_keys)
 {

@@ -159,6 +159,8 @@ struct aws_ctx *aws_client_ctx(const struct aws_client *c);
  * is copied, its body too. Returns 0, or -1 with err (done not called). */
 int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double timeout_s,
                  http_done_fn done, void *arg, char *err, size_t errlen);
+/* The ctx's settings (its JSON hooks among them), for aws_decode_error() in tests. */
+const struct aws_settings *aws_ctx_settings(const struct aws_ctx *ctx);
 /* The settings' json_fields hook; -1 when there is none. */
 int aws_ctx_json_fields(struct aws_ctx *ctx, const char *body, size_t len,
                         const char *const *keys, char **values, size_t n_keys);
