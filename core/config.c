@@ -782,6 +782,7 @@ static const struct s_spec s_schema[] = {
     {"run", "concurrency", CFG_INT, "10000", 1, 100000, NULL, NULL, NULL, 0},
     {"run", "threads", CFG_INT, "0", 0, 64, NULL, NULL, NULL, 0},
     {"run", "dry_run", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
+    {"run", "core_dumps", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
     {"run", "resume", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
     {"run", "shard", CFG_STRING, "", 0, 0, NULL, s_check_shard,
      "K/N (this host's share K of N, 1 <= K <= N) or auto/N (K from JOB_COMPLETION_INDEX)", 0},

@@ -191,7 +191,7 @@ static void s_transfer_free(struct transfer *t)
 {
     s_slist_free_secret(t->headers);
     headers_free(&t->resp.headers);
-    buf_free(&t->resp.body);
+    buf_free_secret(&t->resp.body); /* an AssumeRole answer holds a secret key and a token */
     free(t);
 }
 

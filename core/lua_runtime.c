@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TASK_MT "credreport.task"
 /* Percentages: a cycle starts when the heap has grown 10% past what the last one kept, and
@@ -397,11 +399,17 @@ static int luaopen_credreport_core(lua_State *L)
     return 1;
 }
 
+/* An error outside any protected call: the process cannot go on. abort() would leave a core
+ * with the run's credentials where cores are collected (a pipe in core_pattern takes one
+ * whatever the size limit), so exit at once instead, unless core dumps were allowed for
+ * debugging ([run] core_dumps). */
 static int s_panic(lua_State *L)
 {
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "credreport: unrecoverable Lua error: %s\n", msg ? msg : "?");
-    abort();
+    if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
+        abort();
+    _exit(70);
 }
 
 /* [-0, +1, e] Pushes cjson.decode(the string at idx); raises on bad JSON. */

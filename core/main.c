@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,8 +148,30 @@ static int s_append(struct buf *b, const char *v)
     return (b->len ? buf_putc(b, ',') : 0) | buf_puts(b, v);
 }
 
+/* Keys, session tokens and external ids live in this process's memory: a core dump would
+ * carry them to wherever cores go. So none is written, from the start, before anything is
+ * read: the process is not dumpable (which also keeps other processes of the user from
+ * reading its memory) and its core size limit is 0. The hard limit is kept in *saved, so that
+ * [run] core_dumps = true can undo both for debugging. */
+static void s_no_core_dumps(struct rlimit *saved)
+{
+    if (getrlimit(RLIMIT_CORE, saved) != 0)
+        saved->rlim_cur = saved->rlim_max = 0;
+    struct rlimit none = {0, saved->rlim_max};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static void s_allow_core_dumps(const struct rlimit *saved)
+{
+    setrlimit(RLIMIT_CORE, saved);
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
+    struct rlimit core_limit;
+    s_no_core_dumps(&core_limit);
     if (argc < 2) {
         fputs(s_usage, stderr);
         return 2;
@@ -269,6 +293,8 @@ int main(int argc, char **argv)
                 errors.len && errors.data[errors.len - 1] != '\n' ? "\n" : "");
         goto done;
     }
+    if (config_bool(&cfg, "run", "core_dumps"))
+        s_allow_core_dumps(&core_limit);
     log_configure(config_str(&cfg, "log", "level"), strcmp(config_str(&cfg, "log", "format"), "json") == 0);
     const char *log_file = config_str(&cfg, "log", "file");
     if (*log_file && log_open_file(log_file) != 0) {

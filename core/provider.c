@@ -273,7 +273,12 @@ static void s_role_fetch(struct aws_provider *p, struct aws_client *c)
     r.operation = "AssumeRole";
     char dur[16];
     snprintf(dur, sizeof dur, "%d", rp->duration_seconds);
-    int rc = aws_form_add(&r.body, "Action", "AssumeRole");
+    /* The external id is a secret: the body is wiped when freed, and reserved at once so no
+     * growth leaves a copy behind (percent-encoding at most triples a value). */
+    r.secret_body = true;
+    int rc = buf_reserve(&r.body, 256 + 3 * (strlen(rp->role_arn) + strlen(rp->session_name) +
+                                             (rp->external_id ? strlen(rp->external_id) : 0)));
+    rc |= aws_form_add(&r.body, "Action", "AssumeRole");
     rc |= aws_form_add(&r.body, "Version", "2011-06-15");
     rc |= aws_form_add(&r.body, "RoleArn", rp->role_arn);
     rc |= aws_form_add(&r.body, "RoleSessionName", rp->session_name);
@@ -371,7 +376,10 @@ static void s_web_fetch(struct aws_provider *p, struct aws_client *c)
     }
     char dur[16];
     snprintf(dur, sizeof dur, "%d", wp->role.duration_seconds);
-    int rc = aws_form_add(&r.body, "Action", "AssumeRoleWithWebIdentity");
+    /* Reserved at once, so no growth of the body leaves a copy of the token behind. */
+    int rc = buf_reserve(&r.body, 256 + 3 * (strlen(wp->role.role_arn) +
+                                             strlen(wp->role.session_name) + token.len));
+    rc |= aws_form_add(&r.body, "Action", "AssumeRoleWithWebIdentity");
     rc |= aws_form_add(&r.body, "Version", "2011-06-15");
     rc |= aws_form_add(&r.body, "RoleArn", wp->role.role_arn);
     rc |= aws_form_add(&r.body, "RoleSessionName", wp->role.session_name);

@@ -1,6 +1,7 @@
 #include "xml.h"
 
 #include <expat.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,11 @@ void xml_free(struct xml_node *root)
         }
         struct xml_node *next = (n == root) ? NULL : (n->next ? n->next : n->parent);
         free(n->name);
-        free(n->text);
+        if (n->text) {
+            /* the text of an AssumeRole answer's SecretAccessKey and SessionToken */
+            OPENSSL_cleanse(n->text, strlen(n->text));
+            free(n->text);
+        }
         free(n);
         n = next;
     }
@@ -149,7 +154,7 @@ struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errle
         snprintf(err, errlen, "empty XML document");
     }
     XML_ParserFree(st.parser);
-    buf_free(&st.text);
+    buf_free_secret(&st.text);
     if (st.failed || rc != XML_STATUS_OK || !st.root) {
         xml_free(st.root);
         return NULL;
