@@ -12,7 +12,10 @@
 #define XML_MAX_DEPTH 64
 /* expat joins namespace and local name with this; we keep the local name. */
 #define NS_SEP '\x01'
-#define XML_PIECE ((size_t)1 << 30)
+/* expat takes an int length, and XML_Parse copies what it is given into a buffer of its own
+ * (growing it by doubling an int: past 1 GiB it fails as "out of memory"). So the document is
+ * fed in pieces small enough that its buffer stays small whatever the document's size. */
+#define XML_PIECE ((size_t)1 << 20)
 
 struct parse_state {
     XML_Parser parser;
@@ -133,7 +136,6 @@ struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errle
     XML_SetUserData(st.parser, &st);
     XML_SetElementHandler(st.parser, s_start, s_end);
     XML_SetCharacterDataHandler(st.parser, s_chars);
-    /* expat takes an int length: feed anything longer in pieces. */
     enum XML_Status rc = XML_STATUS_OK;
     const char *p = data ? data : "";
     do {
