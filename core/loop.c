@@ -20,6 +20,15 @@ struct loop_timer {
     void *arg;
 };
 
+struct loop_watch {
+    struct loop_watch *next;
+    int fd;
+    double deadline;       /* on the monotonic clock */
+    loop_watch_fn fn;
+    void *arg;
+    bool gone;             /* unwatched: freed once no callback is running */
+};
+
 struct slot_waiter {
     struct slot_waiter *next;
     loop_timer_fn fn;
@@ -70,6 +79,9 @@ struct loop {
     CURL **idle;              /* easy handles kept for reuse */
     size_t n_idle, cap_idle;
     struct loop_origin *origins;
+    struct loop_watch *watches;
+    size_t n_watches;         /* not gone */
+    int in_watch_callbacks;   /* >0: gone watches are freed later, not during the walk */
 };
 
 double loop_now(void)
@@ -232,6 +244,11 @@ void loop_free(struct loop *l)
             free(w);
         }
         free(o);
+    }
+    while (l->watches) {
+        struct loop_watch *w = l->watches;
+        l->watches = w->next;
+        free(w);
     }
     for (size_t i = 0; i < l->n_timers; i++)
         free(l->heap[i]);
@@ -612,7 +629,93 @@ static void s_finish_transfers(struct loop *l)
 
 size_t loop_pending(const struct loop *l)
 {
-    return l->transfers + l->n_timers;
+    return l->transfers + l->n_timers + l->n_watches;
+}
+
+/* ---- descriptors ------------------------------------------------------------------------ */
+
+struct loop_watch *loop_watch(struct loop *l, int fd, double timeout_s, loop_watch_fn fn,
+                              void *arg)
+{
+    struct loop_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->fd = fd;
+    w->deadline = loop_now() + (timeout_s > 0 ? timeout_s : 0);
+    w->fn = fn;
+    w->arg = arg;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int e = errno;
+        free(w);
+        errno = e;
+        return NULL;
+    }
+    w->next = l->watches;
+    l->watches = w;
+    l->n_watches++;
+    return w;
+}
+
+void loop_unwatch(struct loop *l, struct loop_watch *w)
+{
+    if (w->gone)
+        return;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->gone = true;
+    l->n_watches--;
+}
+
+/* Frees the watches that are gone, unless a callback walk is under way. */
+static void s_watches_sweep(struct loop *l)
+{
+    if (l->in_watch_callbacks)
+        return;
+    for (struct loop_watch **p = &l->watches; *p;) {
+        struct loop_watch *w = *p;
+        if (w->gone) {
+            *p = w->next;
+            free(w);
+        } else {
+            p = &w->next;
+        }
+    }
+}
+
+/* Runs the callback of the watch on fd, if one is; false when fd is not watched (curl's). */
+static bool s_watch_event(struct loop *l, int fd)
+{
+    for (struct loop_watch *w = l->watches; w; w = w->next) {
+        if (w->fd == fd && !w->gone) {
+            l->in_watch_callbacks++;
+            w->fn(w->arg, false);
+            l->in_watch_callbacks--;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Ends the watches whose time is up, with fn(arg, true). */
+static void s_watches_expire(struct loop *l, double now)
+{
+    l->in_watch_callbacks++;
+    for (struct loop_watch *w = l->watches; w; w = w->next) {
+        if (!w->gone && w->deadline <= now) {
+            loop_unwatch(l, w);
+            w->fn(w->arg, true);
+        }
+    }
+    l->in_watch_callbacks--;
+}
+
+static double s_watches_due(const struct loop *l)
+{
+    double due = -1;
+    for (const struct loop_watch *w = l->watches; w; w = w->next)
+        if (!w->gone && (due < 0 || w->deadline < due))
+            due = w->deadline;
+    return due;
 }
 
 size_t loop_run_once(struct loop *l, int max_wait_ms)
@@ -621,6 +724,9 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     double due = l->n_timers ? l->heap[0]->due : -1;
     if (l->curl_due >= 0 && (due < 0 || l->curl_due < due))
         due = l->curl_due;
+    double watch_due = l->n_watches ? s_watches_due(l) : -1;
+    if (watch_due >= 0 && (due < 0 || watch_due < due))
+        due = watch_due;
     int wait = max_wait_ms;
     if (due >= 0) {
         double ms = (due - now) * 1000.0;
@@ -638,6 +744,8 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
             }
             continue;
         }
+        if (l->n_watches && s_watch_event(l, fd))
+            continue;
         int flags = 0;
         if (events[i].events & EPOLLIN)
             flags |= CURL_CSELECT_IN;
@@ -658,6 +766,9 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     }
     s_finish_transfers(l);
     now = loop_now();
+    if (l->n_watches)
+        s_watches_expire(l, now);
+    s_watches_sweep(l);
     while (l->n_timers && l->heap[0]->due <= now) {
         struct loop_timer *t = s_timer_pop(l);
         loop_timer_fn fn = t->fn;

@@ -98,6 +98,18 @@ size_t loop_slot_backlog(const struct loop *l);
  * of success (it is freed before fn runs); NULL when memory runs out. */
 struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn fn, void *arg);
 
+/* Watching a descriptor that is not curl's (a child process's pipe, a pidfd): fn(arg, false)
+ * is called from loop_run_once() whenever fd is readable or hung up, until loop_unwatch(); or,
+ * when timeout_s seconds pass first, fn(arg, true) once, after which the watch is gone (do not
+ * unwatch it then). A watch counts as pending work. NULL when memory runs out or epoll refuses
+ * the descriptor (errno says why). The descriptor stays the caller's. */
+struct loop_watch;
+typedef void (*loop_watch_fn)(void *arg, bool timed_out);
+struct loop_watch *loop_watch(struct loop *l, int fd, double timeout_s, loop_watch_fn fn,
+                              void *arg);
+/* Stops a watch (from its callback too). */
+void loop_unwatch(struct loop *l, struct loop_watch *w);
+
 /* Waits at most max_wait_ms for work (less when a timer is due), then runs every finished
  * transfer's and due timer's callback. Returns the number of transfers and timers still
  * pending. */
