@@ -264,7 +264,7 @@ static void test_types(void)
     good("aws", "connect_timeout", ".5", "0.5");
     good("aws", "connect_timeout", "0.1", "0.1");
     good("aws", "connect_timeout", "3600", "3600");
-    /* seconds become milliseconds in a long: values past a day are refused, not overflowed */
+    /* seconds become milliseconds in a long: timeouts have maxima, 1e300 no longer overflows */
     bad("aws", "connect_timeout", "3601",
         "[aws] connect_timeout: expected a number of seconds above 0 and up to 3600, got '3601'");
     bad("aws", "request_timeout", "1e300", "above 0 and up to 86400, got '1e300'");
