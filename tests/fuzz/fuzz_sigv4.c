@@ -1,5 +1,6 @@
 /* SigV4 canonicalisation (sigv4.c): the input is method, path, query and header lines
- * ("Name: value"), separated by newlines; signed for S3 and for another service. Invariants:
+ * ("Name: value"), separated by newlines; signed for S3, for another service, and presigned.
+ * Invariants:
  * signing is deterministic (twice, the same signature); the canonical query string is stable
  * under re-encoding: signing again with it as the query gives it back; S3 signs the path as
  * given. */
@@ -19,9 +20,10 @@ static char *s_line(const struct buf *canonical, int n)
     return strndup(p, strcspn(p, "\n"));
 }
 
-static int s_sign(bool s3, const char *method, const char *path, const char *query,
+static int s_sign(int mode, const char *method, const char *path, const char *query,
                   const struct header_list *in, struct sigv4_result *out)
 {
+    bool s3 = mode == 1;
     struct sigv4_params p;
     sigv4_params_init(&p, s3 ? "s3" : "sns", "us-east-1", 1440938160);
     p.creds.access_key_id = "AKIDEXAMPLE";
@@ -30,6 +32,8 @@ static int s_sign(bool s3, const char *method, const char *path, const char *que
     p.s3_rules = s3;
     p.normalize_path = !s3;
     p.sign_body = s3;
+    if (mode == 2) /* presigned, the token added after signing */
+        p.presign_expires = 300, p.token_after_signing = true;
     struct header_list h = {0};
     char err[256];
     int rc = -1;
@@ -55,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         free(line);
     }
-    for (int s3 = 0; s3 <= 1 && ok == 0; s3++) {
+    for (int s3 = 0; s3 <= 2 && ok == 0; s3++) {
         struct sigv4_result a, b, c;
         memset(&a, 0, sizeof a);
         memset(&b, 0, sizeof b);
@@ -66,10 +70,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char *cpath = s_line(&a.canonical_request, 1);
             char *cquery = s_line(&a.canonical_request, 2);
             FUZZ_ASSERT(cpath && cquery, "a canonical request has a path and a query line");
-            if (s3)
+            if (s3 == 1)
                 FUZZ_ASSERT(strcmp(cpath, *path ? path : "/") == 0, "S3 signs the path as given: "
                             "'%s' for '%s'", cpath, path);
-            if (s_sign(s3, method, path, cquery, &h, &c) == 0) {
+            /* (Presigning adds its X-Amz-* parameters to the query: checked without it.) */
+            if (s3 != 2 && s_sign(s3, method, path, cquery, &h, &c) == 0) {
                 char *again = s_line(&c.canonical_request, 2);
                 FUZZ_ASSERT(again && strcmp(again, cquery) == 0,
                             "canonical query stable: '%s' -> '%s'", cquery, again ? again : "");
