@@ -72,14 +72,14 @@ FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined,float-cast-ov
 FUZZ_OBJS    := $(LIB_SRCS:core/%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
-$(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(SAN_OBJS) | $(BUILD)/asan/obj
+$(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(SAN_OBJS) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -Icore -DFUZZ_CORPUS=\"tests/fuzz/$*\" \
 	  -o $@ $< tests/fuzz/replay.c $(SAN_OBJS) $(LIBS)
 
 $(BUILD)/fuzz/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/fuzz/obj
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_OBJS)
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Icore -o $@ $< $(FUZZ_OBJS) $(LIBS)
 
 $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/tsan/obj $(BUILD)/fuzz/obj:

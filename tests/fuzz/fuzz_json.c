@@ -3,32 +3,18 @@
  * (aws_decode_error). Invariants: credentials read from a document have a key id and a
  * secret; a decoded error has a code and a message. UBSan (with float-cast-overflow) checks
  * numbers become text without undefined casts. */
-#include "fuzz.h"
-#include "lua_runtime.h"
+#include "fuzz_runtime.h"
 #include "provider.h"
-
-static struct runtime *s_rt;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!s_rt) {
-        struct runtime_options ro;
-        memset(&ro, 0, sizeof ro);
-        http_settings_default(&ro.http);
-        retry_config_default(&ro.retry);
-        ro.region = "us-east-1";
-        char err[256];
-        if (loop_global_init() != 0 || !(s_rt = runtime_new(&ro, err, sizeof err))) {
-            fprintf(stderr, "runtime: %s\n", err);
-            abort();
-        }
-    }
+    struct runtime *rt = fuzz_runtime();
     static const enum provider_json kinds[] = {PROVIDER_JSON_CONTAINER, PROVIDER_JSON_IMDS,
                                                PROVIDER_JSON_PROCESS};
     for (size_t i = 0; i < 3; i++) {
         struct aws_creds c;
         char err[256];
-        if (provider_creds_from_json(s_rt->aws, kinds[i], (const char *)data, size, "fuzz", &c,
+        if (provider_creds_from_json(rt->aws, kinds[i], (const char *)data, size, "fuzz", &c,
                                      err, sizeof err) == 0) {
             FUZZ_ASSERT(c.access_key_id && *c.access_key_id && c.secret_access_key &&
                             *c.secret_access_key, "credentials have a key id and a secret");
@@ -40,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct aws_error e;
     memset(&e, 0, sizeof e);
     struct header_list h = {0};
-    aws_decode_error(aws_ctx_settings(s_rt->aws), AWS_JSON, 400, &h, (const char *)data, size,
+    aws_decode_error(aws_ctx_settings(rt->aws), AWS_JSON, 400, &h, (const char *)data, size,
                      &e);
     FUZZ_ASSERT(e.code[0] && e.message[0], "an error has a code and a message");
     return 0;
