@@ -536,6 +536,8 @@ int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double tim
     struct http_request copy = *req;
     copy.body = h->body.data;
     copy.timeout_ms = (long)(timeout_s * 1000);
+    if (!copy.max_body)
+        copy.max_body = AWS_MAX_BODY_PROVIDER;
     if (loop_http(ctx->loop, &copy, s_ctx_http_done, h, err, errlen) != 0) {
         buf_free(&h->body);
         free(h);

@@ -84,6 +84,8 @@ struct aws_request {
 /* A credential report of IAM's 5,000 users with long paths is about 15 MB of CSV, a third
  * more in base64 inside XML. */
 #define AWS_MAX_BODY_REPORT ((size_t)64 << 20)
+/* Credential endpoints (container, instance metadata) answer with a few hundred bytes. */
+#define AWS_MAX_BODY_PROVIDER ((size_t)64 << 10)
 /* Objects credreport reads back: reports and run manifests. */
 #define AWS_MAX_BODY_OBJECT ((size_t)256 << 20)
 
@@ -154,7 +156,8 @@ struct aws_ctx *aws_client_ctx(const struct aws_client *c);
 
 /* A plain HTTP request on the ctx's loop for credential providers (container, instance
  * metadata): no signature, no AWS retries, given up after timeout_s seconds, connecting
- * included (done then gets status 0 and timed_out). done runs exactly once, from the loop,
+ * included (done then gets status 0 and timed_out); a body over req->max_body (0:
+ * AWS_MAX_BODY_PROVIDER) is not read (status 0, body_too_large). done runs exactly once, from the loop,
  * unless the ctx is freed first; the response body is wiped after done returns. The request
  * is copied, its body too. Returns 0, or -1 with err (done not called). */
 int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double timeout_s,

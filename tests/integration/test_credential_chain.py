@@ -227,6 +227,21 @@ credential_source = Environment
 
 # ---- container endpoint ----------------------------------------------------------------
 
+def test_container_answer_too_large(ctx):
+    # A credentials endpoint answers with a few hundred bytes: past 64 KB it is not read, and
+    # not asked again.
+    emu = ctx.emulator()
+    creds = dict(_temporary_creds(emu), RoleArn="r" * 100000)
+    (ctx.tmp / "creds.json").write_text(json.dumps(creds))
+    srv = start_server(ctx, "cred_server.py", "--mode", "container", "--creds", ctx.tmp / "creds.json",
+                       "--log", ctx.tmp / "container.log")
+    env = ctx.aws_env(emu, AWS_CONTAINER_CREDENTIALS_FULL_URI=srv.url + "/creds")
+    res = _run(ctx, env, secrets=(creds["SecretAccessKey"], creds["Token"]))
+    check(not res["ok"] and res["error"]["code"] == "CredentialsError"
+          and "larger than 65536 bytes" in res["error"]["message"], f"{res}")
+    check(len(_server_log(ctx, "container.log")) == 1, "asked once")
+
+
 def test_container_full_uri(ctx):
     emu = ctx.emulator()
     creds = _temporary_creds(emu)
