@@ -893,7 +893,7 @@ static void s_on_http(void *arg, struct http_response *resp)
         xml_free(xml);
         return;
     }
-    if (resp->body_too_large) {
+    if (resp->too_large) {
         /* Not a passing fault: the same answer would come again, as large. */
         snprintf(res.error.code, sizeof res.error.code, "ResponseTooLarge");
         snprintf(res.error.message, sizeof res.error.message, "%s %s: %s", call->req.service,

@@ -157,8 +157,8 @@ struct aws_ctx *aws_client_ctx(const struct aws_client *c);
 /* A plain HTTP request on the ctx's loop for credential providers (container, instance
  * metadata): no signature, no AWS retries, given up after timeout_s seconds, connecting
  * included (done then gets status 0 and timed_out); a body over req->max_body (0:
- * AWS_MAX_BODY_PROVIDER) is not read (status 0, body_too_large). done runs exactly once, from the loop,
- * unless the ctx is freed first; the response body is wiped after done returns. The request
+ * AWS_MAX_BODY_PROVIDER) is not read (status 0, too_large). done runs exactly once, from the
+ * loop, unless the ctx is freed first; the response body is wiped after done returns. The request
  * is copied, its body too. Returns 0, or -1 with err (done not called). */
 int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double timeout_s,
                  http_done_fn done, void *arg, char *err, size_t errlen);

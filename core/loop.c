@@ -52,6 +52,7 @@ struct transfer {
     CURL *easy;
     struct loop_origin *slot;
     size_t max_body;
+    bool too_many_headers;
     struct curl_slist *headers;
     struct http_response resp;
     http_done_fn done;
@@ -276,7 +277,7 @@ static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
     struct transfer *t = ud;
     size_t len = size * n;
     if (len > t->max_body - t->resp.body.len) {
-        t->resp.body_too_large = true;
+        t->resp.too_large = true;
         return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
     }
     if (t->resp.body.len == 0) {
@@ -289,6 +290,8 @@ static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
     return buf_append(&t->resp.body, p, len) == 0 ? len : 0;
 }
 
+/* Headers are bounded too (LOOP_MAX_HEADERS): an endless stream of them would otherwise grow
+ * without end until the request's time runs out. */
 static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct transfer *t = ud;
@@ -297,6 +300,10 @@ static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         headers_free(&t->resp.headers);
         return len;
+    }
+    if (t->resp.headers.n >= LOOP_MAX_HEADERS) {
+        t->too_many_headers = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
     }
     const char *colon = memchr(p, ':', len);
     if (!colon)
@@ -602,15 +609,20 @@ static void s_finish_transfers(struct loop *l)
             curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
             s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
         }
-        if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && t->resp.body_too_large)) {
+        if (rc == CURLE_FILESIZE_EXCEEDED ||
+            (rc == CURLE_WRITE_ERROR && (t->resp.too_large || t->too_many_headers))) {
             /* A failed transfer (status 0), not a response cut short that reads as whole. */
-            t->resp.body_too_large = true;
+            t->resp.too_large = true;
             t->resp.status = 0;
             t->resp.transport_error = (int)rc;
-            buf_free(&t->resp.body);
-            snprintf(t->resp.error, sizeof t->resp.error,
-                     "the response body is larger than %zu bytes, the limit for this request",
-                     t->max_body);
+            buf_free_secret(&t->resp.body);
+            if (t->too_many_headers)
+                snprintf(t->resp.error, sizeof t->resp.error,
+                         "the response has more than %d headers", LOOP_MAX_HEADERS);
+            else
+                snprintf(t->resp.error, sizeof t->resp.error,
+                         "the response body is larger than %zu bytes, the limit for this "
+                         "request", t->max_body);
         } else if (rc == CURLE_OK) {
             curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
         } else {

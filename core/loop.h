@@ -36,9 +36,12 @@ struct http_request {
     size_t max_body;           /* the largest response body accepted, in bytes; 0:
                                 * HTTP_MAX_BODY_DEFAULT. A larger one, announced by
                                 * Content-Length or as it arrives, is not read: the transfer
-                                * ends with body_too_large */
+                                * ends with too_large (as does one with more than
+                                * LOOP_MAX_HEADERS headers) */
 };
 
+/* AWS sends a dozen or two headers: an endless stream of them is cut off. */
+#define LOOP_MAX_HEADERS 200
 /* Responses whose size nobody asked about are small: errors, listing pages, credentials. */
 #define HTTP_MAX_BODY_DEFAULT ((size_t)8 << 20)
 
@@ -48,8 +51,9 @@ struct http_response {
     struct buf body;
     int transport_error;       /* 0, or the CURLcode of a failed transfer */
     bool timed_out;
-    bool body_too_large;       /* the body exceeded the request's max_body: a failed
-                                * transfer (status 0, transport_error set, no body) */
+    bool too_large;            /* the body exceeded the request's max_body, or the headers
+                                * LOOP_MAX_HEADERS: a failed transfer (status 0,
+                                * transport_error set, no body) */
     char error[256];           /* what went wrong in transport, for people */
 };
 

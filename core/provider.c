@@ -832,7 +832,7 @@ static void s_container_done(void *arg, struct http_response *resp)
     struct aws_client *c = cp->client;
     char err[300];
     if ((resp->status == 0 || resp->status >= 500) && cp->attempts < HTTP_ATTEMPTS &&
-        !resp->body_too_large &&
+        !resp->too_large &&
         !(resp->timed_out && resp->transport_error == -1)) {
         s_container_get(cp);
         return;
@@ -981,7 +981,7 @@ static void s_imds_done(void *arg, struct http_response *resp)
     static const char *const what[] = {"the token PUT", "the role name GET",
                                        "the credentials GET"};
     if ((resp->status == 0 || resp->status >= 500) && ip->attempts < HTTP_ATTEMPTS &&
-        !resp->body_too_large &&
+        !resp->too_large &&
         /* A first request that got no answer at all: no IMDS here, fail fast. */
         !(resp->status == 0 && ip->step == IMDS_TOKEN)) {
         s_imds_request(ip);

@@ -339,12 +339,15 @@ function missingAuth(service) {
   return new HttpError(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
 }
 
-// The operation's answer padded with blanks to `bytes` (default 64 MiB), which XML and JSON
-// allow after the document: a client that reads it all still parses it. Declared in
-// Content-Length, or sent chunked with none when `chunked`. Streamed, so the emulator never
-// holds it; a client that stops reading ends it by closing the connection.
+// The operation's answer padded with blanks to `bytes` (default 64 MiB, or no padding when
+// only `headers` is given), which XML and JSON allow after the document: a client that reads
+// it all still parses it. Declared in Content-Length, or sent chunked with none when
+// `chunked`. `headers` adds that many more headers. Streamed, so the emulator never holds it;
+// a client that stops reading ends it by closing the connection.
 function sendOversized(req, res, status, headers, body, fault) {
-  const total = Math.max(fault.bytes || 64 * 1024 * 1024, body.length);
+  const bytes = fault.bytes !== undefined ? fault.bytes : fault.headers ? 0 : 64 * 1024 * 1024;
+  const total = Math.max(bytes, body.length);
+  for (let i = 0; i < (fault.headers || 0); i++) headers[`x-emulator-pad-${i}`] = 'p'.repeat(64);
   if (fault.chunked) delete headers['Content-Length'];
   else headers['Content-Length'] = String(total);
   res.writeHead(status, headers);

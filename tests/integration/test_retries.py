@@ -74,11 +74,14 @@ def test_oversized_bodies_are_refused_not_retried(ctx):
         dict(type="oversized", service="organizations", action="ListRoots", bytes=100 << 20,
              chunked=True, count=1),
         dict(type="oversized", service="iam", action="GetCredentialReport", bytes=20 << 20, chunked=True),
+        dict(type="oversized", service="sts", action="GetCallerIdentity", headers=1000, count=1),
     ]})
     env = ctx.aws_env(emu, **MGMT_KEYS)
-    gen, roots, gen2, _, report = calls(ctx, env, [
+    gen, roots, gen2, _, report, who = calls(ctx, env, [
         q("iam", "GenerateCredentialReport"), j("ListRoots"), q("iam", "GenerateCredentialReport"),
-        dict(kind="sleep", seconds=1), q("iam", "GetCredentialReport")])
+        dict(kind="sleep", seconds=1), q("iam", "GetCredentialReport"), q("sts", "GetCallerIdentity")])
+    check(not who["ok"] and who["error"]["code"] == "ResponseTooLarge" and who["error"]["attempts"] == 1
+          and "more than 200 headers" in who["error"]["message"], f"1,000 headers: {who}")
     for r, what in ((gen, "declared 400 MB"), (roots, "chunked 100 MB")):
         check(not r["ok"] and r["error"]["code"] == "ResponseTooLarge" and r["error"]["attempts"] == 1
               and not r["error"]["retryable"] and "larger than 8388608 bytes" in r["error"]["message"],

@@ -25,9 +25,9 @@ class Faults {
         if (!(rule.duration_ms > 0)) throw new Error('faults: duration_ms must be > 0');
         rule.expires = Date.now() + rule.duration_ms;
       }
-      if (rule.type === 'oversized' && rule.bytes !== undefined &&
-          !(Number.isInteger(rule.bytes) && rule.bytes > 0)) {
-        throw new Error('faults: oversized needs bytes > 0');
+      if (rule.type === 'oversized' && ['bytes', 'headers'].some((k) => rule[k] !== undefined &&
+          !(Number.isInteger(rule[k]) && rule[k] > 0))) {
+        throw new Error('faults: oversized needs bytes > 0 and headers > 0');
       }
       if (rule.type === 'throttle') {
         if (!(rule.rps > 0)) throw new Error('faults: throttle needs rps > 0');

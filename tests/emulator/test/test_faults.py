@@ -156,6 +156,13 @@ class FaultTest(EmuTestCase):
                          ["oversized", "oversized"])
         # through boto3 it is a normal answer
         self.assertEqual(self.emu.client("sts").get_caller_identity()["Account"], "111111111111")
+        # more headers (60: Python's http.client reads at most 100), the body as it is
+        self.emu.set_faults({"rules": [{"type": "oversized", "service": "sts", "headers": 60, "count": 1}]})
+        status, headers, body = self.emu.raw("sts", body=b"Action=GetCallerIdentity&Version=2011-06-15",
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200)
+        self.assertEqual(len([k for k in headers if k.startswith("x-emulator-pad-")]), 60)
+        self.assertTrue(body.rstrip().endswith(b"</GetCallerIdentityResponse>"))
         with self.assertRaises(Exception):
             self.emu.set_faults({"rules": [{"type": "oversized", "service": "sts", "bytes": -1}]})
 
