@@ -225,6 +225,13 @@ static int s_open_root(const char *root, bool create, mode_t mode, struct buf *w
              name = strtok_r(NULL, "/", &save)) {
             if (strcmp(name, ".") == 0)
                 continue;
+            if (pass == 1 && strcmp(name, "..") == 0) { /* below a folder still to be made */
+                buf_printf(why, "cannot create %s: it has a '..' after a missing folder", root);
+                close(fd);
+                fd = -1;
+                e = ENOENT;
+                break;
+            }
             int next = s_open_component(fd, at.data ? at.data : "", name, pass == 1 && create,
                                         mode, why);
             e = errno;
