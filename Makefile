@@ -9,20 +9,25 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs lua5.4 libcurl openssl inih expat 2>/dev/null)
 # lua-cjson is linked statically so the binary needs no Lua module path for it.
 CJSON_A   := /usr/lib/x86_64-linux-gnu/liblua5.4-cjson.a
-LIBS       = $(CJSON_A) $(PKG_LIBS) -lpthread -lm -ldl
+# libcsv ships no pkg-config file.
+LIBS       = $(CJSON_A) $(PKG_LIBS) -lcsv -lpthread -lm -ldl
 
 BUILD     := build
 SRCS      := $(wildcard core/*.c)
 LIB_SRCS  := $(filter-out core/main.c,$(SRCS))
-OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
+# The Lua library is also built into the binary (core/lua_bundle.h).
+LUA_FILES := $(wildcard lua/credreport/*.lua lua/workflows/*.lua)
+BUNDLE    := $(BUILD)/gen/lua_bundle.c
+OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
-SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o)
+SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/lua_bundle.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
 APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libssl-dev libinih-dev libexpat1-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml
+             libssl-dev libinih-dev libexpat1-dev libcsv-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml \
+             chromium
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -37,6 +42,19 @@ $(BUILD)/credreport: $(OBJS)
 $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
 	$(CC) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+$(BUNDLE): core/embed-lua $(LUA_FILES)
+	@mkdir -p $(dir $@)
+	core/embed-lua lua > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/obj
+	$(CC) $(WARN) $(CFLAGS) -Icore -c -o $@ $<
+
+$(BUILD)/asan/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/asan/obj
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -Icore -c -o $@ $<
+
+$(BUILD)/tsan/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/tsan/obj
+	$(CC) $(WARN) -O1 -g -fsanitize=thread -Icore -c -o $@ $<
+
 $(BUILD)/asan/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
@@ -48,7 +66,7 @@ $(BUILD)/asan/obj/main.o: core/main.c $(wildcard core/*.h) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 # With ThreadSanitizer, for the scheduler's tests (worker threads, queues, shared state).
-TSAN_OBJS := $(SRCS:core/%.c=$(BUILD)/tsan/obj/%.o)
+TSAN_OBJS := $(SRCS:core/%.c=$(BUILD)/tsan/obj/%.o) $(BUILD)/tsan/obj/lua_bundle.o
 $(BUILD)/tsan/credreport: $(TSAN_OBJS)
 	$(CC) -g -fsanitize=thread -o $@ $^ $(LIBS)
 
@@ -69,7 +87,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined,float-cast-overflow \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJS    := $(LIB_SRCS:core/%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_OBJS    := $(LIB_SRCS:core/%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/lua_bundle.o
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
 $(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(SAN_OBJS) | $(BUILD)/asan/obj
@@ -78,6 +96,9 @@ $(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(wildcard tests/f
 
 $(BUILD)/fuzz/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/fuzz/obj
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/fuzz/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/fuzz/obj
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -Icore -c -o $@ $<
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_OBJS)
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Icore -o $@ $< $(FUZZ_OBJS) $(LIBS)

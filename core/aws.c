@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sigv4.h"
 #include "xml.h"
 
@@ -82,6 +83,7 @@ struct aws_call {
     bool token_promised;          /* waiting for a token the limiter promised */
     struct attempt *at;           /* the attempt waiting for a connection slot */
     char operation[64];           /* req.operation points here */
+    const char *endpoint;         /* of the last attempt (owned by the loop), for errors */
     int attempts;
     int retry_cost;
     bool skew_retried;
@@ -262,6 +264,7 @@ int aws_form_add(struct buf *body, const char *name, const char *value)
 static void s_call_finish(struct aws_call *call, struct aws_result *res)
 {
     res->attempts = call->attempts;
+    res->endpoint = call->endpoint;
     res->seconds = loop_now() - call->started;
     call->done(call->arg, res);
     aws_request_cleanup(&call->req);
@@ -450,6 +453,11 @@ void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
     struct aws_error oom;
     c->refreshing = false;
     if (fresh) {
+        if (log_enabled(LOG_DEBUG)) {
+            struct log_field f[] = {LOG_STR("source", fresh->source),
+                                    LOG_NUM("expires_in", fresh->expiration ? fresh->expiration - time(NULL) : 0)};
+            log_event(LOG_DEBUG, c->have_creds ? "credentials renewed" : "credentials received", f, 2);
+        }
         creds_free(&c->creds);
         OPENSSL_cleanse(c->keys, sizeof c->keys);
         c->creds = *fresh;
@@ -700,6 +708,8 @@ static void s_take_slot(struct aws_call *call)
     snprintf(at->signing_region, sizeof at->signing_region, "%s", ep.signing_region);
     call->at = at;
     at->origin = loop_origin(ctx->loop, at->url.data);
+    if (at->origin)
+        call->endpoint = loop_origin_name(at->origin);
     if (!at->origin || loop_origin_acquire(at->origin, s_send, call) != 0) {
         at->origin = NULL;
         s_send(call);
@@ -737,6 +747,12 @@ static size_t s_max_body(const struct aws_request *r)
     return HTTP_MAX_BODY_DEFAULT;
 }
 
+static const char *s_body(const struct aws_request *r, size_t *len)
+{
+    *len = r->body_ref ? r->body_ref_len : r->body.len;
+    return r->body_ref ? r->body_ref : r->body.data;
+}
+
 /* With a connection slot (or none to be had): signs and sends the call's attempt. */
 static void s_send(void *arg)
 {
@@ -749,6 +765,8 @@ static void s_send(void *arg)
     const char *fail_code = "SigningError";
 
     call->at = NULL;
+    size_t body_len;
+    const char *body = s_body(&call->req, &body_len);
     struct sigv4_params p;
     /* Region-less global services sign with the partition's fixed region. */
     sigv4_params_init(&p, at->signing_name, at->signing_region,
@@ -766,7 +784,7 @@ static void s_send(void *arg)
     }
     if (!call->client->anonymous &&
         sigv4_sign(&p, call->req.method, at->path.data, call->req.query, &at->headers,
-                   call->req.body.data, call->req.body.len, &sig, err, sizeof err) != 0)
+                   body, body_len, &sig, err, sizeof err) != 0)
         goto fail;
     call->attempts++;
     struct http_request hr = {
@@ -774,8 +792,8 @@ static void s_send(void *arg)
         .method = call->req.method,
         .url = at->url.data,
         .headers = &at->headers,
-        .body = call->req.body.data,
-        .body_len = call->req.body.len,
+        .body = body,
+        .body_len = body_len,
         .max_body = s_max_body(&call->req),
     };
     fail_code = "HttpError";
@@ -824,7 +842,10 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     if (server != (time_t)-1 && resp->status >= 400) {
         long off = retry_skew_offset(server, time(NULL));
         if (off && (kind == RETRY_SKEW || resp->status == 403 || resp->status == 400 || resp->status == 401)) {
-            atomic_store(&ctx->shared->skew_offset, off);
+            if (atomic_exchange(&ctx->shared->skew_offset, off) != off) {
+                struct log_field f[] = {LOG_NUM("offset_seconds", off), LOG_STR("service", call->req.service)};
+                log_event(LOG_WARN, "the local clock is off: signing with the server's time", f, 2);
+            }
             if (!call->skew_retried) {
                 call->skew_retried = true;
                 s_attempt(call);
@@ -838,6 +859,9 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         strcmp(bucket_region, call->region) != 0 &&
         (resp->status == 301 || resp->status == 400 || resp->status == 307)) {
         call->region_retried = true;
+        struct log_field f[] = {LOG_STR("bucket", call->req.bucket), LOG_STR("region", bucket_region),
+                                LOG_STR("asked", call->region)};
+        log_event(LOG_DEBUG, "S3 says the bucket is in another region", f, 3);
         snprintf(call->region, sizeof call->region, "%s", bucket_region);
         s_remember_bucket_region(ctx, call->req.bucket, bucket_region);
         s_attempt(call);
@@ -849,6 +873,8 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         (strcmp(e->code, "ExpiredToken") == 0 || strcmp(e->code, "ExpiredTokenException") == 0)) {
         call->creds_retried = true;
         call->client->have_creds = false;
+        struct log_field f[] = {LOG_STR("service", call->req.service), LOG_STR("code", e->code)};
+        log_event(LOG_DEBUG, "the service says the credentials expired: fetching new ones", f, 2);
         s_attempt(call);
         return true;
     }
@@ -861,6 +887,13 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         return false;
     call->retry_cost += cost;
     double delay = retry_delay(&ctx->settings.retry, kind, call->attempts, s_random01(ctx));
+    if (log_enabled(LOG_DEBUG)) {
+        struct log_field f[] = {LOG_STR("service", call->req.service),
+                                LOG_STR("operation", call->req.operation ? call->req.operation : ""),
+                                LOG_STR("code", e->code), LOG_NUM("attempt", call->attempts),
+                                LOG_NUM("delay", delay)};
+        log_event(LOG_DEBUG, "retrying", f, 5);
+    }
     if (!loop_timer_add(ctx->loop, delay, s_on_retry_timer, call)) {
         retry_quota_release(&ctx->shared->quota, cost);
         call->retry_cost -= cost;
@@ -896,8 +929,12 @@ static void s_on_http(void *arg, struct http_response *resp)
     if (resp->too_large) {
         /* Not a passing fault: the same answer would come again, as large. */
         snprintf(res.error.code, sizeof res.error.code, "ResponseTooLarge");
-        snprintf(res.error.message, sizeof res.error.message, "%s %s: %s", call->req.service,
+        snprintf(res.error.message, sizeof res.error.message, "%s %s: %.400s", call->req.service,
                  call->req.operation ? call->req.operation : call->req.method, resp->error);
+    } else if (resp->status == 0 && resp->certificate_error) {
+        /* Trying again would meet the same certificate: not a passing failure. */
+        snprintf(res.error.code, sizeof res.error.code, "CertificateError");
+        snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);
     } else if (resp->status == 0) {
         res.error.transport = resp->transport_error ? resp->transport_error : -1;
         res.error.timeout = resp->timed_out;

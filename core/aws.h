@@ -71,6 +71,9 @@ struct aws_request {
     const char *query;
     struct header_list headers; /* extra headers; owned by the request */
     struct buf body;            /* owned by the request */
+    const char *body_ref;       /* when set, sent instead of body: the caller keeps these
+                                 * bytes alive until done runs (a large upload, not copied) */
+    size_t body_ref_len;
     bool unsigned_payload;      /* S3: send UNSIGNED-PAYLOAD instead of the body's hash */
     bool secret_body;           /* the body holds a secret (a web identity token, an external
                                  * id): wiped */
@@ -98,6 +101,7 @@ struct aws_result {
     struct aws_error error;     /* when !ok */
     bool retryable;             /* the error was worth retrying (attempts ran out) */
     bool credentials;           /* the call never went out: its credentials could not be had */
+    const char *endpoint;       /* scheme://host[:port] of the last attempt, or NULL */
     int attempts;
     double seconds;             /* from first attempt to completion */
 };

@@ -1,7 +1,10 @@
 #include "config.h"
+#include "suggest.h"
+#include "trust.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
@@ -155,45 +158,6 @@ static void s_fmt_num(char *out, size_t size, double d)
     snprintf(out, size, "%.17g", d);
 }
 
-/* Edit distance with adjacent transpositions, case-insensitive; large for long strings. */
-static size_t s_distance(const char *a, const char *b)
-{
-    enum { MAX = 64 };
-    size_t na = strlen(a), nb = strlen(b);
-    if (na >= MAX || nb >= MAX)
-        return MAX;
-    size_t d[MAX + 1][MAX + 1];
-    for (size_t i = 0; i <= na; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= nb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= na; i++) {
-        for (size_t j = 1; j <= nb; j++) {
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            size_t v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 &&
-                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
-                d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[na][nb];
-}
-
-/* Close enough to be a typo of candidate. */
-static bool s_close(const char *typo, const char *candidate)
-{
-    size_t n = strlen(candidate);
-    size_t limit = n <= 4 ? 1 : n <= 8 ? 2 : 3;
-    return s_distance(typo, candidate) <= limit;
-}
-
 /* ---- Validators of strings and list items ---- */
 
 /* Each gets a mutable copy of the value (it may shorten it to normalize it) and returns true
@@ -223,24 +187,74 @@ static bool s_check_profile(char *v, struct buf *why)
     return true;
 }
 
-static bool s_check_readable_file(char *v, struct buf *why)
+int config_check_ca_file(const char *path, struct buf *why)
 {
     struct stat st;
-    if (!*v)
-        return true;
-    if (stat(v, &st) != 0 || access(v, R_OK) != 0) {
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
         int e = errno;
         buf_puts(why, "cannot read ");
-        s_quote(why, v);
+        s_quote(why, path);
         buf_printf(why, ": %s", strerror(e));
-        return false;
+        return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        s_quote(why, v);
+        s_quote(why, path);
         buf_puts(why, " is not a file");
-        return false;
+        return -1;
     }
-    return true;
+    /* PEM: at least one certificate, or curl fails every request with a vague error. */
+    FILE *f = fopen(path, "r");
+    char line[256];
+    bool cert = false;
+    while (f && !cert && fgets(line, sizeof line, f))
+        cert = strncmp(line, "-----BEGIN CERTIFICATE-----", 27) == 0;
+    if (f)
+        fclose(f);
+    if (!cert) {
+        s_quote(why, path);
+        buf_puts(why, " holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+        return -1;
+    }
+    return 0;
+}
+
+static bool s_check_ca_file(char *v, struct buf *why)
+{
+    return !*v || config_check_ca_file(v, why) == 0;
+}
+
+/* A copy of path with a leading ~ (the user's home) or ~user (theirs) expanded; NULL with why
+ * set when it cannot be, NULL with why empty when memory runs out. */
+static char *s_expand_home(const char *path, struct buf *why)
+{
+    if (path[0] != '~')
+        return strdup(path);
+    size_t n = strcspn(path + 1, "/");
+    const char *home = NULL;
+    char user[256];
+    if (n == 0) {
+        home = getenv("HOME");
+        if (!home || !*home) {
+            struct passwd *pw = getpwuid(geteuid());
+            home = pw ? pw->pw_dir : NULL;
+        }
+    } else if (n < sizeof user) {
+        memcpy(user, path + 1, n);
+        user[n] = '\0';
+        struct passwd *pw = getpwnam(user);
+        home = pw ? pw->pw_dir : NULL;
+    }
+    if (!home || !*home) {
+        buf_printf(why, "cannot expand '%.*s': %s", (int)(n + 1 > 64 ? 64 : n + 1), path,
+                   n ? "no such user" : "no home directory (HOME is not set)");
+        return NULL;
+    }
+    struct buf out = BUF_INIT;
+    if (buf_puts(&out, home) != 0 || buf_puts(&out, path + 1 + n) != 0) {
+        buf_free(&out);
+        return NULL;
+    }
+    return buf_steal(&out);
 }
 
 /* http:// or https://, a host (name, IPv4 or [IPv6]), an optional port, an optional path; no
@@ -564,6 +578,31 @@ static bool s_check_destination(char *v, struct buf *why)
     return true;
 }
 
+/* A non-empty path relative to the destination: no leading, trailing or double '/', no '.' or
+ * '..' segment, no '\\'. */
+static bool s_check_relative_path(const char *v, struct buf *why)
+{
+    size_t n = strlen(v);
+    if (v[0] == '/' || v[n - 1] == '/' || strstr(v, "//")) {
+        buf_puts(why, "must be a relative path with no empty segment (no leading, trailing or "
+                 "double '/')");
+        return false;
+    }
+    for (const char *seg = v; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
+        size_t sl = strcspn(seg, "/");
+        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
+            buf_puts(why, "must not contain '.' or '..' segments (reports stay under "
+                     "destination)");
+            return false;
+        }
+    }
+    if (strchr(v, '\\')) {
+        buf_puts(why, "must not contain '\\'");
+        return false;
+    }
+    return true;
+}
+
 static const char *const s_template_vars[] = {"date", "time", "run_id", "account",
                                               "account_name", "ou_path"};
 
@@ -603,25 +642,33 @@ static bool s_check_key_template(char *v, struct buf *why)
                  "overwrite each other");
         return false;
     }
-    size_t n = strlen(v);
-    if (v[0] == '/' || v[n - 1] == '/' || strstr(v, "//")) {
-        buf_puts(why, "must be a relative path with no empty segment (no leading, trailing or "
-                 "double '/')");
+    return s_check_relative_path(v, why);
+}
+
+/* A folder under the destination for the dataset: a relative path, no variables; empty: off. */
+static bool s_check_dataset(char *v, struct buf *why)
+{
+    if (!*v)
+        return true;
+    if (strpbrk(v, "{}")) {
+        buf_puts(why, "takes no {variables}: the dataset's partitions are its own");
         return false;
     }
-    for (const char *seg = v; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
-        size_t sl = strcspn(seg, "/");
-        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            buf_puts(why, "must not contain '.' or '..' segments (reports stay under "
-                     "destination)");
-            return false;
-        }
+    return s_check_relative_path(v, why);
+}
+
+int config_check_key_template(const char *template, struct buf *why)
+{
+    char *copy = strdup(template);
+    if (!copy) {
+        buf_puts(why, "out of memory");
+        return -1;
     }
-    if (strchr(v, '\\')) {
-        buf_puts(why, "must not contain '\\'");
-        return false;
-    }
-    return true;
+    bool ok = *copy && s_check_key_template(copy, why);
+    if (!*copy)
+        buf_puts(why, "the key template is empty");
+    free(copy);
+    return ok ? 0 : -1;
 }
 
 /* For "arn:aws[a-z-]*:SERVICE:REGION:ACCOUNT:RESOURCE": a pointer to RESOURCE, else NULL. */
@@ -716,6 +763,7 @@ static bool s_check_subject(char *v, struct buf *why)
 
 enum {
     F_NONEMPTY = 1,    /* a string or list must not be empty */
+    F_PATH = 4,        /* a file or folder: a leading ~ or ~user is a home directory */
     F_MIN_EXCL = 2,    /* a number must be above min, not equal */
 };
 
@@ -732,18 +780,21 @@ struct s_spec {
 
 #define S_SECONDS "a number of seconds"
 #define S_URL "an http:// or https:// URL such as https://localhost:4566"
+#define S_SEVERITY "critical|high|medium|low|info"
+#define S_SEVERITY_OFF S_SEVERITY "|off"
 
 static const struct s_spec s_schema[] = {
     {"aws", "region", CFG_STRING, "", 0, 0, NULL, s_check_region,
      "an AWS region such as eu-west-1", 0},
     {"aws", "profile", CFG_STRING, "", 0, 0, NULL, s_check_profile,
      "a profile name (no spaces or brackets)", 0},
-    {"aws", "ca_bundle", CFG_STRING, "", 0, 0, NULL, s_check_readable_file,
-     "a readable PEM file", 0},
+    {"aws", "ca_bundle", CFG_STRING, "", 0, 0, NULL, s_check_ca_file,
+     "a readable PEM file of CA certificates", F_PATH},
     {"aws", "connect_timeout", CFG_NUMBER, "10", 0, 3600, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "request_timeout", CFG_NUMBER, "120", 0, 86400, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "max_attempts", CFG_INT, "3", 1, 20, NULL, NULL, NULL, 0},
     {"aws", "max_connections", CFG_INT, "128", 1, 4096, NULL, NULL, NULL, 0},
+    {"aws", "max_pages", CFG_INT, "10000", 1, 10000000, NULL, NULL, NULL, 0},
 
     {"endpoints", "url", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "iam", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
@@ -751,6 +802,7 @@ static const struct s_spec s_schema[] = {
     {"endpoints", "organizations", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "s3", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
     {"endpoints", "sns", CFG_STRING, "", 0, 0, NULL, s_check_url, S_URL, 0},
+    {"endpoints", "allow_http", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
 
     {"accounts", "ous", CFG_LIST, "", 0, 0, NULL, s_check_ou,
      "OU ids (ou-xxxx-xxxxxxxx) or root ids (r-xxxx)", 0},
@@ -786,14 +838,14 @@ static const struct s_spec s_schema[] = {
     {"run", "resume", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
     {"run", "shard", CFG_STRING, "", 0, 0, NULL, s_check_shard,
      "K/N (this host's share K of N, 1 <= K <= N) or auto/N (K from JOB_COMPLETION_INDEX)", 0},
-    {"run", "lock_file", CFG_STRING, "", 0, 0, NULL, NULL, NULL, 0},
+    {"run", "lock_file", CFG_STRING, "", 0, 0, NULL, NULL, NULL, F_PATH},
     {"run", "grace_period", CFG_NUMBER, "60", 0, 3600, NULL, NULL, S_SECONDS, 0},
     {"run", "discovery_timeout", CFG_NUMBER, "600", 0, 86400, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"run", "account_attempts", CFG_INT, "3", 1, 10, NULL, NULL, NULL, 0},
     {"run", "account_retry_delay", CFG_NUMBER, "60", 0, 3600, NULL, NULL, S_SECONDS, 0},
 
     {"output", "destination", CFG_STRING, "./reports", 0, 0, NULL, s_check_destination,
-     "a folder path or s3://bucket/prefix", F_NONEMPTY},
+     "a folder path or s3://bucket/prefix", F_NONEMPTY | F_PATH},
     {"output", "key_template", CFG_STRING, "{date}/credentialReport_{account}.csv", 0, 0, NULL,
      s_check_key_template, "a relative path with {account}", F_NONEMPTY},
     {"output", "sse", CFG_ENUM, "none", 0, 0, "none|AES256|aws:kms", NULL, NULL, 0},
@@ -806,6 +858,24 @@ static const struct s_spec s_schema[] = {
     {"output", "region", CFG_STRING, "", 0, 0, NULL, s_check_region,
      "an AWS region such as eu-west-1", 0},
     {"output", "checksum", CFG_ENUM, "sha256", 0, 0, "sha256|md5|none", NULL, NULL, 0},
+    {"output", "summary_page", CFG_BOOL, "true", 0, 0, NULL, NULL, NULL, 0},
+    {"output", "consolidated_csv", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
+    {"output", "dataset", CFG_STRING, "", 0, 0, NULL, s_check_dataset,
+     "a folder under the destination such as dataset (no {variables})", 0},
+
+    {"findings", "enabled", CFG_BOOL, "true", 0, 0, NULL, NULL, NULL, 0},
+    {"findings", "root_used_days", CFG_INT, "30", 1, 3650, NULL, NULL, NULL, 0},
+    {"findings", "unused_days", CFG_INT, "45", 1, 3650, NULL, NULL, NULL, 0},
+    {"findings", "rotation_days", CFG_INT, "90", 1, 3650, NULL, NULL, NULL, 0},
+    {"findings", "root_access_key", CFG_ENUM, "critical", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "root_no_mfa", CFG_ENUM, "critical", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "root_used_recently", CFG_ENUM, "high", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "console_user_no_mfa", CFG_ENUM, "high", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "credentials_unused", CFG_ENUM, "medium", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "key_not_rotated", CFG_ENUM, "medium", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "multiple_active_keys", CFG_ENUM, "medium", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "key_unused_since_creation", CFG_ENUM, "low", 0, 0, S_SEVERITY_OFF, NULL, NULL, 0},
+    {"findings", "notify", CFG_LIST, "", 0, 0, S_SEVERITY, NULL, NULL, 0},
 
     {"notify", "sns_topic_arn", CFG_STRING, "", 0, 0, NULL, s_check_sns_arn,
      "an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:credreport", 0},
@@ -815,7 +885,7 @@ static const struct s_spec s_schema[] = {
 
     {"log", "level", CFG_ENUM, "info", 0, 0, "debug|info|warn|error", NULL, NULL, 0},
     {"log", "format", CFG_ENUM, "text", 0, 0, "text|json", NULL, NULL, 0},
-    {"log", "file", CFG_STRING, "", 0, 0, NULL, NULL, NULL, 0},
+    {"log", "file", CFG_STRING, "", 0, 0, NULL, NULL, NULL, F_PATH},
 };
 
 #define S_N (sizeof s_schema / sizeof s_schema[0])
@@ -847,35 +917,25 @@ static void s_suggest_key(struct buf *b, const char *section, size_t seclen, con
             return;
         }
     }
-    const char *best = NULL;
-    size_t bestd = 99;
+    struct suggestion sg;
+    suggest_init(&sg, key);
     for (size_t i = 0; i < S_N; i++) {
-        if (section && (strlen(s_schema[i].section) != seclen ||
-                        strncasecmp(s_schema[i].section, section, seclen) != 0))
-            continue;
-        size_t d = s_distance(key, s_schema[i].key);
-        if (d < bestd && s_close(key, s_schema[i].key)) {
-            bestd = d;
-            best = s_schema[i].key;
-        }
+        if (!section || (strlen(s_schema[i].section) == seclen &&
+                         strncasecmp(s_schema[i].section, section, seclen) == 0))
+            suggest_consider(&sg, s_schema[i].key);
     }
-    if (best)
-        buf_printf(b, " (did you mean '%s'?)", best);
+    if (sg.best)
+        buf_printf(b, " (did you mean '%s'?)", sg.best);
 }
 
 static void s_suggest_section(struct buf *b, const char *section)
 {
-    const char *best = NULL;
-    size_t bestd = 99;
-    for (size_t i = 0; i < S_N; i++) {
-        size_t d = s_distance(section, s_schema[i].section);
-        if (d < bestd && s_close(section, s_schema[i].section)) {
-            bestd = d;
-            best = s_schema[i].section;
-        }
-    }
-    if (best) {
-        buf_printf(b, " (did you mean [%s]?)", best);
+    struct suggestion sg;
+    suggest_init(&sg, section);
+    for (size_t i = 0; i < S_N; i++)
+        suggest_consider(&sg, s_schema[i].section);
+    if (sg.best) {
+        buf_printf(b, " (did you mean [%s]?)", sg.best);
         return;
     }
     buf_puts(b, " (known sections:");
@@ -1046,7 +1106,15 @@ static int s_normalize(const struct s_spec *sp, const char *value, struct buf *o
             s_quote(msg, value);
             goto cleanup;
         }
-        if (!(copy = strdup(value)))
+        if (sp->flags & F_PATH) {
+            if (!(copy = s_expand_home(value, &why)) && why.len) {
+                buf_puts(msg, why.data);
+                goto cleanup;
+            }
+        } else {
+            copy = strdup(value);
+        }
+        if (!copy)
             goto oom;
         if ((sp->flags & F_NONEMPTY) && !*copy) {
             buf_printf(msg, "expected %s, got an empty value", sp->expect);
@@ -1561,6 +1629,11 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
         } else {
             s_err(errors, "%s: cannot open the config file: %s", path, strerror(errno));
         }
+        goto cleanup;
+    }
+    char why[512];
+    if (trust_file(fileno(f), path, why, sizeof why) != 0) {
+        s_err(errors, "%s", why);
         goto cleanup;
     }
     for (;;) {

@@ -82,6 +82,13 @@ int config_validate(struct config *c, struct buf *errors);
 int config_s3_destination(const char *dest, char *bucket, size_t bucket_len,
                           const char **prefix);
 
+/* 0 when path is a readable file of PEM CA certificates; -1 with why appended. (For
+ * AWS_CA_BUNDLE, checked like [aws] ca_bundle.) */
+int config_check_ca_file(const char *path, struct buf *why);
+/* 0 when template is a valid report key template ([output] key_template: a relative path
+ * with {account}, known variables only, no '.' or '..' segments); -1 with why appended. */
+int config_check_key_template(const char *template, struct buf *why);
+
 void config_free(struct config *c);
 
 #endif

@@ -1,4 +1,5 @@
 #include "creds.h"
+#include "trust.h"
 #include "errmsg.h"
 
 #include <errno.h>
@@ -463,6 +464,11 @@ static int s_parse_file(const char *path, bool creds_file, struct s_profiles *pr
         } else {
             errmsg_set(err, errlen, "%s %s: %s", kind, path, ERRNO_TEXT(errno));
         }
+        goto cleanup;
+    }
+    char why[512];
+    if (trust_file(fileno(f), path, why, sizeof why) != 0) {
+        errmsg_set(err, errlen, "%s: %s", kind, why);
         goto cleanup;
     }
     for (;;) {

@@ -217,6 +217,27 @@ static bool s_nonempty(const char *s)
     return s && *s;
 }
 
+/* Whether the host of "host[:port]/..." is this machine: localhost, 127.0.0.0/8 or ::1. */
+static bool s_loopback(const char *auth)
+{
+    if (strncmp(auth, "[::1]", 5) == 0)
+        return true;
+    size_t n = strcspn(auth, ":/");
+    if ((n == 9 && strncasecmp(auth, "localhost", 9) == 0) ||
+        (n > 10 && strncasecmp(auth + n - 10, ".localhost", 10) == 0))
+        return true;
+    if (n < 7 || strncmp(auth, "127.", 4) != 0)
+        return false;
+    int dots = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (auth[i] == '.')
+            dots++;
+        else if (auth[i] < '0' || auth[i] > '9')
+            return false;
+    }
+    return dots == 3;
+}
+
 int endpoint_resolve(const char *service, const char *region, const struct endpoint_overrides *ov,
                      struct endpoint *out, char *err, size_t errlen)
 {
@@ -297,6 +318,13 @@ int endpoint_resolve(const char *service, const char *region, const struct endpo
         if (url) {
             if (s_url_normalize(url, what, ep.url, sizeof ep.url, err, errlen) != 0)
                 goto cleanup;
+            if (strncmp(ep.url, "http://", 7) == 0 && !s_loopback(ep.url + 7) &&
+                !(ov && ov->allow_http)) {
+                errmsg_set(err, errlen, "%s: %s is plain HTTP to another machine: requests, their "
+                           "signatures and the reports would cross the network unencrypted; use "
+                           "https://, or set [endpoints] allow_http = true", what, s_echo(url));
+                goto cleanup;
+            }
             ep.custom = true;
         }
     }

@@ -22,6 +22,7 @@ struct endpoint {
 struct endpoint_overrides {
     const char *global;               /* [endpoints] url */
     const char *service_urls[8][2];   /* {service, url} pairs; a NULL service ends the list */
+    bool allow_http;                  /* plain http:// to hosts other than this machine */
 };
 
 /* service: "iam", "sts", "organizations", "s3", "sns" (lowercase). region: e.g. "us-east-1"
@@ -30,7 +31,8 @@ struct endpoint_overrides {
  * Override precedence, as in the AWS SDKs: AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL >
  * config per-service URL > config global URL; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true ignores
  * them all. Empty values count as unset. With an override the signing region stays what the
- * service would use without one.
+ * service would use without one. A plain http:// override must name this machine (localhost,
+ * 127.0.0.0/8, ::1) unless allow_http.
  *
  * Returns 0, or -1 with a message in err naming the variable or setting that was wrong. */
 int endpoint_resolve(const char *service, const char *region, const struct endpoint_overrides *ov,

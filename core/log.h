@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -22,5 +23,28 @@ void log_progress(const char *text);
 bool log_enabled(enum log_level level);
 bool log_json(void);
 void log_write(enum log_level level, const char *line, size_t len);
+
+/* The run every line belongs to (JSON lines carry it as "run_id"). Call before threads
+ * start. */
+void log_set_run_id(const char *run_id);
+
+/* One field of a log line: text, a number, or JSON already encoded (a table from Lua). */
+struct log_field {
+    const char *key;
+    enum { LOG_TEXT, LOG_NUMBER, LOG_JSON } kind;
+    const char *text;  /* LOG_TEXT, LOG_JSON */
+    size_t len;        /* of text */
+    double number;     /* LOG_NUMBER */
+};
+
+#define LOG_STR(k, v) ((struct log_field){.key = (k), .kind = LOG_TEXT, .text = (v), .len = strlen(v)})
+#define LOG_NUM(k, v) ((struct log_field){.key = (k), .kind = LOG_NUMBER, .number = (double)(v)})
+
+/* Writes one line, the same way from C and Lua: text, "TIME LEVEL message key=value ..."
+ * with control characters shown as \xNN and values quoted when needed; or JSON, {"time",
+ * "level", "msg", "run_id", fields...}. Nothing when the level is below the one set. */
+void log_event(enum log_level level, const char *msg, const struct log_field *fields, size_t n);
+/* log_event with a formatted message and no fields. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+
 struct loop_timer {
     double due;
     unsigned long seq;   /* ties fire in the order they were added */
@@ -71,6 +73,7 @@ struct loop {
     double curl_due;          /* when curl wants its timeout handled; -1: not wanted */
     struct http_settings settings;
     char *ca_bundle;
+    bool ca_from_env;         /* ca_bundle came from AWS_CA_BUNDLE */
     char *user_agent;
     size_t transfers;
     struct transfer *in_flight;
@@ -152,6 +155,7 @@ struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
     l->curl_due = -1;
     l->settings = *s;
     const char *ca = s->ca_bundle && *s->ca_bundle ? s->ca_bundle : getenv("AWS_CA_BUNDLE");
+    l->ca_from_env = !(s->ca_bundle && *s->ca_bundle);
     if (ca && *ca && !(l->ca_bundle = strdup(ca)))
         goto oom;
     if (!(l->user_agent = strdup(s->user_agent ? s->user_agent : "credreport")))
@@ -435,12 +439,19 @@ struct loop_origin *loop_origin(struct loop *l, const char *url)
     o->bound = o->max = l->settings.max_connections;
     o->next = l->origins;
     l->origins = o;
+    struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", o->max)};
+    log_event(LOG_DEBUG, "endpoint", f, 2);
     return o;
 }
 
 int loop_origin_bound(const struct loop_origin *o)
 {
     return o->bound;
+}
+
+const char *loop_origin_name(const struct loop_origin *o)
+{
+    return o->name;
 }
 
 size_t loop_slot_backlog(const struct loop *l)
@@ -527,6 +538,8 @@ static void s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
         int bound = o->bound - 1 < o->active ? o->bound - 1 : o->active;
         o->bound = bound > 1 ? bound : 1;
         o->busy_successes = 0;
+        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", o->bound)};
+        log_event(LOG_DEBUG, "the endpoint refused a connection: fewer at once", f, 2);
     } else if (ok && busy && o->bound < o->max && ++o->busy_successes >= o->bound) {
         o->bound++;
         o->busy_successes = 0;
@@ -585,6 +598,23 @@ static struct loop_timer *s_timer_pop(struct loop *l)
     return top;
 }
 
+/* A certificate that does not verify: say which CA store was used, and how to change it. */
+static void s_explain_ca(const struct loop *l, char *error, size_t cap)
+{
+    const char *store, *from;
+    if (l->ca_bundle) {
+        store = l->ca_bundle;
+        from = l->ca_from_env ? "AWS_CA_BUNDLE" : "[aws] ca_bundle";
+    } else {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        store = v && v->cainfo ? v->cainfo : "the system's default";
+        from = "the system store";
+    }
+    size_t len = strlen(error);
+    snprintf(error + len, cap - len, " (CA certificates from %s, %s; to trust another CA, set "
+             "AWS_CA_BUNDLE or [aws] ca_bundle to its PEM file)", from, store);
+}
+
 static void s_finish_transfers(struct loop *l)
 {
     CURLMsg *m;
@@ -630,6 +660,10 @@ static void s_finish_transfers(struct loop *l)
             t->resp.transport_error = (int)rc;
             t->resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
             snprintf(t->resp.error, sizeof t->resp.error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+            if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+                t->resp.certificate_error = true;
+                s_explain_ca(l, t->resp.error, sizeof t->resp.error);
+            }
         }
         s_release_easy(l, e);
         t->done(t->arg, &t->resp);

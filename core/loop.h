@@ -54,7 +54,8 @@ struct http_response {
     bool too_large;            /* the body exceeded the request's max_body, or the headers
                                 * LOOP_MAX_HEADERS: a failed transfer (status 0,
                                 * transport_error set, no body) */
-    char error[256];           /* what went wrong in transport, for people */
+    bool certificate_error;    /* the server's certificate could not be verified */
+    char error[512];           /* what went wrong in transport, for people */
 };
 
 struct loop;
@@ -94,6 +95,8 @@ int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg);
 void loop_origin_release(struct loop_origin *o);
 /* The origin's current bound, for logs and tests. */
 int loop_origin_bound(const struct loop_origin *o);
+/* "scheme://host:port", alive as long as the loop. */
+const char *loop_origin_name(const struct loop_origin *o);
 /* Senders waiting for a slot, all origins of the loop together: a backlog that more work
  * would only lengthen. */
 size_t loop_slot_backlog(const struct loop *l);

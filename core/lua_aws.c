@@ -75,7 +75,8 @@ static void s_push_xml(lua_State *L, const struct xml_node *n)
 
 /* [-0, +1, m] The error table every failing call returns. */
 static void s_push_error(lua_State *L, const struct aws_error *e, bool retryable, int attempts,
-                         const char *service, const char *action, bool credentials)
+                         const char *service, const char *action, bool credentials,
+                         const char *endpoint)
 {
     lua_createtable(L, 0, 8);
     lua_pushstring(L, e->code);
@@ -93,6 +94,11 @@ static void s_push_error(lua_State *L, const struct aws_error *e, bool retryable
     if (credentials) {
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "credentials");
+    }
+    if (endpoint) {
+        const char *host = strstr(endpoint, "://");
+        lua_pushstring(L, host ? host + 3 : endpoint);
+        lua_setfield(L, -2, "host");
     }
     lua_pushinteger(L, attempts);
     lua_setfield(L, -2, "attempts");
@@ -117,7 +123,10 @@ static int l_error_tostring(lua_State *L)
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     if (lua_isstring(L, 4) && lua_isstring(L, 5)) {
-        lua_pushfstring(L, "%s %s: ", lua_tostring(L, 4), lua_tostring(L, 5));
+        lua_getfield(L, 1, "host");
+        lua_pushfstring(L, "%s %s%s%s: ", lua_tostring(L, 4), lua_tostring(L, 5),
+                        lua_isstring(L, -1) ? " on " : "", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_remove(L, -2);
         luaL_addvalue(&b);
     }
     lua_pushfstring(L, "%s: %s", luaL_optstring(L, 2, "Error"), luaL_optstring(L, 3, ""));
@@ -178,7 +187,7 @@ static int l_push_result(lua_State *L)
     if (!res->ok) {
         lua_pushnil(L);
         s_push_error(L, &res->error, res->retryable, res->attempts, p->service,
-                     p->action[0] ? p->action : NULL, res->credentials);
+                     p->action[0] ? p->action : NULL, res->credentials, res->endpoint);
         return 2;
     }
     if (p->protocol == AWS_QUERY) {
@@ -252,7 +261,8 @@ static void s_on_done(void *arg, const struct aws_result *res)
         snprintf(e.message, sizeof e.message, "%s", msg ? msg : "cannot decode the response");
         lua_settop(L, base);
         lua_pushnil(L);
-        s_push_error(L, &e, false, res->attempts, p->service, p->action[0] ? p->action : NULL, false);
+        s_push_error(L, &e, false, res->attempts, p->service, p->action[0] ? p->action : NULL, false,
+                     res->endpoint);
     }
     if (now) {
         p->completed = true;
@@ -493,8 +503,10 @@ static int l_client_s3(lua_State *L)
     req.query = luaL_optstring(L, 6, NULL);
     req.region = luaL_optstring(L, 9, NULL);
     req.unsigned_payload = lua_toboolean(L, 10);
-    if (s_headers_from_lua(L, 7, &req.headers) != 0 ||
-        buf_append(&req.body, body, blen) != 0) {
+    /* The body string stays on this function's stack, so alive, while the task waits. */
+    req.body_ref = body;
+    req.body_ref_len = blen;
+    if (s_headers_from_lua(L, 7, &req.headers) != 0) {
         aws_request_cleanup(&req);
         return luaL_error(L, "out of memory");
     }

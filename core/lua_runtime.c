@@ -14,6 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exitcode.h"
+#include "lua_bundle.h"
+#include "log.h"
+
 #define TASK_MT "credreport.task"
 /* Percentages: a cycle starts when the heap has grown 10% past what the last one kept, and
  * runs four times as fast as memory is allocated. */
@@ -68,6 +72,11 @@ struct task *runtime_current_task(lua_State *L)
 bool runtime_task_running(const struct task *t)
 {
     return t->running;
+}
+
+bool runtime_task_done(const struct task *t)
+{
+    return t->done;
 }
 
 int runtime_wait(lua_State *L, struct task *t)
@@ -168,8 +177,10 @@ static void s_resume(struct task *t, int nargs)
             msg = lua_tostring(L, -1);
     }
     luaL_traceback(L, t->co, msg, 0);
-    fprintf(stderr, "credreport: %s task failed: %s\n", t->is_main ? "main" : "a",
-            lua_tostring(L, -1));
+    size_t tlen;
+    const char *trace = lua_tolstring(L, -1, &tlen);
+    struct log_field f[] = {{.key = "error", .kind = LOG_TEXT, .text = trace, .len = tlen}};
+    log_event(LOG_ERROR, t->is_main ? "the script failed" : "a task failed", f, 1);
     lua_settop(L, err_idx);
     lua_xmove(L, t->co, 1);
     s_task_end(t, false, 1);
@@ -394,8 +405,19 @@ static int luaopen_credreport_core(lua_State *L)
     luaopen_credreport_aws(L);
     luaopen_credreport_workflow(L);
     luaopen_credreport_sys(L);
+    luaopen_credreport_csv(L);
     lua_pushstring(L, CREDREPORT_VERSION);
     lua_setfield(L, -2, "version");
+    static const struct { const char *name; int status; } exits[] = {
+        {"delivered", EXIT_DELIVERED}, {"accounts_failed", EXIT_ACCOUNTS_FAILED},
+        {"usage", EXIT_USAGE}, {"cannot_start", EXIT_CANNOT_START}, {"locked", EXIT_LOCKED},
+        {"nothing_in_scope", EXIT_NOTHING_IN_SCOPE}};
+    lua_createtable(L, 0, (int)(sizeof exits / sizeof *exits));
+    for (size_t i = 0; i < sizeof exits / sizeof *exits; i++) {
+        lua_pushinteger(L, exits[i].status);
+        lua_setfield(L, -2, exits[i].name);
+    }
+    lua_setfield(L, -2, "exit");
     return 1;
 }
 
@@ -409,7 +431,7 @@ static int s_panic(lua_State *L)
     fprintf(stderr, "credreport: unrecoverable Lua error: %s\n", msg ? msg : "?");
     if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
         abort();
-    _exit(70);
+    _exit(EXIT_INTERNAL);
 }
 
 /* [-0, +1, e] Pushes cjson.decode(the string at idx); raises on bad JSON. */
@@ -620,6 +642,38 @@ static const char *s_default_region(const char *given)
     return r && *r ? r : "us-east-1";
 }
 
+const struct lua_bundle_file *runtime_builtin(const char *path)
+{
+    if (strncmp(path, RUNTIME_BUILTIN, strlen(RUNTIME_BUILTIN)) == 0)
+        path += strlen(RUNTIME_BUILTIN);
+    for (const struct lua_bundle_file *f = lua_bundle; f->path; f++)
+        if (strcmp(f->path, path) == 0)
+            return f;
+    return NULL;
+}
+
+/* package.searchers entry: a module of the library built into the binary. */
+static int l_bundle_searcher(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (const char *p = name; *p; p++)
+        luaL_addchar(&b, *p == '.' ? '/' : *p);
+    luaL_addstring(&b, ".lua");
+    luaL_pushresult(&b);
+    const struct lua_bundle_file *f = runtime_builtin(lua_tostring(L, -1));
+    if (!f) {
+        lua_pushfstring(L, "no module '%s' built into credreport", name);
+        return 1;
+    }
+    const char *chunk = lua_pushfstring(L, "@" RUNTIME_BUILTIN "%s", f->path);
+    if (luaL_loadbuffer(L, f->source, f->len, chunk) != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, chunk + 1);
+    return 2;
+}
+
 struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t errlen)
 {
     struct runtime *rt = calloc(1, sizeof *rt);
@@ -667,12 +721,16 @@ struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t e
     lua_pop(L, 1);
     s_export_config(L, o->config);
     s_export_run(L, o->run);
+    lua_getglobal(L, "package");
     if (o->lua_dir) {
-        lua_getglobal(L, "package");
         lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", o->lua_dir, o->lua_dir);
         lua_setfield(L, -2, "path");
-        lua_pop(L, 1);
     }
+    /* After the searchers of files, the library built into the binary. */
+    lua_getfield(L, -1, "searchers");
+    lua_pushcfunction(L, l_bundle_searcher);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 2);
     return rt;
 fail:
     runtime_free(rt);
@@ -724,8 +782,8 @@ int runtime_drive(struct runtime *rt, runtime_keep_going_fn keep_going, void *ar
         if (loop_run_once(rt->loop, 1000) == 0 && !keep_going(rt, arg))
             break;
         if (loop_pending(rt->loop) == 0 && rt->live_tasks > 0 && !rt->external_wakeups) {
-            fprintf(stderr, "credreport: %d task(s) wait for each other with nothing in "
-                            "progress: giving up\n", rt->live_tasks);
+            log_msg(LOG_ERROR, "%d task(s) wait for each other with nothing in progress: giving up",
+                    rt->live_tasks);
             return -1;
         }
     }
@@ -758,7 +816,14 @@ int runtime_run_main(struct runtime *rt, const char *path, int argc, char **argv
     lua_concat(L, 4);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
-    if (luaL_loadfile(L, path) != LUA_OK) {
+    const struct lua_bundle_file *builtin = runtime_builtin(path);
+    if (strncmp(path, RUNTIME_BUILTIN, strlen(RUNTIME_BUILTIN)) != 0)
+        builtin = NULL;
+    int load = builtin ? luaL_loadbuffer(L, builtin->source, builtin->len, lua_pushfstring(L, "@%s", path))
+                       : luaL_loadfile(L, path);
+    if (builtin)
+        lua_remove(L, -2); /* the chunk name */
+    if (load != LUA_OK) {
         fprintf(stderr, "credreport: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
         return RUN_LOAD_ERROR;

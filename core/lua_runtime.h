@@ -43,6 +43,13 @@ struct runtime {
 
 struct task;
 
+/* Script paths that start with this name files of the library built into the binary:
+ * "(built in)/workflows/organization.lua". */
+#define RUNTIME_BUILTIN "(built in)/"
+struct lua_bundle_file;
+/* The built-in file at path (with or without the prefix), or NULL. */
+const struct lua_bundle_file *runtime_builtin(const char *path);
+
 /* Public entry points (used by main.c). */
 struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t errlen);
 void runtime_free(struct runtime *rt);
@@ -76,9 +83,12 @@ int runtime_wait(lua_State *L, struct task *t);
 void runtime_wake(struct runtime *rt, struct task *t, int n);
 /* True while t is the running task (a completion arriving before the task yielded). */
 bool runtime_task_running(const struct task *t);
+/* True once t has ended. */
+bool runtime_task_done(const struct task *t);
 
 int luaopen_credreport_aws(lua_State *L);
 int luaopen_credreport_workflow(lua_State *L);
 int luaopen_credreport_sys(lua_State *L);
+int luaopen_credreport_csv(lua_State *L);
 
 #endif

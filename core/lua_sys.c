@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "config.h"
 #include "errmsg.h"
 #include "log.h"
 #include "lua_runtime.h"
+#include "printable.h"
 #include "sigv4.h"
 
 /* core.base64_decode(s) -> bytes | nil, err */
@@ -436,24 +438,6 @@ static int l_write_file(lua_State *L)
 static const char *s_levels[] = {"debug", "info", "warn", "error", NULL};
 
 /* Adds v as is, or quoted when it holds spaces, quotes, '=' or line breaks. */
-static int s_add_value(struct buf *b, const char *v)
-{
-    if (*v && !strpbrk(v, " \t\"=\n\r\\"))
-        return buf_puts(b, v);
-    int rc = buf_putc(b, '"');
-    for (const char *p = v; *p && rc == 0; p++) {
-        if (*p == '\n')
-            rc = buf_puts(b, "\\n");
-        else if (*p == '\r')
-            rc = buf_puts(b, "\\r");
-        else if (*p == '"' || *p == '\\')
-            rc = buf_putc(b, '\\') | buf_putc(b, *p);
-        else
-            rc = buf_putc(b, *p);
-    }
-    return rc | buf_putc(b, '"');
-}
-
 /* [-0, +1, m] Pushes the sorted string keys of the table at idx as an array. */
 static void s_sorted_keys(lua_State *L, int idx)
 {
@@ -474,36 +458,82 @@ static void s_sorted_keys(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
-/* [-0, +1, m] The text form: "TIME LEVEL message key=value ...". */
-static void s_push_text_line(lua_State *L, int level, const char *when)
+/* core.can_write(path) -> true | nil, why: whether files can be created at path (a folder),
+ * or, when it does not exist yet, under its nearest existing parent; nothing is created. */
+static int l_can_write(lua_State *L)
 {
-    struct buf b = BUF_INIT;
-    int rc = buf_printf(&b, "%s ", when);
-    for (const char *p = s_levels[level]; *p; p++)
-        rc |= buf_putc(&b, (char)(*p - 32));
-    rc |= buf_printf(&b, " %s", lua_tostring(L, 2));
-    if (lua_istable(L, 3)) {
-        s_sorted_keys(L, 3);
-        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-        for (lua_Integer i = 1; i <= n && rc == 0; i++) {
-            lua_rawgeti(L, -1, i);
-            const char *k = lua_tostring(L, -1);
-            lua_gettable(L, 3);
-            const char *v = luaL_tolstring(L, -1, NULL);
-            rc |= buf_printf(&b, " %s=", k);
-            rc |= s_add_value(&b, v);
-            lua_pop(L, 2); /* k stays alive in the keys array */
-        }
-        lua_pop(L, 1);
+    const char *path = luaL_checkstring(L, 1);
+    struct buf p = BUF_INIT;
+    if (buf_puts(&p, *path ? path : ".") != 0) {
+        buf_free(&p);
+        return luaL_error(L, "out of memory");
     }
-    rc |= buf_putc(&b, '\n');
-    if (rc != 0) {
+    struct stat st;
+    while (stat(p.data, &st) != 0 && errno == ENOENT) {
+        char *slash = strrchr(p.data, '/');
+        if (!slash) {
+            buf_reset(&p);
+            buf_puts(&p, ".");
+        } else if (slash == p.data) {
+            p.data[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        p.len = strlen(p.data);
+    }
+    const char *why = NULL;
+    char err[256];
+    if (stat(p.data, &st) != 0)
+        why = errmsg_errno(errno, err, sizeof err);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(p.data, W_OK | X_OK) != 0)
+        why = errmsg_errno(errno, err, sizeof err);
+    if (why) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", p.data, why);
+    } else {
+        lua_pushboolean(L, 1);
+    }
+    buf_free(&p);
+    return why ? 2 : 1;
+}
+
+/* core.check_key_template(template) -> true | nil, why: the rules of [output] key_template
+ * (a relative path with {account}, known variables only, no '.' or '..' segments). */
+static int l_check_key_template(lua_State *L)
+{
+    const char *t = luaL_checkstring(L, 1);
+    struct buf why = BUF_INIT;
+    if (config_check_key_template(t, &why) == 0) {
+        buf_free(&why);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, why.data ? why.data : "invalid key template");
+    buf_free(&why);
+    return 2;
+}
+
+/* core.printable(text) -> text with control characters shown as \xNN, for terminals and
+ * text logs (account names, AWS messages). */
+static int l_printable(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (!printable_needed(s, len)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    struct buf b = BUF_INIT;
+    if (printable_append(&b, s, len) != 0) {
         buf_free(&b);
-        luaL_error(L, "out of memory");
-        return;
+        return luaL_error(L, "out of memory");
     }
     lua_pushlstring(L, b.data, b.len);
     buf_free(&b);
+    return 1;
 }
 
 /* core.log(level, message[, fields]) writes one line to stderr:
@@ -512,46 +542,52 @@ static void s_push_text_line(lua_State *L, int level, const char *when)
 static int l_log(lua_State *L)
 {
     int level = luaL_checkoption(L, 1, NULL, s_levels);
-    luaL_checkstring(L, 2);
+    const char *msg = luaL_checkstring(L, 2);
     if (!log_enabled((enum log_level)level))
         return 0;
     lua_settop(L, 3);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[48], sec[32];
-    strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when, sizeof when, "%.24s.%03dZ", sec, (int)(ts.tv_nsec / 1000000));
-    if (log_json()) {
+    struct log_field fields[32];
+    size_t n = 0;
+    if (lua_istable(L, 3)) {
+        s_sorted_keys(L, 3); /* 4 */
         lua_getglobal(L, "require");
         lua_pushstring(L, "cjson");
         lua_call(L, 1, 1);
-        lua_getfield(L, -1, "encode");
-        lua_createtable(L, 0, 8);
-        if (lua_istable(L, 3)) {
-            lua_pushnil(L);
-            while (lua_next(L, 3)) {
-                lua_pushvalue(L, -2);
+        lua_getfield(L, -1, "encode"); /* 6 */
+        lua_Integer nkeys = (lua_Integer)lua_rawlen(L, 4);
+        for (lua_Integer i = 1; i <= nkeys && n < sizeof fields / sizeof *fields; i++) {
+            lua_rawgeti(L, 4, i);
+            const char *k = lua_tostring(L, -1);
+            lua_gettable(L, 3);
+            struct log_field *f = &fields[n++];
+            f->key = k; /* alive in the keys array */
+            switch (lua_type(L, -1)) {
+            case LUA_TNUMBER:
+                f->kind = LOG_NUMBER;
+                f->number = lua_tonumber(L, -1);
+                break;
+            case LUA_TSTRING:
+                f->kind = LOG_TEXT;
+                f->text = lua_tolstring(L, -1, &f->len);
+                break;
+            case LUA_TTABLE:
+            case LUA_TBOOLEAN:
+                lua_pushvalue(L, 6);
                 lua_insert(L, -2);
-                lua_rawset(L, -4);
+                lua_call(L, 1, 1);
+                f->kind = LOG_JSON;
+                f->text = lua_tolstring(L, -1, &f->len);
+                break;
+            default:
+                f->kind = LOG_TEXT;
+                f->text = luaL_tolstring(L, -1, &f->len);
+                lua_remove(L, -2);
             }
+            /* The value stays on the stack until the line is written. */
+            luaL_checkstack(L, 4, "too many log fields");
         }
-        lua_pushstring(L, when);
-        lua_setfield(L, -2, "time");
-        lua_pushstring(L, s_levels[level]);
-        lua_setfield(L, -2, "level");
-        lua_pushvalue(L, 2);
-        lua_setfield(L, -2, "msg");
-        lua_call(L, 1, 1);
-        lua_pushliteral(L, "\n");
-        lua_concat(L, 2);
-    } else {
-        s_push_text_line(L, level, when);
     }
-    size_t len;
-    const char *line = lua_tolstring(L, -1, &len);
-    log_write((enum log_level)level, line, len);
+    log_event((enum log_level)level, msg, fields, n);
     return 0;
 }
 
@@ -612,7 +648,8 @@ int luaopen_credreport_sys(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
         {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
-        {"log", l_log}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
+        {"log", l_log}, {"printable", l_printable}, {"check_key_template", l_check_key_template},
+        {"can_write", l_can_write}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
     return 0;
 }

@@ -12,8 +12,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "exitcode.h"
 #include "log.h"
 #include "mq.h"
+#include "runlock.h"
 #include "workflow.h"
 
 /* Process-wide: signals are. */
@@ -25,8 +27,14 @@ static _Atomic int s_in_flight;       /* accounts being processed, all workers *
 static void s_on_signal(int sig)
 {
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&s_signal, &expected, sig))
-        _exit(128 + sig); /* the second signal: the user insists */
+    if (!atomic_compare_exchange_strong(&s_signal, &expected, sig)) {
+        /* The second signal: the user insists. write() is safe in a signal handler. */
+        static const char msg[] = "credreport: a second signal: stopping at once; the manifest "
+                                  "was NOT written\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        _exit(128 + sig);
+    }
 }
 
 /* Only a workflow run stops gracefully; plain scripts and listings keep the default. */
@@ -46,9 +54,12 @@ struct link {
     struct mq *outcomes;  /* workers → coordinator */
     /* coordinator */
     struct task *waiter;  /* waiting in core.next_outcome() */
+    struct task *main_task; /* runner.coordinate: the run ends when it does */
     double grace_period;
     double deadline;      /* after a stop request: when waiting for outcomes ends */
     bool stop_told;       /* the waiter was told "stopping" */
+    bool discovered;      /* discovery ended (core.close_accounts) */
+    bool discovered_told; /* the waiter was told "discovered" */
     bool interrupted;     /* the grace period is over */
     /* worker */
     int in_flight, limit;
@@ -94,16 +105,20 @@ static int l_post_account(lua_State *L)
     return 1;
 }
 
-/* core.close_accounts(): no more accounts will come. */
+/* core.close_accounts(): no more accounts will come; core.next_outcome() says so once
+ * ("discovered"). */
 static int l_close_accounts(lua_State *L)
 {
-    mq_close(s_link(L, true)->accounts);
+    struct link *k = s_link(L, true);
+    mq_close(k->accounts);
+    k->discovered = true;
     return 0;
 }
 
-/* core.next_outcome() -> json | nil, "stopping" | nil, "interrupted"
- * Waits for the next account outcome from a worker. After SIGINT/SIGTERM it answers
- * "stopping" once, then outcomes until the grace period ends, then "interrupted". */
+/* core.next_outcome() -> json | nil, "discovered" | nil, "stopping" | nil, "interrupted"
+ * Waits for the next account outcome from a worker, or for discovery to end (once, after
+ * core.close_accounts()). After SIGINT/SIGTERM it answers "stopping" once, then outcomes
+ * until the grace period ends, then "interrupted". */
 static int l_next_outcome(lua_State *L)
 {
     struct link *k = s_link(L, true);
@@ -112,6 +127,12 @@ static int l_next_outcome(lua_State *L)
         lua_pushlstring(L, m->data, m->len);
         free(m);
         return 1;
+    }
+    if (k->discovered && !k->discovered_told) {
+        k->discovered_told = true;
+        lua_pushnil(L);
+        lua_pushstring(L, "discovered");
+        return 2;
     }
     if (k->interrupted || (atomic_load(&s_signal) && !k->stop_told)) {
         k->stop_told = true;
@@ -232,8 +253,9 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
     /* An account starts when this thread's requests are not already queued for connections:
      * one started now would only wait in that queue, holding memory, and those already in
      * flight would wait longer behind it. Accounts waiting for their reports queue nothing. */
+    size_t started = 0; /* their first requests are not queued yet: they run from the loop */
     while (stopping || (k->in_flight < k->limit &&
-                        loop_slot_backlog(rt->loop) < (size_t)k->backlog_limit)) {
+                        loop_slot_backlog(rt->loop) + started < (size_t)k->backlog_limit)) {
         struct mq_msg *m = mq_pop(k->accounts);
         if (!m)
             break;
@@ -254,6 +276,7 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
         lua_pushlstring(L, m->data, m->len);
         free(m);
         k->in_flight++;
+        started++;
         atomic_fetch_add(&s_in_flight, 1);
         runtime_spawn(rt, 2, NULL);
     }
@@ -270,7 +293,7 @@ static void *s_worker_main(void *arg)
     pthread_cond_signal(w->ready_cv);
     pthread_mutex_unlock(w->ready_mu);
     if (!w->rt) {
-        fprintf(stderr, "credreport: worker thread: %s\n", err);
+        log_msg(LOG_ERROR, "a worker thread could not start: %s", err);
         return NULL;
     }
     struct runtime *rt = w->rt;
@@ -312,6 +335,12 @@ static bool s_coordinator_keep_going(struct runtime *rt, void *arg)
             lua_pushlstring(rt->L, m->data, m->len);
             free(m);
             runtime_wake(rt, t, 1);
+        } else if (k->discovered && !k->discovered_told) {
+            k->waiter = NULL;
+            k->discovered_told = true;
+            lua_pushnil(rt->L);
+            lua_pushstring(rt->L, "discovered");
+            runtime_wake(rt, t, 2);
         } else if (atomic_load(&s_stopping) && (k->interrupted || !k->stop_told)) {
             k->waiter = NULL;
             k->stop_told = true;
@@ -320,7 +349,9 @@ static bool s_coordinator_keep_going(struct runtime *rt, void *arg)
             runtime_wake(rt, t, 2);
         }
     }
-    return rt->live_tasks > 0;
+    /* The run ends with the coordinating task: a discovery still stuck in a call after the
+     * grace period is abandoned. */
+    return k->main_task ? !runtime_task_done(k->main_task) : rt->live_tasks > 0;
 }
 
 /* The exit status a task's results give: its first result when it is an integer. */
@@ -337,51 +368,39 @@ static int s_task_status(struct runtime *rt, struct task *t, int fallback)
     return status;
 }
 
-/* Takes the run lock (flock) for the life of the process. Returns the fd, -1 with a message
- * printed when another run holds it (or it cannot be opened). */
-static int s_lock(const char *path)
-{
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "credreport: cannot open the lock file %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char holder[32] = "";
-        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-        holder[n > 0 ? n : 0] = '\0';
-        holder[strcspn(holder, "\n")] = '\0';
-        fprintf(stderr, "credreport: another run%s%s%s holds the lock %s; exiting without "
-                        "doing anything\n", holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "", path);
-        close(fd);
-        return -1;
-    }
-    char pid[32];
-    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-        /* the lock holds even if the pid cannot be recorded */
-    }
-    return fd;
-}
-
 static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, int wf_ref)
 {
     int lock_fd = -1;
     if (o->lock_path && *o->lock_path) {
-        lock_fd = s_lock(o->lock_path);
-        if (lock_fd < 0)
-            return WORKFLOW_LOCKED;
+        char err[512];
+        bool busy;
+        lock_fd = runlock_take(o->lock_path, &busy, err, sizeof err);
+        if (lock_fd < 0 && busy) {
+            fprintf(stderr, "credreport: %s: the lock %s; exiting without doing anything\n",
+                    o->lock_path, err);
+            return EXIT_LOCKED;
+        }
+        if (lock_fd < 0) {
+            fprintf(stderr, "credreport: cannot use the lock file %s: %s (set another with "
+                            "--lock-file or [run] lock_file)\n", o->lock_path, err);
+            return EXIT_CANNOT_START;
+        }
     }
     struct mq accounts, outcomes;
     if (mq_init(&accounts) != 0 || mq_init(&outcomes) != 0) {
         fprintf(stderr, "credreport: cannot create the work queues\n");
-        return 3;
+        return EXIT_CANNOT_START;
     }
     struct link coord = {.coordinator = true, .accounts = &accounts, .outcomes = &outcomes,
                          .workflow_ref = LUA_NOREF, .grace_period = o->grace_period};
     rt->workflow = &coord;
     rt->external_wakeups = true;
-    mq_subscribe(&outcomes, rt->loop);
+    if (mq_subscribe(&outcomes, rt->loop) != 0) {
+        mq_destroy(&accounts);
+        mq_destroy(&outcomes);
+        log_msg(LOG_ERROR, "out of memory");
+        return EXIT_CANNOT_START;
+    }
     s_handle_signals();
     log_enable_progress();
 
@@ -390,7 +409,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
     pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t ready_cv = PTHREAD_COND_INITIALIZER;
     int ready = 0, started = 0;
-    int status = 3;
+    int status = EXIT_CANNOT_START;
     if (!workers) {
         fprintf(stderr, "credreport: out of memory\n");
         goto done;
@@ -401,7 +420,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         w->o = o;
         w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
                                 .limit = per_thread, .workflow_ref = LUA_NOREF,
-                                .backlog_limit = 4 * o->rt.http.max_connections};
+                                .backlog_limit = 2 * o->rt.http.max_connections};
         w->ready_mu = &ready_mu;
         w->ready_cv = &ready_cv;
         w->ready = &ready;
@@ -410,7 +429,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
      * wait until all are before anything is pushed. */
     for (int i = 0; i < n; i++) {
         if (pthread_create(&workers[i].thread, NULL, s_worker_main, &workers[i]) != 0) {
-            fprintf(stderr, "credreport: cannot start worker thread %d\n", i + 1);
+            log_msg(LOG_ERROR, "cannot start worker thread %d", i + 1);
             break;
         }
         started++;
@@ -421,26 +440,25 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
     pthread_mutex_unlock(&ready_mu);
     int alive = 0;
     for (int i = 0; i < started; i++) {
-        if (workers[i].rt) {
-            mq_subscribe(&accounts, workers[i].rt->loop);
+        if (workers[i].rt && mq_subscribe(&accounts, workers[i].rt->loop) == 0)
             alive++;
-        }
     }
     if (!alive)
-        fprintf(stderr, "credreport: no worker thread could start\n");
+        log_msg(LOG_ERROR, "no worker thread could start");
     else if (s_push_runner_fn(rt, "coordinate") == 0) {
         lua_rawgeti(rt->L, LUA_REGISTRYINDEX, wf_ref);
         int keep = LUA_NOREF;
         struct task *t = runtime_spawn(rt, 1, &keep);
+        coord.main_task = t;
         runtime_drive(rt, s_coordinator_keep_going, &coord);
-        status = s_task_status(rt, t, 3);
+        status = s_task_status(rt, t, EXIT_CANNOT_START);
         luaL_unref(rt->L, LUA_REGISTRYINDEX, keep);
     }
 done:
     mq_close(&accounts);
-    if (atomic_load(&s_in_flight) > 0) {
+    if (atomic_load(&s_in_flight) > 0 || rt->live_tasks > 0) {
         /* Stopped, and the grace period is over: the manifest is written; what is still in
-         * flight is abandoned with the process. */
+         * flight (accounts, a listing) is abandoned with the process. */
         atomic_store(&s_abandon, true);
         fflush(stdout);
         fflush(stderr);
@@ -466,12 +484,12 @@ int workflow_main(const struct workflow_options *o)
     struct runtime *rt = runtime_new(&o->rt, err, sizeof err);
     if (!rt) {
         fprintf(stderr, "credreport: %s\n", err);
-        return 3;
+        return EXIT_CANNOT_START;
     }
     int results = LUA_NOREF, status;
     int rc = runtime_run_main(rt, o->script, o->argc, o->argv, &results);
     if (rc != RUN_OK) {
-        status = rc == RUN_LOAD_ERROR ? 2 : 1;
+        status = rc == RUN_LOAD_ERROR ? EXIT_USAGE : EXIT_ACCOUNTS_FAILED;
         goto done;
     }
     lua_State *L = rt->L;
@@ -482,11 +500,11 @@ int workflow_main(const struct workflow_options *o)
             fprintf(stderr, "credreport: %s returns a table that looks like a workflow but is "
                             "not one: a workflow has discover, process and finish functions\n",
                     o->script);
-            status = 2;
+            status = EXIT_USAGE;
         } else if (o->mode != WF_RUN) {
             fprintf(stderr, "credreport: %s is not a workflow (it must return a table with "
                             "discover, process and finish functions)\n", o->script);
-            status = 2;
+            status = EXIT_USAGE;
         } else {
             status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
         }
@@ -499,13 +517,14 @@ int workflow_main(const struct workflow_options *o)
         status = s_run_workflow(rt, o, wf_ref);
     } else if (s_push_runner_fn(rt, o->mode == WF_ACCOUNTS ? "list" : "dry_run") == 0) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, wf_ref);
+        lua_pushstring(L, o->format ? o->format : "table");
         int keep = LUA_NOREF;
-        struct task *t = runtime_spawn(rt, 1, &keep);
+        struct task *t = runtime_spawn(rt, 2, &keep);
         runtime_drive(rt, NULL, NULL);
-        status = s_task_status(rt, t, 3);
+        status = s_task_status(rt, t, EXIT_CANNOT_START);
         luaL_unref(L, LUA_REGISTRYINDEX, keep);
     } else {
-        status = 2;
+        status = EXIT_USAGE;
     }
     luaL_unref(L, LUA_REGISTRYINDEX, wf_ref);
 done:

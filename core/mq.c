@@ -19,13 +19,22 @@ void mq_destroy(struct mq *q)
         free(m);
         m = next;
     }
+    free(q->wake);
     pthread_mutex_destroy(&q->mu);
 }
 
-void mq_subscribe(struct mq *q, struct loop *l)
+int mq_subscribe(struct mq *q, struct loop *l)
 {
-    if (q->n_wake < sizeof q->wake / sizeof *q->wake)
-        q->wake[q->n_wake++] = l;
+    if (q->n_wake == q->cap_wake) {
+        size_t cap = q->cap_wake ? q->cap_wake * 2 : 8;
+        struct loop **w = realloc(q->wake, cap * sizeof *w);
+        if (!w)
+            return -1;
+        q->wake = w;
+        q->cap_wake = cap;
+    }
+    q->wake[q->n_wake++] = l;
+    return 0;
 }
 
 static void s_wake_all(struct mq *q)

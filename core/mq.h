@@ -21,14 +21,15 @@ struct mq {
     struct mq_msg *head, *tail;
     size_t n;
     bool closed;
-    struct loop *wake[65]; /* loops to wake on push and close */
-    size_t n_wake;
+    struct loop **wake;    /* loops to wake on push and close: one per consumer thread */
+    size_t n_wake, cap_wake;
 };
 
 int mq_init(struct mq *q);
 void mq_destroy(struct mq *q);
-/* Registers a consumer's loop (before any thread starts). */
-void mq_subscribe(struct mq *q, struct loop *l);
+/* Registers a consumer's loop (before any thread starts), however many there are. 0, or -1
+ * when memory runs out. */
+int mq_subscribe(struct mq *q, struct loop *l);
 /* Copies data; 0, or -1 when memory runs out or the queue is closed. */
 int mq_push(struct mq *q, const char *data, size_t len);
 /* The oldest message (free() it), or NULL when there is none now. */

@@ -19,10 +19,8 @@ struct workflow_options {
     int concurrency;           /* accounts in flight in all (>= 1) */
     const char *lock_path;     /* held for the whole run; NULL: no lock */
     double grace_period;       /* seconds in-flight accounts get after SIGINT/SIGTERM */
+    const char *format;        /* WF_ACCOUNTS: "table", "json" or "csv" */
 };
-
-/* Exit status when another run holds the lock. */
-#define WORKFLOW_LOCKED 4
 
 
 /* Returns the process exit status. */

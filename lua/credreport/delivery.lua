@@ -1,17 +1,62 @@
 -- Where reports go: an S3 bucket (with encryption, owner checks and an integrity checksum)
 -- or a local folder (written atomically, readable by the owner only).
 local core = require "credreport.core"
+local paging = require "credreport.paging"
 
 local M = {}
 
--- {kind = "s3", bucket =, prefix =} or {kind = "folder", path =}
+-- The headers and region of a read from the destination bucket: its expected owner and region.
+local function read_headers(out, extra)
+  local h = extra or {}
+  if out and out.expected_bucket_owner and out.expected_bucket_owner ~= "" then
+    h["x-amz-expected-bucket-owner"] = out.expected_bucket_owner
+  end
+  return h
+end
+
+local function bucket_region(out)
+  return out and out.region ~= "" and out.region or nil
+end
+
+-- {kind = "s3", bucket =, prefix =} or {kind = "folder", path =}. A folder's leading ~ is the
+-- home directory (config.ini's values arrive expanded; a script's may not).
 function M.destination(spec)
   local bucket, prefix = spec:match("^s3://([^/]+)/?(.*)$")
   if bucket then
     prefix = prefix:gsub("/+$", "")
     return {kind = "s3", bucket = bucket, prefix = prefix}
   end
-  return {kind = "folder", path = (spec ~= "" and spec or "./reports"):gsub("/+$", "")}
+  local path = spec ~= "" and spec or "./reports"
+  if path == "~" or path:sub(1, 2) == "~/" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then error("cannot expand ~ in the destination: HOME is not set", 0) end
+    path = home .. path:sub(2)
+  elseif path:sub(1, 1) == "~" then
+    error("the destination " .. path .. " starts with ~user: write the folder out in full", 0)
+  end
+  return {kind = "folder", path = (path:gsub("(.)/+$", "%1"))}
+end
+
+-- Whether reports can be delivered at all, checked once before any account: the bucket
+-- exists, is the expected owner's and can be reached (GetBucketLocation), or files can be
+-- created in the folder (or under its nearest existing parent); nothing is written. Returns true, or nil and {check =, code =, message =}.
+function M.check(client, dest, out)
+  if dest.kind == "folder" then
+    local ok, err = core.can_write(dest.path)
+    if not ok then
+      return nil, {check = "the folder can be written", code = "WriteFailed", message = tostring(err)}
+    end
+    return true
+  end
+  local res, err = client:s3("GET", {bucket = dest.bucket, query = "location", headers = read_headers(out),
+                                     region = bucket_region(out)})
+  if res then return true end
+  local why = {NoSuchBucket = "the bucket does not exist",
+               AccessDenied = "access denied: the runner needs s3:GetBucketLocation on it" ..
+                 ((out and out.expected_bucket_owner ~= "") and (", and it must belong to " ..
+                   out.expected_bucket_owner .. " (expected_bucket_owner)") or "")}
+  return nil, {check = "the bucket exists and can be used (s3:GetBucketLocation)", code = err.code,
+               message = (why[err.code] and (why[err.code] .. ": ") or "") .. tostring(err.message)}
 end
 
 function M.describe(dest)
@@ -47,6 +92,7 @@ local function join(prefix, key)
   if prefix == nil or prefix == "" then return key end
   return prefix .. "/" .. key
 end
+
 
 -- The S3 headers an upload carries, from the [output] settings.
 function M.s3_headers(out, body)
@@ -97,36 +143,49 @@ function M.put(client, dest, out, key, body, content_type)
   return path
 end
 
--- Names of the objects or files directly under dir (a path relative to the destination),
--- or nil, err. A folder that does not exist has none.
-function M.list(client, dest, dir)
+-- Names of the objects or files directly under dir (a path relative to the destination; ""
+-- for its top), or nil, err. Sub-folders are listed too (S3: common prefixes, with a
+-- trailing "/"). A folder that does not exist has none. out: the [output] settings (for the
+-- bucket's region and expected owner), optional.
+function M.list(client, dest, dir, out)
   if dest.kind == "folder" then
-    local names, err = core.list_dir(dest.path .. "/" .. dir, dest.path)
+    local names, err = core.list_dir(dir == "" and dest.path or dest.path .. "/" .. dir, dest.path)
     if not names then
       if tostring(err):find("No such file", 1, true) then return {} end
       return nil, {code = "ReadFailed", message = err}
     end
     return names
   end
-  local prefix = join(dest.prefix, dir) .. "/"
+  local top = dir == "" and dest.prefix or join(dest.prefix, dir)
+  local prefix = top == "" and "" or top .. "/"
   local names, token = {}, nil
+  local next_page = paging.guard("S3 listing of s3://" .. dest.bucket .. "/" .. prefix)
   repeat
+    local perr = next_page(token)
+    if perr then return nil, perr end
+    if core.stopping() then
+      return nil, {code = "Interrupted", message = "listing s3://" .. dest.bucket .. "/" .. prefix .. " was stopped"}
+    end
     local query = "list-type=2&delimiter=%2F&prefix=" .. core.uri_encode(prefix)
     if token then query = query .. "&continuation-token=" .. core.uri_encode(token) end
-    local res, err = client:s3("GET", {bucket = dest.bucket, query = query})
+    local res, err = client:s3("GET", {bucket = dest.bucket, query = query, headers = read_headers(out),
+                                       region = bucket_region(out)})
     if not res then return nil, err end
     local doc = core.xml_decode(res.body)
     local r = doc and doc.ListBucketResult or {}
     local contents = r.Contents
     if contents and contents.Key then contents = {contents} end -- a single element
     for _, c in ipairs(contents or {}) do names[#names + 1] = c.Key:sub(#prefix + 1) end
+    local folders = r.CommonPrefixes
+    if folders and folders.Prefix then folders = {folders} end
+    for _, f in ipairs(type(folders) == "table" and folders or {}) do names[#names + 1] = f.Prefix:sub(#prefix + 1) end
     token = r.IsTruncated == "true" and r.NextContinuationToken or nil
   until not token
   return names
 end
 
 -- The content stored under key, or nil, err.
-function M.get(client, dest, key)
+function M.get(client, dest, key, out)
   if dest.kind == "folder" then
     local f, err = io.open(dest.path .. "/" .. key, "rb")
     if not f then return nil, {code = "ReadFailed", message = err} end
@@ -134,9 +193,40 @@ function M.get(client, dest, key)
     f:close()
     return body
   end
-  local res, err = client:s3("GET", {bucket = dest.bucket, key = join(dest.prefix, key)})
+  local res, err = client:s3("GET", {bucket = dest.bucket, key = join(dest.prefix, key),
+                                     headers = read_headers(out), region = bucket_region(out)})
   if not res then return nil, err end
   return res.body
+end
+
+local function hex_to_base64(hex)
+  return core.base64_encode((hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
+end
+
+-- Whether key holds exactly what a manifest says was delivered: bytes long, with that
+-- SHA-256 (hex). S3 is asked for the checksum it stored (sent with every upload unless
+-- [output] checksum is md5 or none; then the size alone is compared); a folder's file is
+-- read and hashed. Returns true, or nil and why not.
+function M.verify(client, dest, out, key, bytes, sha256)
+  if type(bytes) ~= "number" or type(sha256) ~= "string" or not sha256:match("^%x+$") or #sha256 ~= 64 then
+    return nil, "the manifest does not record the report's size and checksum"
+  end
+  if dest.kind == "folder" then
+    local body, err = M.get(client, dest, key)
+    if not body then return nil, tostring(err.message) end
+    if #body ~= bytes then return nil, ("%d bytes, not %d"):format(#body, bytes) end
+    if core.digest("sha256", body) ~= sha256:lower() then return nil, "its SHA-256 differs" end
+    return true
+  end
+  local res, err = client:s3("HEAD", {bucket = dest.bucket, key = join(dest.prefix, key),
+                                      headers = read_headers(out, {["x-amz-checksum-mode"] = "ENABLED"}),
+                                      region = bucket_region(out)})
+  if not res then return nil, tostring(err.code) end
+  local size = tonumber(res.headers["content-length"])
+  if size ~= bytes then return nil, ("%s bytes, not %d"):format(tostring(size), bytes) end
+  local stored = res.headers["x-amz-checksum-sha256"]
+  if stored and stored ~= hex_to_base64(sha256) then return nil, "its SHA-256 differs" end
+  return true
 end
 
 return M

@@ -29,6 +29,7 @@ function M.build(run, info)
       row.location, row.key, row.reason = o.location, o.key, o.reason
       row.report_generated_time, row.sha256, row.bytes = o.generated_time, o.sha256, o.bytes
       row.checks = math.tointeger(o.checks) or o.checks
+      row.findings, row.findings_error = o.finding_counts, o.findings_error
       if o.resumed_from then
         row.resumed_from = o.resumed_from
         counts.resumed = counts.resumed + 1
@@ -59,6 +60,9 @@ function M.build(run, info)
     accounts = rows,
   }
   if info.discovery_error then m.discovery_error = info.discovery_error end
+  if info.requested_missing and #info.requested_missing > 0 then
+    m.requested_not_processed = info.requested_missing
+  end
   if info.interrupted then m.interrupted_by = info.interrupted.signal end
   return m, counts
 end
@@ -66,12 +70,15 @@ end
 -- Keys in the order the docs show them, so that manifests read well and diff cleanly; keys a
 -- custom workflow adds come after, sorted.
 local TOP = {"run_id", "started", "finished", "version", "destination", "shard", "interrupted_by",
-             "discovery_error", "summary"}
+             "discovery_error", "requested_not_processed", "summary", "findings"}
 local ROW = {"id", "name", "state", "ou_path", "status", "attempts", "key", "location",
-             "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "reason", "error",
-             "notification_error", "duration_seconds"}
+             "report_generated_time", "checks", "sha256", "bytes", "resumed_from", "findings",
+             "findings_error", "reason", "error", "notification_error", "duration_seconds"}
+local COUNTS = {"total", "new", "persisting", "resolved", "critical", "high", "medium", "low", "info"}
 local NESTED = {summary = {"in_scope", "delivered", "failed", "skipped"}, error = {"code", "message"},
-                discovery_error = {"code", "message"}}
+                discovery_error = {"code", "message"}, findings = COUNTS}
+-- A list of tables (requested_not_processed): each element in this order.
+local LISTS = {requested_not_processed = {"id", "reason"}}
 
 local function ordered_keys(t, order)
   local keys, known = {}, {}
@@ -88,15 +95,25 @@ local function ordered_keys(t, order)
   return keys
 end
 
-local function value(v, order)
+-- lua-cjson escapes every "/" as "\/" and never writes a bare one, so undoing it is exact.
+local function json(v)
+  return (cjson.encode(v):gsub("\\/", "/"))
+end
+
+local function value(v, order, list_order)
+  if type(v) == "table" and list_order then
+    local parts = {}
+    for i, item in ipairs(v) do parts[i] = value(item, list_order) end
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
   if type(v) == "table" and order then
     local parts = {}
     for i, k in ipairs(ordered_keys(v, order)) do
-      parts[i] = cjson.encode(k) .. ": " .. value(v[k], NESTED[k])
+      parts[i] = json(k) .. ": " .. value(v[k], NESTED[k])
     end
     return "{" .. table.concat(parts, ", ") .. "}"
   end
-  return cjson.encode(v)
+  return json(v)
 end
 
 -- JSON text: one account per line, keys in a stable order, "/" not escaped.
@@ -104,7 +121,7 @@ function M.encode(m)
   local out = {"{\n"}
   for _, k in ipairs(ordered_keys(m, TOP)) do
     if k ~= "accounts" then
-      out[#out + 1] = ("  %s: %s,\n"):format(cjson.encode(k), value(m[k], NESTED[k]))
+      out[#out + 1] = ("  %s: %s,\n"):format(json(k), value(m[k], NESTED[k], LISTS[k]))
     end
   end
   out[#out + 1] = '  "accounts": ['
@@ -112,8 +129,7 @@ function M.encode(m)
     out[#out + 1] = (i > 1 and ",\n    " or "\n    ") .. value(row, ROW)
   end
   out[#out + 1] = #m.accounts > 0 and "\n  ]\n}\n" or "]\n}\n"
-  -- lua-cjson escapes every "/" as "\/" (and never writes a bare one), so this is exact.
-  return (table.concat(out):gsub("\\/", "/"))
+  return table.concat(out)
 end
 
 return M

@@ -8,6 +8,10 @@ local function subject(template, vars)
   return s:sub(1, 99)
 end
 
+local function region_of(settings)
+  return settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
+end
+
 -- Publishes the failure of one account. Returns the message id or nil, err.
 function M.account_failed(client, settings, run, account, err)
   local text = table.concat({
@@ -34,15 +38,25 @@ function M.account_failed(client, settings, run, account, err)
     ["MessageAttributes.entry.3.Value.DataType"] = "String",
     ["MessageAttributes.entry.3.Value.StringValue"] = tostring(err.code or "Error"),
   }
-  local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
-  local res, perr = client:query("sns", "Publish", params, {region = region})
+  local res, perr = client:query("sns", "Publish", params, {region = region_of(settings)})
   if not res then return nil, perr end
   return res.MessageId
 end
 
+-- Whether the topic exists and the run may see it (sns:GetTopicAttributes), checked before
+-- any account. Returns true, or nil and the error.
+function M.check(client, settings)
+  local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
+  local res, err = client:query("sns", "GetTopicAttributes", {TopicArn = settings.sns_topic_arn},
+                                {region = region})
+  if res then return true end
+  if err.code == "NotFound" then err.message = "the topic does not exist: " .. tostring(err.message) end
+  return nil, err
+end
+
 -- The summary of a run (with [notify] on = always).
 function M.run_summary(client, settings, run, text, counts)
-  local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
+  local region = region_of(settings)
   local res, err = client:query("sns", "Publish", {
     TopicArn = settings.sns_topic_arn,
     Subject = subject("credreport run {run_id}: {delivered} delivered, {failed} failed",
@@ -52,6 +66,53 @@ function M.run_summary(client, settings, run, text, counts)
     ["MessageAttributes.entry.1.Value.DataType"] = "String",
     ["MessageAttributes.entry.1.Value.StringValue"] = run.id,
   }, {region = region})
+  if not res then return nil, err end
+  return res.MessageId
+end
+
+M.MAX_LISTED = 50 -- new findings listed in one message; the rest are counted
+
+-- One message for the new findings of a run (those of [findings] notify's severities): how
+-- many of each severity, the most severe (account, user, check and subject of each), the
+-- comparison's date and where the findings file and the summary page are. list: the most
+-- severe new findings (findings lines); info: {count =, counts = {severity = n}, by_check =,
+-- baseline =, findings =, summary =}. Returns the message id or nil, err.
+function M.new_findings(client, settings, run, list, info)
+  local parts, listed = {}, {}
+  for _, f in ipairs(list) do listed[f.severity] = true end
+  for _, s in ipairs{"critical", "high", "medium", "low", "info"} do
+    local n = listed[s] and info.counts and info.counts[s] or 0
+    if n > 0 then parts[#parts + 1] = ("%d %s"):format(n, s) end
+  end
+  local lines = {
+    ("credreport run %s found %d new finding(s)%s %s."):format(run.id, info.count,
+      #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "",
+      info.baseline and ("since the runs of " .. info.baseline) or "(no earlier run to compare with)"),
+    "",
+  }
+  local shown = math.min(#list, M.MAX_LISTED)
+  for i = 1, shown do
+    local f = list[i]
+    local c = info.by_check and info.by_check[f.check]
+    lines[#lines + 1] = ("[%s] %s (%s) %s: %s%s"):format(f.severity, f.account, f.account_name or "",
+      f.user, c and c.title or f.check, f.subject and (" (" .. f.subject .. ")") or "")
+  end
+  if info.count > shown then lines[#lines + 1] = ("... and %d more"):format(info.count - shown) end
+  lines[#lines + 1] = ""
+  if info.findings then lines[#lines + 1] = "Findings: " .. info.findings end
+  if info.summary then lines[#lines + 1] = "Summary page: " .. info.summary end
+  lines[#lines + 1] = "Run: " .. run.id
+  local res, err = client:query("sns", "Publish", {
+    TopicArn = settings.sns_topic_arn,
+    Subject = subject("credreport run {run_id}: {n} new finding(s)", {run_id = run.id, n = info.count}),
+    Message = table.concat(lines, "\n"),
+    ["MessageAttributes.entry.1.Name"] = "run_id",
+    ["MessageAttributes.entry.1.Value.DataType"] = "String",
+    ["MessageAttributes.entry.1.Value.StringValue"] = run.id,
+    ["MessageAttributes.entry.2.Name"] = "event",
+    ["MessageAttributes.entry.2.Value.DataType"] = "String",
+    ["MessageAttributes.entry.2.Value.StringValue"] = "new_findings",
+  }, {region = region_of(settings)})
   if not res then return nil, err end
   return res.MessageId
 end

@@ -1,6 +1,8 @@
 -- Organization discovery: the whole organization or OU subtrees, walked in parallel, with
 -- each account handed to `emit` as soon as its listing page arrives.
 local core = require "credreport.core"
+local paging = require "credreport.paging"
+local pause = require "credreport.pause"
 local cjson = require "cjson"
 
 local M = {}
@@ -19,11 +21,17 @@ M.budget = 600
 M.deadline = nil
 local MAX_BACKOFF = 30
 
+local function interrupted()
+  local _, name = core.stopping()
+  return {code = "Interrupted", message = "listing the organization was stopped by " .. tostring(name)}
+end
+
 local function call(client, op, params)
   gate = gate or core.semaphore(M.max_in_flight)
   local deadline = M.deadline or core.monotonic() + M.budget
   local backoff, tries = 1, 0
   while true do
+    if core.stopping() then return nil, interrupted() end
     gate:acquire()
     local ok, res, err = pcall(client.json, client, "organizations", op, params)
     gate:release()
@@ -38,7 +46,7 @@ local function call(client, op, params)
     end
     core.log("warn", "Organizations call failed; trying again", {operation = op, code = err.code,
              tries = tries, retry_in = math.floor(wait * 10 + 0.5) / 10})
-    core.sleep(wait)
+    if not pause(wait) then return nil, interrupted() end
     backoff = math.min(backoff * 2, MAX_BACKOFF)
   end
 end
@@ -51,7 +59,10 @@ end
 -- an empty page) and calls on_item for every element of result[key].
 function M.each(client, op, params, key, on_item)
   local token
+  local next_page = paging.guard("Organizations " .. op)
   repeat
+    local perr = next_page(token)
+    if perr then return nil, perr end
     local p = {}
     for k, v in pairs(params or {}) do p[k] = v end
     p.NextToken = token
@@ -71,7 +82,8 @@ end
 function M.account(raw, ou_id, ou_path)
   local state = present(raw.State) and raw.State or (present(raw.Status) and raw.Status or "UNKNOWN")
   return {
-    id = raw.Id, name = present(raw.Name) and raw.Name or "", email = present(raw.Email) and raw.Email or "",
+    id = tostring(present(raw.Id) and raw.Id or ""), name = present(raw.Name) and tostring(raw.Name) or "",
+    email = present(raw.Email) and tostring(raw.Email) or "",
     arn = present(raw.Arn) and raw.Arn or "", state = state, ou_id = ou_id, ou_path = ou_path,
   }
 end
@@ -90,13 +102,23 @@ local function all(fns)
   return true
 end
 
+-- A missing OU is named: it is usually a typo in [accounts] ous or --ou.
+local function name_parent(err, parent_id)
+  if type(err) == "table" and err.code == "ParentNotFoundException" then
+    err.message = ("the OU or root %s does not exist (check [accounts] ous / --ou): %s"):format(
+      parent_id, tostring(err.message))
+  end
+  return err
+end
+
 -- Walks the subtree under parent_id: its accounts and, in parallel, every child OU.
 function M.walk(client, parent_id, path, emit)
   local children = {}
   local function list_accounts()
-    return M.each(client, "ListAccountsForParent", {ParentId = parent_id}, "Accounts", function(raw)
+    local ok, err = M.each(client, "ListAccountsForParent", {ParentId = parent_id}, "Accounts", function(raw)
       emit(M.account(raw, parent_id, path))
     end)
+    return ok, name_parent(err, parent_id)
   end
   local function list_ous()
     local subtrees = {}
@@ -105,7 +127,7 @@ function M.walk(client, parent_id, path, emit)
         local child_path = path .. "/" .. (present(ou.Name) and ou.Name or ou.Id)
         subtrees[#subtrees + 1] = function() return M.walk(client, ou.Id, child_path, emit) end
       end)
-    if not ok then return nil, err end
+    if not ok then return nil, name_parent(err, parent_id) end
     return all(subtrees)
   end
   children[1], children[2] = list_accounts, list_ous

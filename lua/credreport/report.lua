@@ -27,10 +27,12 @@ function M.policy(settings)
 end
 
 -- Returns {csv=, generated_time=, checks=} or nil, err (err.code "ReportNotReady" when the
--- report was not COMPLETE within the policy's checks).
-function M.fetch(client, policy)
+-- report was not COMPLETE within the policy's checks). fields, when given, go with the debug
+-- lines that trace the polling (e.g. {account = id}).
+function M.fetch(client, policy, fields)
   local checks = 0
   local last_err
+  local started = core.monotonic()
   while true do
     checks = checks + 1
     local gen, gen_err = client:query("iam", "GenerateCredentialReport")
@@ -49,47 +51,50 @@ function M.fetch(client, policy)
       last_err = err
     end
     if checks >= policy.retry_limit then
-      local detail = last_err and (" (last: " .. tostring(last_err.code) .. ")") or ""
+      local detail = last_err and ("; last error " .. tostring(last_err.code)) or ""
       return nil, {code = "ReportNotReady",
-                   message = ("credential report not COMPLETE after %d checks%s"):format(checks, detail)}
+                   message = ("credential report not COMPLETE after %d checks over %.0f s (retry_limit %d%s)"):format(
+                     checks, core.monotonic() - started, policy.retry_limit, detail)}
     end
-    core.sleep(policy.wait(checks))
+    local wait = policy.wait(checks)
+    if fields then
+      core.log("debug", "report not ready", {account = fields.account, check = checks,
+               state = gen and gen.State or (err and err.code), next_check_in = wait})
+    end
+    core.sleep(wait)
   end
 end
 
 -- Parses the CSV into rows keyed by column name (columns differ between report versions, so
--- read them by name, never by position).
+-- read them by name, never by position), with core.csv_decode: rows, columns, or nil and
+-- "line N: ..." when the text is not a well-formed CSV with a header row.
 function M.rows(csv)
-  local rows, header = {}, nil
-  for line in csv:gmatch("[^\r\n]+") do
-    local fields, pos = {}, 1
-    while pos <= #line + 1 do
-      local value, next_pos
-      if line:sub(pos, pos) == '"' then
-        local buf, i = {}, pos + 1
-        while true do
-          local q = line:find('"', i, true)
-          if not q then buf[#buf + 1] = line:sub(i); i = #line + 1; break end
-          buf[#buf + 1] = line:sub(i, q - 1)
-          if line:sub(q + 1, q + 1) == '"' then buf[#buf + 1] = '"'; i = q + 2 else i = q + 1; break end
-        end
-        value, next_pos = table.concat(buf), i + 1
-      else
-        local comma = line:find(",", pos, true) or (#line + 1)
-        value, next_pos = line:sub(pos, comma - 1), comma + 1
-      end
-      fields[#fields + 1] = value
-      pos = next_pos
-    end
-    if not header then
-      header = fields
-    else
-      local row = {}
-      for i, name in ipairs(header) do row[name] = fields[i] end
-      rows[#rows + 1] = row
-    end
-  end
-  return rows
+  return core.csv_decode(csv)
+end
+
+-- The report's special values: not dates, not booleans. "N/A": not applicable (no password,
+-- no key, never used); "no_information": no sign-in recorded (password_last_used);
+-- "not_supported": does not apply to the root user's row.
+M.SPECIAL = {["N/A"] = true, no_information = true, not_supported = true}
+M.ROOT_USER = "<root_account>"
+
+-- Seconds since the epoch of a report time ("2024-01-15T08:30:00+00:00", AWS writes UTC), or
+-- nil for a special value or anything else that is not such a time. Computed by hand:
+-- os.time() would read the fields as local time.
+function M.epoch(iso)
+  if type(iso) ~= "string" or not iso:find("^%d") then return nil end -- N/A, no_information...
+  local y, mo, d, h, mi, s, rest = iso:match("^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  local offset = 0
+  local sign, oh, om = rest:match("([+-])(%d%d):?(%d%d)$")
+  if sign then offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "+" and 1 or -1) end
+  if mo <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
+  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset
 end
 
 return M

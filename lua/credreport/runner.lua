@@ -4,6 +4,11 @@
 local core = require "credreport.core"
 local cjson = require "cjson"
 
+-- Workflow runs allocate mostly short-lived objects (a report's rows, findings, request
+-- tables) while thousands of accounts wait in suspended tasks: generational collection
+-- leaves that large, old heap alone instead of marking it in every cycle (bench/findings-cpu).
+collectgarbage("generational")
+
 local M = {}
 
 local function as_error(e)
@@ -13,15 +18,51 @@ local function as_error(e)
   return {code = "ScriptError", message = tostring(e)}
 end
 
--- Runs discovery; calls found(account) once per account id. Returns nil or the error.
-local function discover(W, found)
+-- Runs discovery; calls found(account) once per account id in scope. scope records what
+-- was left out: scope.out[reason] = count, and scope.seen[id] = true or the reason, so that
+-- accounts asked for by id can be told apart: processed, out of scope, or not found. Returns
+-- nil or the error.
+local function discover(W, found, scope)
   local seen = {}
+  scope.out, scope.seen = scope.out or {}, seen
   local ok, err = pcall(W.discover, W, function(a)
-    if seen[a.id] then return end
+    if seen[a.id] == true then return end
     seen[a.id] = true
     found(a)
+  end, function(a, why)
+    if seen[a.id] then return end
+    why = tostring(why or "out of scope")
+    seen[a.id] = why
+    scope.out[why] = (scope.out[why] or 0) + 1
   end)
   if not ok then return as_error(err) end
+end
+
+-- The ids asked for ([accounts] include, --account) that were not processed, with why.
+local function requested_missing(W, scope)
+  local missing = {}
+  for id in pairs(W.scope and W.scope.include or {}) do
+    local seen = scope.seen[id]
+    if seen ~= true then
+      missing[#missing + 1] = {id = id, reason = seen or "not found in the organization (or not under the OUs in scope)"}
+    end
+  end
+  table.sort(missing, function(x, y) return x.id < y.id end)
+  return missing
+end
+
+-- Runs the workflow's preflight, if it has one. Returns true, or false with the failure
+-- reported on stderr.
+local function preflight(W)
+  if not W.preflight then return true end
+  local ok, res, err = pcall(W.preflight, W)
+  if ok and res then return true end
+  err = ok and err or {check = "preflight", resource = "the workflow", code = "ScriptError", message = tostring(res)}
+  core.log("error", "preflight failed", {check = err.check, resource = err.resource, code = err.code,
+                                          error = err.message})
+  io.stderr:write(core.printable(("credreport: cannot start: %s: %s: %s: %s"):format(
+    tostring(err.resource), tostring(err.check), tostring(err.code), tostring(err.message))), "\n")
+  return false
 end
 
 local function clock(seconds)
@@ -47,7 +88,12 @@ end
 
 function M.coordinate(W)
   local info = {order = {}, accounts = {}, outcomes = {}, done = 0, failed = 0}
+  if not preflight(W) then return core.exit.cannot_start end
   local started = core.monotonic()
+  local scope = {}
+  local run = require "credreport.run"
+  core.log("info", "run started", {event = "run_started", version = run.version,
+           destination = W.dest and require("credreport.delivery").describe(W.dest) or nil})
   local waiting = 0
   local function record(o)
     local id = o.account.id
@@ -62,46 +108,63 @@ function M.coordinate(W)
     o.account = info.accounts[id]
     info.outcomes[id] = o
   end
+  -- Discovery runs as a task of its own, so that a stop request reaches the run even while a
+  -- listing call is stuck: after the grace period the manifest is written with what is known.
   local listing = true
-  info.discovery_error = discover(W, function(a)
-    info.order[#info.order + 1] = a.id
-    info.accounts[a.id] = {id = a.id, name = a.name, state = a.state, ou_path = a.ou_path}
-    if a.error then
-      record({account = a, status = "failed", error = a.error})
-    elseif a.resumed then
-      record({account = a, status = "delivered", resumed_from = a.resumed.run_id,
-              location = a.resumed.location, key = a.resumed.key,
-              generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256})
-    elseif core.post_account(cjson.encode(a)) then
-      waiting = waiting + 1
-    else
-      local _, name = core.stopping()
-      record(not_started(a, name))
+  core.spawn(function()
+    info.discovery_error = discover(W, function(a)
+      info.order[#info.order + 1] = a.id
+      info.accounts[a.id] = {id = a.id, name = a.name, state = a.state, ou_path = a.ou_path}
+      if a.error then
+        record({account = a, status = "failed", error = a.error})
+      elseif a.resumed then
+        record({account = a, status = "delivered", resumed_from = a.resumed.run_id,
+                location = a.resumed.location, key = a.resumed.key,
+                generated_time = a.resumed.generated_time, sha256 = a.resumed.sha256,
+                bytes = a.resumed.bytes})
+      elseif core.post_account(cjson.encode(a)) then
+        waiting = waiting + 1
+      else
+        local _, name = core.stopping()
+        record(not_started(a, name))
+      end
+      progress(info, started, listing)
+    end, scope)
+    listing = false
+    info.requested_missing = requested_missing(W, scope)
+    for _, r in ipairs(info.requested_missing) do
+      core.log("warn", "asked for but not processed", {account = r.id, reason = r.reason})
     end
-    progress(info, started, listing)
+    if info.discovery_error then
+      core.log("error", "cannot list the accounts in scope", info.discovery_error)
+    end
+    core.close_accounts() -- answered by core.next_outcome() as nil, "discovered"
   end)
-  listing = false
-  core.close_accounts()
-  if info.discovery_error then
-    core.log("error", "cannot list the accounts in scope", info.discovery_error)
-  end
-  while waiting > 0 do
+  while listing or waiting > 0 do
     local json, why = core.next_outcome()
     if json then
       waiting = waiting - 1
       record(cjson.decode(json))
-      progress(info, started, false)
+      progress(info, started, listing)
     elseif why == "stopping" then
       local _, name = core.stopping()
       core.log("warn", "stopping: no new account starts", {signal = name, in_flight = core.in_flight()})
-    else
+    elseif why == "interrupted" then
+      if listing then
+        info.discovery_error = {code = "Interrupted",
+                                message = "the organization was not listed completely: the run was stopped"}
+      end
       break -- the grace period is over
     end
   end
   core.progress(nil)
   local sig, name = core.stopping()
   if sig then info.interrupted = {signal = name, status = 128 + sig} end
-  return W:finish(info)
+  local status = W:finish(info)
+  core.log("info", "run finished", {event = "run_finished", status = math.tointeger(status) or status,
+           in_scope = #info.order, done = info.done, failed = info.failed,
+           seconds = math.floor((core.monotonic() - started) * 10 + 0.5) / 10})
+  return status
 end
 
 function M.process(W, json)
@@ -136,46 +199,114 @@ function M.not_started(sig, json)
 end
 
 local function collect(W)
-  local list = {}
-  local err = discover(W, function(a) list[#list + 1] = a end)
+  local list, scope = {}, {}
+  local err = discover(W, function(a) list[#list + 1] = a end, scope)
   table.sort(list, function(x, y)
     if x.ou_path ~= y.ou_path then return x.ou_path < y.ou_path end
     return x.id < y.id
   end)
-  return list, err
+  return list, err, scope
 end
 
--- The exit status of a listing: 3 when the organization could not be listed.
-local function listing_status(err)
+-- "3 state SUSPENDED, 1 excluded", most first.
+local function out_of_scope_text(scope)
+  local parts = {}
+  for why, n in pairs(scope.out or {}) do parts[#parts + 1] = {why = why, n = n} end
+  table.sort(parts, function(x, y) return x.n > y.n or (x.n == y.n and x.why < y.why) end)
+  for i, p in ipairs(parts) do parts[i] = ("%d %s"):format(p.n, p.why) end
+  return #parts > 0 and table.concat(parts, ", ") or "none"
+end
+
+-- The exit status of a listing, its error reported on stderr.
+local function listing_status(list, err)
   io.stdout:flush()
-  if not err then return 0 end
-  io.stderr:write(("credreport: cannot list the accounts: %s: %s\n"):format(err.code, err.message))
-  return 3
+  if err then
+    io.stderr:write(("credreport: cannot list the accounts: %s: %s\n"):format(
+      core.printable(tostring(err.code)), core.printable(tostring(err.message))))
+    return core.exit.cannot_start
+  end
+  return #list > 0 and core.exit.delivered or core.exit.nothing_in_scope
 end
 
--- `credreport accounts`: the accounts in scope, touching none of them.
-function M.list(W)
-  local list, err = collect(W)
-  local name_w = 4
-  for _, a in ipairs(list) do name_w = math.max(name_w, #a.name) end
-  local fmt = "%-12s  %-" .. name_w .. "s  %-15s  %s\n"
-  io.stdout:write(fmt:format("ID", "NAME", "STATE", "OU PATH"))
-  for _, a in ipairs(list) do io.stdout:write(fmt:format(a.id, a.name, a.state, a.ou_path)) end
-  return listing_status(err)
+local function csv_field(v)
+  v = tostring(v or "")
+  if v:find('[",\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
+  return v
 end
 
--- `credreport run --dry-run`: what a run would do, without entering any account.
+-- `credreport accounts`: the accounts in scope, touching none of them, as a table (with a
+-- footer on what was left out and why), JSON or CSV. Nothing goes to stdout when the
+-- organization cannot be listed.
+function M.list(W, format)
+  local list, err, scope = collect(W)
+  if err then return listing_status(list, err) end
+  local missing = requested_missing(W, scope)
+  local out = {}
+  if format == "json" then
+    local accounts = {}
+    for i, a in ipairs(list) do
+      accounts[i] = {id = a.id, name = a.name, state = a.state, ou_path = a.ou_path, ou_id = a.ou_id,
+                     email = a.email, error = a.error}
+    end
+    local outside = {}
+    for why, n in pairs(scope.out) do outside[#outside + 1] = {reason = why, accounts = n} end
+    table.sort(outside, function(x, y) return x.reason < y.reason end)
+    -- lua-cjson writes an empty table as {}: lists are encoded one by one.
+    local function list_json(t) return #t > 0 and cjson.encode(t) or "[]" end
+    out[1] = ('{"accounts": %s, "out_of_scope": %s, "requested_not_processed": %s}\n'):format(
+      list_json(accounts), list_json(outside), list_json(missing)):gsub("\\/", "/")
+  elseif format == "csv" then
+    out[1] = "id,name,state,ou_path\n"
+    for _, a in ipairs(list) do
+      out[#out + 1] = table.concat({csv_field(a.id), csv_field(a.name), csv_field(a.state),
+                                    csv_field(a.ou_path)}, ",") .. "\n"
+    end
+  else
+    local rows, name_w = {}, 4
+    for i, a in ipairs(list) do
+      rows[i] = {core.printable(a.id), core.printable(a.name), core.printable(a.state), core.printable(a.ou_path)}
+      name_w = math.max(name_w, #rows[i][2])
+    end
+    local fmt = "%-12s  %-" .. name_w .. "s  %-15s  %s\n"
+    out[1] = fmt:format("ID", "NAME", "STATE", "OU PATH")
+    for _, r in ipairs(rows) do out[#out + 1] = fmt:format(r[1], r[2], r[3], r[4]) end
+    out[#out + 1] = ("%d account(s) in scope; out of scope: %s\n"):format(#list, out_of_scope_text(scope))
+  end
+  io.stdout:write(table.concat(out))
+  for _, r in ipairs(missing) do
+    io.stderr:write(core.printable(("credreport: asked for but not in scope: %s (%s)"):format(r.id, r.reason)), "\n")
+  end
+  if #missing > 0 and #list > 0 then
+    io.stdout:flush()
+    return core.exit.accounts_failed
+  end
+  return listing_status(list, nil)
+end
+
+-- `credreport run --dry-run`: the same checks as a run (credentials, destination, topic),
+-- then what it would do, without entering any account.
 function M.dry_run(W)
-  local list, err = collect(W)
+  if not preflight(W) then return core.exit.cannot_start end
+  local list, err, scope = collect(W)
+  local resumed = 0
+  io.stdout:write(core.printable("destination: " .. (W.dest and require("credreport.delivery").describe(W.dest) or "?")), "\n")
   for _, a in ipairs(list) do
+    if a.resumed then resumed = resumed + 1 end
     local how = a.error and ("fails: " .. tostring(a.error.message))
       or a.resumed and ("already delivered by " .. a.resumed.run_id)
       or a.own_credentials and "own credentials" or a.role_arn or "?"
-    local key = W.key_for and W:key_for(a) or "?"
-    io.stdout:write(("%s  %-24s  %s  -> %s\n"):format(a.id, how, a.ou_path, key))
+    local key = a.error and "(not processed)" or W.key_for and W:key_for(a) or "?"
+    io.stdout:write(core.printable(("%s  %-24s  %s  -> %s"):format(a.id, how, a.ou_path, key)), "\n")
   end
-  io.stdout:write(("%d account(s) in scope; nothing was changed\n"):format(#list))
-  return listing_status(err)
+  io.stdout:write(("%d account(s) in scope, %d to collect, %d already delivered today; out of "
+                   .. "scope: %s; nothing was changed\n"):format(#list, #list - resumed, resumed,
+                   out_of_scope_text(scope)))
+  local missing = requested_missing(W, scope)
+  for _, r in ipairs(missing) do
+    io.stderr:write(core.printable(("credreport: asked for but not in scope: %s (%s)"):format(r.id, r.reason)), "\n")
+  end
+  if not err and #missing > 0 and #list > 0 then return core.exit.accounts_failed end
+  return listing_status(list, err)
 end
 
 return M

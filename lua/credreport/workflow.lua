@@ -13,6 +13,10 @@ local report = require "credreport.report"
 local delivery = require "credreport.delivery"
 local notify = require "credreport.notify"
 local manifest = require "credreport.manifest"
+local pause = require "credreport.pause"
+local findings = require "credreport.findings"
+local dataset = require "credreport.dataset"
+local summary = require "credreport.summary"
 local cjson = require "cjson"
 
 local M = {}
@@ -27,6 +31,9 @@ end
 
 local function log(level, msg, fields) core.log(level, msg, fields) end
 
+-- Failed accounts named one per line in the summary; more are counted (the manifest lists all).
+local SUMMARY_FAILURES = 20
+
 -- opts (all optional):
 --   ous, include, exclude, states, tags      scope (defaults: [accounts])
 --   role_name, external_id, session_name     how to enter an account
@@ -37,6 +44,9 @@ local function log(level, msg, fields) core.log(level, msg, fields) end
 --   filter(account) -> bool                   extra scope rule, on the main thread
 --   on_report(account, csv, ctx) -> false     act on a report; false skips delivery
 --   on_failure(account, err, ctx)             replaces the SNS notification
+--   checks                                    the findings' checks (default: [findings]);
+--                                             false: none
+--   notify_findings                           severities of new findings to publish
 function M.new(opts)
   opts = opts or {}
   local acc, out, rep, nfy = config.accounts, config.output, config.report, config.notify
@@ -62,14 +72,14 @@ function M.new(opts)
   w.output = {}
   for k, v in pairs(out) do w.output[k] = v end
   for k, v in pairs(opts.output or {}) do w.output[k] = v end
-  w.dest = delivery.destination(opts.destination or w.output.destination)
+  local dok, dest = pcall(delivery.destination, opts.destination or w.output.destination)
+  if not dok then M.config_error(tostring(dest)) end
+  w.dest = dest
   w.key_template = opts.key_template or w.output.key_template
   w.notify = {sns_topic_arn = opts.sns_topic_arn or nfy.sns_topic_arn, subject = nfy.subject, on = nfy.on}
   w.filter, w.on_report, w.on_failure = opts.filter, opts.on_report, opts.on_failure
-  if not w.key_template:find("{account}", 1, true) then
-    M.config_error("key_template must contain {account}, or the reports of different accounts "
-                   .. "would overwrite each other: " .. w.key_template)
-  end
+  local tok, terr = core.check_key_template(w.key_template)
+  if not tok then M.config_error("key_template " .. w.key_template .. ": " .. terr) end
   local shard = opts.shard or config.run.shard
   if shard and shard ~= "" then
     local k, n = shard:match("^(%w+)/(%d+)$")
@@ -84,14 +94,23 @@ function M.new(opts)
   w.discovery_timeout = opts.discovery_timeout or config.run.discovery_timeout
   w.account_attempts = opts.account_attempts or config.run.account_attempts
   w.account_retry_delay = opts.account_retry_delay or config.run.account_retry_delay
+  local fnd = config.findings
+  if opts.checks ~= nil then
+    w.checks = opts.checks or nil
+  elseif fnd.enabled then
+    w.checks = findings.bundled(fnd)
+  end
+  local bad = w.checks and findings.invalid(w.checks)
+  if bad then M.config_error(bad) end
+  w.notify_findings = opts.notify_findings or fnd.notify
   return w
 end
 
 -- Stops a run that cannot start because of its configuration (exit status 2). Only for a
 -- script's setup, before any account is touched.
 function M.config_error(message)
-  io.stderr:write("credreport: ", message, "\n")
-  os.exit(2)
+  io.stderr:write("credreport: ", core.printable(message), "\n")
+  os.exit(core.exit.usage)
 end
 
 -- The credentials credreport runs with, one client per thread.
@@ -104,48 +123,110 @@ function Workflow:client()
   return self._client
 end
 
--- true, false, or nil and the error when the filter raised (the account then fails with it).
+-- true; false and why not (for people: "state SUSPENDED", "excluded"...); or nil and the
+-- error when the filter raised (the account then fails with it).
 function Workflow:in_scope(a)
   local s = self.scope
-  if next(s.include) and not s.include[a.id] then return false end
-  if s.exclude[a.id] then return false end
-  if next(s.states) and not s.states[a.state] then return false end
+  if next(s.include) and not s.include[a.id] then return false, "not in [accounts] include" end
+  if s.exclude[a.id] then return false, "excluded" end
+  if next(s.states) and not s.states[a.state] then return false, "state " .. tostring(a.state) end
   -- Shards split by account id, so every host computes the same split with no coordination.
-  if self.shard and (tonumber(a.id) % self.shard.n) ~= self.shard.k - 1 then return false end
+  if self.shard and (tonumber(a.id) % self.shard.n) ~= self.shard.k - 1 then
+    return false, "another shard"
+  end
   if self.filter then
     local ok, keep = pcall(self.filter, a)
     if not ok then
       return nil, {code = "ScriptError", message = "filter: " .. tostring(keep)}
     end
-    return keep and true or false
+    if not keep then return false, "the filter" end
+  end
+  return true
+end
+
+-- Checks what would otherwise fail every account, before any is touched: who the run's
+-- credentials are, that the destination is usable and that the topic exists. Returns true,
+-- or nil and {check =, resource =, code =, message =}.
+function Workflow:preflight()
+  local ok, client = pcall(self.client, self)
+  if not ok then
+    return nil, {check = "credentials", resource = "the AWS credential chain",
+                 code = client.code or "NoCredentials", message = tostring(client.message or client)}
+  end
+  local me, err = client:query("sts", "GetCallerIdentity")
+  if not me then
+    return nil, {check = "caller identity (sts:GetCallerIdentity)", resource = "the run's credentials",
+                 code = err.code, message = err.message}
+  end
+  self.caller = me
+  local info = client:credentials_info() or {}
+  log("info", "running as " .. tostring(me.Arn), {account = me.Account, credentials = info.source})
+  local dok, derr = delivery.check(client, self.dest, self.output)
+  if not dok then
+    return nil, {check = derr.check, resource = delivery.describe(self.dest), code = derr.code,
+                 message = derr.message}
+  end
+  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and not self.on_failure then
+    local nok, nerr = notify.check(client, self.notify)
+    if not nok then
+      return nil, {check = "the SNS topic (sns:GetTopicAttributes)", resource = self.notify.sns_topic_arn,
+                   code = nerr.code, message = nerr.message}
+    end
   end
   return true
 end
 
 -- Accounts delivered earlier the same day, by the manifests at the destination:
--- id -> {run_id, location, key, generated_time, sha256}.
+-- id -> {run_id, location, key, generated_time, sha256, bytes}. A manifest is only a claim:
+-- an account counts as delivered when its report is at the destination with the size and
+-- checksum the manifest records.
 function Workflow:delivered_today()
   local client = self:client()
-  local names, err = delivery.list(client, self.dest, run.date)
+  local names, err = delivery.list(client, self.dest, run.date, self.output)
   if not names then error({code = "ResumeFailed", message = "cannot list earlier manifests: " ..
                                   tostring(err and err.message or err)}, 0) end
-  local done = {}
+  local claimed = {}
+  table.sort(names)
   for _, name in ipairs(names) do
+    if core.stopping() then break end
     if name:match("^manifest%-.+%.json$") then
-      local body, gerr = delivery.get(client, self.dest, run.date .. "/" .. name)
+      local body, gerr = delivery.get(client, self.dest, run.date .. "/" .. name, self.output)
       local ok, m = pcall(cjson.decode, body or "")
       if not body or not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then
         log("warn", "skipping an unreadable manifest", {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
       else
         for _, row in ipairs(m.accounts) do
-          if row.status == "delivered" and not done[row.id] then
-            done[row.id] = {run_id = row.resumed_from or m.run_id, location = row.location, key = row.key,
-                            generated_time = row.report_generated_time, sha256 = row.sha256}
+          if type(row) == "table" and row.status == "delivered" and type(row.id) == "string"
+             and type(row.key) == "string" then
+            local list = claimed[row.id] or {}
+            claimed[row.id] = list
+            list[#list + 1] = {run_id = row.resumed_from or m.run_id, location = row.location, key = row.key,
+                               generated_time = row.report_generated_time, sha256 = row.sha256,
+                               bytes = math.tointeger(row.bytes), manifest = name}
           end
         end
       end
     end
   end
+  -- The latest claim first (run ids start with the time); the checks run side by side.
+  local done, gate, checks = {}, core.semaphore(256), {}
+  for id, list in pairs(claimed) do
+    checks[#checks + 1] = core.spawn(function()
+      gate:acquire()
+      local why
+      for i = #list, 1, -1 do
+        local ok, reason = delivery.verify(client, self.dest, self.output, list[i].key, list[i].bytes, list[i].sha256)
+        if ok then done[id] = list[i]; break end
+        why = why or reason
+      end
+      gate:release()
+      if not done[id] then
+        log("warn", "not resuming: the report a manifest lists is not there as recorded",
+            {account = id, manifest = list[#list].manifest, key = list[#list].key, reason = why})
+      end
+    end)
+  end
+  for _, t in ipairs(checks) do t:join() end
   return done
 end
 
@@ -161,25 +242,38 @@ local function tag_match(tags, wanted)
   return true
 end
 
--- Finds the accounts in scope and emits each as soon as it is known. Raises a table error
+-- Finds the accounts in scope and emits each as soon as it is known; skipped(account, why),
+-- when given, hears of every account found but out of scope. Raises a table error
 -- {code, message} when the organization cannot be listed.
-function Workflow:discover(emit)
+function Workflow:discover(emit, skipped)
+  skipped = skipped or function() end
   local client = self:client()
-  local me, err = client:query("sts", "GetCallerIdentity")
-  if not me then error(err, 0) end
+  local me = self.caller
+  if not me then
+    local err
+    me, err = client:query("sts", "GetCallerIdentity")
+    if not me then error(err, 0) end
+    self.caller = me
+  end
   local partition = me.Arn:match("^arn:([^:]+):") or "aws"
   local delivered = self.resume and self:delivered_today() or {}
   local pending_tags = {}
   local ok, derr = organizations.discover(client, self.scope.ous, function(a)
-    local keep, ferr = self:in_scope(a)
-    if ferr then
-      a.error = ferr
+    -- An id goes into role ARNs, keys and paths: anything but 12 digits is not used.
+    if not a.id:match("^%d%d%d%d%d%d%d%d%d%d%d%d$") then
+      a.error = {code = "InvalidAccountId", message = "Organizations listed an account whose id is not "
+                 .. "12 digits; it is not processed"}
       return emit(a)
     end
-    if not keep then return end
+    local keep, why = self:in_scope(a)
+    if keep == nil then
+      a.error = why
+      return emit(a)
+    end
+    if not keep then return skipped(a, why) end
     a.resumed = delivered[a.id]
     if a.id == me.Account then
-      if self.management_account == "skip" then return end
+      if self.management_account == "skip" then return skipped(a, "the management account (skip)") end
       a.own_credentials = self.management_account ~= "assume"
     end
     if not a.own_credentials then
@@ -195,6 +289,8 @@ function Workflow:discover(emit)
           emit(a)
         elseif tag_match(tags, self.scope.tags) then
           emit(a)
+        else
+          skipped(a, "tags")
         end
       end)
     else
@@ -225,7 +321,7 @@ end
 -- Collects and delivers one account's report. Returns the outcome (a plain table).
 function Workflow:collect(a, ctx)
   local client = self:account_client(a)
-  local got, err = report.fetch(client, self.policy)
+  local got, err = report.fetch(client, self.policy, {account = a.id})
   if a.role_arn then client:close() end
   if not got then return nil, err end
   if self.on_report and self.on_report(a, got.csv, ctx) == false then
@@ -235,8 +331,58 @@ function Workflow:collect(a, ctx)
   local key = self:key_for(a)
   local location, perr = delivery.put(self:client(), self.dest, self.output, key, got.csv)
   if not location then return nil, perr end
-  return {status = "delivered", key = key, location = location, generated_time = got.generated_time,
-          checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+  if self.output.dataset ~= "" then
+    local dkey = dataset.partition_key(self.output.dataset, run.date, a.id)
+    local dloc, derr = delivery.put(self:client(), self.dest, self.output, dkey, got.csv)
+    if not dloc then return nil, derr end
+  end
+  local outcome = {status = "delivered", key = key, location = location, generated_time = got.generated_time,
+                   checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+  self:examine(a, got, outcome)
+  return outcome
+end
+
+-- Reads a delivered report once, here on the worker that has it: the findings (outcome.findings,
+-- packed by findings.pack, or outcome.findings_error) and, with [output] consolidated_csv, its lines of the
+-- consolidated CSV (outcome.consolidated). A report that cannot be parsed or a check that
+-- raises does not fail the account: its report was delivered.
+function Workflow:examine(a, got, outcome)
+  if not self.checks and not self.output.consolidated_csv then return end
+  local rows, perr = report.rows(got.csv)
+  if not rows then
+    outcome.findings_error = "the report could not be parsed: " .. perr
+    log("warn", "report not analysed", {account = a.id, error = outcome.findings_error})
+    return
+  end
+  if self.checks then
+    local found, ferr = findings.evaluate(self.checks, rows, a, got.generated_time, run.started)
+    if found then
+      outcome.findings = findings.pack(found, a, got.generated_time, findings.stale(got.generated_time, run),
+                                       self.checks)
+    else
+      outcome.findings_error = ferr
+      log("warn", "report not analysed", {account = a.id, error = ferr})
+    end
+  end
+  if self.output.consolidated_csv then
+    outcome.consolidated = dataset.chunk(a, got.generated_time, rows)
+  end
+end
+
+-- What went wrong, for the manifest, the log and the summary: the service's message, the call
+-- and the endpoint it went to, and a hint when the cause is a common one.
+function M.describe(err, w)
+  if type(err) ~= "table" then return tostring(err) end
+  local msg = tostring(err.message or "")
+  if err.credentials then
+    if err.code == "AccessDenied" or err.code == "AccessDeniedException" then
+      msg = msg .. "; is the member role" .. (w and w.role_name and (" " .. w.role_name) or "")
+        .. " deployed in this account, trusting the runner? See docs/deploy.md, the member role"
+    end
+  elseif err.service and err.action then
+    msg = ("%s (%s %s%s)"):format(msg, err.service, err.action, err.host and (" on " .. err.host) or "")
+  end
+  return msg
 end
 
 -- Errors that a later attempt may not meet: throttling, 5xx and network failures that
@@ -245,14 +391,6 @@ local PASSING = {ExpiredToken = true, ExpiredTokenException = true, RequestExpir
                  IDPCommunicationError = true}
 function M.transient(err)
   return type(err) == "table" and (err.retryable == true or PASSING[err.code] == true)
-end
-
--- Sleeps `seconds`, or less when the run is asked to stop.
-local function pause(seconds)
-  local until_ = core.monotonic() + seconds
-  while not core.stopping() and core.monotonic() < until_ do
-    core.sleep(math.min(1, until_ - core.monotonic()))
-  end
 end
 
 -- One try of collect: the outcome, or nil and the error (a raised one included).
@@ -288,7 +426,7 @@ function Workflow:process(a)
     end
   until not again or core.stopping()
   outcome = {status = "failed", attempts = attempts,
-             error = {code = tostring(err.code or "Error"), message = tostring(err.message or err)}}
+             error = {code = tostring(err.code or "Error"), message = M.describe(err, self)}}
   if self.on_failure then
     local hok, herr = pcall(self.on_failure, a, outcome.error, ctx)
     if not hok then outcome.notification_error = "on_failure: " .. tostring(herr) end
@@ -302,37 +440,155 @@ function Workflow:process(a)
   return outcome
 end
 
+-- The run's findings on the main thread, compared with the latest earlier day's (read at the
+-- first outcome). Only with checks.
+function Workflow:findings_log()
+  if not self._findings_log then
+    local ok, client = pcall(self.client, self) -- a folder needs no credentials
+    local base, err
+    if ok or self.dest.kind == "folder" then
+      base, err = findings.load_baseline(ok and client or nil, self.dest, run.date)
+    else
+      err = client
+    end
+    if err then
+      log("warn", "cannot read earlier findings: every finding counts as new",
+          {error = tostring(type(err) == "table" and err.message or err)})
+    end
+    self._findings_log = findings.log(self.checks, base, run)
+  end
+  return self._findings_log
+end
+
 function Workflow:on_outcome(o)
+  if self.checks and o.findings then self:findings_log():add(o.account, o) end
   local a = o.account
-  if o.status == "failed" then
+  if o.status == "failed" and o.error.code == "Interrupted" then
+    return -- counted in the summary, not a line each
+  elseif o.status == "failed" then
     log("warn", "failed", {account = a.id, code = o.error.code, error = o.error.message})
     if o.notification_error then
       log("error", "the failure could not be notified", {account = a.id, error = o.notification_error})
     end
+  elseif o.resumed_from then
+    log("info", "resumed from " .. o.resumed_from, {account = a.id, location = o.location})
   else
     log("info", o.status, {account = a.id, location = o.location, reason = o.reason,
                            checks = math.tointeger(o.checks) or o.checks,
-                           seconds = ("%.1f"):format(o.duration or 0)})
+                           attempts = math.tointeger(o.attempts),
+                           seconds = math.floor((o.duration or 0) * 10 + 0.5) / 10})
   end
 end
 
--- Writes the manifest, prints the summary and returns the exit status.
+-- Findings the outcomes still carry (a custom on_outcome that did not call this one), and
+-- those of accounts delivered earlier today (--resume): read back from the run that
+-- collected them, so that they are neither lost nor counted as resolved.
+function Workflow:gather_findings(info, client)
+  local flog = self:findings_log()
+  local resumed = {} -- run id -> {account id = outcome}
+  for _, id in ipairs(info.order) do
+    local o = info.outcomes[id]
+    if o and o.findings then
+      flog:add(o.account, o)
+    elseif o and o.resumed_from and o.status == "delivered" then
+      resumed[o.resumed_from] = resumed[o.resumed_from] or {}
+      resumed[o.resumed_from][id] = o
+    end
+  end
+  for run_id, outcomes in pairs(resumed) do
+    local found = {}
+    local evaluated = findings.load_run(client, self.dest, run.date, run_id, function(f)
+      if outcomes[f.account] then
+        found[f.account] = found[f.account] or {}
+        table.insert(found[f.account], findings.compact(f))
+      end
+    end)
+    for id, o in pairs(outcomes) do
+      if evaluated and evaluated[id] then
+        o.findings = findings.pack(found[id] or {}, o.account, o.generated_time,
+                                   findings.stale(o.generated_time, run), self.checks)
+        flog:add(o.account, o)
+      end
+    end
+  end
+  return flog
+end
+
+-- The consolidated CSV: a header, then each delivered account's lines in discovery order
+-- (accounts delivered earlier today are read back from the destination).
+function Workflow:consolidated_csv(info, client)
+  local parts = {dataset.header()}
+  for _, id in ipairs(info.order) do
+    local o = info.outcomes[id]
+    if o and o.consolidated then
+      parts[#parts + 1] = o.consolidated
+      o.consolidated = nil
+    elseif o and o.resumed_from and o.key then
+      local body, err = delivery.get(client, self.dest, o.key)
+      local rows, perr = report.rows(body or "")
+      if rows then
+        parts[#parts + 1] = dataset.chunk(o.account, o.generated_time, rows)
+      else
+        log("warn", "a report delivered earlier is missing from the consolidated CSV",
+            {account = id, error = tostring(err and (err.message or err) or perr)})
+      end
+    end
+  end
+  return table.concat(parts)
+end
+
+-- Stores a file of the run beside the manifest; logs and returns nil when it cannot.
+local function store(self, client, key, body, content_type, what)
+  local location, err
+  if client or self.dest.kind == "folder" then
+    location, err = delivery.put(client, self.dest, self.output, key, body, content_type)
+  else
+    err = self.credentials_error
+  end
+  if not location then
+    log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
+  end
+  return location
+end
+
+-- Writes the findings file, the consolidated CSV, the manifest and the summary page, prints
+-- the summary, notifies, and returns the exit status.
 function Workflow:finish(info)
   info.destination = delivery.describe(self.dest)
   info.shard = self.shard
-  local m, counts = manifest.build(run, info)
-  -- A folder needs no credentials: the manifest is written even when they are missing.
+  -- A folder needs no credentials: the files are written even when they are missing.
   local ok, client = true, nil
   if self.dest.kind == "s3" then ok, client = pcall(self.client, self) end
-  local location, err
-  if ok then
-    location, err = delivery.put(client, self.dest, self.output, manifest.key(run),
-                                 manifest.encode(m), "application/json")
-  else
-    err = client
+  if not ok then self.credentials_error, client = client, nil end
+  local files, missing = {}, false
+  local flog = self.checks and self:gather_findings(info, client)
+  if flog then
+    local body = flog:body()
+    -- The lines it was made of are garbage now: free them before the upload copies the body.
+    collectgarbage("collect")
+    files.findings = store(self, client, findings.key(run), body, "application/x-ndjson", "findings")
+    body = nil -- let it go before the next files are built
+    missing = missing or not files.findings
   end
-  if not location then
-    log("error", "cannot write the manifest", {error = tostring(err and (err.message or err))})
+  if self.output.consolidated_csv then
+    files.consolidated = store(self, client, dataset.consolidated_key(run), self:consolidated_csv(info, client),
+                               "text/csv", "consolidated CSV")
+    missing = missing or not files.consolidated
+  end
+  local m, counts = manifest.build(run, info)
+  if flog then
+    local f = {}
+    for k, v in pairs(flog.counts) do f[k] = v end
+    f.compared_with = flog.baseline and flog.baseline.date or nil
+    f.file = files.findings and findings.key(run) or nil
+    m.findings = f
+  end
+  local location = store(self, client, manifest.key(run), manifest.encode(m), "application/json", "manifest")
+  files.manifest = location
+  if self.output.summary_page then
+    files.summary = store(self, client, summary.key(run), summary.html(m, flog, files), "text/html; charset=utf-8",
+                          "summary page")
+    missing = missing or not files.summary
   end
   local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed%s"):format(
     run.id, #info.order, counts.delivered, counts.failed,
@@ -340,29 +596,76 @@ function Workflow:finish(info)
   if counts.resumed > 0 then
     lines[#lines + 1] = ("  %d delivered earlier today (--resume)"):format(counts.resumed)
   end
+  -- Failures one per line, but not hundreds: the manifest has them all.
+  local shown, more, not_started = 0, 0, 0
   for _, row in ipairs(m.accounts) do
     if row.status == "failed" then
-      lines[#lines + 1] = ("  failed %s (%s): %s: %s"):format(row.id, row.name, row.error.code, row.error.message)
+      if row.error.code == "Interrupted" and tostring(row.error.message):find("^not started") then
+        not_started = not_started + 1
+      elseif shown < SUMMARY_FAILURES then
+        shown = shown + 1
+        lines[#lines + 1] = core.printable(("  failed %s (%s): %s: %s"):format(row.id, row.name,
+                                           tostring(row.error.code), tostring(row.error.message)))
+      else
+        more = more + 1
+      end
     end
   end
+  if more > 0 then lines[#lines + 1] = ("  ... and %d more failed (see the manifest)"):format(more) end
+  if not_started > 0 then
+    lines[#lines + 1] = ("  %d account(s) not started: the run was stopped"):format(not_started)
+  end
+  for _, r in ipairs(info.requested_missing or {}) do
+    lines[#lines + 1] = core.printable(("  asked for but not processed: %s (%s)"):format(r.id, r.reason))
+  end
+  if #info.order == 0 and not info.discovery_error and not info.interrupted then
+    lines[#lines + 1] = "  no account is in scope: nothing was collected (credreport accounts shows "
+      .. "what was found and why each account is out of scope)"
+  end
   if info.discovery_error then
-    lines[#lines + 1] = "  the organization could not be listed completely: " ..
-      tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message)
+    lines[#lines + 1] = core.printable("  the organization could not be listed completely: " ..
+      tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message))
   end
   if info.interrupted then
     lines[#lines + 1] = "  stopped by " .. info.interrupted.signal .. ": accounts not finished are marked Interrupted"
   end
+  if flog then
+    local c = flog.counts
+    local parts = {}
+    for _, sv in ipairs(findings.SEVERITIES) do
+      if c[sv] > 0 then parts[#parts + 1] = ("%d %s"):format(c[sv], sv) end
+    end
+    lines[#lines + 1] = ("findings: %d%s; %s: %s"):format(c.total,
+      #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "",
+      flog.baseline and ("%d new, %d resolved since %s"):format(c.new, c.resolved, flog.baseline.date)
+        or "no earlier run to compare with", tostring(files.findings or "NOT WRITTEN"))
+  end
+  if files.consolidated then lines[#lines + 1] = "consolidated CSV: " .. files.consolidated end
+  if self.output.summary_page then lines[#lines + 1] = "summary page: " .. tostring(files.summary or "NOT WRITTEN") end
   lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
   io.stdout:write(table.concat(lines, "\n"), "\n")
   io.stdout:flush()
-  if self.notify.sns_topic_arn ~= "" and self.notify.on == "always" and ok then
-    local ok, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
-    if not ok then log("error", "SNS summary failed", {error = tostring(nerr)}) end
+  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and ok then
+    if self.notify.on == "always" then
+      local sent, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
+      if not sent then log("error", "SNS summary failed", {error = tostring(nerr)}) end
+    end
+    local new, count = {}, 0
+    if flog and #self.notify_findings > 0 then new, count = flog:new_in(self.notify_findings) end
+    if count > 0 then
+      local sent, nerr = notify.new_findings(self:client(), self.notify, run, new, {
+        count = count, counts = flog.new_by_severity, by_check = flog.by_check, baseline = flog.baseline and flog.baseline.date,
+        findings = files.findings, summary = files.summary})
+      if not sent then log("error", "SNS message about new findings failed", {error = tostring(nerr)}) end
+    end
   end
   if info.interrupted then return info.interrupted.status end
-  if info.discovery_error then return 3 end
-  if counts.failed > 0 or not location then return 1 end
-  return 0
+  if info.discovery_error then return core.exit.cannot_start end
+  if #info.order == 0 then return core.exit.nothing_in_scope end
+  if counts.failed > 0 or not location or missing or #(info.requested_missing or {}) > 0 then
+    return core.exit.accounts_failed
+  end
+  return core.exit.delivered
 end
 
 return M

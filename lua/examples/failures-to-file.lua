@@ -20,8 +20,9 @@ return workflow.new{
       run_id = ctx.run.id, account_id = account.id, account_name = account.name,
       ou_path = account.ou_path, error_code = err.code, error_message = err.message,
     }
-    -- Do not raise from here: an error in on_failure is only recorded as the outcome's
-    -- notification_error, not logged. Log and carry on instead.
+    -- Do not raise from here: an error in on_failure is recorded as the outcome's
+    -- notification_error and logged, but this account's record would be lost. Log and carry
+    -- on instead.
     local ok, werr = core.mkdir_p(folder)
     if ok then ok, werr = core.write_file(folder .. "/" .. account.id .. ".json", record .. "\n") end
     if not ok then core.log("error", "cannot record the failure", {account = account.id, error = werr}) end

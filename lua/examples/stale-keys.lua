@@ -14,27 +14,13 @@ local workflow = require "credreport.workflow"
 
 local max_age_days = tonumber(arg[1]) or 90
 
--- Seconds since the epoch of a report time ("2024-01-15T08:30:00+00:00", always UTC), or
--- nil for "N/A" and the like. Computed by hand: os.time() would read it as local time.
-local function epoch(iso)
-  local y, mo, d, h, mi, s = (iso or ""):match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
-  if not y then return nil end
-  y, mo = tonumber(y), tonumber(mo)
-  if mo <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + tonumber(d) - 1
-  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
-end
-
 -- Worker thread, once per account, before delivery.
 local function find_stale_keys(account, csv, ctx)
   local found = {}
-  for _, row in ipairs(report.rows(csv)) do
+  for _, row in ipairs(assert(report.rows(csv))) do
     for n = 1, 2 do
       local col = "access_key_" .. n
-      local rotated = epoch(row[col .. "_last_rotated"])
+      local rotated = report.epoch(row[col .. "_last_rotated"]) -- nil for "N/A"
       if row[col .. "_active"] == "true" and rotated then
         local age = (ctx.run.started - rotated) // 86400
         if age > max_age_days then

@@ -1,7 +1,7 @@
 /* What the Lua library parses from the network, through the real runtime: core.xml_decode
- * (an S3 listing turned into tables: s_push_xml) and report.rows (the credential report CSV).
- * Invariants: neither raises (malformed input is nil, err or fewer rows, never an error);
- * rows are keyed by column names. */
+ * (an S3 listing turned into tables: s_push_xml) and report.rows (the credential report CSV,
+ * core.csv_decode on libcsv). Invariants: neither raises (malformed input is nil, err); every
+ * row has a value in every column; what core.csv_encode writes of the rows decodes to them. */
 #include "fuzz_runtime.h"
 
 #include <lauxlib.h>
@@ -12,9 +12,24 @@ static const char s_chunk[] =
     "local report = require 'credreport.report'\n"
     "local doc, err = core.xml_decode(data)\n"
     "assert(doc or type(err) == 'string', 'xml_decode: a table or nil, err')\n"
-    "local rows = report.rows(data)\n"
+    "local rows, cols = report.rows(data)\n"
+    "if not rows then\n"
+    "  assert(type(cols) == 'string', 'csv: rows or nil, err')\n"
+    "  return\n"
+    "end\n"
+    "local lines, blank = {cols}, false\n"
     "for _, row in ipairs(rows) do\n"
-    "  for k in pairs(row) do assert(type(k) == 'string', 'a column name') end\n"
+    "  local line = {}\n"
+    "  for i, c in ipairs(cols) do line[i] = assert(row[c], 'a value in every column') end\n"
+    "  blank = blank or (#cols == 1 and line[1] == '')\n"
+    "  lines[#lines + 1] = line\n"
+    "end\n"
+    "if blank then return end -- a lone empty field is a blank line, which is skipped\n"
+    "local again, cols2 = core.csv_decode(core.csv_encode(lines))\n"
+    "assert(again, 'what csv_encode wrote decodes: ' .. tostring(cols2))\n"
+    "assert(#again == #rows and #cols2 == #cols, 'as many rows and columns')\n"
+    "for i, row in ipairs(rows) do\n"
+    "  for _, c in ipairs(cols) do assert(again[i][c] == row[c], 'a value round-trips') end\n"
     "end\n";
 
 static int s_fn = LUA_NOREF;

@@ -102,7 +102,12 @@ class Context:
         """An environment that reaches only the emulator, with no trace of the user's own
         AWS settings."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # Each test has its own default run lock: runs of other tests (or other suites on the
+        # same machine) must not make it exit 4.
+        runtime_dir = self.tmp / "xdg-runtime"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
         env.update({
+            "XDG_RUNTIME_DIR": str(runtime_dir),
             "AWS_ENDPOINT_URL": emu.url if emu else "http://127.0.0.1:9",
             "AWS_REGION": "us-east-1",
             "AWS_SHARED_CREDENTIALS_FILE": str(self.tmp / "no-credentials"),

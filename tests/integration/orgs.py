@@ -4,6 +4,15 @@ import subprocess
 
 from harness import EMULATOR
 
+# Quick polling for emulated reports that complete in milliseconds.
+FAST = """
+[report]
+retry_limit = 8
+wait_interval = 0.05
+wait_growth = 1.5
+max_wait = 0.4
+"""
+
 
 def generate(ctx, name="org.json", **opts):
     args = ["node", str(EMULATOR / "gen-org.js")]

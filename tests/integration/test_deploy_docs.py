@@ -84,8 +84,9 @@ def code_operations():
             check(not dynamic, f"{path.name}: an AWS call whose operation this test cannot read: {dynamic}")
         for method, args in re.findall(r':s3\(\s*"(\w+)"\s*,\s*\{([^}]*)\}', text):
             has_key = re.search(r"\bkey\s*=", args) is not None
-            action = {("PUT", True): "PutObject", ("GET", True): "GetObject",
-                      ("GET", False): "ListBucket"}.get((method, has_key), f"?{method}")
+            location = re.search(r'\bquery\s*=\s*"location"', args) is not None
+            action = {("PUT", True): "PutObject", ("GET", True): "GetObject", ("HEAD", True): "GetObject",
+                      ("GET", False): "GetBucketLocation" if location else "ListBucket"}.get((method, has_key), f"?{method}")
             ops.setdefault("s3", set()).add(action)  # S3's IAM action names (ListObjectsV2: ListBucket)
         if re.search(r":assume_role\s*[{(]", text):
             ops.setdefault("sts", set()).add("AssumeRole")
@@ -348,7 +349,7 @@ def test_member_role_grants_only_the_credential_report(ctx):
 def test_runner_policy_matches_the_code(ctx):
     ops = code_operations()
     check(set(ops) <= {"organizations", "sts", "iam", "s3", "sns"}, f"the code calls new services: {set(ops)}")
-    check(ops.get("s3") == {"PutObject", "ListBucket", "GetObject"},
+    check(ops.get("s3") == {"PutObject", "ListBucket", "GetObject", "GetBucketLocation"},
           f"the code's S3 calls changed: {ops.get('s3')}; update docs/iam and docs/deploy.md")
     check(ops.get("sts", set()) <= {"GetCallerIdentity", "AssumeRole"}, f"STS calls: {ops.get('sts')}")
     org = {f"organizations:{op}" for op in ops.get("organizations", set())}
@@ -384,6 +385,8 @@ def test_runner_policy_matches_the_code(ctx):
     check(len(kms) == 1 and kms[0]["Resource"] == "<KMS_KEY_ARN>", f"KMS on the key only: {kms}")
     sns = [s for s in statements(raw) if "sns:Publish" in as_list(s["Action"])]
     check(len(sns) == 1 and sns[0]["Resource"] == "<TOPIC_ARN>", f"Publish on the topic only: {sns}")
+    locs = [s for s in statements(raw) if "s3:GetBucketLocation" in as_list(s["Action"])]
+    check(len(locs) == 1 and locs[0]["Resource"] == "arn:aws:s3:::<BUCKET>", f"GetBucketLocation on the bucket only: {locs}")
     check("sts:GetCallerIdentity" not in granted, "GetCallerIdentity needs no permission")
     check(len(by_sid) == len(statements(raw)), "unique Sids")
 
@@ -398,7 +401,8 @@ def test_runner_policy_matches_the_code(ctx):
     check(not allows(policy, "s3:PutObject", f"arn:aws:s3:::{SAMPLE['BUCKET']}/elsewhere/x.csv"), "nothing outside the prefix")
     day = f"arn:aws:s3:::{SAMPLE['BUCKET']}/{SAMPLE['PREFIX']}/2024-01-01"
     check(allows(resume, "s3:GetObject", f"{day}/manifest-20240101T021500Z-0a1b2c3d.json"), "resume reads manifests")
-    check(not allows(resume, "s3:GetObject", f"{day}/credentialReport_333333333333.csv"), "but never the reports")
+    check(allows(resume, "s3:GetObject", f"{day}/credentialReport_333333333333.csv"),
+          "and checks the reports they list (HeadObject)")
     bucket_arn = f"arn:aws:s3:::{SAMPLE['BUCKET']}"
     check(allows(resume, "s3:ListBucket", bucket_arn, {"s3:prefix": f"{SAMPLE['PREFIX']}/2024-01-01/"}), "lists the day")
     check(not allows(resume, "s3:ListBucket", bucket_arn, {"s3:prefix": "other/"}), "only under the prefix")
@@ -408,13 +412,15 @@ def test_runner_policy_matches_the_code(ctx):
     check(actions_of(delegation) == org, f"delegation policy: {actions_of(delegation)}")
     # A runner in the management or delegated account reads the organization with them.
     bucket = load_policy("bucket-policy.json", SAMPLE)
-    check(actions_of(bucket) == {"s3:PutObject"}, f"the bucket policy allows only PutObject: {actions_of(bucket)}")
+    check(actions_of(bucket) == {"s3:PutObject", "s3:GetBucketLocation"},
+          f"the bucket policy allows only PutObject, and GetBucketLocation for the preflight: {actions_of(bucket)}")
     key = load_policy("kms-key-policy.json", SAMPLE)
     runner_in_key = [s for s in statements(key) if s.get("Principal") == {"AWS": SAMPLE["RUNNER_PRINCIPAL_ARN"]}]
     check(len(runner_in_key) == 1 and as_list(runner_in_key[0]["Action"]) == ["kms:GenerateDataKey"],
           f"the key policy grants the runner kms:GenerateDataKey only: {runner_in_key}")
     topic = load_policy("topic-policy.json", SAMPLE)
-    check({a.lower() for a in actions_of(topic)} == {"sns:publish"}, f"topic policy: {actions_of(topic)}")
+    check({a.lower() for a in actions_of(topic)} == {"sns:publish", "sns:gettopicattributes"},
+          f"topic policy: {actions_of(topic)}")
 
 
 def test_resource_policies_enforce_what_the_guide_says(ctx):
@@ -437,7 +443,7 @@ def test_resource_policies_enforce_what_the_guide_says(ctx):
     manifest = obj.rsplit("/", 1)[0] + "/manifest-20240101T021500Z-0a1b2c3d.json"
     tls = {"aws:SecureTransport": "true"}
     check(allows(merged, "s3:GetObject", manifest, tls, runner), "with resume: the runner reads manifests")
-    check(not allows(merged, "s3:GetObject", obj, tls, runner), "but not reports")
+    check(allows(merged, "s3:GetObject", obj, tls, runner), "and checks the reports (HeadObject)")
     check(allows(merged, "s3:ListBucket", f"arn:aws:s3:::{SAMPLE['BUCKET']}", dict(tls, **{"s3:prefix": SAMPLE["PREFIX"] + "/"}), runner),
           "and lists under the prefix")
     check(allows(merged, "s3:PutObject", obj, good, runner) and not allows(merged, "s3:PutObject", obj, tls, runner),
@@ -454,7 +460,9 @@ def test_resource_policies_enforce_what_the_guide_says(ctx):
     key_resume = load_policy("kms-key-policy-resume.json", SAMPLE)
     manifest_ctx = dict(via, **{"kms:EncryptionContext:aws:s3:arn": manifest})
     check(allows(key_resume, "kms:Decrypt", "*", manifest_ctx, runner), "with resume: decrypt manifests")
-    check(not allows(key_resume, "kms:Decrypt", "*", via, runner), "but not reports")
+    check(allows(key_resume, "kms:Decrypt", "*", via, runner), "and the reports' stored checksums")
+    check(not allows(key_resume, "kms:Decrypt", "*", dict(via, **{"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}), runner),
+          "only through S3")
     admin = f"arn:aws:iam::{SAMPLE['SECURITY_ACCOUNT_ID']}:root"
     check(any(s.get("Principal") == {"AWS": admin} and s["Action"] == "kms:*" for s in statements(key)),
           "the key account keeps control of its key")
@@ -862,7 +870,9 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
                     # the manifests (lua/credreport/delivery.lua, list()).
                     action, resource = "s3:ListBucket", f"arn:aws:s3:::{r['bucket']}"
                     ctx_keys["s3:prefix"] = manifest_dirs[0] + "/"
-                elif r["action"] == "GetObject":
+                elif r["action"] == "GetBucketLocation":
+                    action, resource = "s3:GetBucketLocation", f"arn:aws:s3:::{r['bucket']}"
+                elif r["action"] in ("GetObject", "HeadObject"):
                     action, resource = "s3:GetObject", f"arn:aws:s3:::{r['bucket']}/{r['key']}"
                     obj = objects.get(r["key"])
                     check(obj, f"reads an object that exists: {where}")
@@ -871,7 +881,7 @@ def test_runs_need_nothing_beyond_the_documented_policies(ctx):
                 else:
                     raise AssertionError(f"an S3 call the guide does not cover: {where}")
                 check(allows(bucket_policy, action, resource, ctx_keys, runner), f"bucket policy: {where} {ctx_keys}")
-            elif action == "sns:Publish":
+            elif action in ("sns:Publish", "sns:GetTopicAttributes"):
                 resource = params["TopicArn"]
                 check(allows(topic_policy, action, resource, ctx_keys, runner), f"topic policy: {where}")
             check(allows(policy, action, resource, ctx_keys), f"runner policy does not allow {where} on {resource}")

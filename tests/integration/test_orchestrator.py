@@ -5,15 +5,7 @@ import os
 import stat
 
 from harness import check, run_credreport
-from orgs import active_ids, generate, keys_for, subtree
-
-FAST = """
-[report]
-retry_limit = 8
-wait_interval = 0.05
-wait_growth = 1.5
-max_wait = 0.4
-"""
+from orgs import FAST, active_ids, generate, keys_for, subtree
 
 
 def _run(ctx, emu, fixture, config="", args=(), command="run", status=None, env_extra=None):

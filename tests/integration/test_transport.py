@@ -13,7 +13,7 @@ def test_https_with_aws_ca_bundle(ctx):
     # into success.
     env.pop("AWS_CA_BUNDLE")
     (res,) = calls(ctx, env, [q("sts", "GetCallerIdentity")])
-    check(not res["ok"] and res["error"]["code"] == "NetworkError"
+    check(not res["ok"] and res["error"]["code"] == "CertificateError" and res["error"]["attempts"] == 1
           and "certificate" in res["error"]["message"].lower(), f"{res}")
 
 

@@ -205,6 +205,8 @@ static void test_defaults(void)
               "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", "retry_on");
     CHECK(config_int(&c, "run", "concurrency") == 10000, "concurrency");
     CHECK(config_int(&c, "aws", "max_connections") == 128, "max_connections");
+    CHECK(config_int(&c, "aws", "max_pages") == 10000, "max_pages");
+    CHECK(!config_bool(&c, "endpoints", "allow_http"), "allow_http");
     CHECK(config_num(&c, "run", "discovery_timeout") == 600, "discovery_timeout");
     CHECK(config_int(&c, "run", "account_attempts") == 3, "account_attempts");
     CHECK(config_num(&c, "run", "account_retry_delay") == 60, "account_retry_delay");
@@ -217,6 +219,16 @@ static void test_defaults(void)
     CHECK(!config_bool(&c, "output", "bucket_key"), "bucket_key");
     CHECK_STR(config_str(&c, "output", "acl"), "none", "acl");
     CHECK_STR(config_str(&c, "output", "checksum"), "sha256", "checksum");
+    CHECK(config_bool(&c, "output", "summary_page"), "summary_page");
+    CHECK(!config_bool(&c, "output", "consolidated_csv"), "consolidated_csv");
+    CHECK_STR(config_str(&c, "output", "dataset"), "", "dataset");
+    CHECK(config_bool(&c, "findings", "enabled"), "findings enabled");
+    CHECK(config_int(&c, "findings", "root_used_days") == 30, "root_used_days");
+    CHECK(config_int(&c, "findings", "unused_days") == 45, "unused_days");
+    CHECK(config_int(&c, "findings", "rotation_days") == 90, "rotation_days");
+    CHECK_STR(config_str(&c, "findings", "root_access_key"), "critical", "root_access_key");
+    CHECK_STR(config_str(&c, "findings", "key_unused_since_creation"), "low", "unused key");
+    CHECK_STR(config_str(&c, "findings", "notify"), "", "notify");
     CHECK_STR(config_str(&c, "notify", "subject"), "credreport: account {account} failed", "s");
     CHECK_STR(config_str(&c, "notify", "on"), "failure", "on");
     CHECK_STR(config_str(&c, "log", "level"), "info", "level");
@@ -498,6 +510,25 @@ static void test_validators(void)
     bad("output", "key_template", "a/./{account}.csv", "'.' or '..' segments");
     bad("output", "key_template", "a\\{account}.csv", "must not contain '\\'");
     bad("output", "key_template", "", "got an empty value");
+    good("output", "dataset", "dataset", NULL);
+    good("output", "dataset", "athena/credential_reports", NULL);
+    good("output", "dataset", "", NULL);
+    bad("output", "dataset", "data/{date}", "takes no {variables}");
+    bad("output", "dataset", "/dataset", "must be a relative path");
+    bad("output", "dataset", "../dataset", "'.' or '..' segments");
+    good("output", "summary_page", "no", "false");
+    good("output", "consolidated_csv", "yes", "true");
+    good("findings", "enabled", "false", NULL);
+    good("findings", "rotation_days", "30", NULL);
+    bad("findings", "rotation_days", "0", "[findings] rotation_days: expected a whole number from 1 to "
+        "3650");
+    bad("findings", "unused_days", "45d", "expected a whole number");
+    good("findings", "root_access_key", "HIGH", "high");
+    good("findings", "key_not_rotated", "off", NULL);
+    bad("findings", "root_no_mfa", "urgent", "[findings] root_no_mfa: expected one of critical, "
+        "high, medium, low, info, off, got 'urgent'");
+    good("findings", "notify", "critical, High", "critical,high");
+    bad("findings", "notify", "critical, off", "off");
     good("output", "sse", "none", NULL);
     good("output", "sse", "AES256", NULL);
     good("output", "sse", "aws:kms", NULL);
@@ -575,7 +606,7 @@ static void test_file_errors(void)
                        "F:1: unknown section [awz] (did you mean [aws]?)");
     expect_file_errors("[general]\n",
                        "F:1: unknown section [general] (known sections: [aws] [endpoints] "
-                       "[accounts] [report] [run] [output] [notify] [log])");
+                       "[accounts] [report] [run] [output] [findings] [notify] [log])");
     expect_file_errors("[aws]\nconcurrency = 5\n",
                        "F:2: unknown key 'concurrency' in [aws] (it belongs in [run])");
     expect_file_errors("[run]\nfrobnicate = 5\n", "F:2: unknown key 'frobnicate' in [run]");
@@ -926,8 +957,10 @@ static void test_long_values(void)
     CHECK(strlen(file) == 900, "900: %zu", strlen(file));
     FILE *f = fopen(file, "w");
     CHECK(f != NULL, "create");
-    if (f)
+    if (f) {
+        fputs("-----BEGIN CERTIFICATE-----\n", f); /* a CA bundle must hold a certificate */
         fclose(f);
+    }
     buf_reset(&text);
     buf_printf(&text, "[aws]\nca_bundle = %s\n[output]\ndestination = %s\n[log]\nfile = \"%s\"\n",
                file, file, file);
@@ -1006,8 +1039,37 @@ static void test_missing(void)
               "directory", "message");
     buf_reset(&err);
     CHECK(config_load(&c, "/tmp", false, &err) == -1, "a folder is an error even if implicit");
-    CHECK(err.data && strstr(err.data, "/tmp: cannot read the config file"), "%s",
+    CHECK(err.data && strstr(err.data, "/tmp is not a regular file"), "%s",
           err.data ? err.data : "");
+
+    /* A file others can change is refused: they would steer the run (its endpoints get every
+     * signed request). */
+    char loose[] = "/tmp/test_config_loose.XXXXXX";
+    int lfd = mkstemp(loose);
+    CHECK(lfd >= 0 && write(lfd, "[aws]\n", 6) == 6, "write");
+    close(lfd);
+    chmod(loose, 0666);
+    buf_reset(&err);
+    CHECK(config_load(&c, loose, true, &err) == -1, "world-writable: refused");
+    CHECK(err.data && strstr(err.data, "can be changed by other users (mode 666)"), "%s",
+          err.data ? err.data : "");
+    chmod(loose, 0664);
+    buf_reset(&err);
+    CHECK(config_load(&c, loose, true, &err) == -1, "group-writable: refused");
+    if (geteuid() == 0) {
+        chmod(loose, 0644);
+        CHECK(chown(loose, 65534, 65534) == 0, "chown");
+        buf_reset(&err);
+        CHECK(config_load(&c, loose, true, &err) == -1, "someone else's file: refused");
+        CHECK(err.data && strstr(err.data, "belongs to uid 65534"), "%s", err.data ? err.data : "");
+    }
+    chmod(loose, 0644);
+    CHECK(chown(loose, geteuid(), getegid()) == 0, "chown back");
+    buf_reset(&err);
+    CHECK(config_load(&c, loose, true, &err) == 0, "the owner's 0644 file loads: %s", err.data ? err.data : "");
+    unlink(loose);
+    config_free(&c);
+    CHECK(config_init(&c) == 0, "init again");
 
     /* NULL = ./config.ini, never required */
     char cwd[4096];

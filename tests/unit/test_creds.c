@@ -549,6 +549,15 @@ static void test_file_paths(void)
     CHECK(p.region[0] == '\0', "other config file");
     creds_plan_free(&p);
 
+    /* A shared file others can change is refused: it names the keys and roles used. */
+    snprintf(path, sizeof path, "%s/.aws/credentials", s_dir);
+    chmod(path, 0666);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials", 1);
+    CHECK(plan_for(NULL, &p, err, sizeof err) == -1, "a world-writable credentials file");
+    CHECK(strstr(err, "credentials file") && strstr(err, "can be changed by other users"), "%s", err);
+    creds_plan_free(&p);
+    chmod(path, 0600);
+
     unsetenv("HOME");
     unsetenv("AWS_SHARED_CREDENTIALS_FILE");
     unsetenv("AWS_CONFIG_FILE");

@@ -123,6 +123,7 @@ static void test_overrides(void)
 
     clear_env();
     memset(&ov, 0, sizeof ov);
+    ov.allow_http = true; /* made-up hosts below: plain HTTP to them is tested apart */
 
     /* config global */
     ov.global = "http://localhost:4566";
@@ -162,7 +163,7 @@ static void test_overrides(void)
     CHECK(resolve("sns", "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
     CHECK_STR(ep.url, "http://env-global:1", "AWS_ENDPOINT_URL beats config per-service");
     CHECK(ep.custom, "custom");
-    CHECK(resolve("organizations", "us-east-1", NULL, &ep, err, sizeof err) == 0, "%s", err);
+    CHECK(resolve("organizations", "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s", err);
     CHECK_STR(ep.url, "http://env-global:1", "AWS_ENDPOINT_URL without config");
     CHECK_STR(ep.signing_region, "us-east-1", "signing region");
 
@@ -227,6 +228,7 @@ static void test_overrides(void)
     clear_env();
     struct endpoint_overrides full;
     memset(&full, 0, sizeof full);
+    full.allow_http = true;
     static const char *const names[8] = {"a", "b", "c", "d", "e", "f", "g", "sns"};
     for (int i = 0; i < 8; i++) {
         full.service_urls[i][0] = names[i];
@@ -296,6 +298,9 @@ static void test_url_validation(void)
 {
     struct endpoint ep;
     char err[512];
+    struct endpoint_overrides http_ok;
+    memset(&http_ok, 0, sizeof http_ok);
+    http_ok.allow_http = true; /* URL syntax here; plain HTTP has its own test */
 
     clear_env();
     for (size_t i = 0; i < sizeof s_urls / sizeof s_urls[0]; i++) {
@@ -305,7 +310,7 @@ static void test_url_validation(void)
         setenv("AWS_ENDPOINT_URL_SNS", c->in, 1);
         memset(&ep, 0x5a, sizeof ep);
         err[0] = '\0';
-        int rc = endpoint_resolve("sns", "us-east-1", NULL, &ep, err, sizeof err);
+        int rc = endpoint_resolve("sns", "us-east-1", &http_ok, &ep, err, sizeof err);
         if (c->want) {
             CHECK(rc == 0, "\"%s\": %s", c->in, err);
             if (rc == 0)
@@ -446,12 +451,43 @@ static void test_s3_urls(void)
     buf_free(&b);
 }
 
+/* Plain HTTP only to this machine, unless allowed: signed requests must not cross a network
+ * in clear. */
+static void test_plain_http_needs_loopback(void)
+{
+    struct endpoint ep;
+    char err[256];
+    struct endpoint_overrides ov;
+    clear_env();
+    memset(&ov, 0, sizeof ov);
+    static const char *local[] = {"http://localhost:4566", "http://127.0.0.1:9000/", "http://127.1.2.3",
+                                  "http://[::1]:8080", "http://emu.localhost:1", "https://example.com"};
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
+        ov.global = local[i];
+        CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == 0, "%s: %s", local[i], err);
+    }
+    static const char *remote[] = {"http://example.com", "http://10.0.0.1:80", "http://127.0.0.1.nip.io",
+                                   "http://localhost.example.com", "http://[::2]:1", "http://127.0.0.1a"};
+    for (size_t i = 0; i < sizeof remote / sizeof *remote; i++) {
+        ov.global = remote[i];
+        CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == -1, "%s refused", remote[i]);
+        CHECK(strstr(err, "plain HTTP") && strstr(err, "allow_http"), "%s", err);
+    }
+    setenv("AWS_ENDPOINT_URL_STS", "http://proxy.internal:3128", 1);
+    CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == -1 &&
+              strstr(err, "AWS_ENDPOINT_URL_STS"), "the variable is named: %s", err);
+    ov.allow_http = true;
+    CHECK(endpoint_resolve("sts", "us-east-1", &ov, &ep, err, sizeof err) == 0, "allowed: %s", err);
+    unsetenv("AWS_ENDPOINT_URL_STS");
+}
+
 int main(void)
 {
     test_partition();
     test_defaults();
     test_bad_inputs();
     test_overrides();
+    test_plain_http_needs_loopback();
     test_url_validation();
     test_s3_urls();
     clear_env();

@@ -1,10 +1,11 @@
 'use strict';
 // Fault injection: latency, throttling (token bucket), random/deterministic errors, connection
-// resets, truncated, malformed and oversized bodies, empty Organizations pages, and a global
-// clock skew.
+// resets, truncated, malformed and oversized bodies, empty Organizations pages, listings that
+// never end, and a global clock skew.
 const { rng } = require('./util');
 
-const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page', 'oversized'];
+const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page', 'endless_pages',
+  'oversized'];
 
 class Faults {
   constructor(state, config) {

@@ -58,6 +58,18 @@ function syntheticUsers(accountId, n) {
   return users;
 }
 
+// The five columns of each of the two access keys (absent keys: false and N/A).
+function pushKeys(row, keys, created, genMs, t) {
+  for (let k = 0; k < 2; k++) {
+    const key = (keys || [])[k];
+    if (!key) { row.push('false', 'N/A', 'N/A', 'N/A', 'N/A'); continue; }
+    const used = when(key, 'last_used', genMs);
+    row.push(key.active === false ? 'false' : 'true', t(when(key, 'rotated', genMs) ?? created),
+      used == null ? 'N/A' : t(used), used == null ? 'N/A' : (key.last_used_region || 'us-east-1'),
+      used == null ? 'N/A' : (key.last_used_service || 'sts'));
+  }
+}
+
 function csvField(v) {
   const s = String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
@@ -78,9 +90,11 @@ function buildReportCsv(fx, accountId, genMs) {
   if ('password_last_used' in root || 'password_last_used_days_ago' in root) rootUsed = when(root, 'password_last_used', genMs);
   else rootUsed = derivedDays == null ? null : Math.max(rootCreated, genMs - derivedDays * DAY);
   const rootMfa = root.mfa !== undefined ? !!root.mfa : derivedMfa;
-  rows.push(['<root_account>', `arn:aws:iam::${accountId}:root`, t(rootCreated), 'not_supported',
-    rootUsed == null ? 'no_information' : t(rootUsed), 'not_supported', 'not_supported', rootMfa ? 'true' : 'false',
-    'false', 'N/A', 'N/A', 'N/A', 'N/A', 'false', 'N/A', 'N/A', 'N/A', 'N/A', 'false', 'N/A', 'false', 'N/A'].join(','));
+  const rootRow = ['<root_account>', `arn:aws:iam::${accountId}:root`, t(rootCreated), 'not_supported',
+    rootUsed == null ? 'no_information' : t(rootUsed), 'not_supported', 'not_supported', rootMfa ? 'true' : 'false'];
+  pushKeys(rootRow, root.access_keys, rootCreated, genMs, t);
+  rootRow.push('false', 'N/A', 'false', 'N/A');
+  rows.push(rootRow.join(','));
   const users = typeof acct.users === 'number' ? syntheticUsers(accountId, acct.users) : acct.users;
   for (const u of users) {
     const path = u.path || '/';
@@ -93,14 +107,7 @@ function buildReportCsv(fx, accountId, genMs) {
     const row = [csvField(u.name), csvField(`arn:aws:iam::${accountId}:user${path}${u.name}`), t(created),
       pwOn ? 'true' : 'false', pwOn ? (pwLastUsed == null ? 'no_information' : t(pwLastUsed)) : 'N/A',
       pwOn ? t(pwChanged) : 'N/A', nextRot ? t(nextRot) : 'N/A', u.mfa ? 'true' : 'false'];
-    for (let k = 0; k < 2; k++) {
-      const key = (u.access_keys || [])[k];
-      if (!key) { row.push('false', 'N/A', 'N/A', 'N/A', 'N/A'); continue; }
-      const used = when(key, 'last_used', genMs);
-      row.push(key.active === false ? 'false' : 'true', t(when(key, 'rotated', genMs) ?? created),
-        used == null ? 'N/A' : t(used), used == null ? 'N/A' : (key.last_used_region || 'us-east-1'),
-        used == null ? 'N/A' : (key.last_used_service || 'sts'));
-    }
+    pushKeys(row, u.access_keys, created, genMs, t);
     for (let c = 0; c < 2; c++) {
       const cert = (u.certs || [])[c];
       if (!cert) { row.push('false', 'N/A'); continue; }

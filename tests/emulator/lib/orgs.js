@@ -10,7 +10,7 @@ function invalid(msg) { return new HttpError(400, 'InvalidInputException', msg);
 
 function accountView(fx, a) {
   const out = {
-    Id: a.id,
+    Id: a.listedId ?? a.id,
     Arn: `arn:aws:organizations::${fx.managementAccountId}:account/${fx.organizationId}/${a.id}`,
     Email: a.email,
     Name: a.name,
@@ -55,6 +55,11 @@ function page(ctx, items, keyStr) {
     phase = tok.p || 'n';
   }
   const mkToken = (o, ph) => Buffer.from(JSON.stringify({ k: opKey, o, p: ph, r: Math.floor(Math.random() * 1e9) })).toString('base64');
+  if (ctx.fault && ctx.fault.type === 'endless_pages') {
+    // A hostile endpoint: always another page, with the token it was given (or a new one).
+    const same = p.NextToken != null ? String(p.NextToken) : Buffer.from(JSON.stringify({ k: opKey, o: 0, p: 'n' })).toString('base64');
+    return { slice: items.slice(0, max), NextToken: ctx.fault.fresh_tokens ? mkToken(0, 'n') : same };
+  }
   const emptyFault = ctx.fault && ctx.fault.type === 'empty_page';
   if (emptyFault || (ctx.state.fx.emptyPages && p.NextToken == null)) {
     // An empty page that still has a NextToken (pointing at the same place), as real Organizations does.

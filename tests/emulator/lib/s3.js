@@ -290,6 +290,13 @@ function listObjectsV2(ctx) {
     if (contents.length + prefixes.length >= maxKeys) { truncated = true; break; }
     if (cp) { prefixes.push(cp); last = { a: cp, cp: true }; } else { contents.push(k); last = { a: k }; }
   }
+  let nextToken = truncated ? Buffer.from(JSON.stringify(last)).toString('base64') : null;
+  if (ctx.fault && ctx.fault.type === 'endless_pages') {
+    // A hostile endpoint: always truncated, with the token it was given (or a new one).
+    truncated = true;
+    nextToken = ctx.fault.fresh_tokens ? Buffer.from(JSON.stringify({ a: '', r: Math.random() })).toString('base64')
+      : (q['continuation-token'] || Buffer.from(JSON.stringify({ a: '' })).toString('base64'));
+  }
   const objs = ctx.state.objects.get(b.name);
   let xml = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="${S3_NS}"><Name>${xmlEscape(b.name)}</Name><Prefix>${xmlEscape(encodeKey(prefix, enc))}</Prefix>`;
   if (q['start-after'] !== undefined) xml += `<StartAfter>${xmlEscape(encodeKey(q['start-after'], enc))}</StartAfter>`;
@@ -298,7 +305,7 @@ function listObjectsV2(ctx) {
   if (enc) xml += '<EncodingType>url</EncodingType>';
   xml += `<IsTruncated>${truncated}</IsTruncated>`;
   if (q['continuation-token'] !== undefined) xml += `<ContinuationToken>${xmlEscape(q['continuation-token'])}</ContinuationToken>`;
-  if (truncated) xml += `<NextContinuationToken>${Buffer.from(JSON.stringify(last)).toString('base64')}</NextContinuationToken>`;
+  if (truncated) xml += `<NextContinuationToken>${nextToken}</NextContinuationToken>`;
   for (const k of contents) {
     const o = objs.get(k);
     xml += `<Contents><Key>${xmlEscape(encodeKey(k, enc))}</Key><LastModified>${isoMillis(o.lastModified)}</LastModified><ETag>${xmlEscape(o.etag)}</ETag>`;
@@ -324,6 +331,9 @@ function handle(ctx) {
     case 'GetBucketLocation': {
       const b = ctx.state.fx.buckets.get(ctx.s3.bucket);
       if (!b) throw s3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: ctx.s3.bucket });
+      // Answered in any region, but the expected owner is checked as for the other operations.
+      const exp = ctx.headers['x-amz-expected-bucket-owner'];
+      if (exp !== undefined && exp !== b.owner) throw s3Error(403, 'AccessDenied', 'Access Denied');
       if (!canAccess(b, ctx.cred.accountId)) throw s3Error(403, 'AccessDenied', 'Access Denied');
       const loc = b.region === 'us-east-1' ? '' : xmlEscape(b.region);
       return { status: 200, headers: { 'Content-Type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="${S3_NS}">${loc}</LocationConstraint>` };

@@ -1,5 +1,5 @@
 'use strict';
-// Amazon SNS (Query 2010-03-31): Publish.
+// Amazon SNS (Query 2010-03-31): Publish, GetTopicAttributes.
 const crypto = require('crypto');
 const { querySuccess } = require('./protocols');
 const { HttpError, isoMillis } = require('./util');
@@ -28,9 +28,25 @@ function parseAttributes(p) {
   return attrs;
 }
 
+// GetTopicAttributes: the topic's owner, or an account the topic lets publish, may read them.
+function getTopicAttributes(ctx) {
+  const p = ctx.params;
+  if (!p.TopicArn) throw invalidParam('Invalid parameter: TopicArn Reason: no value for required parameter');
+  const topic = ctx.state.fx.topics.get(p.TopicArn);
+  if (!topic) throw new HttpError(404, 'NotFound', 'Topic does not exist');
+  const acct = ctx.cred.accountId;
+  if (acct !== topic.owner && !topic.publishers.includes(acct) && !topic.publishers.includes('*')) {
+    throw new HttpError(403, 'AuthorizationError', `User: ${ctx.cred.arn} is not authorized to perform: SNS:GetTopicAttributes on resource: ${p.TopicArn}`);
+  }
+  const entry = (k, v) => `<entry><key>${k}</key><value>${v}</value></entry>`;
+  return querySuccess('sns', 'GetTopicAttributes', `
+    <Attributes>${entry('TopicArn', p.TopicArn)}${entry('Owner', topic.owner)}${entry('DisplayName', '')}</Attributes>`);
+}
+
 function handle(ctx) {
   const { state } = ctx;
   const p = ctx.params;
+  if (ctx.action === 'GetTopicAttributes') return getTopicAttributes(ctx);
   if (ctx.action !== 'Publish') throw new HttpError(400, 'InvalidAction', `Could not find operation ${ctx.action} for version 2010-03-31`);
   if (!p.TopicArn && !p.TargetArn && !p.PhoneNumber) throw invalidParam('Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter');
   if (!p.TopicArn) throw invalidParam('Invalid parameter: only TopicArn is supported by this emulator');

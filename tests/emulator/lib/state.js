@@ -63,6 +63,7 @@ function normalizeFixture(f) {
       joinedMethod: a.joined_method || (id === mgmt ? 'INVITED' : 'CREATED'),
       joinedTimestamp: a.joined_timestamp ?? 1600000000 + (Number(id.slice(-6)) % 100000000),
       tags: normTags(a.tags),
+      listedId: a.listed_id === undefined ? null : String(a.listed_id),
       users: a.users ?? [],
       createdTimestamp: a.created_timestamp ?? null,
       root: a.root || null,

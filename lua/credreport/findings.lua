@@ -1,0 +1,568 @@
+-- Findings: checks run on every delivered report (on the worker that has it), the findings
+-- file of a run ({date}/findings-{run_id}.jsonl, one JSON object per line), and what changed
+-- since the latest earlier day's run at the same destination.
+--
+-- A check is a plain table:
+--   id        "key_not_rotated" (letters, digits, '_'; unique)
+--   title     one line for people
+--   severity  "critical" | "high" | "medium" | "low" | "info"
+--   cis       the CIS AWS Foundations Benchmark control ("1.14"), optional
+--   scope     "root" (only the <root_account> row), "users" (every other row) or nil (all)
+--   evaluate  function(row, ctx, emit): row is one report row keyed by column name; ctx is
+--             {account =, now =, generated_time =, epoch = function(value), age_days =
+--             function(value)} (both nil for a special value); emit(subject,
+--             evidence) records a finding: subject tells findings of one check on one user
+--             apart ("access_key_1", "password" or nil), evidence is a list of column names
+--             whose values are copied from the row, or a table of name = value.
+-- The list of checks is the workflow's `checks`; bundled(settings) builds the default one.
+local core = require "credreport.core"
+local cjson = require "cjson"
+local report = require "credreport.report"
+local delivery = require "credreport.delivery"
+
+local M = {}
+
+M.SEVERITIES = {"critical", "high", "medium", "low", "info"}
+M.RANK = {critical = 1, high = 2, medium = 3, low = 4, info = 5}
+local ROOT = report.ROOT_USER
+local DAY = 86400
+local epoch = report.epoch
+
+-- As in config.ini's [findings].
+M.DEFAULT_SEVERITY = {root_access_key = "critical", root_no_mfa = "critical", root_used_recently = "high",
+                      console_user_no_mfa = "high", credentials_unused = "medium", key_not_rotated = "medium",
+                      multiple_active_keys = "medium", key_unused_since_creation = "low"}
+
+-- Seconds between a key's creation (its last_rotated time) and the user's creation within
+-- which the key counts as created with the user.
+M.WITH_USER_SECONDS = 3600
+
+local function active(row, n) return row["access_key_" .. n .. "_active"] == "true" end
+
+local function key_fields(n, ...)
+  local p = "access_key_" .. n .. "_"
+  local out = {}
+  for i, f in ipairs{...} do out[i] = p .. f end
+  return out
+end
+
+-- The bundled checks, from a table shaped like config.findings (days and severities; a
+-- severity of "off" leaves the check out). In CIS order.
+function M.bundled(settings)
+  settings = settings or require("credreport.config").findings
+  local root_days, unused_days, rotation_days =
+    settings.root_used_days or 30, settings.unused_days or 45, settings.rotation_days or 90
+  local all = {
+    {id = "root_access_key", cis = "1.4", scope = "root",
+     title = "The root user has an active access key",
+     evaluate = function(row, _, emit)
+       for n = 1, 2 do
+         if active(row, n) then emit("access_key_" .. n, key_fields(n, "active", "last_rotated", "last_used_date")) end
+       end
+     end},
+    {id = "root_no_mfa", cis = "1.5", scope = "root",
+     title = "The root user has no MFA",
+     evaluate = function(row, _, emit)
+       if row.mfa_active ~= "true" then emit(nil, {"mfa_active"}) end
+     end},
+    {id = "root_used_recently", cis = "1.7", scope = "root",
+     title = ("The root user was used in the last %d days"):format(root_days),
+     evaluate = function(row, ctx, emit)
+       local fields = {"password_last_used", "access_key_1_last_used_date", "access_key_2_last_used_date"}
+       for _, f in ipairs(fields) do
+         local age = ctx.age_days(row[f])
+         if age and age < root_days then return emit(nil, fields) end
+       end
+     end},
+    {id = "console_user_no_mfa", cis = "1.10", scope = "users",
+     title = "A user with a console password has no MFA",
+     evaluate = function(row, _, emit)
+       if row.password_enabled == "true" and row.mfa_active ~= "true" then
+         emit(nil, {"password_enabled", "mfa_active", "password_last_used"})
+       end
+     end},
+    {id = "credentials_unused", cis = "1.12", scope = "users",
+     title = ("A password or access key unused for %d days or more"):format(unused_days),
+     evaluate = function(row, ctx, emit)
+       if row.password_enabled == "true" then
+         -- Never used ("no_information"): idle since it was set.
+         local age = ctx.age_days(row.password_last_used) or ctx.age_days(row.password_last_changed)
+                     or ctx.age_days(row.user_creation_time)
+         if age and age >= unused_days then
+           emit("password", {"password_enabled", "password_last_used", "password_last_changed"})
+         end
+       end
+       for n = 1, 2 do
+         if active(row, n) then
+           local p = "access_key_" .. n .. "_"
+           local age = ctx.age_days(row[p .. "last_used_date"]) or ctx.age_days(row[p .. "last_rotated"])
+           if age and age >= unused_days then
+             emit("access_key_" .. n, key_fields(n, "active", "last_used_date", "last_rotated"))
+           end
+         end
+       end
+     end},
+    {id = "key_not_rotated", cis = "1.14", scope = "users",
+     title = ("An active access key not rotated for more than %d days"):format(rotation_days),
+     evaluate = function(row, ctx, emit)
+       for n = 1, 2 do
+         if active(row, n) then
+           local age = ctx.age_days(row["access_key_" .. n .. "_last_rotated"])
+           if age and age > rotation_days then
+             emit("access_key_" .. n, key_fields(n, "active", "last_rotated"))
+           end
+         end
+       end
+     end},
+    {id = "multiple_active_keys", cis = "1.13", scope = "users",
+     title = "A user has more than one active access key",
+     evaluate = function(row, _, emit)
+       if active(row, 1) and active(row, 2) then
+         emit(nil, {"access_key_1_active", "access_key_1_last_rotated", "access_key_2_active",
+                    "access_key_2_last_rotated"})
+       end
+     end},
+    {id = "key_unused_since_creation", cis = "1.11", scope = "users",
+     title = "An access key created with the user was never used",
+     evaluate = function(row, ctx, emit)
+       local created = ctx.epoch(row.user_creation_time)
+       for n = 1, 2 do
+         local p = "access_key_" .. n .. "_"
+         local rotated = ctx.epoch(row[p .. "last_rotated"])
+         if active(row, n) and created and rotated and ctx.epoch(row[p .. "last_used_date"]) == nil
+            and math.abs(rotated - created) <= M.WITH_USER_SECONDS then
+           emit("access_key_" .. n, {"user_creation_time", p .. "active", p .. "last_rotated", p .. "last_used_date"})
+         end
+       end
+     end},
+  }
+  local out = {}
+  for _, c in ipairs(all) do
+    local sev = settings[c.id] or M.DEFAULT_SEVERITY[c.id]
+    if sev ~= "off" then
+      c.severity = sev
+      out[#out + 1] = c
+    end
+  end
+  return out
+end
+
+local function index_of(checks, id)
+  for i, c in ipairs(checks) do if c.id == id then return i end end
+end
+
+-- Removes the check with this id from the list (no error when it is not there).
+function M.remove(checks, id)
+  local i = index_of(checks, id)
+  if i then table.remove(checks, i) end
+  return checks
+end
+
+-- Puts check in place of the one with the same id, or at the end.
+function M.replace(checks, check)
+  checks[index_of(checks, check.id) or #checks + 1] = check
+  return checks
+end
+
+-- nil, or what is wrong with a list of checks (for workflow.new, which stops the run).
+function M.invalid(checks)
+  if type(checks) ~= "table" then return "checks must be a list of check tables" end
+  local seen = {}
+  for i, c in ipairs(checks) do
+    local where = ("check %d (%s)"):format(i, tostring(type(c) == "table" and c.id))
+    if type(c) ~= "table" or type(c.id) ~= "string" or not c.id:match("^[%w_]+$") then
+      return where .. ": id must be letters, digits and '_'"
+    end
+    if seen[c.id] then return where .. ": the id is used twice" end
+    seen[c.id] = true
+    if not M.RANK[c.severity] then return where .. ": severity must be one of " .. table.concat(M.SEVERITIES, ", ") end
+    if type(c.evaluate) ~= "function" then return where .. ": evaluate must be a function" end
+    if type(c.title) ~= "string" then return where .. ": title must be a string" end
+    if c.scope ~= nil and c.scope ~= "root" and c.scope ~= "users" then
+      return where .. ": scope must be \"root\", \"users\" or nil"
+    end
+  end
+end
+
+-- Runs the checks on one report's rows. Returns the findings, compact for the trip to the
+-- main thread ({check =, user =, subject =, severity =, evidence = {column = value}}), or
+-- nil and a message when a check raised.
+function M.evaluate(checks, rows, account, generated_time, fallback_now)
+  local now = epoch(generated_time) or fallback_now
+  -- Several checks read the same fields: each distinct value is parsed once per report.
+  local cache = {}
+  local function time_of(v)
+    local t = cache[v]
+    if t == nil then
+      t = epoch(v) or false
+      cache[v] = t
+    end
+    return t or nil
+  end
+  local ctx = {account = account, now = now, generated_time = generated_time, epoch = time_of,
+               age_days = function(v)
+                 local t = time_of(v)
+                 return t and (now - t) / DAY
+               end}
+  local found, check, row = {}, nil, nil
+  local function emit(subject, evidence)
+    local e = {}
+    if evidence and evidence[1] then
+      for _, col in ipairs(evidence) do e[col] = row[col] end
+    else
+      for k, v in pairs(evidence or {}) do e[k] = v end
+    end
+    found[#found + 1] = {check = check.id, user = row.user, subject = subject,
+                         severity = check.severity, evidence = e}
+  end
+  local ok, err = pcall(function()
+    for i = 1, #rows do
+      row = rows[i]
+      local root = row.user == ROOT
+      for j = 1, #checks do
+        check = checks[j]
+        local scope = check.scope
+        if scope == nil or (scope == "root") == root then check.evaluate(row, ctx, emit) end
+      end
+    end
+  end)
+  if not ok then return nil, ("check %s: %s"):format(check and check.id or "?", tostring(err)) end
+  return found
+end
+
+-- ---- The findings file and what changed ---------------------------------------------------
+
+function M.key(run)
+  return ("%s/findings-%s.jsonl"):format(run.date, run.id)
+end
+
+-- One finding's identity across runs: the same check on the same user and subject.
+-- One line of text: a line break (which IAM names cannot hold) becomes a space.
+local function identity(f)
+  local id = f.check .. "\0" .. f.user .. "\0" .. (f.subject or "")
+  if id:find("\n", 1, true) then id = id:gsub("\n", " ") end
+  return id
+end
+
+-- One line of the findings file. A line is written for every problem of every user, so it is
+-- lua-cjson's encoding as it is: keys in no fixed order and "/" written "\/" (valid JSON,
+-- several times faster than an ordered encoding such as manifest.ordered_json).
+M.encode_line = cjson.encode
+
+-- The earlier run to compare with: the latest day before `date` (at most `look_back` date
+-- folders back) that has a findings file, read as
+--   {date =, evaluated = {account = run_id}, findings = {account = {identity = line text}}}
+-- or nil when there is none. For each account the latest run of that day that evaluated it
+-- (its manifest row has `findings`) counts. Lines are kept as the text read (a table per
+-- finding would cost several times more memory). Unreadable files are skipped with a
+-- warning; an unlistable destination gives nil, err.
+function M.load_baseline(client, dest, date, look_back)
+  local names, err = delivery.list(client, dest, "")
+  if not names then return nil, err end
+  local days = {}
+  for _, n in ipairs(names) do
+    local d = n:match("^(%d%d%d%d%-%d%d%-%d%d)/?$")
+    if d and d < date then days[#days + 1] = d end
+  end
+  table.sort(days, function(a, b) return a > b end)
+  for i = 1, math.min(#days, look_back or 7) do
+    local base = M.load_day(client, dest, days[i])
+    if base then return base end
+  end
+  return nil
+end
+
+-- Calls on_line(finding, text) for each well-formed line of a findings file.
+local function each_line(client, dest, key, on_line)
+  local body, err = delivery.get(client, dest, key)
+  if not body then
+    core.log("warn", "skipping an unreadable findings file", {key = key, error = tostring(err and (err.message or err))})
+    return
+  end
+  for text in body:gmatch("[^\n]+") do
+    local ok, f = pcall(cjson.decode, text)
+    if ok and type(f) == "table" and type(f.account) == "string" and type(f.check) == "string"
+       and type(f.user) == "string" then
+      on_line(f, text)
+    end
+  end
+end
+
+-- What one earlier run found: the accounts it evaluated ({account = true}: its manifest rows
+-- with `findings`), or nil when its manifest cannot be read; on_line(finding, text) is called
+-- for each of their findings in its findings file (resolved lines left out).
+function M.load_run(client, dest, date, run_id, on_line)
+  local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id))
+  local ok, m = pcall(cjson.decode, body or "")
+  if not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then return nil end
+  local evaluated = {}
+  for _, row in ipairs(m.accounts) do
+    if type(row.findings) == "table" then evaluated[row.id] = true end
+  end
+  if next(evaluated) then
+    each_line(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id), function(f, text)
+      if evaluated[f.account] and f.change ~= "resolved" then on_line(f, text) end
+    end)
+  end
+  return evaluated
+end
+
+-- The findings of one day's runs (see load_baseline), or nil when it has none.
+function M.load_day(client, dest, day)
+  local names = delivery.list(client, dest, day)
+  if not names then return nil end
+  local runs, has_findings = {}, false
+  for _, n in ipairs(names) do
+    local id = n:match("^manifest%-(.+)%.json$")
+    if id then runs[#runs + 1] = id end
+    if n:match("^findings%-.+%.jsonl$") then has_findings = true end
+  end
+  if not has_findings then return nil end
+  table.sort(runs) -- run ids start with their time: later runs win
+  local base = {date = day, evaluated = {}, findings = {}}
+  for _, id in ipairs(runs) do
+    local lines = {}
+    local evaluated = M.load_run(client, dest, day, id, function(f, text)
+      local per = lines[f.account] or {}
+      lines[f.account] = per
+      per[identity(f)] = text
+    end)
+    for account in pairs(evaluated or {}) do
+      base.evaluated[account] = id
+      base.findings[account] = lines[account] or {}
+    end
+  end
+  return base
+end
+
+-- A findings line read back, in the compact form evaluate() gives.
+function M.compact(line)
+  return {check = line.check, user = line.user, subject = line.subject, severity = line.severity,
+          evidence = type(line.evidence) == "table" and line.evidence or {}}
+end
+
+-- The findings of a run on the main thread: lines of the findings file as outcomes arrive,
+-- counts, and what was resolved. Memory grows with the lines' text only: the new and resolved
+-- findings kept as tables (for the summary page and the SNS message) are the M.KEEP most
+-- severe of each severity.
+M.KEEP = 100
+local Log = {}
+Log.__index = Log
+
+local function severity_table(v)
+  local t = {}
+  for _, s in ipairs(M.SEVERITIES) do t[s] = v == "list" and {} or 0 end
+  return t
+end
+
+-- checks: the workflow's (for titles and CIS ids); baseline: load_baseline's result or nil.
+function M.log(checks, baseline, run)
+  local by_id = {}
+  for _, c in ipairs(checks or {}) do by_id[c.id] = c end
+  return setmetatable({checks = by_id, baseline = baseline, run = run, chunks = {}, resolved_chunks = {},
+                       new_kept = severity_table("list"), new_by_severity = severity_table(),
+                       resolved_kept = severity_table("list"), by_account = {},
+                       counts = {total = 0, new = 0, persisting = 0, resolved = 0, critical = 0,
+                                 high = 0, medium = 0, low = 0, info = 0},
+                       by_check = {}}, Log)
+end
+
+-- A report more than this older than the run's start was served from AWS's cache.
+M.STALE_SECONDS = 300
+
+local SEV_CHAR = {critical = "c", high = "h", medium = "m", low = "l", info = "i"}
+local CHAR_SEV = {c = "critical", h = "high", m = "medium", l = "low", i = "info"}
+
+-- The findings of one report packed for the trip to the main thread (as JSON, inside the
+-- outcome) and for writing: `lines` the findings file's lines for them, without `change` and
+-- `first_seen` (which only the main thread knows), joined by "\n"; `keys` each finding's
+-- identity, in the same order, joined by "\n"; `severities` one letter per finding (c, h, m,
+-- l, i); `by_check` {check = {n =, severity =}}; `n` how many. A few strings instead of a
+-- table per finding: cheap to encode, decode and keep.
+function M.pack(found, account, generated_time, stale, checks)
+  local cis = {}
+  for _, c in ipairs(checks or {}) do cis[c.id] = c.cis end
+  local lines, keys, sevs, by_check = {}, {}, {}, {}
+  for i, f in ipairs(found) do
+    lines[i] = M.encode_line{account = account.id, account_name = account.name, ou_path = account.ou_path,
+                             user = f.user, check = f.check, severity = f.severity, cis = cis[f.check],
+                             subject = f.subject, report_generated_time = generated_time,
+                             stale_report = stale or nil,
+                             evidence = next(f.evidence or {}) and f.evidence or nil}
+    keys[i] = identity(f)
+    sevs[i] = SEV_CHAR[f.severity] or "i"
+    local bc = by_check[f.check] or {n = 0, severity = f.severity}
+    by_check[f.check] = bc
+    bc.n = bc.n + 1
+  end
+  return {n = #found, lines = table.concat(lines, "\n"), keys = table.concat(keys, "\n"),
+          severities = table.concat(sevs), by_check = by_check}
+end
+
+-- The findings of a packed set as tables (findings lines, without change and first_seen).
+function M.unpack(packed)
+  local out = {}
+  for line in (packed.lines or ""):gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
+  return out
+end
+
+function M.stale(generated_time, run)
+  return (report.epoch(generated_time) or run.started) < run.started - M.STALE_SECONDS
+end
+
+local function keep(kept, line)
+  local list = kept[line.severity]
+  if list and #list < M.KEEP then list[#list + 1] = line end
+end
+
+-- Adds the findings an account's outcome carries (outcome.findings, packed; then removed from
+-- it) and sets outcome.finding_counts for the manifest. Returns the counts, or nil when the
+-- outcome has no findings (not evaluated).
+function Log:add(account, outcome)
+  local p = outcome.findings
+  if type(p) ~= "table" or type(p.lines) ~= "string" then return nil end
+  outcome.findings = nil
+  local counts = {total = 0, new = 0, critical = 0, high = 0, medium = 0, low = 0, info = 0}
+  local total = self.counts
+  local base = self.baseline
+  local before = base and base.evaluated[account.id] and (base.findings[account.id] or {}) or nil
+  local n = math.tointeger(p.n) or 0
+  local sevs = p.severities or ""
+  for i = 1, n do
+    local sev = CHAR_SEV[sevs:sub(i, i)] or "info"
+    counts[sev] = counts[sev] + 1
+    total[sev] = total[sev] + 1
+  end
+  counts.total, total.total = n, total.total + n
+  for check, c in pairs(p.by_check or {}) do
+    local bc = self.by_check[check]
+    if not bc then
+      local def = self.checks[check]
+      bc = {check = check, title = def and def.title or check, cis = def and def.cis, total = 0, new = 0,
+            severity = c.severity}
+      self.by_check[check] = bc
+    end
+    bc.total = bc.total + math.tointeger(c.n)
+  end
+  local new_prefix = '{"change":"new","first_seen":"' .. self.run.date .. '",'
+  local chunk
+  if n == 0 then
+    chunk = nil
+  elseif not before and not self:wants_new(sevs) then
+    -- All new, none to keep: the lines get their prefix in one pass.
+    chunk = new_prefix .. p.lines:sub(2):gsub("\n{", "\n" .. new_prefix)
+    self:count_new(p, counts, n, sevs)
+  else
+    local out, i = {}, 0
+    local next_key = p.keys:gmatch("[^\n]+")
+    for line in p.lines:gmatch("[^\n]+") do
+      i = i + 1
+      local key = next_key()
+      local prev = before and before[key]
+      local sev = CHAR_SEV[sevs:sub(i, i)] or "info"
+      if prev then
+        local first_seen = prev:match('"first_seen": ?"([^"]+)"') or base.date
+        before[key] = nil -- what is left of `before` at the end was resolved
+        out[i] = '{"change":"persisting","first_seen":"' .. first_seen .. '",' .. line:sub(2)
+        total.persisting = total.persisting + 1
+      else
+        out[i] = new_prefix .. line:sub(2)
+        counts.new = counts.new + 1
+        total.new = total.new + 1
+        self.new_by_severity[sev] = self.new_by_severity[sev] + 1
+        local list = self.new_kept[sev]
+        if #list < M.KEEP then
+          local f = cjson.decode(line)
+          f.change, f.first_seen = "new", self.run.date
+          list[#list + 1] = f
+        end
+        local bc = self.by_check[key:match("^[^\0]*")]
+        if bc then bc.new = bc.new + 1 end
+      end
+    end
+    chunk = table.concat(out, "\n")
+  end
+  if chunk then self.chunks[#self.chunks + 1] = chunk end
+  if before then
+    local resolved = {}
+    for _, text in pairs(before) do
+      local ok, f = pcall(cjson.decode, text)
+      if ok then
+        f.change, f.account_name, f.ou_path = "resolved", account.name, account.ou_path
+        resolved[#resolved + 1] = M.encode_line(f)
+        total.resolved = total.resolved + 1
+        keep(self.resolved_kept, f)
+      end
+    end
+    if #resolved > 0 then self.resolved_chunks[#self.resolved_chunks + 1] = table.concat(resolved, "\n") end
+    base.findings[account.id] = nil
+  end
+  self.by_account[account.id] = counts
+  outcome.finding_counts = counts
+  return counts
+end
+
+-- True when some new finding of these severities would still be kept.
+function Log:wants_new(sevs)
+  for c, sev in pairs(CHAR_SEV) do
+    if #self.new_kept[sev] < M.KEEP and sevs:find(c, 1, true) then return true end
+  end
+  return false
+end
+
+-- Counts a packed set whose findings are all new (and none to keep).
+function Log:count_new(p, counts, n, sevs)
+  counts.new = n
+  self.counts.new = self.counts.new + n
+  for c, sev in pairs(CHAR_SEV) do
+    local k = select(2, sevs:gsub(c, ""))
+    self.new_by_severity[sev] = self.new_by_severity[sev] + k
+  end
+  for check, c in pairs(p.by_check or {}) do
+    local bc = self.by_check[check]
+    bc.new = bc.new + math.tointeger(c.n)
+  end
+end
+
+local function by_severity_then_place(a, b)
+  local ra, rb = M.RANK[a.severity] or 9, M.RANK[b.severity] or 9
+  if ra ~= rb then return ra < rb end
+  if a.account ~= b.account then return a.account < b.account end
+  if a.user ~= b.user then return a.user < b.user end
+  if a.check ~= b.check then return a.check < b.check end
+  return (a.subject or "") < (b.subject or "")
+end
+
+-- The kept findings of the given severities (all when nil), most severe first.
+local function most_severe(kept, severities)
+  local out = {}
+  for _, s in ipairs(severities or M.SEVERITIES) do
+    for _, l in ipairs(kept[s] or {}) do out[#out + 1] = l end
+  end
+  table.sort(out, by_severity_then_place)
+  return out
+end
+
+-- The findings file: the run's findings in the order outcomes came, then the resolved ones.
+-- Frees the lines: call it once.
+function Log:body()
+  local chunks = self.chunks
+  for _, c in ipairs(self.resolved_chunks) do chunks[#chunks + 1] = c end
+  self.chunks, self.resolved_chunks = {}, {}
+  return #chunks > 0 and table.concat(chunks, "\n") .. "\n" or ""
+end
+
+-- The most severe new findings (up to M.KEEP of each severity) and how many new ones there
+-- are in all, of the given severities (all when nil).
+function Log:new_in(severities)
+  local n = 0
+  for _, s in ipairs(severities or M.SEVERITIES) do n = n + (self.new_by_severity[s] or 0) end
+  return most_severe(self.new_kept, severities), n
+end
+
+-- The most severe resolved findings (up to M.KEEP of each severity).
+function Log:resolved_list()
+  return most_severe(self.resolved_kept)
+end
+
+return M

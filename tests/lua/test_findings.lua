@@ -1,0 +1,238 @@
+-- credreport.findings: each bundled check on crafted report rows (fires, does not fire, never
+-- reads a special value as a date), severities and days from settings, "off", and checks
+-- removed, replaced and added from Lua.
+local core = require "credreport.core"
+local findings = require "credreport.findings"
+local report = require "credreport.report"
+local T = require "testlib"
+
+local GEN = "2026-06-01T00:00:00+00:00"
+local NOW = report.epoch(GEN)
+local function ago(days) return os.date("!%Y-%m-%dT%H:%M:%S+00:00", NOW - math.floor(days * 86400)) end
+
+local COLS = {"user", "arn", "user_creation_time", "password_enabled", "password_last_used",
+  "password_last_changed", "password_next_rotation", "mfa_active", "access_key_1_active",
+  "access_key_1_last_rotated", "access_key_1_last_used_date", "access_key_1_last_used_region",
+  "access_key_1_last_used_service", "access_key_2_active", "access_key_2_last_rotated",
+  "access_key_2_last_used_date", "access_key_2_last_used_region", "access_key_2_last_used_service",
+  "cert_1_active", "cert_1_last_rotated", "cert_2_active", "cert_2_last_rotated"}
+
+-- A row with nothing to find, changed by `t`.
+local function user(name, t)
+  local r = {user = name, arn = "arn:aws:iam::123456789012:user/" .. name, user_creation_time = ago(400),
+             password_enabled = "false", password_last_used = "N/A", password_last_changed = "N/A",
+             password_next_rotation = "N/A", mfa_active = "false"}
+  for n = 1, 2 do
+    local p = "access_key_" .. n .. "_"
+    r[p .. "active"], r[p .. "last_rotated"], r[p .. "last_used_date"] = "false", "N/A", "N/A"
+    r[p .. "last_used_region"], r[p .. "last_used_service"] = "N/A", "N/A"
+  end
+  r.cert_1_active, r.cert_1_last_rotated, r.cert_2_active, r.cert_2_last_rotated = "false", "N/A", "false", "N/A"
+  for k, v in pairs(t or {}) do r[k] = v end
+  return r
+end
+local function root(t)
+  local r = user("<root_account>", {arn = "arn:aws:iam::123456789012:root", password_enabled = "not_supported",
+                                    password_last_used = "no_information", password_last_changed = "not_supported",
+                                    password_next_rotation = "not_supported", mfa_active = "true"})
+  for k, v in pairs(t or {}) do r[k] = v end
+  return r
+end
+
+-- The rows as AWS would write them, through the real parser.
+local function csv_of(rows)
+  local lines = {COLS}
+  for _, r in ipairs(rows) do
+    local l = {}
+    for i, c in ipairs(COLS) do l[i] = r[c] end
+    lines[#lines + 1] = l
+  end
+  return core.csv_encode(lines)
+end
+
+local function run(rows, checks)
+  local parsed = assert(report.rows(csv_of(rows)))
+  return assert(findings.evaluate(checks or findings.bundled(), parsed, {id = "123456789012"}, GEN, NOW))
+end
+
+-- "check:user:subject" of each finding, sorted
+local function ids(found)
+  local out = {}
+  for _, f in ipairs(found) do out[#out + 1] = f.check .. ":" .. f.user .. ":" .. (f.subject or "") end
+  table.sort(out)
+  return table.concat(out, " ")
+end
+
+T.eq(ids(run{root(), user("clean")}), "", "a clean report has no findings")
+
+-- root
+T.eq(ids(run{root{access_key_1_active = "true", access_key_1_last_rotated = ago(10)}}),
+     "root_access_key:<root_account>:access_key_1", "root with an active key")
+T.eq(ids(run{root{mfa_active = "false"}}), "root_no_mfa:<root_account>:", "root without MFA")
+T.eq(ids(run{root{password_last_used = ago(3)}}), "root_used_recently:<root_account>:", "root used 3 days ago")
+T.eq(ids(run{root{password_last_used = ago(31)}}), "", "root used 31 days ago (30 by default)")
+T.eq(ids(run{root{access_key_2_last_used_date = ago(1)}}), "root_used_recently:<root_account>:", "a root key used yesterday")
+T.eq(ids(run{root{password_enabled = "not_supported", password_last_used = "not_supported"}}), "",
+     "not_supported is never a date")
+
+-- console users without MFA
+T.eq(ids(run{user("ann", {password_enabled = "true", password_last_used = ago(1), password_last_changed = ago(10)})}),
+     "console_user_no_mfa:ann:", "console password, no MFA")
+T.eq(ids(run{user("ann", {password_enabled = "true", password_last_used = ago(1), password_last_changed = ago(10),
+                          mfa_active = "true"})}), "", "with MFA")
+
+-- unused credentials (45 days or more)
+T.eq(ids(run{user("bob", {password_enabled = "true", mfa_active = "true", password_last_used = ago(45),
+                          password_last_changed = ago(100)})}), "credentials_unused:bob:password", "45 days")
+T.eq(ids(run{user("bob", {password_enabled = "true", mfa_active = "true", password_last_used = ago(44),
+                          password_last_changed = ago(100)})}), "", "44 days")
+T.eq(ids(run{user("bob", {password_enabled = "true", mfa_active = "true", password_last_used = "no_information",
+                          password_last_changed = ago(50)})}), "credentials_unused:bob:password",
+     "no_information: idle since it was set")
+T.eq(ids(run{user("bob", {password_enabled = "true", mfa_active = "true", password_last_used = "no_information",
+                          password_last_changed = ago(5)})}), "", "no_information, set 5 days ago")
+T.eq(ids(run{user("kim", {access_key_1_active = "true", access_key_1_last_rotated = ago(80),
+                          access_key_1_last_used_date = ago(60)})}), "credentials_unused:kim:access_key_1",
+     "a key last used 60 days ago")
+T.eq(ids(run{user("kim", {access_key_1_active = "false", access_key_1_last_rotated = ago(80),
+                          access_key_1_last_used_date = ago(60)})}), "", "an inactive key is no finding")
+
+-- rotation (more than 90 days)
+T.eq(ids(run{user("lee", {access_key_2_active = "true", access_key_2_last_rotated = ago(91),
+                          access_key_2_last_used_date = ago(1)})}), "key_not_rotated:lee:access_key_2", "91 days")
+T.eq(ids(run{user("lee", {access_key_2_active = "true", access_key_2_last_rotated = ago(89),
+                          access_key_2_last_used_date = ago(1)})}), "", "89 days")
+
+-- two active keys
+T.eq(ids(run{user("max", {access_key_1_active = "true", access_key_1_last_rotated = ago(10), access_key_1_last_used_date = ago(1),
+                          access_key_2_active = "true", access_key_2_last_rotated = ago(10), access_key_2_last_used_date = ago(1)})}),
+     "multiple_active_keys:max:", "two active keys")
+
+-- a key created with the user, never used
+local created = ago(20)
+T.eq(ids(run{user("new", {user_creation_time = created, access_key_1_active = "true", access_key_1_last_rotated = created})}),
+     "key_unused_since_creation:new:access_key_1", "created with the user, never used")
+T.eq(ids(run{user("new", {user_creation_time = created, access_key_1_active = "true", access_key_1_last_rotated = ago(19)})}),
+     "", "created a day later")
+T.eq(ids(run{user("new", {user_creation_time = created, access_key_1_active = "true", access_key_1_last_rotated = created,
+                          access_key_1_last_used_date = ago(1)})}), "", "used since")
+
+-- the root row is not a user, users are not root
+T.eq(ids(run{root{password_enabled = "true", mfa_active = "true"}}), "", "user checks skip the root row")
+T.eq(ids(run{user("notroot", {mfa_active = "false"})}), "", "root checks skip users")
+
+-- evidence comes from the report; severity from the check
+local f = run{root{access_key_1_active = "true", access_key_1_last_rotated = ago(10)}}[1]
+T.eq(f.severity, "critical", "root key severity")
+T.eq(f.evidence.access_key_1_last_rotated, ago(10), "evidence copied from the row")
+T.eq(f.evidence.access_key_1_last_used_date, "N/A", "N/A kept as written")
+
+-- settings: days, severities, off
+local checks = findings.bundled{rotation_days = 30, key_not_rotated = "high", multiple_active_keys = "off"}
+local two = user("max", {access_key_1_active = "true", access_key_1_last_rotated = ago(40), access_key_1_last_used_date = ago(1),
+                         access_key_2_active = "true", access_key_2_last_rotated = ago(10), access_key_2_last_used_date = ago(1)})
+local got = run({two}, checks)
+T.eq(ids(got), "key_not_rotated:max:access_key_1", "rotation_days = 30, multiple_active_keys = off")
+T.eq(got[1].severity, "high", "severity from settings")
+T.eq(#findings.bundled{}, 8, "eight bundled checks")
+T.check(findings.bundled{}[1].title and findings.bundled{}[1].cis == "1.4", "titles and CIS ids")
+
+-- from Lua: remove, replace, add
+checks = findings.bundled{}
+findings.remove(checks, "root_no_mfa")
+findings.replace(checks, {id = "key_not_rotated", title = "Key older than 7 days", severity = "low", scope = "users",
+  evaluate = function(row, ctx, emit)
+    if row.access_key_1_active == "true" and ctx.age_days(row.access_key_1_last_rotated) > 7 then
+      emit("access_key_1", {"access_key_1_last_rotated"})
+    end
+  end})
+checks[#checks + 1] = {id = "admin_named", title = "A user named like an admin", severity = "info",
+  evaluate = function(row, _, emit) if row.user:find("admin", 1, true) then emit(nil, {user = row.user}) end end}
+T.eq(findings.invalid(checks), nil, "a valid list")
+got = run({root{mfa_active = "false"}, user("admin1", {access_key_1_active = "true", access_key_1_last_rotated = ago(8),
+                                                       access_key_1_last_used_date = ago(1)})}, checks)
+T.eq(ids(got), "admin_named:admin1: key_not_rotated:admin1:access_key_1", "removed, replaced and added")
+
+-- mistakes in checks are found before a run, a raising check does not raise
+T.check(findings.invalid{{id = "x y", title = "t", severity = "low", evaluate = print}}, "a bad id")
+T.check(findings.invalid{{id = "x", title = "t", severity = "urgent", evaluate = print}}, "a bad severity")
+T.check(findings.invalid{{id = "x", title = "t", severity = "low"}}, "no evaluate")
+local dup = findings.bundled{}
+dup[#dup + 1] = findings.bundled{}[1]
+T.check((findings.invalid(dup) or ""):find("used twice", 1, true), "an id used twice")
+local boom = {{id = "boom", title = "t", severity = "low", evaluate = function() error("kaput") end}}
+local none, err = findings.evaluate(boom, {root()}, {id = "1"}, GEN, NOW)
+T.check(none == nil and err:find("check boom", 1, true) and err:find("kaput", 1, true), tostring(err))
+
+-- findings lines: every text escaped as JSON, one line each
+local line = findings.encode_line{account = "1", account_name = 'a"b\nc\1', user = "u", check = "c", severity = "low",
+                                  evidence = {z = "1", a = "/x"}}
+T.check(not line:find("\n", 1, true), "one line")
+local back = require("cjson").decode(line)
+T.eq(back.account_name, 'a"b\nc\1', "control characters and quotes survive")
+T.eq(back.evidence.a, "/x", "evidence")
+
+-- the main thread's log: packed findings in, lines with change and first_seen out; the
+-- one-pass path (nothing left to keep) and the line-by-line one give the same file
+local cjson = require "cjson"
+local the_run = {date = "2026-06-01", started = NOW, id = "r"}
+local rows = {root{mfa_active = "false", access_key_1_active = "true", access_key_1_last_rotated = ago(3)},
+              user("a/b", {password_enabled = "true", password_last_used = ago(100), password_last_changed = ago(200)})}
+local found = run(rows)
+local function file_of(keep_n, baseline)
+  findings.KEEP = keep_n
+  local log = findings.log(findings.bundled{}, baseline, the_run)
+  for i = 1, 3 do
+    local acct = {id = "00000000000" .. i, name = 'n"' .. i, ou_path = "Root/X"}
+    local o = {findings = cjson.decode(cjson.encode(findings.pack(found, acct, GEN, false, findings.bundled{}))),
+               generated_time = GEN}
+    log:add(acct, o)
+    T.eq(o.finding_counts.total, #found, "counts per account")
+    T.eq(o.findings, nil, "the packed findings are taken")
+  end
+  findings.KEEP = 100
+  return log:body(), log
+end
+local slow, slow_log = file_of(100)
+local fast, fast_log = file_of(0)
+T.eq(fast, slow, "the same file either way")
+T.eq(fast_log.counts.new, 3 * #found, "all new")
+T.eq(cjson.encode(fast_log.counts), cjson.encode(slow_log.counts), "the same counts")
+T.eq(fast_log.by_check.root_no_mfa.new, 3, "new per check (one pass)")
+T.eq(slow_log.by_check.root_no_mfa.new, 3, "new per check (line by line)")
+local nlines = 0
+for l in slow:gmatch("[^\n]+") do
+  local f = cjson.decode(l)
+  nlines = nlines + 1
+  T.check(f.change == "new" and f.first_seen == "2026-06-01" and f.account_name:find('"', 1, true), "a line: " .. l)
+end
+T.eq(nlines, 3 * #found, "one line per finding")
+local kept = slow_log:new_in{"critical"}
+T.check(#kept == 6 and kept[1].severity == "critical", "the most severe kept")
+
+-- with a baseline: persisting keeps first_seen, a finding gone is resolved
+local base_findings = {}
+for l in slow:gmatch("[^\n]+") do
+  local f = cjson.decode(l)
+  f.first_seen = "2026-05-01"
+  local per = base_findings[f.account] or {}
+  base_findings[f.account] = per
+  per[f.check .. "\0" .. f.user .. "\0" .. (f.subject or "")] = cjson.encode(f)
+end
+base_findings["000000000001"]["gone\0bob\0"] = cjson.encode{account = "000000000001", user = "bob", check = "gone",
+                                                              severity = "low", first_seen = "2026-05-01"}
+local body, log = file_of(100, {date = "2026-05-31", evaluated = {["000000000001"] = "x", ["000000000002"] = "x"},
+                                findings = base_findings})
+local changes = {}
+for l in body:gmatch("[^\n]+") do
+  local f = cjson.decode(l)
+  changes[f.change] = (changes[f.change] or 0) + 1
+  if f.change == "persisting" then T.eq(f.first_seen, "2026-05-01", "first_seen carried over") end
+end
+T.eq(changes.persisting, 2 * #found, "persisting in the two accounts compared")
+T.eq(changes.new, #found, "new in the account not compared")
+T.eq(changes.resolved, 1, "one resolved")
+T.eq(log.counts.resolved, 1, "counted")
+T.eq(log:resolved_list()[1].check, "gone", "listed")
+
+return T.done("findings")
