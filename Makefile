@@ -29,7 +29,7 @@ BUNDLE    := $(BUILD)/gen/lua_bundle.c
 OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
-SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/lua_bundle.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
@@ -40,7 +40,7 @@ APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-ope
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
-.PHONY: all test unit deps emulator-deps demo install clean
+.PHONY: all test unit deps emulator-deps demo install clean fuzz fuzz-deps
 
 all: $(BUILD)/credreport
 
@@ -84,8 +84,49 @@ $(BUILD)/tsan/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/tsan/obj
 $(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/unit.h $(SAN_OBJS) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -Icore -o $@ $< $(SAN_OBJS) $(LIBS)
 
-$(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/tsan/obj:
+# Fuzz targets (tests/fuzz/fuzz_NAME.c, corpus tests/fuzz/NAME/). `make test` replays each
+# corpus once with the sanitizer build and replay.c's main(); `make fuzz` builds them with
+# clang's libFuzzer and runs each for FUZZ_SECONDS, new inputs going to build/fuzz/corpus/NAME
+# and crashing ones to build/fuzz/crashes/ (add those to tests/fuzz/NAME/ once fixed).
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_BINS  := $(FUZZ_NAMES:%=$(BUILD)/asan/fuzz_%)
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined,float-cast-overflow \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJS    := $(LIB_SRCS:core/%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/lua_bundle.o
+FUZZ_APT_PKGS := clang libclang-rt-14-dev
+
+$(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(SAN_OBJS) | $(BUILD)/asan/obj
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -Icore -DFUZZ_CORPUS=\"tests/fuzz/$*\" \
+	  -o $@ $< tests/fuzz/replay.c $(SAN_OBJS) $(LIBS)
+
+$(BUILD)/fuzz/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/fuzz/obj
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/fuzz/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/fuzz/obj
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -Icore -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_OBJS)
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Icore -o $@ $< $(FUZZ_OBJS) $(LIBS)
+
+$(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/tsan/obj $(BUILD)/fuzz/obj:
 	mkdir -p $@
+
+fuzz-deps:
+	@missing=""; for p in $(FUZZ_APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# Prints each target's closing figures (runs, exec/s, coverage); fails on a crash.
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 # Installs only what is missing, so a prepared machine pays nothing.
 deps:
@@ -106,12 +147,12 @@ tests/emulator/node_modules/.installed: tests/emulator/package-lock.json
 	cd tests/emulator && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-unit: $(UNIT_BINS)
-	@tests/run-unit $(UNIT_BINS)
+unit: $(UNIT_BINS) $(REPLAY_BINS)
+	@tests/run-unit $(UNIT_BINS) $(REPLAY_BINS)
 
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/asan/credreport $(BUILD)/tsan/credreport $(UNIT_BINS)
-	@tests/run-all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(BUILD)/asan/credreport $(BUILD)/tsan/credreport $(UNIT_BINS) $(REPLAY_BINS)
+	@tests/run-all $(UNIT_BINS) $(REPLAY_BINS)
 
 demo: deps all
 	@tests/demo

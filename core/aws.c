@@ -577,6 +577,8 @@ int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double tim
     struct http_request copy = *req;
     copy.body = h->body.data;
     copy.timeout_ms = (long)(timeout_s * 1000);
+    if (!copy.max_body)
+        copy.max_body = AWS_MAX_BODY_PROVIDER;
     if (loop_http(ctx->loop, &copy, s_ctx_http_done, h, err, errlen) != 0) {
         buf_free(&h->body);
         free(h);
@@ -587,6 +589,11 @@ int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double tim
         ctx->http->prev = h;
     ctx->http = h;
     return 0;
+}
+
+const struct aws_settings *aws_ctx_settings(const struct aws_ctx *ctx)
+{
+    return &ctx->settings;
 }
 
 int aws_ctx_json_fields(struct aws_ctx *ctx, const char *body, size_t len,
@@ -756,6 +763,19 @@ static struct sigv4_key *s_key_slot(struct aws_client *c, const char *region, co
     return &c->keys[c->next_key++ % 2];
 }
 
+/* The largest response body the call accepts (see aws_request.max_body). */
+static size_t s_max_body(const struct aws_request *r)
+{
+    if (r->max_body)
+        return r->max_body;
+    if (strcmp(r->service.id, "iam") == 0 && r->operation &&
+        strcmp(r->operation, "GetCredentialReport") == 0)
+        return AWS_MAX_BODY_REPORT;
+    if (r->service.protocol == AWS_REST_XML && strcmp(r->method, "GET") == 0 && r->key && *r->key)
+        return AWS_MAX_BODY_OBJECT;
+    return HTTP_MAX_BODY_DEFAULT;
+}
+
 static const char *s_body(const struct aws_request *r, size_t *len)
 {
     *len = r->body_ref ? r->body_ref_len : r->body.len;
@@ -803,6 +823,7 @@ static void s_send(void *arg)
         .headers = &at->headers,
         .body = body,
         .body_len = body_len,
+        .max_body = s_max_body(&call->req),
     };
     fail_code = "HttpError";
     if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)
@@ -934,7 +955,12 @@ static void s_on_http(void *arg, struct http_response *resp)
         xml_free(xml);
         return;
     }
-    if (resp->status == 0 && resp->certificate_error) {
+    if (resp->too_large) {
+        /* Not a passing fault: the same answer would come again, as large. */
+        snprintf(res.error.code, sizeof res.error.code, "ResponseTooLarge");
+        snprintf(res.error.message, sizeof res.error.message, "%s %s: %.400s", call->req.service.id,
+                 call->req.operation ? call->req.operation : call->req.method, resp->error);
+    } else if (resp->status == 0 && resp->certificate_error) {
         /* Trying again would meet the same certificate: not a passing failure. */
         snprintf(res.error.code, sizeof res.error.code, "CertificateError");
         snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);

@@ -76,8 +76,22 @@ struct aws_request {
                                  * bytes alive until done runs (a large upload, not copied) */
     size_t body_ref_len;
     bool unsigned_payload;      /* S3: send UNSIGNED-PAYLOAD instead of the body's hash */
-    bool secret_body;           /* the body holds a secret (a web identity token): wiped */
+    bool secret_body;           /* the body holds a secret (a web identity token, an external
+                                 * id): wiped */
+    size_t max_body;            /* the largest response body accepted; 0: by operation
+                                 * (AWS_MAX_BODY_REPORT for IAM GetCredentialReport,
+                                 * AWS_MAX_BODY_OBJECT for an S3 object GET, else
+                                 * HTTP_MAX_BODY_DEFAULT). A larger response fails the call
+                                 * with ResponseTooLarge, not retried */
 };
+
+/* A credential report of IAM's 5,000 users with long paths is about 15 MB of CSV, a third
+ * more in base64 inside XML. */
+#define AWS_MAX_BODY_REPORT ((size_t)64 << 20)
+/* Credential endpoints (container, instance metadata) answer with a few hundred bytes. */
+#define AWS_MAX_BODY_PROVIDER ((size_t)64 << 10)
+/* Objects credreport reads back: reports and run manifests. */
+#define AWS_MAX_BODY_OBJECT ((size_t)256 << 20)
 
 struct aws_result {
     bool ok;                    /* a 2xx response */
@@ -147,11 +161,14 @@ struct aws_ctx *aws_client_ctx(const struct aws_client *c);
 
 /* A plain HTTP request on the ctx's loop for credential providers (container, instance
  * metadata): no signature, no AWS retries, given up after timeout_s seconds, connecting
- * included (done then gets status 0 and timed_out). done runs exactly once, from the loop,
- * unless the ctx is freed first; the response body is wiped after done returns. The request
+ * included (done then gets status 0 and timed_out); a body over req->max_body (0:
+ * AWS_MAX_BODY_PROVIDER) is not read (status 0, too_large). done runs exactly once, from the
+ * loop, unless the ctx is freed first; the response body is wiped after done returns. The request
  * is copied, its body too. Returns 0, or -1 with err (done not called). */
 int aws_ctx_http(struct aws_ctx *ctx, const struct http_request *req, double timeout_s,
                  http_done_fn done, void *arg, char *err, size_t errlen);
+/* The ctx's settings (its JSON hooks among them), for aws_decode_error() in tests. */
+const struct aws_settings *aws_ctx_settings(const struct aws_ctx *ctx);
 /* The settings' json_fields hook; -1 when there is none. */
 int aws_ctx_json_fields(struct aws_ctx *ctx, const char *body, size_t len,
                         const char *const *keys, char **values, size_t n_keys);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "endpoint.h"
 
 #define S_MAX_FILE (1024 * 1024)
 #define S_DEFAULT_PATH "config.ini"
@@ -298,6 +299,11 @@ static bool s_check_url(char *v, struct buf *why)
     for (const char *r = p + auth; *r; r++)
         if ((unsigned char)*r <= 0x20 || *r == 0x7f)
             return false;
+    if (endpoint_has_dot_segment(p + auth)) {
+        buf_puts(why, "a path segment '.' or '..' is not allowed (HTTP clients remove it, so "
+                      "signatures would not match)");
+        return false;
+    }
     return true;
 }
 
@@ -742,8 +748,8 @@ static const struct s_spec s_schema[] = {
      "a profile name (no spaces or brackets)", 0},
     {"aws", "ca_bundle", CFG_STRING, "", 0, 0, NULL, s_check_ca_file,
      "a readable PEM file of CA certificates", F_PATH},
-    {"aws", "connect_timeout", CFG_NUMBER, "10", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
-    {"aws", "request_timeout", CFG_NUMBER, "120", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"aws", "connect_timeout", CFG_NUMBER, "10", 0, 3600, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"aws", "request_timeout", CFG_NUMBER, "120", 0, 86400, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "max_attempts", CFG_INT, "3", 1, 20, NULL, NULL, NULL, 0},
     {"aws", "max_connections", CFG_INT, "128", 1, 4096, NULL, NULL, NULL, 0},
     {"aws", "max_pages", CFG_INT, "10000", 1, 10000000, NULL, NULL, NULL, 0},
@@ -780,13 +786,14 @@ static const struct s_spec s_schema[] = {
     {"report", "retry_limit", CFG_INT, "90", 1, 1000, NULL, NULL, NULL, 0},
     {"report", "wait_interval", CFG_NUMBER, "1", 0, 3600, NULL, NULL, S_SECONDS, 0},
     {"report", "wait_growth", CFG_NUMBER, "1.1", 1, 10, NULL, NULL, "a number", 0},
-    {"report", "max_wait", CFG_NUMBER, "30", 0, HUGE_VAL, NULL, NULL, S_SECONDS, F_MIN_EXCL},
+    {"report", "max_wait", CFG_NUMBER, "30", 0, 3600, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"report", "retry_on", CFG_LIST, "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", 0, 0,
      NULL, s_check_error_code, "AWS error codes such as LimitExceeded", 0},
 
     {"run", "concurrency", CFG_INT, "10000", 1, 100000, NULL, NULL, NULL, 0},
     {"run", "threads", CFG_INT, "0", 0, 64, NULL, NULL, NULL, 0},
     {"run", "dry_run", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
+    {"run", "core_dumps", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
     {"run", "resume", CFG_BOOL, "false", 0, 0, NULL, NULL, NULL, 0},
     {"run", "shard", CFG_STRING, "", 0, 0, NULL, s_check_shard,
      "K/N (this host's share K of N, 1 <= K <= N) or auto/N (K from JOB_COMPLETION_INDEX)", 0},

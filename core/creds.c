@@ -359,7 +359,8 @@ static char *s_reader(char *str, int num, void *stream)
             const char *end = s + sn;
             const char *delim = s_find_chars_or_comment(s, end, "=:");
             bool has_delim = delim < end && (*delim == '=' || *delim == ':');
-            if (!has_delim || (size_t)(delim - s) > room) {
+            /* inih gets the name, '=', '\n' and a NUL: room counts the last two. */
+            if (!has_delim || (size_t)(delim - s) + 1 > room) {
                 s_fail_line(ps, has_delim ? "line too long" : "malformed line");
                 snprintf(str, (size_t)num, "\n");
                 return str;

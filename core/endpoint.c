@@ -35,6 +35,18 @@ static const char *s_echo(const char *url)
     return url;
 }
 
+bool endpoint_has_dot_segment(const char *path)
+{
+    for (const char *seg = path; seg && *seg;) {
+        seg += *seg == '/';
+        size_t n = strcspn(seg, "/");
+        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return true;
+        seg += n;
+    }
+    return false;
+}
+
 /* Validates an endpoint URL and writes its normalized form (lowercase scheme, one trailing
  * slash stripped) to out[outlen]. what names the variable or setting, for the error. */
 static int s_url_normalize(const char *url, const char *what, char *out, size_t outlen,
@@ -134,6 +146,12 @@ static int s_url_normalize(const char *url, const char *what, char *out, size_t 
         }
     }
 
+    if (endpoint_has_dot_segment(path)) {
+        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": a path segment \".\" or "
+                 "\"..\" is not allowed (HTTP clients remove it, so signatures would not match)",
+                 what, s_echo(url));
+        goto cleanup;
+    }
     size_t path_len = strlen(path);
     if (path_len > 0 && path[path_len - 1] == '/')
         path_len--;

@@ -50,6 +50,11 @@ int endpoint_resolve(const struct service *svc, const char *region,
                      const struct endpoint_overrides *ov, struct endpoint *out, char *err,
                      size_t errlen);
 
+/* Whether a URL path (from its first '/', up to the end of the string) has a segment that is
+ * exactly "." or "..": HTTP clients remove those before sending (RFC 3986), while S3 signs the
+ * path as given, so an endpoint with one could never be signed right. */
+bool endpoint_has_dot_segment(const char *path);
+
 /* Appends the URL of an S3 object to out: virtual-hosted (scheme://bucket.host/key) when the
  * bucket name allows it (3-63 of [a-z0-9-], starting and ending with a letter or digit) and
  * the endpoint is not custom; path-style (scheme://host/bucket/key) otherwise. The key is

@@ -1,5 +1,6 @@
 #include "headers.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,13 +28,22 @@ int headers_add(struct header_list *h, const char *name, const char *value)
     return 0;
 }
 
+/* Header values are wiped before they are freed: one of them is the session token. */
+static void s_free_value(char *v)
+{
+    if (v) {
+        OPENSSL_cleanse(v, strlen(v));
+        free(v);
+    }
+}
+
 void headers_remove(struct header_list *h, const char *name)
 {
     size_t j = 0;
     for (size_t i = 0; i < h->n; i++) {
         if (strcasecmp(h->items[i].name, name) == 0) {
             free(h->items[i].name);
-            free(h->items[i].value);
+            s_free_value(h->items[i].value);
         } else {
             h->items[j++] = h->items[i];
         }
@@ -67,7 +77,7 @@ void headers_free(struct header_list *h)
 {
     for (size_t i = 0; i < h->n; i++) {
         free(h->items[i].name);
-        free(h->items[i].value);
+        s_free_value(h->items[i].value);
     }
     free(h->items);
     h->items = NULL;

@@ -1,5 +1,6 @@
 /* An ordered list of HTTP headers. Names keep the case they were given; lookups ignore case.
- * The list owns copies of every name and value. Functions returning int give 0 on success and
+ * The list owns copies of every name and value; values are wiped when freed (one may be the
+ * session token). Functions returning int give 0 on success and
  * -1 when memory runs out. */
 #ifndef CREDREPORT_HEADERS_H
 #define CREDREPORT_HEADERS_H

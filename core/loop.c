@@ -1,6 +1,7 @@
 #include "loop.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,15 @@ struct loop_timer {
     unsigned long seq;   /* ties fire in the order they were added */
     loop_timer_fn fn;
     void *arg;
+};
+
+struct loop_watch {
+    struct loop_watch *next;
+    int fd;
+    double deadline;       /* on the monotonic clock */
+    loop_watch_fn fn;
+    void *arg;
+    bool gone;             /* unwatched: freed once no callback is running */
 };
 
 struct slot_waiter {
@@ -43,6 +53,8 @@ struct loop_origin {
 struct transfer {
     CURL *easy;
     struct loop_origin *slot;
+    size_t max_body;
+    bool too_many_headers;
     struct curl_slist *headers;
     struct http_response resp;
     http_done_fn done;
@@ -71,6 +83,9 @@ struct loop {
     CURL **idle;              /* easy handles kept for reuse */
     size_t n_idle, cap_idle;
     struct loop_origin *origins;
+    struct loop_watch *watches;
+    size_t n_watches;         /* not gone */
+    int in_watch_callbacks;   /* >0: gone watches are freed later, not during the walk */
 };
 
 double loop_now(void)
@@ -180,11 +195,20 @@ oom:
     return NULL;
 }
 
+/* Frees a header list curl was given, wiping each line first: one carries the session
+ * token (X-Amz-Security-Token), and freed memory is still in a core dump. */
+static void s_slist_free_secret(struct curl_slist *list)
+{
+    for (struct curl_slist *i = list; i; i = i->next)
+        OPENSSL_cleanse(i->data, strlen(i->data));
+    curl_slist_free_all(list);
+}
+
 static void s_transfer_free(struct transfer *t)
 {
-    curl_slist_free_all(t->headers);
+    s_slist_free_secret(t->headers);
     headers_free(&t->resp.headers);
-    buf_free(&t->resp.body);
+    buf_free_secret(&t->resp.body); /* an AssumeRole answer holds a secret key and a token */
     free(t);
 }
 
@@ -226,6 +250,11 @@ void loop_free(struct loop *l)
         }
         free(o);
     }
+    while (l->watches) {
+        struct loop_watch *w = l->watches;
+        l->watches = w->next;
+        free(w);
+    }
     for (size_t i = 0; i < l->n_timers; i++)
         free(l->heap[i]);
     free(l->heap);
@@ -245,12 +274,28 @@ void loop_free(struct loop *l)
     free(l);
 }
 
+/* Bodies are bounded as they arrive (curl checks a Content-Length against
+ * CURLOPT_MAXFILESIZE before reading, but with no length announced it reads on). */
 static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct transfer *t = ud;
-    return buf_append(&t->resp.body, p, size * n) == 0 ? size * n : 0;
+    size_t len = size * n;
+    if (len > t->max_body - t->resp.body.len) {
+        t->resp.too_large = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
+    if (t->resp.body.len == 0) {
+        /* Room for the announced length at once, instead of doubling up to it. */
+        curl_off_t announced = -1;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+        if (announced > 0 && (size_t)announced <= t->max_body)
+            buf_reserve(&t->resp.body, (size_t)announced);
+    }
+    return buf_append(&t->resp.body, p, len) == 0 ? len : 0;
 }
 
+/* Headers are bounded too (LOOP_MAX_HEADERS): an endless stream of them would otherwise grow
+ * without end until the request's time runs out. */
 static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct transfer *t = ud;
@@ -259,6 +304,10 @@ static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         headers_free(&t->resp.headers);
         return len;
+    }
+    if (t->resp.headers.n >= LOOP_MAX_HEADERS) {
+        t->too_many_headers = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
     }
     const char *colon = memchr(p, ':', len);
     if (!colon)
@@ -288,6 +337,7 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     t->done = done;
     t->arg = arg;
     t->slot = req->slot;
+    t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
     t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
     if (!t->easy)
         goto oom;
@@ -316,8 +366,11 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     const struct http_settings *s = &l->settings;
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    /* A HEAD response's Content-Length is the object's size, not a body that comes. */
     if (strcmp(req->method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
     if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -586,7 +639,21 @@ static void s_finish_transfers(struct loop *l)
             curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
             s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
         }
-        if (rc == CURLE_OK) {
+        if (rc == CURLE_FILESIZE_EXCEEDED ||
+            (rc == CURLE_WRITE_ERROR && (t->resp.too_large || t->too_many_headers))) {
+            /* A failed transfer (status 0), not a response cut short that reads as whole. */
+            t->resp.too_large = true;
+            t->resp.status = 0;
+            t->resp.transport_error = (int)rc;
+            buf_free_secret(&t->resp.body);
+            if (t->too_many_headers)
+                snprintf(t->resp.error, sizeof t->resp.error,
+                         "the response has more than %d headers", LOOP_MAX_HEADERS);
+            else
+                snprintf(t->resp.error, sizeof t->resp.error,
+                         "the response body is larger than %zu bytes, the limit for this "
+                         "request", t->max_body);
+        } else if (rc == CURLE_OK) {
             curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
         } else {
             t->resp.status = 0;
@@ -608,7 +675,93 @@ static void s_finish_transfers(struct loop *l)
 
 size_t loop_pending(const struct loop *l)
 {
-    return l->transfers + l->n_timers;
+    return l->transfers + l->n_timers + l->n_watches;
+}
+
+/* ---- descriptors ------------------------------------------------------------------------ */
+
+struct loop_watch *loop_watch(struct loop *l, int fd, double timeout_s, loop_watch_fn fn,
+                              void *arg)
+{
+    struct loop_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->fd = fd;
+    w->deadline = loop_now() + (timeout_s > 0 ? timeout_s : 0);
+    w->fn = fn;
+    w->arg = arg;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int e = errno;
+        free(w);
+        errno = e;
+        return NULL;
+    }
+    w->next = l->watches;
+    l->watches = w;
+    l->n_watches++;
+    return w;
+}
+
+void loop_unwatch(struct loop *l, struct loop_watch *w)
+{
+    if (w->gone)
+        return;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->gone = true;
+    l->n_watches--;
+}
+
+/* Frees the watches that are gone, unless a callback walk is under way. */
+static void s_watches_sweep(struct loop *l)
+{
+    if (l->in_watch_callbacks)
+        return;
+    for (struct loop_watch **p = &l->watches; *p;) {
+        struct loop_watch *w = *p;
+        if (w->gone) {
+            *p = w->next;
+            free(w);
+        } else {
+            p = &w->next;
+        }
+    }
+}
+
+/* Runs the callback of the watch on fd, if one is; false when fd is not watched (curl's). */
+static bool s_watch_event(struct loop *l, int fd)
+{
+    for (struct loop_watch *w = l->watches; w; w = w->next) {
+        if (w->fd == fd && !w->gone) {
+            l->in_watch_callbacks++;
+            w->fn(w->arg, false);
+            l->in_watch_callbacks--;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Ends the watches whose time is up, with fn(arg, true). */
+static void s_watches_expire(struct loop *l, double now)
+{
+    l->in_watch_callbacks++;
+    for (struct loop_watch *w = l->watches; w; w = w->next) {
+        if (!w->gone && w->deadline <= now) {
+            loop_unwatch(l, w);
+            w->fn(w->arg, true);
+        }
+    }
+    l->in_watch_callbacks--;
+}
+
+static double s_watches_due(const struct loop *l)
+{
+    double due = -1;
+    for (const struct loop_watch *w = l->watches; w; w = w->next)
+        if (!w->gone && (due < 0 || w->deadline < due))
+            due = w->deadline;
+    return due;
 }
 
 size_t loop_run_once(struct loop *l, int max_wait_ms)
@@ -617,6 +770,9 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     double due = l->n_timers ? l->heap[0]->due : -1;
     if (l->curl_due >= 0 && (due < 0 || l->curl_due < due))
         due = l->curl_due;
+    double watch_due = l->n_watches ? s_watches_due(l) : -1;
+    if (watch_due >= 0 && (due < 0 || watch_due < due))
+        due = watch_due;
     int wait = max_wait_ms;
     if (due >= 0) {
         double ms = (due - now) * 1000.0;
@@ -634,6 +790,8 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
             }
             continue;
         }
+        if (l->n_watches && s_watch_event(l, fd))
+            continue;
         int flags = 0;
         if (events[i].events & EPOLLIN)
             flags |= CURL_CSELECT_IN;
@@ -654,6 +812,9 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     }
     s_finish_transfers(l);
     now = loop_now();
+    if (l->n_watches)
+        s_watches_expire(l, now);
+    s_watches_sweep(l);
     while (l->n_timers && l->heap[0]->due <= now) {
         struct loop_timer *t = s_timer_pop(l);
         loop_timer_fn fn = t->fn;

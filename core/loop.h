@@ -33,7 +33,17 @@ struct http_request {
     size_t body_len;
     long timeout_ms;           /* > 0: this request's whole time (and connect time) limit,
                                 * instead of the loop's settings */
+    size_t max_body;           /* the largest response body accepted, in bytes; 0:
+                                * HTTP_MAX_BODY_DEFAULT. A larger one, announced by
+                                * Content-Length or as it arrives, is not read: the transfer
+                                * ends with too_large (as does one with more than
+                                * LOOP_MAX_HEADERS headers) */
 };
+
+/* AWS sends a dozen or two headers: an endless stream of them is cut off. */
+#define LOOP_MAX_HEADERS 200
+/* Responses whose size nobody asked about are small: errors, listing pages, credentials. */
+#define HTTP_MAX_BODY_DEFAULT ((size_t)8 << 20)
 
 struct http_response {
     long status;               /* 0 when no response arrived */
@@ -41,6 +51,9 @@ struct http_response {
     struct buf body;
     int transport_error;       /* 0, or the CURLcode of a failed transfer */
     bool timed_out;
+    bool too_large;            /* the body exceeded the request's max_body, or the headers
+                                * LOOP_MAX_HEADERS: a failed transfer (status 0,
+                                * transport_error set, no body) */
     bool certificate_error;    /* the server's certificate could not be verified */
     char error[512];           /* what went wrong in transport, for people */
 };
@@ -91,6 +104,18 @@ size_t loop_slot_backlog(const struct loop *l);
 /* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
  * of success (it is freed before fn runs); NULL when memory runs out. */
 struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn fn, void *arg);
+
+/* Watching a descriptor that is not curl's (a child process's pipe, a pidfd): fn(arg, false)
+ * is called from loop_run_once() whenever fd is readable or hung up, until loop_unwatch(); or,
+ * when timeout_s seconds pass first, fn(arg, true) once, after which the watch is gone (do not
+ * unwatch it then). A watch counts as pending work. NULL when memory runs out or epoll refuses
+ * the descriptor (errno says why). The descriptor stays the caller's. */
+struct loop_watch;
+typedef void (*loop_watch_fn)(void *arg, bool timed_out);
+struct loop_watch *loop_watch(struct loop *l, int fd, double timeout_s, loop_watch_fn fn,
+                              void *arg);
+/* Stops a watch (from its callback too). */
+void loop_unwatch(struct loop *l, struct loop_watch *w);
 
 /* Waits at most max_wait_ms for work (less when a timer is due), then runs every finished
  * transfer's and due timer's callback. Returns the number of transfers and timers still

@@ -597,11 +597,13 @@ static int l_client_assume_role(lua_State *L)
     lua_getfield(L, 2, "session_name");
     lua_getfield(L, 2, "external_id");
     lua_getfield(L, 2, "duration");
+    lua_Integer duration = luaL_optinteger(L, 6, 0);
+    luaL_argcheck(L, duration >= 0 && duration <= 43200, 2, "duration: 0 (AWS's default) to 43200 seconds");
     struct aws_role role = {
         .role_arn = luaL_checkstring(L, 3),
         .session_name = luaL_optstring(L, 4, "credreport"),
         .external_id = luaL_optstring(L, 5, NULL),
-        .duration_seconds = (int)luaL_optinteger(L, 6, 0),
+        .duration_seconds = (int)duration,
         .own_rate_limits = true,
     };
     luaL_argcheck(L, awsname_role_arn(role.role_arn), 2,

@@ -6,11 +6,15 @@
 #include <lauxlib.h>
 #include <lua-cjson.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "exitcode.h"
 #include "lua_bundle.h"
 #include "lua_primitives.h"
 #include "log.h"
@@ -400,11 +404,17 @@ void task_primitives_add(lua_State *L)
     luaL_setfuncs(L, funcs, 0);
 }
 
+/* An error outside any protected call: the process cannot go on. abort() would leave a core
+ * with the run's credentials where cores are collected (a pipe in core_pattern takes one
+ * whatever the size limit), so exit at once instead, unless core dumps were allowed for
+ * debugging ([run] core_dumps). */
 static int s_panic(lua_State *L)
 {
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "credreport: unrecoverable Lua error: %s\n", msg ? msg : "?");
-    abort();
+    if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
+        abort();
+    _exit(EXIT_INTERNAL);
 }
 
 void runtime_cjson(lua_State *L, const char *name)
@@ -486,10 +496,12 @@ static int l_json_fields(lua_State *L)
             const char *v = lua_tolstring(L, -1, &len);
             jf->oom = !(jf->values[i] = strndup(v, len));
         } else if (t == LUA_TNUMBER) {
-            /* cjson gives floats: 1 must read "1", as JSON wrote it. */
+            /* cjson gives floats: 1 must read "1", as JSON wrote it. Only a whole number
+             * within long long may be cast (1e19, Infinity and NaN may not: cjson reads
+             * them too); others are written as they are ("1e+19", "inf", "nan"). */
             char num[64];
             lua_Number d = lua_tonumber(L, -1);
-            if (d == (lua_Number)(long long)d)
+            if (isfinite(d) && d > -0x1p63 && d < 0x1p63 && d == trunc(d))
                 snprintf(num, sizeof num, "%lld", (long long)d);
             else
                 snprintf(num, sizeof num, "%.17g", (double)d);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,11 +112,244 @@ static int s_fail(lua_State *L, const char *what, const char *path, int err)
     return 2;
 }
 
-/* core.mkdir_p(path[, mode]) -> true | nil, err */
+/* ---- files under a destination folder ---------------------------------------------- */
+
+/* A report folder is written unattended, often on a shared host: another local user who can
+ * write a directory on the way could plant a symbolic link (<dest>/<date> -> elsewhere) and
+ * have reports and manifests written where they choose. So, when a root is given, every
+ * directory of the root's real path is checked as ssh checks the files it trusts (owned by
+ * root or this user, not writable by group or others unless it has the sticky bit), and every
+ * component below the root is created and opened with openat() without following symbolic
+ * links, and checked the same way. */
+
+/* True when the directory open as fd (named path) is not to be trusted; why then says why. */
+static bool s_untrusted(int fd, const char *path, struct buf *why)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        buf_printf(why, "cannot check %s: %s", path, ERRNO_TEXT(errno));
+        return true;
+    }
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        buf_printf(why, "%s is owned by user %ld, neither you nor root", path, (long)st.st_uid);
+        return true;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        buf_printf(why, "%s is writable by %s (mode %04o) and has no sticky bit", path,
+                   (st.st_mode & S_IWOTH) ? "other users" : "its group",
+                   (unsigned)(st.st_mode & 07777));
+        return true;
+    }
+    return false;
+}
+
+/* Opens the directory name in dirfd (whose path is at, for messages) without following a
+ * symbolic link, creating it with mode first when create; checks it (s_untrusted). Returns
+ * the fd, or -1 with why filled and errno set. */
+static int s_open_component(int dirfd, const char *at, const char *name, bool create,
+                            mode_t mode, struct buf *why)
+{
+    if (create && mkdirat(dirfd, name, mode) != 0 && errno != EEXIST) {
+        int e = errno;
+        buf_printf(why, "cannot create directory %s/%s: %s", at, name, ERRNO_TEXT(e));
+        errno = e;
+        return -1;
+    }
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        struct stat st;
+        if ((e == ELOOP || e == ENOTDIR) && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode))
+            buf_printf(why, "%s/%s is a symbolic link, which is not followed in a destination",
+                       at, name);
+        else
+            buf_printf(why, "cannot open directory %s/%s: %s", at, name, ERRNO_TEXT(e));
+        errno = e == ELOOP ? ENOTDIR : e;
+        return -1;
+    }
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/%s", at, name);
+    bool bad = s_untrusted(fd, path.data ? path.data : name, why);
+    buf_free(&path);
+    if (bad) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+/* Opens the trusted root: its real path (the symbolic links the operator chose are followed)
+ * walked from "/" with every directory checked; missing components at its end are created
+ * with mode when create. Returns the fd, or -1 with why filled and errno set. */
+static int s_open_root(const char *root, bool create, mode_t mode, struct buf *why)
+{
+    /* The longest part of root that exists, resolved; the rest is created below it. */
+    char *head = strdup(root);
+    char *real = NULL;
+    const char *rest = "";
+    int fd = -1, e = ENOMEM;
+    if (!head)
+        goto done;
+    for (;;) {
+        real = realpath(*head ? head : "/", NULL);
+        if (real || errno != ENOENT)
+            break;
+        char *slash = strrchr(head, '/');
+        if (!slash) { /* a relative root whose first component is missing */
+            real = realpath(".", NULL);
+            rest = root;
+            break;
+        }
+        rest = root + (slash - head) + 1;
+        *slash = '\0';
+        if (slash == head) /* "/x": the part that exists is "/" */
+            *head = '\0';
+    }
+    if (!real) {
+        e = errno;
+        buf_printf(why, "cannot resolve %s: %s", root, ERRNO_TEXT(e));
+        goto done;
+    }
+    fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || s_untrusted(fd, "/", why)) {
+        e = fd < 0 ? errno : EPERM;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        goto done;
+    }
+    struct buf at = BUF_INIT;
+    for (int pass = 0; pass < 2 && fd >= 0; pass++) {
+        char *walk = strdup(pass == 0 ? real : rest);
+        char *save = NULL;
+        for (char *name = walk ? strtok_r(walk, "/", &save) : NULL; name && fd >= 0;
+             name = strtok_r(NULL, "/", &save)) {
+            if (strcmp(name, ".") == 0)
+                continue;
+            if (pass == 1 && strcmp(name, "..") == 0) { /* below a folder still to be made */
+                buf_printf(why, "cannot create %s: it has a '..' after a missing folder", root);
+                close(fd);
+                fd = -1;
+                e = ENOENT;
+                break;
+            }
+            int next = s_open_component(fd, at.data ? at.data : "", name, pass == 1 && create,
+                                        mode, why);
+            e = errno;
+            close(fd);
+            fd = next;
+            buf_printf(&at, "/%s", name);
+        }
+        if (!walk) {
+            close(fd);
+            fd = -1;
+            e = ENOMEM;
+        }
+        free(walk);
+    }
+    buf_free(&at);
+done:
+    free(head);
+    free(real);
+    if (fd < 0)
+        errno = e;
+    return fd;
+}
+
+/* Opens the directory dir (root, or a path under it) for the primitives below: without a root,
+ * as the OS resolves it; with one, root through s_open_root and the rest of dir component by
+ * component, never following a symbolic link (created with mode when create). Returns the fd,
+ * or -1 with why filled and errno set. */
+static int s_open_dir(const char *dir, const char *root, bool create, mode_t mode,
+                      struct buf *why)
+{
+    if (!root) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            buf_printf(why, "cannot open directory %s: %s", dir, ERRNO_TEXT(e));
+            errno = e;
+        }
+        return fd;
+    }
+    size_t rlen = strlen(root);
+    while (rlen > 1 && root[rlen - 1] == '/')
+        rlen--;
+    if (strncmp(dir, root, rlen) != 0 || (dir[rlen] != '/' && dir[rlen] != '\0')) {
+        buf_printf(why, "%s is not under the destination %s", dir, root);
+        errno = EINVAL;
+        return -1;
+    }
+    char *rootcopy = strndup(root, rlen);
+    int fd = rootcopy ? s_open_root(rootcopy, create, mode, why) : -1;
+    struct buf at = BUF_INIT;
+    buf_puts(&at, rootcopy ? rootcopy : root);
+    free(rootcopy);
+    char *walk = strdup(dir + rlen);
+    char *save = NULL;
+    int e = errno;
+    for (char *name = walk ? strtok_r(walk, "/", &save) : NULL; name && fd >= 0;
+         name = strtok_r(NULL, "/", &save)) {
+        if (strcmp(name, ".") == 0)
+            continue;
+        if (strcmp(name, "..") == 0) {
+            buf_printf(why, "%s leaves the destination (a '..' component)", dir);
+            close(fd);
+            fd = -1;
+            e = EINVAL;
+            break;
+        }
+        int next = s_open_component(fd, at.data, name, create, mode, why);
+        e = errno;
+        close(fd);
+        fd = next;
+        buf_printf(&at, "/%s", name);
+    }
+    if (!walk && fd >= 0) {
+        close(fd);
+        fd = -1;
+        e = ENOMEM;
+    }
+    free(walk);
+    buf_free(&at);
+    if (fd < 0)
+        errno = e;
+    return fd;
+}
+
+/* [-0, +2, m] nil and why (or "out of memory" when why is empty), freeing why. */
+static int s_fail_why(lua_State *L, struct buf *why)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, why->data ? why->data : "out of memory");
+    buf_free(why);
+    return 2;
+}
+
+static mode_t s_opt_mode(lua_State *L, int idx, mode_t def)
+{
+    lua_Integer mode = luaL_optinteger(L, idx, def);
+    luaL_argcheck(L, mode >= 0 && mode <= 07777, idx, "a file mode from 0 to 07777");
+    return (mode_t)mode;
+}
+
+/* core.mkdir_p(path[, mode[, root]]) -> true | nil, err */
 static int l_mkdir_p(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    mode_t mode = (mode_t)luaL_optinteger(L, 2, 0700);
+    mode_t mode = s_opt_mode(L, 2, 0700);
+    const char *root = luaL_optstring(L, 3, NULL);
+    struct buf why = BUF_INIT;
+    if (root) {
+        int fd = s_open_dir(path, root, true, mode, &why);
+        if (fd < 0)
+            return s_fail_why(L, &why);
+        close(fd);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     size_t len = strlen(path);
     char *p = malloc(len + 1);
     if (!p)
@@ -144,43 +378,58 @@ static int l_mkdir_p(lua_State *L)
     return 1;
 }
 
-/* core.write_file(path, data[, mode]) -> true | nil, err
+/* core.write_file(path, data[, mode[, root]]) -> true | nil, err
  * Written to a temporary file beside it, flushed, then renamed: a reader sees the old file
- * or the whole new one, never a part. Mode defaults to 0600. */
+ * or the whole new one, never a part. Mode defaults to 0600. With a root, the directories
+ * from root to the file are opened as s_open_dir() does. */
 static int l_write_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
-    mode_t mode = (mode_t)luaL_optinteger(L, 3, 0600);
-    const char *tmp = lua_pushfstring(L, "%s.tmp-%d-%p", path, (int)getpid(), (void *)&len);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return s_fail(L, "cannot create", tmp, errno);
+    mode_t mode = s_opt_mode(L, 3, 0600);
+    const char *root = luaL_optstring(L, 4, NULL);
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return s_fail(L, "cannot write", path, EISDIR);
+    const char *dir = slash ? lua_pushlstring(L, path, slash > path ? (size_t)(slash - path) : 1)
+                            : ".";
+    struct buf why = BUF_INIT;
+    int dirfd = s_open_dir(dir, root, false, 0700, &why);
+    if (dirfd < 0)
+        return s_fail_why(L, &why);
+    buf_free(&why);
+    const char *tmp = lua_pushfstring(L, "%s.tmp-%d-%p", name, (int)getpid(), (void *)&len);
+    const char *shown = lua_pushfstring(L, "%s/%s", dir, tmp);
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int e = errno;
     size_t off = 0;
-    while (off < len) {
+    while (fd >= 0 && off < len) {
         ssize_t n = write(fd, data + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return s_fail(L, "cannot write", tmp, e);
-        }
+        if (n < 0)
+            break;
         off += (size_t)n;
     }
-    if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return s_fail(L, "cannot write", tmp, e);
+    bool ok = fd >= 0 && off == len && fchmod(fd, mode) == 0 && fsync(fd) == 0;
+    e = fd < 0 ? e : errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = false;
+        e = errno;
     }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return s_fail(L, "cannot write", path, e);
+    /* renameat replaces whatever path names (a planted link too) and never follows it. */
+    if (ok && renameat(dirfd, tmp, dirfd, name) != 0) {
+        ok = false;
+        e = errno;
+        shown = path;
     }
+    if (!ok && fd >= 0)
+        unlinkat(dirfd, tmp, 0);
+    close(dirfd);
+    if (!ok)
+        return s_fail(L, fd < 0 ? "cannot create" : "cannot write", shown, e);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -362,13 +611,23 @@ static int l_progress(lua_State *L)
     return 0;
 }
 
-/* core.list_dir(path) -> {names...} | nil, err  (no "." or "..") */
+/* core.list_dir(path[, root]) -> {names...} | nil, err  (no "." or ".."); with a root, the
+ * directories from root to path are opened as s_open_dir() does. */
 static int l_list_dir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    DIR *d = opendir(path);
-    if (!d)
-        return s_fail(L, "cannot read directory", path, errno);
+    const char *root = luaL_optstring(L, 2, NULL);
+    struct buf why = BUF_INIT;
+    int fd = s_open_dir(path, root, false, 0, &why);
+    if (fd < 0)
+        return s_fail_why(L, &why);
+    buf_free(&why);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return s_fail(L, "cannot read directory", path, e);
+    }
     lua_newtable(L);
     lua_Integer n = 0;
     struct dirent *e;

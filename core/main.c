@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -446,8 +448,30 @@ static void s_workflow_options(const struct config *cfg, struct workflow_options
     o->grace_period = config_num(cfg, "run", "grace_period");
 }
 
+/* Keys, session tokens and external ids live in this process's memory: a core dump would
+ * carry them to wherever cores go. So none is written, from the start, before anything is
+ * read: the process is not dumpable (which also keeps other processes of the user from
+ * reading its memory) and its core size limit is 0. The hard limit is kept in *saved, so that
+ * [run] core_dumps = true can undo both for debugging. */
+static void s_no_core_dumps(struct rlimit *saved)
+{
+    if (getrlimit(RLIMIT_CORE, saved) != 0)
+        saved->rlim_cur = saved->rlim_max = 0;
+    struct rlimit none = {0, saved->rlim_max};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static void s_allow_core_dumps(const struct rlimit *saved)
+{
+    setrlimit(RLIMIT_CORE, saved);
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
+    struct rlimit core_limit;
+    s_no_core_dumps(&core_limit);
     struct cli cli = {.ous = BUF_INIT, .include = BUF_INIT, .exclude = BUF_INIT};
     struct config cfg = {0};
     struct aws_shared shared = {0};
@@ -458,6 +482,8 @@ int main(int argc, char **argv)
     status = s_load_settings(&cli, &cfg);
     if (status >= 0)
         goto done;
+    if (config_bool(&cfg, "run", "core_dumps"))
+        s_allow_core_dumps(&core_limit);
     status = EXIT_CANNOT_START;
 
     /* The Lua library: a directory when there is one, else the one built into the binary. */

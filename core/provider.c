@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -14,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,6 +272,11 @@ static void s_role_fetch(struct aws_provider *p, struct aws_client *c)
     char dur[16];
     snprintf(dur, sizeof dur, "%d", rp->duration_seconds);
     int rc = aws_query_init(&r, service_find("sts"), "AssumeRole", NULL);
+    /* The external id is a secret: the body is wiped when freed, and reserved before it goes
+     * in so no growth leaves a copy behind (percent-encoding at most triples a value). */
+    r.secret_body = true;
+    rc |= buf_reserve(&r.body, 256 + 3 * (strlen(rp->role_arn) + strlen(rp->session_name) +
+                                          (rp->external_id ? strlen(rp->external_id) : 0)));
     rc |= aws_form_add(&r.body, "RoleArn", rp->role_arn);
     rc |= aws_form_add(&r.body, "RoleSessionName", rp->session_name);
     if (rp->external_id)
@@ -367,6 +372,9 @@ static void s_web_fetch(struct aws_provider *p, struct aws_client *c)
     }
     char dur[16];
     snprintf(dur, sizeof dur, "%d", wp->role.duration_seconds);
+    /* Reserved before the token goes in, so no growth of the body leaves a copy of it. */
+    rc |= buf_reserve(&r.body, 256 + 3 * (strlen(wp->role.role_arn) +
+                                          strlen(wp->role.session_name) + token.len));
     rc |= aws_form_add(&r.body, "RoleArn", wp->role.role_arn);
     rc |= aws_form_add(&r.body, "RoleSessionName", wp->role.session_name);
     rc |= aws_form_add(&r.body, "WebIdentityToken", token.data);
@@ -414,19 +422,144 @@ struct aws_client *provider_web_identity_client(struct aws_ctx *ctx,
 
 /* ---- credential_process ----------------------------------------------------------- */
 
-int provider_run_process(const char *command, int timeout_s, struct buf *out, char *err,
-                         size_t errlen)
+/* A credential_process run on a loop: its stdout is read as it comes (a watch on the pipe),
+ * then its exit is awaited (a watch on its pidfd), both until the deadline, so the thread goes
+ * on serving its other accounts meanwhile. Its stderr goes to /dev/null: a helper that fails
+ * may print a token there, and nothing it prints is shown. */
+struct provider_process {
+    struct loop *loop;
+    pid_t pid;
+    int out_fd;                 /* the pipe's read end, then -1 */
+    int pid_fd;                 /* a pidfd, once stdout has ended */
+    struct loop_watch *watch;
+    double deadline;
+    int timeout_s;
+    struct buf out;             /* a secret: wiped */
+    bool too_long;
+    bool reaped;                /* status holds its exit status */
+    int status;
+    provider_process_fn done;
+    void *arg;
+};
+
+static void s_proc_free(struct provider_process *pr)
+{
+    if (pr->out_fd >= 0)
+        close(pr->out_fd);
+    if (pr->pid_fd >= 0)
+        close(pr->pid_fd);
+    buf_free_secret(&pr->out);
+    free(pr);
+}
+
+/* Reaps the child (killing its group first when kill_first) and ends the run. */
+static void s_proc_finish(struct provider_process *pr, bool kill_first)
+{
+    char err[200] = "";
+    int status = pr->status, rc = -1;
+    if (kill_first)
+        kill(-pr->pid, SIGKILL);
+    /* After SIGKILL, or once its pidfd said it exited, this does not wait long. */
+    while (!pr->reaped && waitpid(pr->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (kill_first) {
+        errmsg_set(err, sizeof err, "still running after %d s: killed", pr->timeout_s);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (WIFEXITED(status))
+            errmsg_set(err, sizeof err, "exited with status %d", WEXITSTATUS(status));
+        else
+            errmsg_set(err, sizeof err, "killed by signal %d", WTERMSIG(status));
+    } else if (pr->too_long) {
+        errmsg_set(err, sizeof err, "printed more than %d bytes", PROCESS_OUTPUT_MAX);
+    } else {
+        rc = 0;
+    }
+    if (rc != 0) {
+        /* What it printed may be secret: say so rather than show it. */
+        size_t n = strlen(err);
+        snprintf(err + n, sizeof err - n, " (its output is not shown)");
+        buf_free_secret(&pr->out);
+    }
+    pr->done(pr->arg, rc, &pr->out, rc == 0 ? NULL : err);
+    s_proc_free(pr);
+}
+
+static void s_proc_poll_exit(void *arg);
+
+static void s_proc_on_exit(void *arg, bool timed_out)
+{
+    struct provider_process *pr = arg;
+    if (!timed_out)
+        loop_unwatch(pr->loop, pr->watch);
+    s_proc_finish(pr, timed_out);
+}
+
+static void s_proc_poll_exit(void *arg)
+{
+    struct provider_process *pr = arg;
+    int status;
+    pid_t w = waitpid(pr->pid, &status, WNOHANG);
+    if (w == 0 && loop_now() < pr->deadline && loop_timer_add(pr->loop, 0.02, s_proc_poll_exit, pr))
+        return;
+    if (w == pr->pid) {
+        /* reaped: s_proc_finish must not wait for it again */
+        pr->reaped = true;
+        pr->status = status;
+    }
+    s_proc_finish(pr, w == 0);
+}
+
+static void s_proc_on_output(void *arg, bool timed_out)
+{
+    struct provider_process *pr = arg;
+    if (timed_out) {
+        s_proc_finish(pr, true);
+        return;
+    }
+    char chunk[4096];
+    for (;;) {
+        ssize_t got = read(pr->out_fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            OPENSSL_cleanse(chunk, sizeof chunk);
+            return; /* more later */
+        }
+        if (got <= 0)
+            break; /* end of output (or a read error: the same) */
+        if (pr->out.len + (size_t)got > PROCESS_OUTPUT_MAX)
+            pr->too_long = true;
+        else if (buf_append(&pr->out, chunk, (size_t)got) != 0)
+            pr->too_long = true; /* out of memory: the run fails */
+    }
+    OPENSSL_cleanse(chunk, sizeof chunk);
+    loop_unwatch(pr->loop, pr->watch);
+    close(pr->out_fd);
+    pr->out_fd = -1;
+    /* Its output ended; now its exit. */
+    pr->pid_fd = (int)syscall(SYS_pidfd_open, pr->pid, 0);
+    double left = pr->deadline - loop_now();
+    if (pr->pid_fd >= 0 && (pr->watch = loop_watch(pr->loop, pr->pid_fd, left, s_proc_on_exit, pr)))
+        return;
+    /* No pidfd (a kernel before 5.3): look for the exit every few milliseconds. */
+    s_proc_poll_exit(pr);
+}
+
+int provider_process_start(struct loop *loop, const char *command, int timeout_s,
+                           provider_process_fn done, void *arg, char *err, size_t errlen)
 {
     int result = -1;
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    pid_t pid = -1;
-    bool spawned = false, fa_init = false, attr_init = false;
+    int outp[2] = {-1, -1};
+    bool fa_init = false, attr_init = false;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    struct buf errbuf = BUF_INIT;
     char *argv[] = {"sh", "-c", (char *)command, NULL};
+    struct provider_process *pr = calloc(1, sizeof *pr);
 
-    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+    if (!pr)
+        goto oom;
+    pr->out_fd = pr->pid_fd = -1;
+    if (pipe2(outp, O_CLOEXEC) != 0 || fcntl(outp[0], F_SETFL, O_NONBLOCK) != 0) {
         errmsg_set(err, errlen, "cannot create a pipe: %s", ERRNO_TEXT(errno));
         goto cleanup;
     }
@@ -442,7 +575,7 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
     sigaddset(&deflt, SIGPIPE);
     if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
         posix_spawn_file_actions_adddup2(&fa, outp[1], 1) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, errp[1], 2) != 0 ||
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) != 0 ||
         posix_spawn_file_actions_addclosefrom_np(&fa, 3) != 0 ||
         /* A new session: no controlling terminal, and a group to kill on timeout. */
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
@@ -450,145 +583,124 @@ int provider_run_process(const char *command, int timeout_s, struct buf *out, ch
         posix_spawnattr_setsigmask(&attr, &none) != 0 ||
         posix_spawnattr_setsigdefault(&attr, &deflt) != 0)
         goto oom;
-    int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
+    int rc = posix_spawn(&pr->pid, "/bin/sh", &fa, &attr, argv, environ);
     if (rc != 0) {
         errmsg_set(err, errlen, "cannot start /bin/sh: %s", ERRNO_TEXT(rc));
         goto cleanup;
     }
-    spawned = true;
     close(outp[1]);
-    close(errp[1]);
-    outp[1] = errp[1] = -1;
-
-    double deadline = loop_now() + timeout_s;
-    bool timed_out = false;
-    struct pollfd pf[2] = {{.fd = outp[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
-    while (pf[0].fd >= 0 || pf[1].fd >= 0) {
-        double left = deadline - loop_now();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        int n = poll(pf, 2, (int)(left * 1000) + 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            errmsg_set(err, errlen, "poll: %s", ERRNO_TEXT(errno));
-            goto cleanup;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (pf[i].fd < 0 || !pf[i].revents)
-                continue;
-            struct buf *b = i == 0 ? out : &errbuf;
-            size_t max = i == 0 ? PROCESS_OUTPUT_MAX : 4096;
-            char chunk[4096];
-            ssize_t got = read(pf[i].fd, chunk, sizeof chunk);
-            if (got < 0 && errno == EINTR)
-                continue;
-            if (got <= 0) {
-                pf[i].fd = -1;
-                continue;
-            }
-            if (b->len + (size_t)got <= max && buf_append(b, chunk, (size_t)got) != 0) {
-                OPENSSL_cleanse(chunk, sizeof chunk);
-                goto oom;
-            }
-            OPENSSL_cleanse(chunk, sizeof chunk);
-        }
-    }
-    int status = 0;
-    if (timed_out)
-        kill(-pid, SIGKILL);
-    for (;;) {
-        pid_t w = waitpid(pid, &status, timed_out ? 0 : WNOHANG);
-        if (w == pid) {
-            spawned = false;
-            break;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            spawned = false; /* not ours to wait for (SIGCHLD ignored) */
-            status = 0;
-            break;
-        }
-        if (loop_now() >= deadline) {
-            timed_out = true;
-            kill(-pid, SIGKILL);
-            continue;
-        }
-        usleep(10000); /* its outputs are closed; it is about to exit */
-    }
-    if (timed_out) {
-        errmsg_set(err, errlen, "still running after %d s: killed", timeout_s);
+    outp[1] = -1;
+    pr->loop = loop;
+    pr->out_fd = outp[0];
+    outp[0] = -1;
+    pr->timeout_s = timeout_s;
+    pr->deadline = loop_now() + timeout_s;
+    pr->done = done;
+    pr->arg = arg;
+    if (!(pr->watch = loop_watch(loop, pr->out_fd, timeout_s, s_proc_on_output, pr))) {
+        errmsg_set(err, errlen, "cannot watch its output: %s", ERRNO_TEXT(errno));
+        kill(-pr->pid, SIGKILL);
+        while (waitpid(pr->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
         goto cleanup;
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        /* stderr's first line only; stdout may hold credentials. */
-        const char *line = errbuf.data ? errbuf.data : "";
-        size_t n = strcspn(line, "\r\n");
-        char how[48];
-        if (WIFEXITED(status))
-            snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
-        else
-            snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
-        errmsg_set(err, errlen, "%s%s%.*s", how, n ? ": " : "", (int)(n > 200 ? 200 : n), line);
-        goto cleanup;
-    }
+    pr = NULL; /* the loop's now */
     result = 0;
     goto cleanup;
 
 oom:
     errmsg_set(err, errlen, "out of memory");
 cleanup:
-    if (spawned) {
-        kill(-pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-    }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         if (outp[i] >= 0)
             close(outp[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
-    }
     if (fa_init)
         posix_spawn_file_actions_destroy(&fa);
     if (attr_init)
         posix_spawnattr_destroy(&attr);
-    buf_free_secret(&errbuf);
-    if (result != 0)
-        buf_free_secret(out);
+    if (pr)
+        s_proc_free(pr);
     return result;
+}
+
+/* provider_run_process: the result of the run, filled by its callback. */
+struct run_wait {
+    bool done;
+    int rc;
+    struct buf *out;
+    char *err;
+    size_t errlen;
+};
+
+static void s_run_wait_done(void *arg, int rc, struct buf *out, const char *err)
+{
+    struct run_wait *w = arg;
+    w->done = true;
+    w->rc = rc;
+    if (rc == 0) {
+        *w->out = *out;
+        memset(out, 0, sizeof *out);
+    } else {
+        errmsg_set(w->err, w->errlen, "%s", err);
+    }
+}
+
+int provider_run_process(const char *command, int timeout_s, struct buf *out, char *err,
+                         size_t errlen)
+{
+    struct http_settings hs;
+    http_settings_default(&hs);
+    struct loop *l = loop_new(&hs, err, errlen);
+    if (!l)
+        return -1;
+    struct run_wait w = {false, -1, out, err, errlen};
+    memset(out, 0, sizeof *out);
+    if (provider_process_start(l, command, timeout_s, s_run_wait_done, &w, err, errlen) == 0)
+        while (!w.done)
+            loop_run_once(l, 1000);
+    loop_free(l);
+    return w.done ? w.rc : -1;
 }
 
 struct process_provider {
     struct aws_provider base;
     char *command;
     char source[48];
+    struct aws_client *client; /* while a run is under way */
 };
 
-/* Runs on the thread, blocking it: credential_process runs rarely, bounded by
- * PROVIDER_PROCESS_TIMEOUT. */
-static void s_process_fetch(struct aws_provider *p, struct aws_client *c)
+static void s_process_done(void *arg, int rc, struct buf *out, const char *why)
 {
-    struct process_provider *pp = (struct process_provider *)p;
-    struct buf out = BUF_INIT;
+    struct process_provider *pp = arg;
+    struct aws_client *c = pp->client;
     struct aws_creds fresh;
     char err[400];
-    if (provider_run_process(pp->command, PROVIDER_PROCESS_TIMEOUT, &out, err, sizeof err) != 0) {
-        s_fail(c, "CredentialsError", "credential_process (%s): %s", pp->source, err);
+    pp->client = NULL;
+    if (rc != 0) {
+        s_fail(c, "CredentialsError", "credential_process (%s): %s", pp->source, why);
         return;
     }
-    int rc = provider_creds_from_json(aws_client_ctx(c), PROVIDER_JSON_PROCESS,
-                                      out.data ? out.data : "", out.len, "credential_process",
-                                      &fresh, err, sizeof err);
-    buf_free_secret(&out);
-    if (rc != 0) {
+    if (provider_creds_from_json(aws_client_ctx(c), PROVIDER_JSON_PROCESS,
+                                 out->data ? out->data : "", out->len, "credential_process",
+                                 &fresh, err, sizeof err) != 0) {
         s_fail(c, "CredentialsError", "credential_process (%s): %s", pp->source, err);
         return;
     }
     aws_client_creds_done(c, &fresh, NULL);
+}
+
+/* Starts the command; the thread goes on with its other work until it ends. */
+static void s_process_fetch(struct aws_provider *p, struct aws_client *c)
+{
+    struct process_provider *pp = (struct process_provider *)p;
+    char err[300];
+    pp->client = c;
+    if (provider_process_start(aws_ctx_loop(aws_client_ctx(c)), pp->command,
+                               PROVIDER_PROCESS_TIMEOUT, s_process_done, pp, err,
+                               sizeof err) != 0) {
+        pp->client = NULL;
+        s_fail(c, "CredentialsError", "credential_process (%s): %s", pp->source, err);
+    }
 }
 
 static void s_process_free(struct aws_provider *p)
@@ -714,6 +826,7 @@ static void s_container_done(void *arg, struct http_response *resp)
     struct aws_client *c = cp->client;
     char err[300];
     if ((resp->status == 0 || resp->status >= 500) && cp->attempts < HTTP_ATTEMPTS &&
+        !resp->too_large &&
         !(resp->timed_out && resp->transport_error == -1)) {
         s_container_get(cp);
         return;
@@ -862,6 +975,7 @@ static void s_imds_done(void *arg, struct http_response *resp)
     static const char *const what[] = {"the token PUT", "the role name GET",
                                        "the credentials GET"};
     if ((resp->status == 0 || resp->status >= 500) && ip->attempts < HTTP_ATTEMPTS &&
+        !resp->too_large &&
         /* A first request that got no answer at all: no IMDS here, fail fast. */
         !(resp->status == 0 && ip->step == IMDS_TOKEN)) {
         s_imds_request(ip);

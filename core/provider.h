@@ -64,10 +64,19 @@ int provider_creds_from_json(struct aws_ctx *ctx, enum provider_json kind, const
                              size_t len, const char *source, struct aws_creds *out, char *err,
                              size_t errlen);
 
-/* Runs command with /bin/sh -c, in a new session (no terminal), stdin from /dev/null, no
- * inherited descriptors; its stdout goes to out (a secret: wipe it), and on failure (exit
- * status not 0, killed, or still running after timeout_s seconds, then killed with its process
- * group) err gets the reason with the first line of its stderr. Returns 0 or -1. */
+/* Runs command with /bin/sh -c on the loop, in a new session (no terminal), stdin from
+ * /dev/null, stderr to /dev/null, no inherited descriptors, without blocking the loop's
+ * thread. done(arg, 0, out, NULL) gets its stdout (a secret: wiped when done returns, unless
+ * taken) when it exits with status 0; done(arg, -1, empty, why) when it exits otherwise, is
+ * killed, prints more than 64 KB, or is still running after timeout_s seconds (then killed
+ * with its process group). why gives the status, never what it printed. done runs once, from
+ * the loop. Returns 0, or -1 with err (it did not start; done is not called). */
+typedef void (*provider_process_fn)(void *arg, int rc, struct buf *out, const char *why);
+int provider_process_start(struct loop *loop, const char *command, int timeout_s,
+                           provider_process_fn done, void *arg, char *err, size_t errlen);
+
+/* The same, waiting for it on a loop of its own: 0 with its stdout in out (a secret: wipe
+ * it), or -1 with the reason in err. */
 int provider_run_process(const char *command, int timeout_s, struct buf *out, char *err,
                          size_t errlen);
 

@@ -1,6 +1,7 @@
 #include "xml.h"
 
 #include <expat.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,10 @@
 #define XML_MAX_DEPTH 64
 /* expat joins namespace and local name with this; we keep the local name. */
 #define NS_SEP '\x01'
-#define XML_PIECE ((size_t)1 << 30)
+/* expat takes an int length, and XML_Parse copies what it is given into a buffer of its own
+ * (growing it by doubling an int: past 1 GiB it fails as "out of memory"). So the document is
+ * fed in pieces small enough that its buffer stays small whatever the document's size. */
+#define XML_PIECE ((size_t)1 << 20)
 
 struct parse_state {
     XML_Parser parser;
@@ -111,7 +115,11 @@ void xml_free(struct xml_node *root)
         }
         struct xml_node *next = (n == root) ? NULL : (n->next ? n->next : n->parent);
         free(n->name);
-        free(n->text);
+        if (n->text) {
+            /* the text of an AssumeRole answer's SecretAccessKey and SessionToken */
+            OPENSSL_cleanse(n->text, strlen(n->text));
+            free(n->text);
+        }
         free(n);
         n = next;
     }
@@ -128,7 +136,6 @@ struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errle
     XML_SetUserData(st.parser, &st);
     XML_SetElementHandler(st.parser, s_start, s_end);
     XML_SetCharacterDataHandler(st.parser, s_chars);
-    /* expat takes an int length: feed anything longer in pieces. */
     enum XML_Status rc = XML_STATUS_OK;
     const char *p = data ? data : "";
     do {
@@ -149,7 +156,7 @@ struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errle
         snprintf(err, errlen, "empty XML document");
     }
     XML_ParserFree(st.parser);
-    buf_free(&st.text);
+    buf_free_secret(&st.text);
     if (st.failed || rc != XML_STATUS_OK || !st.root) {
         xml_free(st.root);
         return NULL;

@@ -132,11 +132,13 @@ function M.put(client, dest, out, key, body, content_type)
   for part in key:gmatch("[^/]+") do
     if part == ".." then return nil, {code = "InvalidKey", message = "key leaves the folder: " .. key} end
   end
+  -- Below the destination nothing is a symbolic link, and no directory on the way is
+  -- writable by other users (the core checks both: dest.path is the root it trusts).
   local path = dest.path .. "/" .. key
   local dir = path:match("^(.*)/[^/]*$")
-  local ok, err = core.mkdir_p(dir, 448) -- 0700
+  local ok, err = core.mkdir_p(dir, 448, dest.path) -- 0700
   if not ok then return nil, {code = "WriteFailed", message = err} end
-  ok, err = core.write_file(path, body, 384) -- 0600
+  ok, err = core.write_file(path, body, 384, dest.path) -- 0600
   if not ok then return nil, {code = "WriteFailed", message = err} end
   return path
 end
@@ -147,7 +149,7 @@ end
 -- bucket's region and expected owner), optional.
 function M.list(client, dest, dir, out)
   if dest.kind == "folder" then
-    local names, err = core.list_dir(dir == "" and dest.path or dest.path .. "/" .. dir)
+    local names, err = core.list_dir(dir == "" and dest.path or dest.path .. "/" .. dir, dest.path)
     if not names then
       if tostring(err):find("No such file", 1, true) then return {} end
       return nil, {code = "ReadFailed", message = err}

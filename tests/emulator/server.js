@@ -291,6 +291,11 @@ class Emulator {
       res.write(body.slice(0, sendBytes), () => setImmediate(() => req.socket.destroy()));
       return;
     }
+    if (fault && fault.type === 'oversized' && !isHead) {
+      this.record(entry, started);
+      sendOversized(req, res, resp.status, headers, body, fault);
+      return;
+    }
     this.record(entry, started);
     res.writeHead(resp.status, headers);
     res.end(isHead ? undefined : body);
@@ -349,6 +354,36 @@ function missingAuth(service) {
   if (proto === 'rest-json') return new HttpError(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token', { lowercaseMessage: true });
   if (proto === 'rest-xml') return new HttpError(403, 'AccessDenied', 'Access Denied');
   return new HttpError(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
+}
+
+// The operation's answer padded with blanks to `bytes` (default 64 MiB, or no padding when
+// only `headers` is given), which XML and JSON allow after the document: a client that reads
+// it all still parses it. Declared in Content-Length, or sent chunked with none when
+// `chunked`. `headers` adds that many more headers. Streamed, so the emulator never holds it;
+// a client that stops reading ends it by closing the connection.
+function sendOversized(req, res, status, headers, body, fault) {
+  const bytes = fault.bytes !== undefined ? fault.bytes : fault.headers ? 0 : 64 * 1024 * 1024;
+  const total = Math.max(bytes, body.length);
+  for (let i = 0; i < (fault.headers || 0); i++) headers[`x-emulator-pad-${i}`] = 'p'.repeat(64);
+  if (fault.chunked) delete headers['Content-Length'];
+  else headers['Content-Length'] = String(total);
+  res.writeHead(status, headers);
+  res.write(body);
+  const pad = Buffer.alloc(64 * 1024, 0x20);
+  let left = total - body.length;
+  const more = () => {
+    while (left > 0) {
+      const n = Math.min(left, pad.length);
+      left -= n;
+      if (!res.write(n === pad.length ? pad : pad.subarray(0, n))) {
+        res.once('drain', more);
+        return;
+      }
+    }
+    res.end();
+  };
+  req.socket.once('close', () => { left = 0; });
+  more();
 }
 
 function malformedBody(ctx) {

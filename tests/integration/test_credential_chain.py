@@ -140,7 +140,7 @@ def test_credential_process(ctx):
     ok = _process_script(ctx, "ok.sh", "printf '%s' '" + json.dumps({
         "Version": 1, "AccessKeyId": MGMT_KEYS["AWS_ACCESS_KEY_ID"], "SecretAccessKey": MGMT_SECRET,
         "Expiration": "2099-01-01T00:00:00Z"}) + "'\n")
-    fails = _process_script(ctx, "fails.sh", f"echo '{MGMT_SECRET}'\necho 'sso session expired: run aws sso login' >&2\n"
+    fails = _process_script(ctx, "fails.sh", f"echo '{MGMT_SECRET}'\necho 'token zzLEAKEDzz expired' >&2\n"
                                              "echo 'second line' >&2\nexit 3\n")
     badjson = _process_script(ctx, "bad.sh", f"echo '{{\"Version\": 1, \"SecretAccessKey\": \"{MGMT_SECRET}\"'\n")
     v2 = _process_script(ctx, "v2.sh", "echo '" + json.dumps({
@@ -163,14 +163,52 @@ source_profile = default
     check(res["ok"] and res["result"]["Account"] == "111111111111", f"process credentials: {res}")
     res = _run(ctx, env, client={"profile": "member"})
     check(res["ok"] and res["result"]["Account"] == "333333333333", f"role on process: {res}")
-    res = _run(ctx, env, client={"profile": "fails"})
+    # What a failing helper prints may be a token: only its exit status is told.
+    res = _run(ctx, env, client={"profile": "fails"}, secrets=("zzLEAKEDzz",))
     msg = res.get("error", {}).get("message", "")
-    check(not res["ok"] and "status 3" in msg and "sso session expired" in msg
+    check(not res["ok"] and "status 3" in msg and "its output is not shown" in msg
           and "second line" not in msg, f"non-zero exit: {res}")
     res = _run(ctx, env, client={"profile": "badjson"})
     check(not res["ok"] and "credential_process" in res["error"]["message"], f"bad JSON: {res}")
     res = _run(ctx, env, client={"profile": "v2"})
     check(not res["ok"] and "Version" in res["error"]["message"], f"Version 2: {res}")
+
+
+def test_credential_process_does_not_block_its_thread(ctx):
+    # The helper waits for a file that another task of the same thread writes after its own
+    # call: a helper run that blocked the thread would wait for it until killed (60 s).
+    emu = ctx.emulator()
+    flag = ctx.tmp / "flag"
+    creds = json.dumps({"Version": 1, "AccessKeyId": MGMT_KEYS["AWS_ACCESS_KEY_ID"],
+                        "SecretAccessKey": MGMT_SECRET})
+    slow = _process_script(ctx, "slow.sh", f"while [ ! -e '{flag}' ]; do sleep 0.02; done\n"
+                                           f"printf '%s' '{creds}'\n")
+    config = ctx.tmp / "config"
+    config.write_text(f"[profile slow]\ncredential_process = {slow}\n")
+    script = ctx.tmp / "both.lua"
+    script.write_text(f"""
+local core = require "credreport.core"
+local events = {{}}
+local waiting = core.spawn(function()
+  local c = assert(core.client{{profile = "slow"}})
+  local r, err = c:query("sts", "GetCallerIdentity")
+  events[#events + 1] = "helper " .. (r and r.Account or tostring(err))
+end)
+local other = core.spawn(function()
+  local c = assert(core.client{{access_key_id = "{MGMT_KEYS['AWS_ACCESS_KEY_ID']}",
+                               secret_access_key = "{MGMT_SECRET}"}})
+  local r, err = c:query("sts", "GetCallerIdentity")
+  events[#events + 1] = "static " .. (r and r.Account or tostring(err))
+  assert(core.write_file("{flag}", ""))
+end)
+assert(other:join())
+assert(waiting:join())
+print(table.concat(events, ","))
+""")
+    env = ctx.aws_env(emu, AWS_CONFIG_FILE=str(config))
+    proc = run_credreport(ctx, ["run", str(script)], env=env, check_status=0)
+    check(proc.stdout.strip() == "static 111111111111,helper 111111111111",
+          f"{proc.stdout}\n{proc.stderr[-2000:]}")
 
 
 def test_credential_source_environment(ctx):
@@ -188,6 +226,21 @@ credential_source = Environment
 
 
 # ---- container endpoint ----------------------------------------------------------------
+
+def test_container_answer_too_large(ctx):
+    # A credentials endpoint answers with a few hundred bytes: past 64 KB it is not read, and
+    # not asked again.
+    emu = ctx.emulator()
+    creds = dict(_temporary_creds(emu), RoleArn="r" * 100000)
+    (ctx.tmp / "creds.json").write_text(json.dumps(creds))
+    srv = start_server(ctx, "cred_server.py", "--mode", "container", "--creds", ctx.tmp / "creds.json",
+                       "--log", ctx.tmp / "container.log")
+    env = ctx.aws_env(emu, AWS_CONTAINER_CREDENTIALS_FULL_URI=srv.url + "/creds")
+    res = _run(ctx, env, secrets=(creds["SecretAccessKey"], creds["Token"]))
+    check(not res["ok"] and res["error"]["code"] == "CredentialsError"
+          and "larger than 65536 bytes" in res["error"]["message"], f"{res}")
+    check(len(_server_log(ctx, "container.log")) == 1, "asked once")
+
 
 def test_container_full_uri(ctx):
     emu = ctx.emulator()

@@ -222,3 +222,40 @@ def test_worker_threads_under_thread_sanitizer(ctx):
     check(proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}")
     check("ThreadSanitizer" not in proc.stderr, proc.stderr[-4000:])
     check(f"{len(active_ids(fx))} account(s) in scope" in proc.stdout, proc.stdout)
+
+
+def test_a_planted_symlink_or_a_writable_parent_is_refused(ctx):
+    # Another local user must not choose where reports go: a symbolic link planted inside the
+    # destination is not followed, and a destination under a directory others can write (no
+    # sticky bit) or own is refused; /tmp-like sticky directories are fine.
+    emu = ctx.emulator()
+    fx = json.loads((ctx.root / "tests/emulator/fixtures/small.json").read_text())
+    day = _today()
+    elsewhere = ctx.tmp / "elsewhere"
+    elsewhere.mkdir()
+    (ctx.tmp / "out").mkdir()
+    (ctx.tmp / "out" / day).symlink_to(elsewhere)
+    proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = out\n")
+    check(proc.returncode != 0, f"a run that wrote nothing succeeded:\n{proc.stdout}\n{proc.stderr}")
+    check(list(elsewhere.iterdir()) == [], f"written through the link: {list(elsewhere.iterdir())}")
+    check(f"out/{day} is a symbolic link" in proc.stdout + proc.stderr, proc.stdout + proc.stderr)
+
+    shared = ctx.tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = shared/reports\n")
+    check(proc.returncode != 0 and not (shared / "reports" / day).exists(), "under a world-writable folder")
+    check(f"{shared} is writable by other users (mode 0777) and has no sticky bit" in proc.stdout + proc.stderr,
+          proc.stdout + proc.stderr)
+
+    shared.chmod(0o1777)
+    _run(ctx, emu, fx, FAST + "[output]\ndestination = shared/reports\n", status=0)
+    check(len(list((shared / "reports" / day).glob("credentialReport_*.csv"))) == len(active_ids(fx)),
+          "a sticky world-writable parent (as /tmp) is fine")
+
+    theirs = ctx.tmp / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = theirs/reports\n")
+    check(proc.returncode != 0 and f"{theirs} is owned by user 65534" in proc.stdout + proc.stderr,
+          proc.stdout + proc.stderr)

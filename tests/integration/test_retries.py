@@ -63,3 +63,32 @@ def test_clock_skew_is_corrected_from_the_date_header(ctx):
         for r in (roots, put, sts2):
             check(r["ok"] and r["meta"]["attempts"] == 1, f"skew {skew}: later calls sign right at once: {r}")
         emu.stop()
+
+
+def test_oversized_bodies_are_refused_not_retried(ctx):
+    # A hostile endpoint's huge answer: refused from its Content-Length before any of it is
+    # read, or cut off as it streams without one; never retried. A credential report may be
+    # larger than other answers.
+    emu = ctx.emulator(faults={"rules": [
+        dict(type="oversized", service="iam", action="GenerateCredentialReport", bytes=400 << 20, count=1),
+        dict(type="oversized", service="organizations", action="ListRoots", bytes=100 << 20,
+             chunked=True, count=1),
+        dict(type="oversized", service="iam", action="GetCredentialReport", bytes=20 << 20, chunked=True),
+        dict(type="oversized", service="sts", action="GetCallerIdentity", headers=1000, count=1),
+    ]})
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    gen, roots, gen2, _, report, who = calls(ctx, env, [
+        q("iam", "GenerateCredentialReport"), j("ListRoots"), q("iam", "GenerateCredentialReport"),
+        dict(kind="sleep", seconds=1), q("iam", "GetCredentialReport"), q("sts", "GetCallerIdentity")])
+    check(not who["ok"] and who["error"]["code"] == "ResponseTooLarge" and who["error"]["attempts"] == 1
+          and "more than 200 headers" in who["error"]["message"], f"1,000 headers: {who}")
+    for r, what in ((gen, "declared 400 MB"), (roots, "chunked 100 MB")):
+        check(not r["ok"] and r["error"]["code"] == "ResponseTooLarge" and r["error"]["attempts"] == 1
+              and not r["error"]["retryable"] and "larger than 8388608 bytes" in r["error"]["message"],
+              f"{what}: {r}")
+    log = emu.requests()["requests"]
+    for action in ("GenerateCredentialReport", "ListRoots"):
+        n = len([x for x in log if x["action"] == action])
+        check(n == (2 if action == "GenerateCredentialReport" else 1), f"{action}: {n} requests")
+    check(gen2["ok"], f"{gen2}")
+    check(report["ok"], f"a 20 MB credential report is within its limit: {str(report)[:500]}")

@@ -3,6 +3,7 @@ progress line on a terminal, and an installed copy."""
 import fcntl
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -191,3 +192,41 @@ def test_install_into_a_destdir_and_run_from_there(ctx):
         page = subprocess.run(["man", "-l", str(dest / "usr/share/man/man1/credreport.1")], capture_output=True, text=True,
                               env=dict(os.environ, MANPAGER="cat", COLUMNS="100"))
         check("EXIT STATUS" in page.stdout, page.stdout[:500])
+
+
+def test_no_core_dumps_unless_allowed(ctx):
+    # Credentials live in the process's memory: by default its core size limit is 0 (and it is
+    # not dumpable), whatever limit it was started with; [run] core_dumps = true keeps it.
+    import resource
+    script = ctx.tmp / "wait.lua"
+    script.write_text('print("READY")\nio.stdout:flush()\nio.read("l")\n')
+    allow = _config(ctx, "[run]\ncore_dumps = true\n")
+    plain = ctx.tmp / "plain.ini"
+    plain.write_text("[run]\n")
+
+    # AddressSanitizer sets the limit to 0 itself unless told not to.
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "disable_coredump=0"]))
+
+    def soft_core_limit(config):
+        proc = subprocess.Popen(
+            [ctx.binary, "run", str(script), "-c", str(config)], cwd=ctx.tmp, text=True, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2))
+        try:
+            line = proc.stdout.readline()
+            check(line.strip() == "READY", f"the script did not start: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}")
+            limits = pathlib.Path(f"/proc/{proc.pid}/limits").read_text()
+            proc.stdin.write("go\n")
+            proc.stdin.close()
+            check(proc.wait(timeout=60) == 0, f"exit {proc.returncode}: {proc.stderr.read()}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        row = [l for l in limits.splitlines() if l.startswith("Max core file size")]
+        check(len(row) == 1, limits)
+        return row[0].split()[4]
+
+    check(soft_core_limit(plain) == "0", "core dumps are off by default")
+    check(soft_core_limit(allow) == "unlimited", "[run] core_dumps = true keeps the limit")

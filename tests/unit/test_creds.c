@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ini.h>
+
 #include "creds.h"
 #include "unit.h"
 
@@ -479,6 +481,37 @@ static void test_malformed(void)
     CHECK(strstr(err, "line 2") != NULL, "%s", err);
 }
 
+/* Keys that fill inih's 200-byte line buffer exactly, on lines too long for it (the value is
+ * kept apart): "key=\n" and its NUL must fit. Debian's inih can take its line buffer from the
+ * heap, where AddressSanitizer sees a write past it (on its stack it would go unseen). */
+static void test_line_buffer_edges(void)
+{
+    bool use_stack = ini_use_stack;
+    ini_use_stack = false;
+    for (size_t klen = 190; klen <= 200; klen++) {
+        char big[1200];
+        strcpy(big, "[default]\n");
+        size_t n = strlen(big);
+        memset(big + n, 'k', klen);
+        n += klen;
+        big[n++] = '=';
+        memset(big + n, 'v', 400);
+        strcpy(big + n + 400, "\nregion = eu-west-1\n");
+        use_files(big, NULL);
+        struct creds_plan p;
+        char err[512];
+        int rc = plan_for(NULL, &p, err, sizeof err);
+        if (klen <= 197)
+            CHECK(rc == 0 && strcmp(p.region, "eu-west-1") == 0,
+                  "key of %zu bytes: rc %d, %s", klen, rc, err);
+        else
+            CHECK(rc == -1 && strstr(err, "line 2") && strstr(err, "too long"),
+                  "key of %zu bytes: rc %d, %s", klen, rc, err);
+        creds_plan_free(&p);
+    }
+    ini_use_stack = use_stack;
+}
+
 static void test_file_paths(void)
 {
     struct creds_plan p;
@@ -845,6 +878,7 @@ int main(void)
     test_sections();
     test_syntax();
     test_malformed();
+    test_line_buffer_edges();
     test_file_paths();
     test_chains();
 

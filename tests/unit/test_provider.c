@@ -172,6 +172,28 @@ static void test_json(void)
                "Version");
     json_fails(PROVIDER_JSON_PROCESS, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"" SECRET_MARK "\"}",
                "Version");
+    /* Numbers no long long holds (cjson reads Infinity and NaN too) were cast to one:
+     * undefined behaviour, which UBSan in this build stops at. */
+    static const char *const huge[] = {"1e19", "-1e19", "9223372036854775808", "1e300",
+                                       "-1e300", "Infinity", "-Infinity", "NaN", "1e-300"};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        char json[200];
+        snprintf(json, sizeof json,
+                 "{\"Version\":%s,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}", huge[i]);
+        json_fails(PROVIDER_JSON_PROCESS, json, "Version is not 1");
+        snprintf(json, sizeof json,
+                 "{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\","
+                 "\"Expiration\":%s}", huge[i]);
+        json_fails(PROVIDER_JSON_PROCESS, json, "ISO 8601");
+        snprintf(json, sizeof json,
+                 "{\"Code\":%s,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+                 "\"Expiration\":\"2026-05-01T12:00:00Z\"}", huge[i]);
+        json_fails(PROVIDER_JSON_IMDS, json, "Code is");
+    }
+    CHECK(from_json(PROVIDER_JSON_PROCESS,
+                    "{\"Version\":1.0,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}",
+                    &c, err, sizeof err) == 0, "Version 1.0 is 1: %s", err);
+    creds_free(&c);
 }
 
 /* ---- credential_process ---- */
@@ -199,8 +221,9 @@ static void test_process(void)
     err[0] = '\0';
     CHECK(provider_run_process("echo " SECRET_MARK "; echo 'first problem' >&2; echo second >&2; "
                                "exit 7", 5, &out, err, sizeof err) == -1, "non-zero exit");
-    CHECK(strstr(err, "status 7") && strstr(err, "first problem") && !strstr(err, "second"),
-          "exit status and stderr's first line: %s", err);
+    /* What it printed may be a token: only its status is told. */
+    CHECK(strstr(err, "status 7") && strstr(err, "not shown") && !strstr(err, "problem") &&
+              !strstr(err, "second"), "exit status, nothing it printed: %s", err);
     check_no_secret(err);
     CHECK(out.data == NULL, "stdout dropped on failure");
 
@@ -226,8 +249,68 @@ static void test_process(void)
     CHECK(provider_run_process("exit 0", 5, &out, err, sizeof err) == 0, "empty output ok");
     buf_free_secret(&out);
 
+    /* More than 64 KB is refused, not kept. */
+    CHECK(provider_run_process("head -c 70000 /dev/zero | tr '\\0' x", 5, &out, err,
+                               sizeof err) == -1 && strstr(err, "more than 65536 bytes"),
+          "too long: %s", err);
+    CHECK(out.data == NULL, "nothing kept");
+
+    /* A helper that closes its output and lives on is still waited for, and killed in time. */
+    CHECK(provider_run_process("exec >&-; sleep 30", 1, &out, err, sizeof err) == -1 &&
+              strstr(err, "still running after 1 s"), "closed stdout: %s", err);
+
     CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD, "no zombie left");
     CHECK(count_fds() == fds, "no descriptor leaked (%d -> %d)", fds, count_fds());
+}
+
+/* The loop goes on while the process runs: here the process waits for a file that only a
+ * timer of the same loop creates, so a run that blocked the thread would never see it. */
+struct async_run {
+    bool done;
+    int rc;
+    char out[64];
+    char flag[64];
+};
+
+static void on_flag_timer(void *arg)
+{
+    struct async_run *r = arg;
+    FILE *f = fopen(r->flag, "w");
+    if (f)
+        fclose(f);
+}
+
+static void on_async_done(void *arg, int rc, struct buf *out, const char *why)
+{
+    struct async_run *r = arg;
+    r->done = true;
+    r->rc = rc;
+    snprintf(r->out, sizeof r->out, "%s", rc == 0 ? (out->data ? out->data : "") : why);
+}
+
+static void test_process_async(void)
+{
+    struct http_settings hs;
+    http_settings_default(&hs);
+    char err[300];
+    struct loop *l = loop_new(&hs, err, sizeof err);
+    CHECK(l != NULL, "loop: %s", err);
+    if (!l)
+        return;
+    struct async_run r = {false, -1, "", ""};
+    snprintf(r.flag, sizeof r.flag, "/tmp/test_provider_flag.%d", (int)getpid());
+    unlink(r.flag);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "while [ ! -e %s ]; do sleep 0.01; done; printf ok", r.flag);
+    CHECK(provider_process_start(l, cmd, 20, on_async_done, &r, err, sizeof err) == 0, "%s", err);
+    CHECK(!r.done, "not done before returning");
+    CHECK(loop_timer_add(l, 0.05, on_flag_timer, &r) != NULL, "timer");
+    while (!r.done && loop_pending(l) > 0)
+        loop_run_once(l, 1000);
+    CHECK(r.done && r.rc == 0 && strcmp(r.out, "ok") == 0, "ran beside the loop: %d %s", r.rc,
+          r.out);
+    unlink(r.flag);
+    loop_free(l);
 }
 
 /* ---- profiles ---- */
@@ -473,6 +556,7 @@ int main(void)
     test_container_url();
     test_times();
     test_process();
+    test_process_async();
     test_profiles();
 
     struct runtime_options ro;

@@ -1,10 +1,11 @@
 'use strict';
 // Fault injection: latency, throttling (token bucket), random/deterministic errors, connection
-// resets, truncated and malformed bodies, empty Organizations pages, listings that never end, and
-// a global clock skew.
+// resets, truncated, malformed and oversized bodies, empty Organizations pages, listings that
+// never end, and a global clock skew.
 const { rng } = require('./util');
 
-const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page', 'endless_pages'];
+const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page', 'endless_pages',
+  'oversized'];
 
 class Faults {
   constructor(state, config) {
@@ -24,6 +25,10 @@ class Faults {
       if (rule.duration_ms !== undefined) {
         if (!(rule.duration_ms > 0)) throw new Error('faults: duration_ms must be > 0');
         rule.expires = Date.now() + rule.duration_ms;
+      }
+      if (rule.type === 'oversized' && ['bytes', 'headers'].some((k) => rule[k] !== undefined &&
+          !(Number.isInteger(rule[k]) && rule[k] > 0))) {
+        throw new Error('faults: oversized needs bytes > 0 and headers > 0');
       }
       if (rule.type === 'throttle') {
         if (!(rule.rps > 0)) throw new Error('faults: throttle needs rps > 0');

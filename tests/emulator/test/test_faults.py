@@ -134,6 +134,38 @@ class FaultTest(EmuTestCase):
         with self.assertRaises(ValueError):
             json.loads(body)
 
+    def test_oversized_body(self):
+        # declared: the operation's answer, then blanks up to the size; still parses
+        self.emu.set_faults({"rules": [{"type": "oversized", "service": "sts", "bytes": 3 << 20, "count": 1},
+                                       {"type": "oversized", "service": "sts", "bytes": 1 << 20,
+                                        "chunked": True, "count": 1}]})
+        status, headers, body = self.emu.raw("sts", body=b"Action=GetCallerIdentity&Version=2011-06-15",
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body), 3 << 20)
+        self.assertEqual({k.lower(): v for k, v in headers.items()}.get("content-length"), str(3 << 20))
+        self.assertIn(b"<Account>111111111111</Account>", body[:2048])
+        self.assertEqual(body[-1:], b" ")
+        # chunked: no length announced
+        status, headers, body = self.emu.raw("sts", body=b"Action=GetCallerIdentity&Version=2011-06-15",
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body), 1 << 20)
+        self.assertNotIn("content-length", {k.lower() for k in headers})
+        self.assertEqual([r["fault"] for r in self.emu.requests(action="GetCallerIdentity")][-2:],
+                         ["oversized", "oversized"])
+        # through boto3 it is a normal answer
+        self.assertEqual(self.emu.client("sts").get_caller_identity()["Account"], "111111111111")
+        # more headers (60: Python's http.client reads at most 100), the body as it is
+        self.emu.set_faults({"rules": [{"type": "oversized", "service": "sts", "headers": 60, "count": 1}]})
+        status, headers, body = self.emu.raw("sts", body=b"Action=GetCallerIdentity&Version=2011-06-15",
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200)
+        self.assertEqual(len([k for k in headers if k.startswith("x-emulator-pad-")]), 60)
+        self.assertTrue(body.rstrip().endswith(b"</GetCallerIdentityResponse>"))
+        with self.assertRaises(Exception):
+            self.emu.set_faults({"rules": [{"type": "oversized", "service": "sts", "bytes": -1}]})
+
     def test_clock_skew(self):
         self.emu.set_faults({"clock_skew_seconds": 3600})
         r = self.emu.raw("sts", body=b"Action=GetCallerIdentity&Version=2011-06-15",
