@@ -671,123 +671,127 @@ static void s_loop_error(const struct s_profile *const *visited, size_t n, const
 
 /* Walks the source_profile chain from the requested profile. Returns 1, 0, -1 as
  * creds_plan_resolve(). */
+/* The base credentials of profile p, which assumes no role: static keys or a
+ * credential_process. 1 when it has them, 0 when it has none and is the requested profile
+ * (top: a profile with only a region), -1 with err otherwise. */
+static int s_base(const struct s_profile *p, bool top, struct creds_plan *plan, char *err,
+                  size_t errlen)
+{
+    if (s_get(p, K_ACCESS_KEY_ID) || s_get(p, K_SECRET_ACCESS_KEY))
+        return s_static_base(plan, p, err, errlen) == 0 ? 1 : -1;
+    if (s_get(p, K_CREDENTIAL_PROCESS)) {
+        if (!(plan->process = strdup(s_get(p, K_CREDENTIAL_PROCESS)))) {
+            errmsg_set(err, errlen, "out of memory");
+            return -1;
+        }
+        plan->base_kind = CREDS_BASE_PROCESS;
+        snprintf(plan->base.source, sizeof plan->base.source, "profile %s", p->name);
+        return 1;
+    }
+    if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE))
+        errmsg_set(err, errlen, "profile %s: web_identity_token_file needs role_arn", p->name);
+    else if (s_get(p, K_CREDENTIAL_SOURCE))
+        errmsg_set(err, errlen, "profile %s: credential_source needs role_arn", p->name);
+    else if (top)
+        return 0;
+    else
+        errmsg_set(err, errlen, "profile %s (a source_profile) has no credentials", p->name);
+    return -1;
+}
+
+/* Profile p assumes a role: adds its step to plan. Returns 1 when the chain ends here (a web
+ * identity token or a credential_source is the base), 0 with *next the source_profile to
+ * follow, -1 with err. */
+static int s_role_link(const struct s_profiles *ps, const struct s_profile *p,
+                       struct creds_plan *plan, const struct s_profile **next, char *err,
+                       size_t errlen)
+{
+    const char *src = s_get(p, K_SOURCE_PROFILE);
+    if (src && s_get(p, K_CREDENTIAL_SOURCE)) {
+        errmsg_set(err, errlen, "profile %s has both source_profile and credential_source: "
+                   "use one", p->name);
+        return -1;
+    }
+    if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) /* as in botocore: the role is its own base */
+        return s_web_identity_base(plan, p, err, errlen) == 0 ? 1 : -1;
+    if (s_get(p, K_CREDENTIAL_SOURCE))
+        return s_credential_source(plan, p, err, errlen) == 0 &&
+                       s_add_step(plan, p, err, errlen) == 0
+                   ? 1
+                   : -1;
+    if (!src) {
+        errmsg_set(err, errlen, "profile %s has role_arn but no source_profile", p->name);
+        return -1;
+    }
+    if (s_add_step(plan, p, err, errlen) != 0)
+        return -1;
+    if (!(*next = s_profile_find(ps, src))) {
+        errmsg_set(err, errlen, "profile %s: its source_profile %s does not exist", p->name, src);
+        return -1;
+    }
+    return 0;
+}
+
+/* Follows profile name's chain of roles down to its base credentials into plan. Returns 1,
+ * 0 when there are none to be had (the profile is absent and was not asked for, or has only
+ * a region), -1 with err. */
 static int s_resolve(const struct s_profiles *ps, const char *name, bool explicit,
                      const char *files, struct creds_plan *plan, char *err,
                      size_t errlen)
 {
-    int result = -1;
-    const struct s_profile **visited = NULL;
-    size_t n_visited = 0;
     const struct s_profile *p = s_profile_find(ps, name);
-
     if (!p) {
-        if (explicit)
-            errmsg_set(err, errlen, "profile %s not found (looked in %s)", name, files);
-        else
-            result = 0;
-        goto cleanup;
+        if (!explicit)
+            return 0;
+        errmsg_set(err, errlen, "profile %s not found (looked in %s)", name, files);
+        return -1;
     }
     const char *region = s_get(p, K_REGION);
     if (region) {
         if (!awsname_region(region)) {
             errmsg_set(err, errlen, "profile %s: invalid region (expected e.g. us-east-1)",
-                     p->name);
-            goto cleanup;
+                       p->name);
+            return -1;
         }
         snprintf(plan->region, sizeof plan->region, "%s", region);
     }
-    if (!(visited = calloc(ps->n + 1, sizeof *visited))) {
+    const struct s_profile **visited = calloc(ps->n + 1, sizeof *visited);
+    if (!visited) {
         errmsg_set(err, errlen, "out of memory");
-        goto cleanup;
+        return -1;
     }
-
-    for (bool top = true;; top = false) {
+    size_t n_visited = 0;
+    int rc = 0;
+    for (bool top = true; rc == 0; top = false) {
         bool has_static = s_get(p, K_ACCESS_KEY_ID) || s_get(p, K_SECRET_ACCESS_KEY);
-        const char *role = s_get(p, K_ROLE_ARN);
-
-        if (role && (top || !has_static)) {
-            const char *src = s_get(p, K_SOURCE_PROFILE);
-            for (size_t i = 0; i < n_visited; i++) {
-                if (visited[i] == p) {
-                    s_loop_error(visited, n_visited, p->name, err, errlen);
-                    goto cleanup;
-                }
-            }
-            if (src && s_get(p, K_CREDENTIAL_SOURCE)) {
-                errmsg_set(err, errlen, "profile %s has both source_profile and "
-                         "credential_source: use one", p->name);
-                goto cleanup;
-            }
-            if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) {
-                /* As in botocore, the token file makes the role its own base. */
-                if (s_web_identity_base(plan, p, err, errlen) != 0)
-                    goto cleanup;
+        /* A source profile's keys win over its own role_arn, as in the SDKs. */
+        if (!s_get(p, K_ROLE_ARN) || (!top && has_static)) {
+            rc = s_base(p, top, plan, err, errlen);
+            if (rc == 0) /* region only, nothing allocated */
                 break;
-            }
-            if (s_get(p, K_CREDENTIAL_SOURCE)) {
-                if (s_credential_source(plan, p, err, errlen) != 0 ||
-                    s_add_step(plan, p, err, errlen) != 0)
-                    goto cleanup;
-                break;
-            }
-            if (!src) {
-                errmsg_set(err, errlen, "profile %s has role_arn but no source_profile",
-                         p->name);
-                goto cleanup;
-            }
-            if (s_add_step(plan, p, err, errlen) != 0)
-                goto cleanup;
-            visited[n_visited++] = p;
-            const struct s_profile *next = s_profile_find(ps, src);
-            if (!next) {
-                errmsg_set(err, errlen, "profile %s: its source_profile %s does not exist",
-                         p->name, src);
-                goto cleanup;
-            }
-            p = next;
             continue;
         }
-        if (has_static) {
-            if (s_static_base(plan, p, err, errlen) != 0)
-                goto cleanup;
-            break;
-        }
-        if (s_get(p, K_CREDENTIAL_PROCESS)) {
-            if (!(plan->process = strdup(s_get(p, K_CREDENTIAL_PROCESS)))) {
-                errmsg_set(err, errlen, "out of memory");
-                goto cleanup;
+        for (size_t i = 0; i < n_visited; i++) {
+            if (visited[i] == p) {
+                s_loop_error(visited, n_visited, p->name, err, errlen);
+                rc = -1;
             }
-            plan->base_kind = CREDS_BASE_PROCESS;
-            snprintf(plan->base.source, sizeof plan->base.source, "profile %s", p->name);
-            break;
         }
-        if (s_get(p, K_WEB_IDENTITY_TOKEN_FILE)) {
-            errmsg_set(err, errlen, "profile %s: web_identity_token_file needs role_arn", p->name);
-            goto cleanup;
+        if (rc == 0) {
+            visited[n_visited++] = p;
+            rc = s_role_link(ps, p, plan, &p, err, errlen);
         }
-        if (s_get(p, K_CREDENTIAL_SOURCE)) {
-            errmsg_set(err, errlen, "profile %s: credential_source needs role_arn", p->name);
-            goto cleanup;
-        }
-        if (top) {
-            result = 0; /* a profile without credentials: region only, nothing allocated */
-            goto cleanup;
-        }
-        errmsg_set(err, errlen, "profile %s (a source_profile) has no credentials", p->name);
-        goto cleanup;
     }
-
+    free(visited);
+    if (rc != 1)
+        return rc;
     /* Steps were added from the requested profile down; assume them from the base up. */
     for (size_t i = 0, j = plan->n_steps ? plan->n_steps - 1 : 0; i < j; i++, j--) {
         struct creds_role_step t = plan->steps[i];
         plan->steps[i] = plan->steps[j];
         plan->steps[j] = t;
     }
-    result = 1;
-
-cleanup:
-    free(visited);
-    return result;
+    return 1;
 }
 
 static int s_plan(const char *profile, struct creds_plan *out, char *err,

@@ -47,130 +47,100 @@ bool endpoint_has_dot_segment(const char *path)
     return false;
 }
 
+/* The scheme of url ("http" or "https") and what follows "://", or why url is not one
+ * an endpoint may have. */
+static const char *s_url_scheme(const char *url, const char **scheme, const char **rest)
+{
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return "contains whitespace or control characters";
+    if (strncasecmp(url, "https://", 8) == 0)
+        *scheme = "https", *rest = url + 8;
+    else if (strncasecmp(url, "http://", 7) == 0)
+        *scheme = "http", *rest = url + 7;
+    else
+        return "the scheme must be http:// or https://";
+    return strpbrk(*rest, "?#") ? "a query or fragment is not allowed" : NULL;
+}
+
+/* Why host[:port] (len bytes at auth, the host possibly an IPv6 literal in brackets) is no
+ * endpoint's, or NULL. */
+static const char *s_url_authority(const char *auth, size_t len)
+{
+    const char *end = auth + len, *host_end = auth;
+    if (memchr(auth, '@', len))
+        return "user information (user@) is not allowed";
+    if (len > 0 && auth[0] == '[') {
+        const char *close = memchr(auth, ']', len);
+        if (!close || close == auth + 1)
+            return "malformed IPv6 host";
+        for (const char *q = auth + 1; q < close; q++)
+            if (!strchr("0123456789abcdefABCDEF:.", *q))
+                return "malformed IPv6 host";
+        host_end = close + 1;
+    } else {
+        for (; host_end < end && *host_end != ':'; host_end++) {
+            char c = *host_end;
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.' || c == '_'))
+                return "bad character in the host name";
+        }
+        if (host_end == auth)
+            return "no host";
+    }
+    if (host_end == end)
+        return NULL;
+    if (*host_end != ':')
+        return "unexpected text after the host";
+    const char *port = host_end + 1;
+    size_t port_len = (size_t)(end - port);
+    long value = 0;
+    bool ok = port_len >= 1 && port_len <= 5;
+    for (size_t i = 0; ok && i < port_len; i++) {
+        ok = port[i] >= '0' && port[i] <= '9';
+        value = value * 10 + (port[i] - '0');
+    }
+    return ok && value >= 1 && value <= 65535 ? NULL : "bad port";
+}
+
+/* Why the base path is no endpoint's, or NULL; *len is its length without one trailing '/'. */
+static const char *s_url_path(const char *path, size_t *len)
+{
+    if (endpoint_has_dot_segment(path))
+        return "a path segment \".\" or \"..\" is not allowed (HTTP clients remove it, so "
+               "signatures would not match)";
+    *len = strlen(path);
+    if (*len > 0 && path[*len - 1] == '/')
+        (*len)--;
+    return *len > 0 && path[*len - 1] == '/' ? "the path ends with more than one slash" : NULL;
+}
+
 /* Validates an endpoint URL and writes its normalized form (lowercase scheme, one trailing
  * slash stripped) to out[outlen]. what names the variable or setting, for the error. */
 static int s_url_normalize(const char *url, const char *what, char *out, size_t outlen,
                            char *err, size_t errlen)
 {
-    int result = -1;
-    const char *scheme;
-    const char *p;
-
-    for (p = url; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c == 0x7f) {
-            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": contains whitespace or "
-                     "control characters", what, s_echo(url));
-            goto cleanup;
-        }
+    const char *scheme = NULL, *auth = NULL;
+    size_t auth_len = 0, path_len = 0;
+    const char *problem = s_url_scheme(url, &scheme, &auth);
+    if (!problem) {
+        auth_len = strcspn(auth, "/");
+        problem = s_url_authority(auth, auth_len);
     }
-    if (strncasecmp(url, "https://", 8) == 0) {
-        scheme = "https";
-        p = url + 8;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        scheme = "http";
-        p = url + 7;
-    } else {
-        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": the scheme must be http:// or "
-                 "https://", what, s_echo(url));
-        goto cleanup;
-    }
-    if (strpbrk(p, "?#")) {
-        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": a query or fragment is not "
-                 "allowed", what, s_echo(url));
-        goto cleanup;
-    }
-
-    const char *auth = p;
-    size_t auth_len = strcspn(auth, "/");
-    const char *path = auth + auth_len;
-    if (memchr(auth, '@', auth_len)) {
-        errmsg_set(err, errlen, "%s: invalid endpoint URL: user information (user@) is not "
-                 "allowed", what);
-        goto cleanup;
-    }
-
-    /* host[:port], the host possibly an IPv6 literal in brackets */
-    const char *host_end;
-    if (auth_len > 0 && auth[0] == '[') {
-        const char *close = memchr(auth, ']', auth_len);
-        if (!close || close == auth + 1) {
-            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host", what,
-                     s_echo(url));
-            goto cleanup;
-        }
-        for (const char *q = auth + 1; q < close; q++) {
-            if (!strchr("0123456789abcdefABCDEF:.", *q)) {
-                errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": malformed IPv6 host",
-                         what, s_echo(url));
-                goto cleanup;
-            }
-        }
-        host_end = close + 1;
-    } else {
-        host_end = auth;
-        while (host_end < auth + auth_len && *host_end != ':') {
-            char c = *host_end;
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '.' || c == '_')) {
-                errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": bad character in the "
-                         "host name", what, s_echo(url));
-                goto cleanup;
-            }
-            host_end++;
-        }
-        if (host_end == auth) {
-            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": no host", what, s_echo(url));
-            goto cleanup;
-        }
-    }
-    if (host_end < auth + auth_len) {
-        if (*host_end != ':') {
-            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": unexpected text after the "
-                     "host", what, s_echo(url));
-            goto cleanup;
-        }
-        const char *port = host_end + 1;
-        size_t port_len = (size_t)(auth + auth_len - port);
-        long value = 0;
-        bool ok = port_len >= 1 && port_len <= 5;
-        for (size_t i = 0; ok && i < port_len; i++) {
-            if (port[i] < '0' || port[i] > '9')
-                ok = false;
-            else
-                value = value * 10 + (port[i] - '0');
-        }
-        if (!ok || value < 1 || value > 65535) {
-            errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": bad port", what, s_echo(url));
-            goto cleanup;
-        }
-    }
-
-    if (endpoint_has_dot_segment(path)) {
-        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": a path segment \".\" or "
-                 "\"..\" is not allowed (HTTP clients remove it, so signatures would not match)",
-                 what, s_echo(url));
-        goto cleanup;
-    }
-    size_t path_len = strlen(path);
-    if (path_len > 0 && path[path_len - 1] == '/')
-        path_len--;
-    if (path_len > 0 && path[path_len - 1] == '/') {
-        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": the path ends with more than "
-                 "one slash", what, s_echo(url));
-        goto cleanup;
+    if (!problem)
+        problem = s_url_path(auth + auth_len, &path_len);
+    if (problem) {
+        errmsg_set(err, errlen, "%s: invalid endpoint URL \"%s\": %s", what, s_echo(url), problem);
+        return -1;
     }
     int n = snprintf(out, outlen, "%s://%.*s%.*s", scheme, (int)auth_len, auth, (int)path_len,
-                     path);
+                     auth + auth_len);
     if (n < 0 || (size_t)n >= outlen) {
         errmsg_set(err, errlen, "%s: endpoint URL is too long (at most %zu characters)", what,
-                 outlen - 1);
-        goto cleanup;
+                   outlen - 1);
+        return -1;
     }
-    result = 0;
-
-cleanup:
-    return result;
+    return 0;
 }
 
 static bool s_nonempty(const char *s)
