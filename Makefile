@@ -4,7 +4,8 @@ PKGS      := lua5.4 lua5.4-cjson libcurl openssl inih expat
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 VERSION   := 0.1.0
-WARN      := -std=c11 -D_GNU_SOURCE -DCREDREPORT_VERSION=\"$(VERSION)\" -Wall -Wextra -Wshadow -Wstrict-prototypes
+# Includes name their layer from core/: "base/buf.h", "aws/aws.h" (docs/architecture.md).
+WARN      := -std=c11 -D_GNU_SOURCE -DCREDREPORT_VERSION=\"$(VERSION)\" -Wall -Wextra -Wshadow -Wstrict-prototypes -Icore
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs lua5.4 libcurl openssl inih expat 2>/dev/null)
 # lua-cjson is linked statically so the binary needs no Lua module path for it. Debian keeps
@@ -21,9 +22,10 @@ CJSON_LIB  = $(or $(CJSON_A),$(error liblua5.4-cjson.a not found for $(or $(MULT
 LIBS       = $(CJSON_LIB) $(PKG_LIBS) -lcsv -lpthread -lm -ldl
 
 BUILD     := build
-SRCS      := $(wildcard core/*.c)
+SRCS      := $(wildcard core/*.c core/*/*.c core/*/*/*.c)
+HDRS      := $(wildcard core/*/*.h core/*/*/*.h)
 LIB_SRCS  := $(filter-out core/main.c,$(SRCS))
-# The Lua library is also built into the binary (core/lua_bundle.h).
+# The Lua library is also built into the binary (core/lua/lua_bundle.h).
 LUA_FILES := $(wildcard lua/credreport/*.lua lua/workflows/*.lua)
 BUNDLE    := $(BUILD)/gen/lua_bundle.c
 OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o
@@ -47,30 +49,32 @@ all: $(BUILD)/credreport
 $(BUILD)/credreport: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: core/%.c $(HDRS) | $(BUILD)/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUNDLE): core/embed-lua $(LUA_FILES)
+$(BUNDLE): core/lua/embed-lua $(LUA_FILES)
 	@mkdir -p $(dir $@)
-	core/embed-lua lua > $@.tmp && mv $@.tmp $@
+	core/lua/embed-lua lua > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/obj
-	$(CC) $(WARN) $(CFLAGS) -Icore -c -o $@ $<
+$(BUILD)/obj/lua_bundle.o: $(BUNDLE) core/lua/lua_bundle.h | $(BUILD)/obj
+	$(CC) $(WARN) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/asan/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/asan/obj
-	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -Icore -c -o $@ $<
+$(BUILD)/asan/obj/lua_bundle.o: $(BUNDLE) core/lua/lua_bundle.h | $(BUILD)/asan/obj
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -c -o $@ $<
 
-$(BUILD)/tsan/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/tsan/obj
-	$(CC) $(WARN) -O1 -g -fsanitize=thread -Icore -c -o $@ $<
+$(BUILD)/tsan/obj/lua_bundle.o: $(BUNDLE) core/lua/lua_bundle.h | $(BUILD)/tsan/obj
+	$(CC) $(WARN) -O1 -g -fsanitize=thread -c -o $@ $<
 
-$(BUILD)/asan/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/asan/obj
+$(BUILD)/asan/obj/%.o: core/%.c $(HDRS) | $(BUILD)/asan/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 # The same binary with sanitizers, for the integration tests.
 $(BUILD)/asan/credreport: $(SAN_OBJS) $(BUILD)/asan/obj/main.o
 	$(CC) -g $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/asan/obj/main.o: core/main.c $(wildcard core/*.h) | $(BUILD)/asan/obj
+$(BUILD)/asan/obj/main.o: core/main.c $(HDRS) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 # With ThreadSanitizer, for the scheduler's tests (worker threads, queues, shared state).
@@ -78,11 +82,12 @@ TSAN_OBJS := $(SRCS:core/%.c=$(BUILD)/tsan/obj/%.o) $(BUILD)/tsan/obj/lua_bundle
 $(BUILD)/tsan/credreport: $(TSAN_OBJS)
 	$(CC) -g -fsanitize=thread -o $@ $^ $(LIBS)
 
-$(BUILD)/tsan/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/tsan/obj
+$(BUILD)/tsan/obj/%.o: core/%.c $(HDRS) | $(BUILD)/tsan/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O1 -g -fsanitize=thread $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/unit.h $(SAN_OBJS) | $(BUILD)/asan/obj
-	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -Icore -o $@ $< $(SAN_OBJS) $(LIBS)
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(SAN_OBJS) $(LIBS)
 
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, corpus tests/fuzz/NAME/). `make test` replays each
 # corpus once with the sanitizer build and replay.c's main(); `make fuzz` builds them with
@@ -99,17 +104,18 @@ FUZZ_OBJS    := $(LIB_SRCS:core/%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/lua
 FUZZ_APT_PKGS := clang libclang-rt-14-dev
 
 $(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(SAN_OBJS) | $(BUILD)/asan/obj
-	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -Icore -DFUZZ_CORPUS=\"tests/fuzz/$*\" \
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -DFUZZ_CORPUS=\"tests/fuzz/$*\" \
 	  -o $@ $< tests/fuzz/replay.c $(SAN_OBJS) $(LIBS)
 
-$(BUILD)/fuzz/obj/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/fuzz/obj
+$(BUILD)/fuzz/obj/%.o: core/%.c $(HDRS) | $(BUILD)/fuzz/obj
+	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/fuzz/obj/lua_bundle.o: $(BUNDLE) core/lua_bundle.h | $(BUILD)/fuzz/obj
-	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -Icore -c -o $@ $<
+$(BUILD)/fuzz/obj/lua_bundle.o: $(BUNDLE) core/lua/lua_bundle.h | $(BUILD)/fuzz/obj
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -c -o $@ $<
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_OBJS)
-	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Icore -o $@ $< $(FUZZ_OBJS) $(LIBS)
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJS) $(LIBS)
 
 $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/tsan/obj $(BUILD)/fuzz/obj:
 	mkdir -p $@

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "xml.h"
+#include "base/buf.h"
+#include "base/xml.h"
 
 static double s_cpu(void)
 {

@@ -14,14 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "errmsg.h"
-#include "exitcode.h"
-#include "log.h"
-#include "lua_bundle.h"
-#include "runlock.h"
-#include "suggest.h"
-#include "workflow.h"
+#include "config/config.h"
+#include "base/errmsg.h"
+#include "base/exitcode.h"
+#include "base/log.h"
+#include "lua/lua_bundle.h"
+#include "base/runlock.h"
+#include "base/suggest.h"
+#include "lua/workflow.h"
 
 static const char s_usage[] =
     "usage: credreport [options] run [WORKFLOW.lua] [options] [-- SCRIPT-ARGS...]\n"

@@ -1,7 +1,7 @@
 /* config.ini (config.c): load (every line error collected), validate (cross-field checks),
  * then every value read back in the form config_get gives. Invariants: a file that loads
  * without error has no error text; a failure has one. */
-#include "config.h"
+#include "config/config.h"
 #include "fuzz.h"
 
 #include <ini.h>

@@ -2,7 +2,7 @@
  * credentials file, a NUL byte, then the config file (no NUL: no config file). Resolved for
  * the default profile and for a profile named in the input's last line. Invariants: a plan
  * found has a base or role steps; failures say why. */
-#include "creds.h"
+#include "aws/credentials/creds.h"
 #include "fuzz.h"
 
 #include <ini.h>

@@ -4,8 +4,8 @@
 #include <time.h>
 
 #include "fuzz.h"
-#include "provider.h"
-#include "retry.h"
+#include "aws/credentials/provider.h"
+#include "aws/retry.h"
 
 static const char *const s_days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char *const s_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",

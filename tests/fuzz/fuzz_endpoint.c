@@ -3,7 +3,7 @@
  * service, and the S3 object URL built on it. Invariants: a resolved URL has no trailing
  * slash and no dot segment; an object URL has no dot segment either (a key's "." and ".."
  * are encoded), so no HTTP client changes the path that was signed. */
-#include "endpoint.h"
+#include "aws/endpoint.h"
 #include "fuzz.h"
 
 static const char *s_path(const char *url)

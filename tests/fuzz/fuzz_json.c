@@ -4,7 +4,7 @@
  * secret; a decoded error has a code and a message. UBSan (with float-cast-overflow) checks
  * numbers become text without undefined casts. */
 #include "fuzz_runtime.h"
-#include "provider.h"
+#include "aws/credentials/provider.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 #define CREDREPORT_FUZZ_RUNTIME_H
 
 #include "fuzz.h"
-#include "lua_runtime.h"
+#include "lua/lua_runtime.h"
 
 static inline struct runtime *fuzz_runtime(void)
 {

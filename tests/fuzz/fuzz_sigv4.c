@@ -5,7 +5,7 @@
  * under re-encoding: signing again with it as the query gives it back; S3 signs the path as
  * given. */
 #include "fuzz.h"
-#include "sigv4.h"
+#include "aws/sigv4.h"
 
 /* Line n (0-based) of the canonical request, copied into a new string. */
 static char *s_line(const struct buf *canonical, int n)

@@ -2,9 +2,9 @@
  * (aws_decode_error). Invariants: a parsed tree is walkable to its end; an element with
  * children has empty text (AWS responses have no mixed content); a decoded error always has a
  * code and a message. */
-#include "aws.h"
+#include "aws/aws.h"
 #include "fuzz.h"
-#include "xml.h"
+#include "base/xml.h"
 
 static size_t s_walk(const struct xml_node *n, int depth)
 {

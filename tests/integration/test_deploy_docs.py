@@ -1027,7 +1027,7 @@ def test_guide_is_consistent_with_the_code(ctx):
             check(cp.sections(), f"deploy.md ini block {i + 1} has no section")
     # Every AWS_* variable the guide's credentials section names is one the C core reads.
     section = guide[guide.index("## 6. Credentials on the host"):guide.index("## 7.")]
-    core_text = "".join(p.read_text() for p in sorted((ROOT / "core").glob("*.c")))
+    core_text = "".join(p.read_text() for p in sorted((ROOT / "core").rglob("*.c")))
     for var in sorted(set(re.findall(r"\b(AWS_[A-Z0-9_]+)\b", section))):
         check(f'"{var}"' in core_text, f"deploy.md says credreport reads {var}, but core/*.c never names it")
     for key in ("credential_process", "credential_source", "web_identity_token_file", "source_profile", "role_arn"):

@@ -1,7 +1,7 @@
 /* The one validator of each AWS name: regions, role session names, account ids, ARNs. */
 #include <string.h>
 
-#include "awsname.h"
+#include "aws/awsname.h"
 #include "unit.h"
 
 static void test_regions(void)

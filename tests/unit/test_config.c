@@ -8,7 +8,7 @@
 
 #include <ini.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "unit.h"
 
 static char *s_files[64];

@@ -8,7 +8,7 @@
 
 #include <ini.h>
 
-#include "creds.h"
+#include "aws/credentials/creds.h"
 #include "unit.h"
 
 /* Every secret and token in these tests contains one of these; no error may. */
@@ -786,7 +786,7 @@ static void test_chains(void)
     expect_error("emptysource", "regiononly", "no credentials");
     expect_error("viapartial", "aws_secret_access_key is not", "partial");
 
-    /* the other sources (fetched by core/provider.c; see test_provider.c) */
+    /* the other sources (fetched by the providers, core/aws/credentials/provider_*.c; see test_provider.c) */
     CHECK(plan_for("credsource", &p, err, sizeof err) == 1 && p.base_kind == CREDS_BASE_IMDS &&
               p.n_steps == 1, "credential_source = Ec2InstanceMetadata: %s", err);
     creds_plan_free(&p);

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "endpoint.h"
+#include "base/buf.h"
+#include "aws/endpoint.h"
 #include "unit.h"
 
 /* The description of a service by id (from service.h's table, or its defaults). The eight

@@ -2,8 +2,8 @@
  * a push, however many consumers there are (a host with more cores than a fixed list held). */
 #include <stdlib.h>
 
-#include "loop.h"
-#include "mq.h"
+#include "http/loop.h"
+#include "lua/mq.h"
 #include "unit.h"
 
 static void test_order_and_close(void)

@@ -9,9 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "creds.h"
-#include "lua_runtime.h"
-#include "provider.h"
+#include "aws/credentials/creds.h"
+#include "lua/lua_runtime.h"
+#include "aws/credentials/provider.h"
 #include "unit.h"
 
 #define SECRET_MARK "zzSECRETzz"

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <pthread.h>
 
-#include "loop.h"
-#include "ratelimit.h"
+#include "http/loop.h"
+#include "aws/ratelimit.h"
 #include "unit.h"
 
 /* Responses at `rate` per second from t0 to t1, none throttled; returns t1. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "retry.h"
+#include "aws/retry.h"
 #include "unit.h"
 
 static struct aws_error mkerr(const char *code, int status, const char *message)

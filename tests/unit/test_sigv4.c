@@ -15,9 +15,9 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "buf.h"
-#include "headers.h"
-#include "sigv4.h"
+#include "base/buf.h"
+#include "base/headers.h"
+#include "aws/sigv4.h"
 #include "unit.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

@@ -8,9 +8,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "unit.h"
-#include "xml.h"
+#include "base/xml.h"
 
 static void test_shapes(void)
 {

@@ -1,0 +1,834 @@
+#include "http/loop.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+
+struct loop_timer {
+    double due;
+    unsigned long seq;   /* ties fire in the order they were added */
+    loop_timer_fn fn;
+    void *arg;
+};
+
+struct loop_watch {
+    struct loop_watch *next;
+    int fd;
+    double deadline;       /* on the monotonic clock */
+    loop_watch_fn fn;
+    void *arg;
+    bool gone;             /* unwatched: freed once no callback is running */
+};
+
+struct slot_waiter {
+    struct slot_waiter *next;
+    loop_timer_fn fn;
+    void *arg;
+};
+
+struct loop_origin {
+    struct loop_origin *next;
+    int active;        /* slots taken */
+    int bound;         /* slots there are now */
+    int max;
+    int busy_successes; /* requests that went through with every slot busy, since the bound
+                         * last changed */
+    struct slot_waiter *head, *tail;
+    size_t waiting;
+    bool dispatching;  /* handing out slots: a nested hand-out leaves it to the outer one */
+    char name[];       /* scheme://host:port */
+};
+
+struct transfer {
+    CURL *easy;
+    struct loop_origin *slot;
+    size_t max_body;
+    bool too_many_headers;
+    struct curl_slist *headers;
+    struct http_response resp;
+    http_done_fn done;
+    void *arg;
+    char errbuf[CURL_ERROR_SIZE];
+    struct transfer *prev, *next; /* the loop's list of transfers in flight */
+};
+
+/* The loop waits in epoll for the sockets curl watches (curl_multi_socket_action), so the
+ * cost of an iteration follows the sockets that are ready, not the connections open. */
+struct loop {
+    CURLM *multi;
+    CURLSH *share;
+    int epfd;
+    int wakefd;               /* eventfd: loop_wakeup() from other threads */
+    double curl_due;          /* when curl wants its timeout handled; -1: not wanted */
+    struct http_settings settings;
+    char *ca_bundle;
+    bool ca_from_env;         /* ca_bundle came from AWS_CA_BUNDLE */
+    char *user_agent;
+    size_t transfers;
+    struct transfer *in_flight;
+    struct loop_timer **heap; /* min-heap on (due, seq) */
+    size_t n_timers, cap_timers;
+    unsigned long seq;
+    CURL **idle;              /* easy handles kept for reuse */
+    size_t n_idle, cap_idle;
+    struct loop_origin *origins;
+    struct loop_watch *watches;
+    size_t n_watches;         /* not gone */
+    int in_watch_callbacks;   /* >0: gone watches are freed later, not during the walk */
+};
+
+double loop_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int loop_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void loop_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+void http_settings_default(struct http_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->connect_timeout_ms = 10000;
+    s->total_timeout_ms = 120000;
+    s->low_speed_bytes = 1;
+    s->low_speed_seconds = 30;
+    s->max_connections = 64;
+    s->user_agent = "credreport";
+}
+
+/* curl says which events of a socket it waits for. */
+static int s_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    struct loop *l = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = 0, .data.fd = fd};
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    /* A socket number may come back after curl closed it: modify, else add. */
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT &&
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return -1;
+    return 0;
+}
+
+static int s_on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct loop *l = userp;
+    l->curl_due = timeout_ms < 0 ? -1 : loop_now() + (double)timeout_ms / 1000.0;
+    return 0;
+}
+
+struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
+{
+    struct loop *l = calloc(1, sizeof *l);
+    if (!l)
+        goto oom;
+    l->epfd = l->wakefd = -1;
+    l->curl_due = -1;
+    l->settings = *s;
+    const char *ca = s->ca_bundle && *s->ca_bundle ? s->ca_bundle : getenv("AWS_CA_BUNDLE");
+    l->ca_from_env = !(s->ca_bundle && *s->ca_bundle);
+    if (ca && *ca && !(l->ca_bundle = strdup(ca)))
+        goto oom;
+    if (!(l->user_agent = strdup(s->user_agent ? s->user_agent : "credreport")))
+        goto oom;
+    l->settings.ca_bundle = l->ca_bundle;
+    l->settings.user_agent = l->user_agent;
+    l->multi = curl_multi_init();
+    l->share = curl_share_init();
+    if (!l->multi || !l->share)
+        goto oom;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wake = {.events = EPOLLIN, .data.fd = l->wakefd};
+    if (l->epfd < 0 || l->wakefd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &wake) != 0) {
+        snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+        loop_free(l);
+        return NULL;
+    }
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, s_on_curl_timer);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+    /* The share lives on one thread with its multi, so it needs no lock callbacks. */
+    curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (l->settings.max_connections < 1)
+        l->settings.max_connections = 1;
+    /* Slots keep transfers per origin at or below max_connections, so curl never queues; its
+     * own limit is a backstop. Its cache keeps every origin's connections for reuse. */
+    long per_host = l->settings.max_connections;
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, per_host * 8);
+    return l;
+oom:
+    snprintf(err, errlen, "out of memory creating the HTTP loop");
+    loop_free(l);
+    return NULL;
+}
+
+/* Frees a header list curl was given, wiping each line first: one carries the session
+ * token (X-Amz-Security-Token), and freed memory is still in a core dump. */
+static void s_slist_free_secret(struct curl_slist *list)
+{
+    for (struct curl_slist *i = list; i; i = i->next)
+        OPENSSL_cleanse(i->data, strlen(i->data));
+    curl_slist_free_all(list);
+}
+
+static void s_transfer_free(struct transfer *t)
+{
+    s_slist_free_secret(t->headers);
+    headers_free(&t->resp.headers);
+    buf_free_secret(&t->resp.body); /* an AssumeRole answer holds a secret key and a token */
+    free(t);
+}
+
+static void s_release_easy(struct loop *l, CURL *easy)
+{
+    if (l->n_idle == l->cap_idle) {
+        size_t cap = l->cap_idle ? l->cap_idle * 2 : 16;
+        CURL **p = realloc(l->idle, cap * sizeof *p);
+        if (!p) {
+            curl_easy_cleanup(easy);
+            return;
+        }
+        l->idle = p;
+        l->cap_idle = cap;
+    }
+    curl_easy_reset(easy);
+    l->idle[l->n_idle++] = easy;
+}
+
+void loop_free(struct loop *l)
+{
+    if (!l)
+        return;
+    /* Transfers still running are abandoned without their callbacks. */
+    while (l->in_flight) {
+        struct transfer *t = l->in_flight;
+        l->in_flight = t->next;
+        curl_multi_remove_handle(l->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+        s_transfer_free(t);
+    }
+    while (l->origins) {
+        struct loop_origin *o = l->origins;
+        l->origins = o->next;
+        while (o->head) {
+            struct slot_waiter *w = o->head;
+            o->head = w->next;
+            free(w);
+        }
+        free(o);
+    }
+    while (l->watches) {
+        struct loop_watch *w = l->watches;
+        l->watches = w->next;
+        free(w);
+    }
+    for (size_t i = 0; i < l->n_timers; i++)
+        free(l->heap[i]);
+    free(l->heap);
+    for (size_t i = 0; i < l->n_idle; i++)
+        curl_easy_cleanup(l->idle[i]);
+    free(l->idle);
+    if (l->multi)
+        curl_multi_cleanup(l->multi);
+    if (l->share)
+        curl_share_cleanup(l->share);
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->wakefd >= 0)
+        close(l->wakefd);
+    free(l->ca_bundle);
+    free(l->user_agent);
+    free(l);
+}
+
+/* Bodies are bounded as they arrive (curl checks a Content-Length against
+ * CURLOPT_MAXFILESIZE before reading, but with no length announced it reads on). */
+static size_t s_on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct transfer *t = ud;
+    size_t len = size * n;
+    if (len > t->max_body - t->resp.body.len) {
+        t->resp.too_large = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
+    if (t->resp.body.len == 0) {
+        /* Room for the announced length at once, instead of doubling up to it. */
+        curl_off_t announced = -1;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+        if (announced > 0 && (size_t)announced <= t->max_body)
+            buf_reserve(&t->resp.body, (size_t)announced);
+    }
+    return buf_append(&t->resp.body, p, len) == 0 ? len : 0;
+}
+
+/* Headers are bounded too (LOOP_MAX_HEADERS): an endless stream of them would otherwise grow
+ * without end until the request's time runs out. */
+static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct transfer *t = ud;
+    size_t len = size * n;
+    /* A new status line (redirect or 100-continue) starts a fresh header set. */
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        headers_free(&t->resp.headers);
+        return len;
+    }
+    if (t->resp.headers.n >= LOOP_MAX_HEADERS) {
+        t->too_many_headers = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
+    const char *colon = memchr(p, ':', len);
+    if (!colon)
+        return len;
+    size_t nlen = (size_t)(colon - p);
+    const char *v = colon + 1, *end = p + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    char name[256], value[8192];
+    if (nlen >= sizeof name || (size_t)(end - v) >= sizeof value)
+        return len; /* nothing we read is that long */
+    memcpy(name, p, nlen);
+    name[nlen] = '\0';
+    memcpy(value, v, (size_t)(end - v));
+    value[end - v] = '\0';
+    return headers_add(&t->resp.headers, name, value) == 0 ? len : 0;
+}
+
+int loop_http(struct loop *l, const struct http_request *req, http_done_fn done, void *arg,
+              char *err, size_t errlen)
+{
+    struct transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        goto oom;
+    t->done = done;
+    t->arg = arg;
+    t->slot = req->slot;
+    t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
+    t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
+    if (!t->easy)
+        goto oom;
+    struct buf line = BUF_INIT;
+    for (size_t i = 0; req->headers && i < req->headers->n; i++) {
+        const struct header *h = &req->headers->items[i];
+        buf_reset(&line);
+        /* "Name;" is curl's way to send a header with an empty value. */
+        int rc = buf_puts(&line, h->name);
+        rc |= *h->value ? buf_puts(&line, ": ") | buf_puts(&line, h->value) : buf_putc(&line, ';');
+        struct curl_slist *nl = rc == 0 ? curl_slist_append(t->headers, line.data) : NULL;
+        if (!nl) {
+            buf_free_secret(&line);
+            goto oom;
+        }
+        t->headers = nl;
+    }
+    buf_free_secret(&line); /* it held the session token */
+    /* curl adds these unless told not to; SigV4 must see exactly what is sent. */
+    struct curl_slist *nl = curl_slist_append(t->headers, "Expect:");
+    if (!nl || !(t->headers = nl, nl = curl_slist_append(t->headers, "Accept:")))
+        goto oom;
+    t->headers = nl;
+
+    CURL *e = t->easy;
+    const struct http_settings *s = &l->settings;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    /* A HEAD response's Content-Length is the object's size, not a body that comes. */
+    if (strcmp(req->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
+    if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
+    curl_easy_setopt(e, CURLOPT_SHARE, l->share);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    long total = req->timeout_ms > 0 ? req->timeout_ms : s->total_timeout_ms;
+    long connect = s->connect_timeout_ms < total ? s->connect_timeout_ms : total;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, s->low_speed_bytes);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->low_speed_seconds);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (s->ca_bundle)
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_bundle);
+    /* One CA file and no CA directory: curl then loads the store once per loop and keeps it,
+     * instead of parsing every certificate again for each connection. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    if (curl_multi_add_handle(l->multi, e) != CURLM_OK)
+        goto oom;
+    l->transfers++;
+    t->next = l->in_flight;
+    if (l->in_flight)
+        l->in_flight->prev = t;
+    l->in_flight = t;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory starting an HTTP request");
+    if (t) {
+        if (t->easy)
+            s_release_easy(l, t->easy);
+        s_transfer_free(t);
+    }
+    return -1;
+}
+
+/* ---- origins and their slots ----------------------------------------------------------- */
+
+struct loop_origin *loop_origin(struct loop *l, const char *url)
+{
+    const char *host = strstr(url, "://");
+    if (!host || host == url)
+        return NULL;
+    host += 3;
+    size_t len = (size_t)(host - url) + strcspn(host, "/?#");
+    for (struct loop_origin *o = l->origins; o; o = o->next)
+        if (strlen(o->name) == len && strncasecmp(o->name, url, len) == 0)
+            return o;
+    struct loop_origin *o = calloc(1, sizeof *o + len + 1);
+    if (!o)
+        return NULL;
+    memcpy(o->name, url, len);
+    o->name[len] = '\0';
+    o->bound = o->max = l->settings.max_connections;
+    o->next = l->origins;
+    l->origins = o;
+    struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", o->max)};
+    log_event(LOG_DEBUG, "endpoint", f, 2);
+    return o;
+}
+
+int loop_origin_bound(const struct loop_origin *o)
+{
+    return o->bound;
+}
+
+const char *loop_origin_name(const struct loop_origin *o)
+{
+    return o->name;
+}
+
+size_t loop_slot_backlog(const struct loop *l)
+{
+    size_t n = 0;
+    for (const struct loop_origin *o = l->origins; o; o = o->next)
+        n += o->waiting;
+    return n;
+}
+
+/* Hands free slots to waiters, oldest first. */
+static void s_dispatch(struct loop_origin *o)
+{
+    if (o->dispatching)
+        return;
+    o->dispatching = true;
+    while (o->head && o->active < o->bound) {
+        struct slot_waiter *w = o->head;
+        o->head = w->next;
+        if (!o->head)
+            o->tail = NULL;
+        o->waiting--;
+        o->active++;
+        loop_timer_fn fn = w->fn;
+        void *arg = w->arg;
+        free(w);
+        fn(arg);
+    }
+    o->dispatching = false;
+}
+
+int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
+{
+    if (!o->head && o->active < o->bound) {
+        o->active++;
+        fn(arg);
+        return 0;
+    }
+    struct slot_waiter *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    w->next = NULL;
+    w->fn = fn;
+    w->arg = arg;
+    if (o->tail)
+        o->tail->next = w;
+    else
+        o->head = w;
+    o->tail = w;
+    o->waiting++;
+    s_dispatch(o);
+    return 0;
+}
+
+void loop_origin_release(struct loop_origin *o)
+{
+    o->active--;
+    s_dispatch(o);
+}
+
+/* A new connection that failed at once: the server is at its connection limit. */
+static bool s_refused(CURLcode rc, long new_connections)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+        return true;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        return new_connections > 0;
+    default:
+        return false;
+    }
+}
+
+/* Adapts the bound to how the transfer that held a slot ended, and frees the slot (the
+ * waiters are served after the transfer's callback). */
+static void s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
+{
+    bool busy = o->active >= o->bound;
+    o->active--;
+    if (refused && o->active > 0) {
+        int bound = o->bound - 1 < o->active ? o->bound - 1 : o->active;
+        o->bound = bound > 1 ? bound : 1;
+        o->busy_successes = 0;
+        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", o->bound)};
+        log_event(LOG_DEBUG, "the endpoint refused a connection: fewer at once", f, 2);
+    } else if (ok && busy && o->bound < o->max && ++o->busy_successes >= o->bound) {
+        o->bound++;
+        o->busy_successes = 0;
+    }
+}
+
+static int s_timer_less(const struct loop_timer *a, const struct loop_timer *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn fn, void *arg)
+{
+    if (l->n_timers == l->cap_timers) {
+        size_t cap = l->cap_timers ? l->cap_timers * 2 : 64;
+        struct loop_timer **p = realloc(l->heap, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        l->heap = p;
+        l->cap_timers = cap;
+    }
+    struct loop_timer *t = malloc(sizeof *t);
+    if (!t)
+        return NULL;
+    t->due = loop_now() + (delay_s > 0 ? delay_s : 0);
+    t->seq = l->seq++;
+    t->fn = fn;
+    t->arg = arg;
+    size_t i = l->n_timers++;
+    while (i > 0 && s_timer_less(t, l->heap[(i - 1) / 2])) {
+        l->heap[i] = l->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    l->heap[i] = t;
+    return t;
+}
+
+static struct loop_timer *s_timer_pop(struct loop *l)
+{
+    struct loop_timer *top = l->heap[0];
+    struct loop_timer *last = l->heap[--l->n_timers];
+    size_t i = 0, n = l->n_timers;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && s_timer_less(l->heap[c + 1], l->heap[c]))
+            c++;
+        if (!s_timer_less(l->heap[c], last))
+            break;
+        l->heap[i] = l->heap[c];
+        i = c;
+    }
+    if (n)
+        l->heap[i] = last;
+    return top;
+}
+
+/* A certificate that does not verify: say which CA store was used, and how to change it. */
+static void s_explain_ca(const struct loop *l, char *error, size_t cap)
+{
+    const char *store, *from;
+    if (l->ca_bundle) {
+        store = l->ca_bundle;
+        from = l->ca_from_env ? "AWS_CA_BUNDLE" : "[aws] ca_bundle";
+    } else {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        store = v && v->cainfo ? v->cainfo : "the system's default";
+        from = "the system store";
+    }
+    size_t len = strlen(error);
+    snprintf(error + len, cap - len, " (CA certificates from %s, %s; to trust another CA, set "
+             "AWS_CA_BUNDLE or [aws] ca_bundle to its PEM file)", from, store);
+}
+
+static void s_finish_transfers(struct loop *l)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(l->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct transfer *t = NULL;
+        CURL *e = m->easy_handle;
+        CURLcode rc = m->data.result;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&t);
+        curl_multi_remove_handle(l->multi, e);
+        l->transfers--;
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            l->in_flight = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        if (t->slot) {
+            long connects = 0;
+            curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+            s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
+        }
+        if (rc == CURLE_FILESIZE_EXCEEDED ||
+            (rc == CURLE_WRITE_ERROR && (t->resp.too_large || t->too_many_headers))) {
+            /* A failed transfer (status 0), not a response cut short that reads as whole. */
+            t->resp.too_large = true;
+            t->resp.status = 0;
+            t->resp.transport_error = (int)rc;
+            buf_free_secret(&t->resp.body);
+            if (t->too_many_headers)
+                snprintf(t->resp.error, sizeof t->resp.error,
+                         "the response has more than %d headers", LOOP_MAX_HEADERS);
+            else
+                snprintf(t->resp.error, sizeof t->resp.error,
+                         "the response body is larger than %zu bytes, the limit for this "
+                         "request", t->max_body);
+        } else if (rc == CURLE_OK) {
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
+        } else {
+            t->resp.status = 0;
+            t->resp.transport_error = (int)rc;
+            t->resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+            snprintf(t->resp.error, sizeof t->resp.error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+            if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+                t->resp.certificate_error = true;
+                s_explain_ca(l, t->resp.error, sizeof t->resp.error);
+            }
+        }
+        s_release_easy(l, e);
+        t->done(t->arg, &t->resp);
+        if (t->slot)
+            s_dispatch(t->slot);
+        s_transfer_free(t);
+    }
+}
+
+size_t loop_pending(const struct loop *l)
+{
+    return l->transfers + l->n_timers + l->n_watches;
+}
+
+/* ---- descriptors ------------------------------------------------------------------------ */
+
+struct loop_watch *loop_watch(struct loop *l, int fd, double timeout_s, loop_watch_fn fn,
+                              void *arg)
+{
+    struct loop_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->fd = fd;
+    w->deadline = loop_now() + (timeout_s > 0 ? timeout_s : 0);
+    w->fn = fn;
+    w->arg = arg;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int e = errno;
+        free(w);
+        errno = e;
+        return NULL;
+    }
+    w->next = l->watches;
+    l->watches = w;
+    l->n_watches++;
+    return w;
+}
+
+void loop_unwatch(struct loop *l, struct loop_watch *w)
+{
+    if (w->gone)
+        return;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->gone = true;
+    l->n_watches--;
+}
+
+/* Frees the watches that are gone, unless a callback walk is under way. */
+static void s_watches_sweep(struct loop *l)
+{
+    if (l->in_watch_callbacks)
+        return;
+    for (struct loop_watch **p = &l->watches; *p;) {
+        struct loop_watch *w = *p;
+        if (w->gone) {
+            *p = w->next;
+            free(w);
+        } else {
+            p = &w->next;
+        }
+    }
+}
+
+/* Runs the callback of the watch on fd, if one is; false when fd is not watched (curl's). */
+static bool s_watch_event(struct loop *l, int fd)
+{
+    for (struct loop_watch *w = l->watches; w; w = w->next) {
+        if (w->fd == fd && !w->gone) {
+            l->in_watch_callbacks++;
+            w->fn(w->arg, false);
+            l->in_watch_callbacks--;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Ends the watches whose time is up, with fn(arg, true). */
+static void s_watches_expire(struct loop *l, double now)
+{
+    l->in_watch_callbacks++;
+    for (struct loop_watch *w = l->watches; w; w = w->next) {
+        if (!w->gone && w->deadline <= now) {
+            loop_unwatch(l, w);
+            w->fn(w->arg, true);
+        }
+    }
+    l->in_watch_callbacks--;
+}
+
+static double s_watches_due(const struct loop *l)
+{
+    double due = -1;
+    for (const struct loop_watch *w = l->watches; w; w = w->next)
+        if (!w->gone && (due < 0 || w->deadline < due))
+            due = w->deadline;
+    return due;
+}
+
+size_t loop_run_once(struct loop *l, int max_wait_ms)
+{
+    double now = loop_now();
+    double due = l->n_timers ? l->heap[0]->due : -1;
+    if (l->curl_due >= 0 && (due < 0 || l->curl_due < due))
+        due = l->curl_due;
+    double watch_due = l->n_watches ? s_watches_due(l) : -1;
+    if (watch_due >= 0 && (due < 0 || watch_due < due))
+        due = watch_due;
+    int wait = max_wait_ms;
+    if (due >= 0) {
+        double ms = (due - now) * 1000.0;
+        if (ms < wait)
+            wait = ms <= 0 ? 0 : (int)ms + 1;
+    }
+    struct epoll_event events[64];
+    int n = epoll_wait(l->epfd, events, 64, wait);
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        if (fd == l->wakefd) {
+            uint64_t count;
+            while (read(l->wakefd, &count, sizeof count) == sizeof count) {
+            }
+            continue;
+        }
+        if (l->n_watches && s_watch_event(l, fd))
+            continue;
+        int flags = 0;
+        if (events[i].events & EPOLLIN)
+            flags |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP))
+            flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(l->multi, fd, flags, &running);
+    }
+    if (l->curl_due >= 0 && loop_now() >= l->curl_due) {
+        /* curl reports its timer only when it changes: if our clock ran ahead of curl's and
+         * nothing was due for it yet, it says nothing, and the timer must be kept. */
+        double expired = l->curl_due;
+        l->curl_due = -2;
+        curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        if (l->curl_due == -2)
+            l->curl_due = expired + 0.001;
+    }
+    s_finish_transfers(l);
+    now = loop_now();
+    if (l->n_watches)
+        s_watches_expire(l, now);
+    s_watches_sweep(l);
+    while (l->n_timers && l->heap[0]->due <= now) {
+        struct loop_timer *t = s_timer_pop(l);
+        loop_timer_fn fn = t->fn;
+        void *arg = t->arg;
+        free(t);
+        fn(arg);
+    }
+    return loop_pending(l);
+}
+
+void loop_wakeup(struct loop *l)
+{
+    uint64_t one = 1;
+    /* A full counter still wakes the loop: nothing to do then. */
+    if (write(l->wakefd, &one, sizeof one) < 0) {
+    }
+}

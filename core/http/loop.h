@@ -1,0 +1,136 @@
+/* The per-thread event loop: HTTP transfers over one libcurl multi handle (connection reuse,
+ * many requests in flight) and a timer queue. A loop belongs to one thread; nothing in it is
+ * shared with other threads except through loop_wakeup(). Completion callbacks run inside
+ * loop_run_once(), on the loop's thread. */
+#ifndef CREDREPORT_LOOP_H
+#define CREDREPORT_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "base/headers.h"
+
+struct http_settings {
+    long connect_timeout_ms;  /* default 10 s */
+    int max_connections;      /* per origin, on this loop (default 64); see loop_origin_acquire */
+    long total_timeout_ms;    /* default 120 s */
+    long low_speed_bytes;     /* abort when slower than this ... */
+    long low_speed_seconds;   /* ... for this long (default 1 byte/s over 30 s) */
+    const char *ca_bundle;    /* PEM file; NULL: AWS_CA_BUNDLE, else the system store */
+    const char *user_agent;
+};
+
+struct loop_origin;
+
+struct http_request {
+    struct loop_origin *slot;  /* a slot the caller holds (loop_origin_acquire): the transfer
+                                * gives it back when it ends; NULL: no slot needed */
+    const char *method;
+    const char *url;
+    const struct header_list *headers;
+    const void *body;          /* borrowed: must stay valid until the callback */
+    size_t body_len;
+    long timeout_ms;           /* > 0: this request's whole time (and connect time) limit,
+                                * instead of the loop's settings */
+    size_t max_body;           /* the largest response body accepted, in bytes; 0:
+                                * HTTP_MAX_BODY_DEFAULT. A larger one, announced by
+                                * Content-Length or as it arrives, is not read: the transfer
+                                * ends with too_large (as does one with more than
+                                * LOOP_MAX_HEADERS headers) */
+};
+
+/* AWS sends a dozen or two headers: an endless stream of them is cut off. */
+#define LOOP_MAX_HEADERS 200
+/* Responses whose size nobody asked about are small: errors, listing pages, credentials. */
+#define HTTP_MAX_BODY_DEFAULT ((size_t)8 << 20)
+
+struct http_response {
+    long status;               /* 0 when no response arrived */
+    struct header_list headers;
+    struct buf body;
+    int transport_error;       /* 0, or the CURLcode of a failed transfer */
+    bool timed_out;
+    bool too_large;            /* the body exceeded the request's max_body, or the headers
+                                * LOOP_MAX_HEADERS: a failed transfer (status 0,
+                                * transport_error set, no body) */
+    bool certificate_error;    /* the server's certificate could not be verified */
+    char error[512];           /* what went wrong in transport, for people */
+};
+
+struct loop;
+struct loop_timer;
+
+typedef void (*http_done_fn)(void *arg, struct http_response *resp);
+typedef void (*loop_timer_fn)(void *arg);
+
+void http_settings_default(struct http_settings *s);
+
+/* Creates a loop; the settings are copied. NULL with a message in err on failure. */
+struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen);
+void loop_free(struct loop *l);
+
+/* Starts a transfer. The request is copied except its body. done is called exactly once, from
+ * loop_run_once(), with a response that lives only during the call. Returns 0, or -1 with
+ * a message in err (nothing started, done not called, req->slot still the caller's). */
+int loop_http(struct loop *l, const struct http_request *req, http_done_fn done, void *arg,
+              char *err, size_t errlen);
+
+/* Requests in flight to one origin (scheme://host:port) are bounded, so that the connections
+ * a run opens do not grow with the work queued: a sender takes a slot, then sends with it, and
+ * the slot is given back when the transfer ends. Connections are kept alive and reused, so an
+ * origin never has more connections than slots. The bound adapts to the server: when it drops
+ * or refuses a new connection while others are open, the bound falls to the transfers it is
+ * serving; it climbs back by one after every `bound` requests that went through while every
+ * slot was busy, up to max_connections. */
+
+/* The origin of url (created on first use); NULL when url has no scheme://host or memory runs
+ * out. It lives as long as the loop. */
+struct loop_origin *loop_origin(struct loop *l, const char *url);
+/* Calls fn(arg) when a slot of o is the caller's: at once, before returning, when one is free,
+ * else from the loop in the order asked. The caller passes it on as req->slot to loop_http(),
+ * or gives it back with loop_origin_release(). Returns 0, or -1 when memory runs out (fn is not
+ * called). */
+int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg);
+void loop_origin_release(struct loop_origin *o);
+/* The origin's current bound, for logs and tests. */
+int loop_origin_bound(const struct loop_origin *o);
+/* "scheme://host:port", alive as long as the loop. */
+const char *loop_origin_name(const struct loop_origin *o);
+/* Senders waiting for a slot, all origins of the loop together: a backlog that more work
+ * would only lengthen. */
+size_t loop_slot_backlog(const struct loop *l);
+
+/* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
+ * of success (it is freed before fn runs); NULL when memory runs out. */
+struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn fn, void *arg);
+
+/* Watching a descriptor that is not curl's (a child process's pipe, a pidfd): fn(arg, false)
+ * is called from loop_run_once() whenever fd is readable or hung up, until loop_unwatch(); or,
+ * when timeout_s seconds pass first, fn(arg, true) once, after which the watch is gone (do not
+ * unwatch it then). A watch counts as pending work. NULL when memory runs out or epoll refuses
+ * the descriptor (errno says why). The descriptor stays the caller's. */
+struct loop_watch;
+typedef void (*loop_watch_fn)(void *arg, bool timed_out);
+struct loop_watch *loop_watch(struct loop *l, int fd, double timeout_s, loop_watch_fn fn,
+                              void *arg);
+/* Stops a watch (from its callback too). */
+void loop_unwatch(struct loop *l, struct loop_watch *w);
+
+/* Waits at most max_wait_ms for work (less when a timer is due), then runs every finished
+ * transfer's and due timer's callback. Returns the number of transfers and timers still
+ * pending. */
+size_t loop_run_once(struct loop *l, int max_wait_ms);
+size_t loop_pending(const struct loop *l);
+
+/* Interrupts a wait from another thread. */
+void loop_wakeup(struct loop *l);
+
+/* Seconds on the monotonic clock. */
+double loop_now(void);
+
+/* Process-wide libcurl setup; call once before any thread starts. */
+int loop_global_init(void);
+void loop_global_cleanup(void);
+
+#endif
