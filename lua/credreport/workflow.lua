@@ -440,17 +440,23 @@ function Workflow:process(a)
   return outcome
 end
 
+-- The client that reads and writes the run's own files at the destination: nil, and the
+-- credentials error when the destination needs credentials and the run has none. A folder
+-- needs none, so its files are written even then.
+local function destination_client(self)
+  local ok, client = pcall(self.client, self)
+  if ok then return client end
+  if delivery.needs_credentials(self.dest) then return nil, client end
+  return nil
+end
+
 -- The run's findings on the main thread, compared with the latest earlier day's (read at the
 -- first outcome). Only with checks.
 function Workflow:findings_log()
   if not self._findings_log then
-    local ok, client = pcall(self.client, self) -- a folder needs no credentials
-    local base, err
-    if ok or self.dest.kind == "folder" then
-      base, err = findings.load_baseline(ok and client or nil, self.dest, run.date, nil, self.output)
-    else
-      err = client
-    end
+    local client, err = destination_client(self)
+    local base
+    if not err then base, err = findings.load_baseline(client, self.dest, run.date, nil, self.output) end
     if err then
       log("warn", "cannot read earlier findings: every finding counts as new",
           {error = tostring(type(err) == "table" and err.message or err)})
@@ -539,12 +545,8 @@ end
 
 -- Stores a file of the run beside the manifest; logs and returns nil when it cannot.
 local function store(self, client, key, body, content_type, what)
-  local location, err
-  if client or self.dest.kind == "folder" then
-    location, err = delivery.put(client, self.dest, self.output, key, body, content_type)
-  else
-    err = self.credentials_error
-  end
+  local location, err = nil, self.credentials_error
+  if not err then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
   if not location then
     log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
   end
@@ -556,10 +558,8 @@ end
 function Workflow:finish(info)
   info.destination = delivery.describe(self.dest)
   info.shard = self.shard
-  -- A folder needs no credentials: the files are written even when they are missing.
-  local ok, client = true, nil
-  if self.dest.kind == "s3" then ok, client = pcall(self.client, self) end
-  if not ok then self.credentials_error, client = client, nil end
+  local client, cerr = destination_client(self)
+  self.credentials_error = cerr
   local files, missing = {}, false
   local flog = self.checks and self:gather_findings(info, client)
   if flog then
@@ -645,7 +645,7 @@ function Workflow:finish(info)
   lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
   io.stdout:write(table.concat(lines, "\n"), "\n")
   io.stdout:flush()
-  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and ok then
+  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and client then
     if self.notify.on == "always" then
       local sent, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
       if not sent then log("error", "SNS summary failed", {error = tostring(nerr)}) end
