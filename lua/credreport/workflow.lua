@@ -17,7 +17,6 @@ local pause = require "credreport.pause"
 local findings = require "credreport.findings"
 local dataset = require "credreport.dataset"
 local summary = require "credreport.summary"
-local cjson = require "cjson"
 
 local M = {}
 local Workflow = {}
@@ -176,57 +175,14 @@ function Workflow:preflight()
   return true
 end
 
--- Accounts delivered earlier the same day, by the manifests at the destination:
--- id -> {run_id, location, key, generated_time, sha256, bytes}. A manifest is only a claim:
--- an account counts as delivered when its report is at the destination with the size and
--- checksum the manifest records.
+-- Accounts delivered earlier the same day (manifest.delivered): id -> {run_id, location, key,
+-- generated_time, sha256, bytes}. Raises {code = "ResumeFailed"} when the day's manifests
+-- cannot be listed: a run asked to resume stops rather than collect everything again.
 function Workflow:delivered_today()
-  local client = self:client()
-  local names, err = delivery.list(client, self.dest, run.date, self.output)
-  if not names then error({code = "ResumeFailed", message = "cannot list earlier manifests: " ..
-                                  tostring(err and err.message or err)}, 0) end
-  local claimed = {}
-  table.sort(names)
-  for _, name in ipairs(names) do
-    if core.stopping() then break end
-    if name:match("^manifest%-.+%.json$") then
-      local body, gerr = delivery.get(client, self.dest, run.date .. "/" .. name, self.output)
-      local ok, m = pcall(cjson.decode, body or "")
-      if not body or not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then
-        log("warn", "skipping an unreadable manifest", {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
-      else
-        for _, row in ipairs(m.accounts) do
-          if type(row) == "table" and row.status == "delivered" and type(row.id) == "string"
-             and type(row.key) == "string" then
-            local list = claimed[row.id] or {}
-            claimed[row.id] = list
-            list[#list + 1] = {run_id = row.resumed_from or m.run_id, location = row.location, key = row.key,
-                               generated_time = row.report_generated_time, sha256 = row.sha256,
-                               bytes = math.tointeger(row.bytes), manifest = name}
-          end
-        end
-      end
-    end
+  local done, err = manifest.delivered(self:client(), self.dest, run.date, self.output)
+  if not done then
+    error({code = "ResumeFailed", message = "cannot list earlier manifests: " .. tostring(err and err.message or err)}, 0)
   end
-  -- The latest claim first (run ids start with the time); the checks run side by side.
-  local done, gate, checks = {}, core.semaphore(256), {}
-  for id, list in pairs(claimed) do
-    checks[#checks + 1] = core.spawn(function()
-      gate:acquire()
-      local why
-      for i = #list, 1, -1 do
-        local ok, reason = delivery.verify(client, self.dest, self.output, list[i].key, list[i].bytes, list[i].sha256)
-        if ok then done[id] = list[i]; break end
-        why = why or reason
-      end
-      gate:release()
-      if not done[id] then
-        log("warn", "not resuming: the report a manifest lists is not there as recorded",
-            {account = id, manifest = list[#list].manifest, key = list[#list].key, reason = why})
-      end
-    end)
-  end
-  for _, t in ipairs(checks) do t:join() end
   return done
 end
 
