@@ -48,7 +48,7 @@ local SUMMARY_FAILURES = 20
 --   notify_findings                           severities of new findings to publish
 function M.new(opts)
   opts = opts or {}
-  local acc, out, rep, nfy = config.accounts, config.output, config.report, config.notify
+  local acc, out, nfy = config.accounts, config.output, config.notify
   local w = setmetatable({}, Workflow)
   w.scope = {
     ous = opts.ous or acc.ous,
@@ -62,12 +62,7 @@ function M.new(opts)
   w.session_name = opts.session_name or acc.session_name
   w.role_duration = opts.role_duration or acc.role_duration
   w.management_account = opts.management_account or acc.management_account
-  local r = opts.report or {}
-  w.policy = report.policy{
-    retry_limit = r.retry_limit or rep.retry_limit, wait_interval = r.wait_interval or rep.wait_interval,
-    wait_growth = r.wait_growth or rep.wait_growth, max_wait = r.max_wait or rep.max_wait,
-    retry_on = r.retry_on or rep.retry_on,
-  }
+  w.policy = report.policy(opts.report, config.report)
   w.output = {}
   for k, v in pairs(out) do w.output[k] = v end
   for k, v in pairs(opts.output or {}) do w.output[k] = v end
