@@ -75,13 +75,10 @@ function M.new(opts)
   local tok, terr = core.check_key_template(w.key_template)
   if not tok then M.config_error("key_template " .. w.key_template .. ": " .. terr) end
   local shard = opts.shard or config.run.shard
-  if shard and shard ~= "" then
-    local k, n = shard:match("^(%w+)/(%d+)$")
-    if k == "auto" then k = tonumber(os.getenv("JOB_COMPLETION_INDEX") or "") and tonumber(os.getenv("JOB_COMPLETION_INDEX")) + 1 end
-    w.shard = {k = tonumber(k), n = tonumber(n)}
-    if not w.shard.k or not w.shard.n or w.shard.k < 1 or w.shard.k > w.shard.n then
-      M.config_error("shard must be K/N with 1 <= K <= N, or auto/N: " .. shard)
-    end
+  if shard ~= "" then
+    local k, n = core.check_shard(shard)
+    if not k then M.config_error("shard " .. shard .. ": " .. n) end
+    w.shard = {k = k, n = n}
   end
   w.resume = opts.resume
   if w.resume == nil then w.resume = config.run.resume end
