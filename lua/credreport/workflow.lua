@@ -30,9 +30,6 @@ end
 
 local function log(level, msg, fields) core.log(level, msg, fields) end
 
--- Failed accounts named one per line in the summary; more are counted (the manifest lists all).
-local SUMMARY_FAILURES = 20
-
 -- opts (all optional):
 --   ous, include, exclude, states, tags      scope (defaults: [accounts])
 --   role_name, external_id, session_name     how to enter an account
@@ -157,7 +154,7 @@ function Workflow:preflight()
     return nil, {check = derr.check, resource = delivery.describe(self.dest), code = derr.code,
                  message = derr.message}
   end
-  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and not self.on_failure then
+  if notify.enabled(self.notify) and not self.on_failure then
     local nok, nerr = notify.check(client, self.notify)
     if not nok then
       return nil, {check = "the SNS topic (sns:GetTopicAttributes)", resource = self.notify.sns_topic_arn,
@@ -378,7 +375,7 @@ function Workflow:process(a)
   if self.on_failure then
     local hok, herr = pcall(self.on_failure, a, outcome.error, ctx)
     if not hok then outcome.notification_error = "on_failure: " .. tostring(herr) end
-  elseif self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" then
+  elseif notify.enabled(self.notify) then
     local id, nerr = notify.account_failed(self:client(), self.notify, run, a, outcome.error)
     if not id then
       log("error", "SNS notification failed", {account = a.id, error = tostring(nerr)})
@@ -491,14 +488,26 @@ function Workflow:consolidated_csv(info, client)
   return table.concat(parts)
 end
 
--- Stores a file of the run beside the manifest; logs and returns nil when it cannot.
-local function store(self, client, key, body, content_type, what)
-  local location, err = nil, self.credentials_error
-  if not err then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
-  if not location then
-    log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
+-- The run's exit status (core.exit), as monitoring reads it. complete: every file of the
+-- run was written.
+local function exit_status(info, counts, complete)
+  if info.interrupted then return info.interrupted.status end
+  if info.discovery_error then return core.exit.cannot_start end
+  if #info.order == 0 then return core.exit.nothing_in_scope end
+  if counts.failed > 0 or not complete or #(info.requested_missing or {}) > 0 then
+    return core.exit.accounts_failed
   end
-  return location
+  return core.exit.delivered
+end
+
+-- The top-level findings of the manifest: the log's counts, the day compared with and the
+-- findings file (nil when it was not written).
+local function manifest_findings(flog, file)
+  local f = {}
+  for k, v in pairs(flog.counts) do f[k] = v end
+  f.compared_with = flog.baseline and flog.baseline.date or nil
+  f.file = file
+  return f
 end
 
 -- Writes the findings file, the consolidated CSV, the manifest and the summary page, prints
@@ -507,113 +516,43 @@ function Workflow:finish(info)
   info.destination = delivery.describe(self.dest)
   info.shard = self.shard
   local client, cerr = destination_client(self)
-  self.credentials_error = cerr
-  local files, missing = {}, false
+  local files, unwritten = {}, 0
+  -- Stores a file of the run beside the manifest; logs and counts it when it cannot.
+  local function store(key, body, content_type, what)
+    local location, err = nil, cerr
+    if not cerr then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
+    if not location then
+      unwritten = unwritten + 1
+      log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
+    end
+    return location
+  end
   local flog = self.checks and self:gather_findings(info, client)
   if flog then
     local body = flog:body()
     -- The lines it was made of are garbage now: free them before the upload copies the body.
     collectgarbage("collect")
-    files.findings = store(self, client, findings.key(run), body, "application/x-ndjson", "findings")
+    files.findings = store(findings.key(run), body, "application/x-ndjson", "findings")
     body = nil -- let it go before the next files are built
-    missing = missing or not files.findings
   end
   if self.output.consolidated_csv then
-    files.consolidated = store(self, client, dataset.consolidated_key(run), self:consolidated_csv(info, client),
-                               "text/csv", "consolidated CSV")
-    missing = missing or not files.consolidated
+    files.consolidated = store(dataset.consolidated_key(run), self:consolidated_csv(info, client), "text/csv",
+                               "consolidated CSV")
   end
   local m, counts = manifest.build(run, info)
-  if flog then
-    local f = {}
-    for k, v in pairs(flog.counts) do f[k] = v end
-    f.compared_with = flog.baseline and flog.baseline.date or nil
-    f.file = files.findings and findings.key(run) or nil
-    m.findings = f
-  end
-  local location = store(self, client, manifest.key(run), manifest.encode(m), "application/json", "manifest")
-  files.manifest = location
+  m.findings = flog and manifest_findings(flog, files.findings and findings.key(run)) or nil
+  files.manifest = store(manifest.key(run), manifest.encode(m), "application/json", "manifest")
   if self.output.summary_page then
-    files.summary = store(self, client, summary.key(run), summary.html(m, flog, files), "text/html; charset=utf-8",
-                          "summary page")
-    missing = missing or not files.summary
+    files.summary = store(summary.key(run), summary.html(m, flog, files), "text/html; charset=utf-8", "summary page")
   end
-  local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed%s"):format(
-    run.id, #info.order, counts.delivered, counts.failed,
-    counts.skipped > 0 and (", %d kept back by on_report"):format(counts.skipped) or "")}
-  if counts.resumed > 0 then
-    lines[#lines + 1] = ("  %d delivered earlier today (--resume)"):format(counts.resumed)
-  end
-  -- Failures one per line, but not hundreds: the manifest has them all.
-  local shown, more, not_started = 0, 0, 0
-  for _, row in ipairs(m.accounts) do
-    if row.status == "failed" then
-      if row.error.code == "Interrupted" and tostring(row.error.message):find("^not started") then
-        not_started = not_started + 1
-      elseif shown < SUMMARY_FAILURES then
-        shown = shown + 1
-        lines[#lines + 1] = core.printable(("  failed %s (%s): %s: %s"):format(row.id, row.name,
-                                           tostring(row.error.code), tostring(row.error.message)))
-      else
-        more = more + 1
-      end
-    end
-  end
-  if more > 0 then lines[#lines + 1] = ("  ... and %d more failed (see the manifest)"):format(more) end
-  if not_started > 0 then
-    lines[#lines + 1] = ("  %d account(s) not started: the run was stopped"):format(not_started)
-  end
-  for _, r in ipairs(info.requested_missing or {}) do
-    lines[#lines + 1] = core.printable(("  asked for but not processed: %s (%s)"):format(r.id, r.reason))
-  end
-  if #info.order == 0 and not info.discovery_error and not info.interrupted then
-    lines[#lines + 1] = "  no account is in scope: nothing was collected (credreport accounts shows "
-      .. "what was found and why each account is out of scope)"
-  end
-  if info.discovery_error then
-    lines[#lines + 1] = core.printable("  the organization could not be listed completely: " ..
-      tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message))
-  end
-  if info.interrupted then
-    lines[#lines + 1] = "  stopped by " .. info.interrupted.signal .. ": accounts not finished are marked Interrupted"
-  end
-  if flog then
-    local c = flog.counts
-    local parts = {}
-    for _, sv in ipairs(findings.SEVERITIES) do
-      if c[sv] > 0 then parts[#parts + 1] = ("%d %s"):format(c[sv], sv) end
-    end
-    lines[#lines + 1] = ("findings: %d%s; %s: %s"):format(c.total,
-      #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "",
-      flog.baseline and ("%d new, %d resolved since %s"):format(c.new, c.resolved, flog.baseline.date)
-        or "no earlier run to compare with", tostring(files.findings or "NOT WRITTEN"))
-  end
-  if files.consolidated then lines[#lines + 1] = "consolidated CSV: " .. files.consolidated end
-  if self.output.summary_page then lines[#lines + 1] = "summary page: " .. tostring(files.summary or "NOT WRITTEN") end
-  lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
-  io.stdout:write(table.concat(lines, "\n"), "\n")
+  local text = summary.text(m, counts, flog, files, self.output.summary_page)
+  io.stdout:write(text, "\n")
   io.stdout:flush()
-  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and client then
-    if self.notify.on == "always" then
-      local sent, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
-      if not sent then log("error", "SNS summary failed", {error = tostring(nerr)}) end
-    end
-    local new, count = {}, 0
-    if flog and #self.notify_findings > 0 then new, count = flog:new_in(self.notify_findings) end
-    if count > 0 then
-      local sent, nerr = notify.new_findings(self:client(), self.notify, run, new, {
-        count = count, counts = flog.new_by_severity, by_check = flog.by_check, baseline = flog.baseline and flog.baseline.date,
-        findings = files.findings, summary = files.summary})
-      if not sent then log("error", "SNS message about new findings failed", {error = tostring(nerr)}) end
-    end
+  if client and notify.enabled(self.notify) then
+    notify.run_ended(client, self.notify, run, {text = text, counts = counts, log = flog, files = files,
+                                                severities = self.notify_findings})
   end
-  if info.interrupted then return info.interrupted.status end
-  if info.discovery_error then return core.exit.cannot_start end
-  if #info.order == 0 then return core.exit.nothing_in_scope end
-  if counts.failed > 0 or not location or missing or #(info.requested_missing or {}) > 0 then
-    return core.exit.accounts_failed
-  end
-  return core.exit.delivered
+  return exit_status(info, counts, unwritten == 0)
 end
 
 return M
