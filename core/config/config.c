@@ -649,6 +649,36 @@ int config_check_key_template(const char *template, struct buf *why)
     return ok ? 0 : -1;
 }
 
+int config_shard(const char *spec, long *k, long *n, struct buf *why)
+{
+    char *copy = strdup(spec);
+    if (!copy) {
+        buf_puts(why, "out of memory");
+        return -1;
+    }
+    bool ok = *copy && s_check_shard(copy, why);
+    free(copy);
+    if (!ok) {
+        buf_puts(why, "must be K/N with 1 <= K <= N <= 10000, or auto/N");
+        return -1;
+    }
+    *n = strtol(strchr(spec, '/') + 1, NULL, 10);
+    if (strncmp(spec, "auto/", 5) != 0) {
+        *k = strtol(spec, NULL, 10);
+        return 0;
+    }
+    const char *idx = getenv("JOB_COMPLETION_INDEX");
+    char *end = NULL;
+    long i = idx && *idx ? strtol(idx, &end, 10) : -1;
+    if (i < 0 || (end && *end) || i >= *n) {
+        buf_printf(why, "needs JOB_COMPLETION_INDEX between 0 and %ld (it is %s)", *n - 1,
+                   idx && *idx ? idx : "not set");
+        return -1;
+    }
+    *k = i + 1;
+    return 0;
+}
+
 /* A key id (UUID or mrk-...), alias/name, or a key or alias ARN. */
 static bool s_check_kms_key(char *v, struct buf *why)
 {

@@ -82,6 +82,10 @@ int config_check_ca_file(const char *path, struct buf *why);
 /* 0 when template is a valid report key template ([output] key_template: a relative path
  * with {account}, known variables only, no '.' or '..' segments); -1 with why appended. */
 int config_check_key_template(const char *template, struct buf *why);
+/* 0 with *k and *n when spec is a valid [run] shard ("K/N" with 1 <= K <= N, or "auto/N" with
+ * K from JOB_COMPLETION_INDEX + 1, as a Kubernetes Indexed Job numbers its pods from 0); -1
+ * with why appended. */
+int config_shard(const char *spec, long *k, long *n, struct buf *why);
 
 void config_free(struct config *c);
 

@@ -517,6 +517,26 @@ static int l_check_key_template(lua_State *L)
     return 2;
 }
 
+/* core.check_shard(spec) -> k, n | nil, why: the rules of [run] shard, so that a script's
+ * shard is checked by the same code as config.ini's ("auto/N" gives K from
+ * JOB_COMPLETION_INDEX). */
+static int l_check_shard(lua_State *L)
+{
+    const char *spec = luaL_checkstring(L, 1);
+    struct buf why = BUF_INIT;
+    long k, n;
+    if (config_shard(spec, &k, &n, &why) == 0) {
+        buf_free(&why);
+        lua_pushinteger(L, k);
+        lua_pushinteger(L, n);
+        return 2;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, why.data ? why.data : "invalid shard");
+    buf_free(&why);
+    return 2;
+}
+
 /* core.printable(text) -> text with control characters shown as \xNN, for terminals and
  * text logs (account names, AWS messages). */
 static int l_printable(lua_State *L)
@@ -647,6 +667,7 @@ void sys_primitives_add(lua_State *L)
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
         {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
         {"log", l_log}, {"printable", l_printable}, {"check_key_template", l_check_key_template},
+        {"check_shard", l_check_shard},
         {"can_write", l_can_write}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

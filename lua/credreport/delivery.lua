@@ -1,11 +1,25 @@
 -- Where reports go: an S3 bucket (with encryption, owner checks and an integrity checksum)
 -- or a local folder (written atomically, readable by the owner only).
+--
+-- Each kind of destination is a backend: a table with the same operations (check, describe,
+-- put, list, get, verify), each taking the destination first. delivery.destination picks the
+-- backend once, by the destination's kind; the module's functions only hand over to it, so
+-- adding a kind of destination is adding a backend, not a branch in every function.
 local core = require "credreport.core"
 local paging = require "credreport.paging"
 
 local M = {}
 
--- The headers and region of a read from the destination bucket: its expected owner and region.
+local function join(prefix, key)
+  if prefix == nil or prefix == "" then return key end
+  return prefix .. "/" .. key
+end
+
+-- ---- S3 -----------------------------------------------------------------------------------
+
+local S3 = {credentials = true}
+
+-- The headers of a read from the destination bucket: its expected owner, if set.
 local function read_headers(out, extra)
   local h = extra or {}
   if out and out.expected_bucket_owner and out.expected_bucket_owner ~= "" then
@@ -18,36 +32,17 @@ local function bucket_region(out)
   return out and out.region ~= "" and out.region or nil
 end
 
--- {kind = "s3", bucket =, prefix =} or {kind = "folder", path =}. A folder's leading ~ is the
--- home directory (config.ini's values arrive expanded; a script's may not).
-function M.destination(spec)
-  local bucket, prefix = spec:match("^s3://([^/]+)/?(.*)$")
-  if bucket then
-    prefix = prefix:gsub("/+$", "")
-    return {kind = "s3", bucket = bucket, prefix = prefix}
-  end
-  local path = spec ~= "" and spec or "./reports"
-  if path == "~" or path:sub(1, 2) == "~/" then
-    local home = os.getenv("HOME")
-    if not home or home == "" then error("cannot expand ~ in the destination: HOME is not set", 0) end
-    path = home .. path:sub(2)
-  elseif path:sub(1, 1) == "~" then
-    error("the destination " .. path .. " starts with ~user: write the folder out in full", 0)
-  end
-  return {kind = "folder", path = (path:gsub("(.)/+$", "%1"))}
+local function hex_to_base64(hex)
+  return core.base64_encode((hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
 end
 
--- Whether reports can be delivered at all, checked once before any account: the bucket
--- exists, is the expected owner's and can be reached (GetBucketLocation), or files can be
--- created in the folder (or under its nearest existing parent); nothing is written. Returns true, or nil and {check =, code =, message =}.
-function M.check(client, dest, out)
-  if dest.kind == "folder" then
-    local ok, err = core.can_write(dest.path)
-    if not ok then
-      return nil, {check = "the folder can be written", code = "WriteFailed", message = tostring(err)}
-    end
-    return true
-  end
+function S3.describe(dest)
+  return "s3://" .. dest.bucket .. (dest.prefix ~= "" and "/" .. dest.prefix or "")
+end
+
+-- GetBucketLocation: the cheapest call that shows the bucket exists, is the expected owner's
+-- and can be reached with these credentials.
+function S3.check(dest, client, out)
   local res, err = client:s3("GET", {bucket = dest.bucket, query = "location", headers = read_headers(out),
                                      region = bucket_region(out)})
   if res then return true end
@@ -59,103 +54,17 @@ function M.check(client, dest, out)
                message = (why[err.code] and (why[err.code] .. ": ") or "") .. tostring(err.message)}
 end
 
-function M.describe(dest)
-  if dest.kind == "s3" then
-    return "s3://" .. dest.bucket .. (dest.prefix ~= "" and "/" .. dest.prefix or "")
-  end
-  return dest.path
+function S3.put(dest, client, out, key, body, content_type)
+  local full = join(dest.prefix, key)
+  local headers = M.s3_headers(out, body)
+  if content_type then headers["Content-Type"] = content_type end
+  local res, err = client:s3("PUT", {bucket = dest.bucket, key = full, body = body, headers = headers,
+                                     region = bucket_region(out)})
+  if not res then return nil, err end
+  return "s3://" .. dest.bucket .. "/" .. full
 end
 
--- A path segment from a name: no separators, no "." or "..", nothing invisible.
-local function segment(s)
-  s = tostring(s or ""):gsub("[%c/\\]", "_")
-  if s == "" or s == "." or s == ".." then s = "_" end
-  return s
-end
-
--- Fills {name} placeholders. Account and OU names come from the organization and are made
--- safe as path segments; an OU path keeps its slashes between safe segments.
-function M.render(template, vars)
-  return (template:gsub("{([%w_]+)}", function(name)
-    local v = vars[name]
-    if v == nil then error(("key template: unknown variable {%s}"):format(name), 0) end
-    if name == "ou_path" then
-      local parts = {}
-      for part in tostring(v):gmatch("[^/]+") do parts[#parts + 1] = segment(part) end
-      return table.concat(parts, "/")
-    end
-    return segment(v)
-  end))
-end
-
-local function join(prefix, key)
-  if prefix == nil or prefix == "" then return key end
-  return prefix .. "/" .. key
-end
-
-
--- The S3 headers an upload carries, from the [output] settings.
-function M.s3_headers(out, body)
-  local h = {["Content-Type"] = "text/csv"}
-  if out.sse == "AES256" then
-    h["x-amz-server-side-encryption"] = "AES256"
-  elseif out.sse == "aws:kms" then
-    h["x-amz-server-side-encryption"] = "aws:kms"
-    if out.kms_key_id and out.kms_key_id ~= "" then
-      h["x-amz-server-side-encryption-aws-kms-key-id"] = out.kms_key_id
-    end
-    if out.bucket_key then h["x-amz-server-side-encryption-bucket-key-enabled"] = "true" end
-  end
-  if out.expected_bucket_owner and out.expected_bucket_owner ~= "" then
-    h["x-amz-expected-bucket-owner"] = out.expected_bucket_owner
-  end
-  if out.acl and out.acl ~= "none" and out.acl ~= "" then h["x-amz-acl"] = out.acl end
-  if out.checksum == "md5" then
-    h["Content-MD5"] = core.digest("md5", body, "base64")
-  elseif out.checksum ~= "none" then
-    h["x-amz-checksum-sha256"] = core.digest("sha256", body, "base64")
-  end
-  return h
-end
-
--- Stores body under key. Returns the location (s3://bucket/key or a file path) or nil, err.
-function M.put(client, dest, out, key, body, content_type)
-  if dest.kind == "s3" then
-    local full = join(dest.prefix, key)
-    local headers = M.s3_headers(out, body)
-    if content_type then headers["Content-Type"] = content_type end
-    local res, err = client:s3("PUT", {bucket = dest.bucket, key = full, body = body, headers = headers,
-                                       region = out.region ~= "" and out.region or nil})
-    if not res then return nil, err end
-    return "s3://" .. dest.bucket .. "/" .. full
-  end
-  for part in key:gmatch("[^/]+") do
-    if part == ".." then return nil, {code = "InvalidKey", message = "key leaves the folder: " .. key} end
-  end
-  -- Below the destination nothing is a symbolic link, and no directory on the way is
-  -- writable by other users (the core checks both: dest.path is the root it trusts).
-  local path = dest.path .. "/" .. key
-  local dir = path:match("^(.*)/[^/]*$")
-  local ok, err = core.mkdir_p(dir, 448, dest.path) -- 0700
-  if not ok then return nil, {code = "WriteFailed", message = err} end
-  ok, err = core.write_file(path, body, 384, dest.path) -- 0600
-  if not ok then return nil, {code = "WriteFailed", message = err} end
-  return path
-end
-
--- Names of the objects or files directly under dir (a path relative to the destination; ""
--- for its top), or nil, err. Sub-folders are listed too (S3: common prefixes, with a
--- trailing "/"). A folder that does not exist has none. out: the [output] settings (for the
--- bucket's region and expected owner), optional.
-function M.list(client, dest, dir, out)
-  if dest.kind == "folder" then
-    local names, err = core.list_dir(dir == "" and dest.path or dest.path .. "/" .. dir, dest.path)
-    if not names then
-      if tostring(err):find("No such file", 1, true) then return {} end
-      return nil, {code = "ReadFailed", message = err}
-    end
-    return names
-  end
+function S3.list(dest, client, dir, out)
   local top = dir == "" and dest.prefix or join(dest.prefix, dir)
   local prefix = top == "" and "" or top .. "/"
   local names, token = {}, nil
@@ -184,40 +93,16 @@ function M.list(client, dest, dir, out)
   return names
 end
 
--- The content stored under key, or nil, err.
-function M.get(client, dest, key, out)
-  if dest.kind == "folder" then
-    local f, err = io.open(dest.path .. "/" .. key, "rb")
-    if not f then return nil, {code = "ReadFailed", message = err} end
-    local body = f:read("a")
-    f:close()
-    return body
-  end
+function S3.get(dest, client, key, out)
   local res, err = client:s3("GET", {bucket = dest.bucket, key = join(dest.prefix, key),
                                      headers = read_headers(out), region = bucket_region(out)})
   if not res then return nil, err end
   return res.body
 end
 
-local function hex_to_base64(hex)
-  return core.base64_encode((hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
-end
-
--- Whether key holds exactly what a manifest says was delivered: bytes long, with that
--- SHA-256 (hex). S3 is asked for the checksum it stored (sent with every upload unless
--- [output] checksum is md5 or none; then the size alone is compared); a folder's file is
--- read and hashed. Returns true, or nil and why not.
-function M.verify(client, dest, out, key, bytes, sha256)
-  if type(bytes) ~= "number" or type(sha256) ~= "string" or not sha256:match("^%x+$") or #sha256 ~= 64 then
-    return nil, "the manifest does not record the report's size and checksum"
-  end
-  if dest.kind == "folder" then
-    local body, err = M.get(client, dest, key)
-    if not body then return nil, tostring(err.message) end
-    if #body ~= bytes then return nil, ("%d bytes, not %d"):format(#body, bytes) end
-    if core.digest("sha256", body) ~= sha256:lower() then return nil, "its SHA-256 differs" end
-    return true
-  end
+-- S3 is asked for the checksum it stored with the upload (sent with every upload unless
+-- [output] checksum is md5 or none; then the size alone is compared): nothing is downloaded.
+function S3.verify(dest, client, out, key, bytes, sha256)
   local res, err = client:s3("HEAD", {bucket = dest.bucket, key = join(dest.prefix, key),
                                       headers = read_headers(out, {["x-amz-checksum-mode"] = "ENABLED"}),
                                       region = bucket_region(out)})
@@ -227,6 +112,180 @@ function M.verify(client, dest, out, key, bytes, sha256)
   local stored = res.headers["x-amz-checksum-sha256"]
   if stored and stored ~= hex_to_base64(sha256) then return nil, "its SHA-256 differs" end
   return true
+end
+
+-- ---- a local folder ------------------------------------------------------------------------
+
+local Folder = {credentials = false}
+
+function Folder.describe(dest)
+  return dest.path
+end
+
+-- Files can be created in the folder (or under its nearest existing parent); nothing is written.
+function Folder.check(dest)
+  local ok, err = core.can_write(dest.path)
+  if not ok then
+    return nil, {check = "the folder can be written", code = "WriteFailed", message = tostring(err)}
+  end
+  return true
+end
+
+function Folder.put(dest, _, _, key, body)
+  for part in key:gmatch("[^/]+") do
+    if part == ".." then return nil, {code = "InvalidKey", message = "key leaves the folder: " .. key} end
+  end
+  -- Below the destination nothing is a symbolic link, and no directory on the way is
+  -- writable by other users (the core checks both: dest.path is the root it trusts).
+  local path = dest.path .. "/" .. key
+  local dir = path:match("^(.*)/[^/]*$")
+  local ok, err = core.mkdir_p(dir, 448, dest.path) -- 0700
+  if not ok then return nil, {code = "WriteFailed", message = err} end
+  ok, err = core.write_file(path, body, 384, dest.path) -- 0600
+  if not ok then return nil, {code = "WriteFailed", message = err} end
+  return path
+end
+
+function Folder.list(dest, _, dir)
+  local names, err = core.list_dir(dir == "" and dest.path or dest.path .. "/" .. dir, dest.path)
+  if not names then
+    if tostring(err):find("No such file", 1, true) then return {} end
+    return nil, {code = "ReadFailed", message = err}
+  end
+  return names
+end
+
+function Folder.get(dest, _, key)
+  local f, err = io.open(dest.path .. "/" .. key, "rb")
+  if not f then return nil, {code = "ReadFailed", message = err} end
+  local body = f:read("a")
+  f:close()
+  return body
+end
+
+-- A file has no stored checksum: it is read and hashed.
+function Folder.verify(dest, client, _, key, bytes, sha256)
+  local body, err = Folder.get(dest, client, key)
+  if not body then return nil, tostring(err.message) end
+  if #body ~= bytes then return nil, ("%d bytes, not %d"):format(#body, bytes) end
+  if core.digest("sha256", body) ~= sha256:lower() then return nil, "its SHA-256 differs" end
+  return true
+end
+
+-- ---- the module's functions ------------------------------------------------------------------
+
+local BACKENDS = {s3 = S3, folder = Folder}
+
+local function backend(dest)
+  return BACKENDS[dest.kind] or error("not a destination: kind " .. tostring(dest.kind), 2)
+end
+
+-- {kind = "s3", bucket =, prefix =} or {kind = "folder", path =}. A folder's leading ~ is the
+-- home directory (config.ini's values arrive expanded; a script's may not).
+function M.destination(spec)
+  local bucket, prefix = spec:match("^s3://([^/]+)/?(.*)$")
+  if bucket then
+    prefix = prefix:gsub("/+$", "")
+    return {kind = "s3", bucket = bucket, prefix = prefix}
+  end
+  local path = spec ~= "" and spec or "./reports"
+  if path == "~" or path:sub(1, 2) == "~/" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then error("cannot expand ~ in the destination: HOME is not set", 0) end
+    path = home .. path:sub(2)
+  elseif path:sub(1, 1) == "~" then
+    error("the destination " .. path .. " starts with ~user: write the folder out in full", 0)
+  end
+  return {kind = "folder", path = (path:gsub("(.)/+$", "%1"))}
+end
+
+-- Whether the destination needs AWS credentials (a folder does not: its files are written
+-- even when the run has none).
+function M.needs_credentials(dest)
+  return backend(dest).credentials
+end
+
+function M.describe(dest)
+  return backend(dest).describe(dest)
+end
+
+-- Whether reports can be delivered at all, checked once before any account; nothing is
+-- written. Returns true, or nil and {check =, code =, message =}.
+function M.check(client, dest, out)
+  return backend(dest).check(dest, client, out)
+end
+
+-- A path segment from a name: no separators, no "." or "..", nothing invisible.
+local function segment(s)
+  s = tostring(s or ""):gsub("[%c/\\]", "_")
+  if s == "" or s == "." or s == ".." then s = "_" end
+  return s
+end
+
+-- Fills {name} placeholders. Account and OU names come from the organization and are made
+-- safe as path segments; an OU path keeps its slashes between safe segments.
+function M.render(template, vars)
+  return (template:gsub("{([%w_]+)}", function(name)
+    local v = vars[name]
+    if v == nil then error(("key template: unknown variable {%s}"):format(name), 0) end
+    if name == "ou_path" then
+      local parts = {}
+      for part in tostring(v):gmatch("[^/]+") do parts[#parts + 1] = segment(part) end
+      return table.concat(parts, "/")
+    end
+    return segment(v)
+  end))
+end
+
+-- The S3 headers an upload carries, from the [output] settings.
+function M.s3_headers(out, body)
+  local h = {["Content-Type"] = "text/csv"}
+  if out.sse == "AES256" then
+    h["x-amz-server-side-encryption"] = "AES256"
+  elseif out.sse == "aws:kms" then
+    h["x-amz-server-side-encryption"] = "aws:kms"
+    if out.kms_key_id and out.kms_key_id ~= "" then
+      h["x-amz-server-side-encryption-aws-kms-key-id"] = out.kms_key_id
+    end
+    if out.bucket_key then h["x-amz-server-side-encryption-bucket-key-enabled"] = "true" end
+  end
+  if out.expected_bucket_owner and out.expected_bucket_owner ~= "" then
+    h["x-amz-expected-bucket-owner"] = out.expected_bucket_owner
+  end
+  if out.acl and out.acl ~= "none" and out.acl ~= "" then h["x-amz-acl"] = out.acl end
+  if out.checksum == "md5" then
+    h["Content-MD5"] = core.digest("md5", body, "base64")
+  elseif out.checksum ~= "none" then
+    h["x-amz-checksum-sha256"] = core.digest("sha256", body, "base64")
+  end
+  return h
+end
+
+-- Stores body under key. Returns the location (s3://bucket/key or a file path) or nil, err.
+function M.put(client, dest, out, key, body, content_type)
+  return backend(dest).put(dest, client, out, key, body, content_type)
+end
+
+-- Names of the objects or files directly under dir (a path relative to the destination; ""
+-- for its top), or nil, err. Sub-folders are listed too (S3: common prefixes, with a
+-- trailing "/"). A folder that does not exist has none. out: the [output] settings (for the
+-- bucket's region and expected owner), optional.
+function M.list(client, dest, dir, out)
+  return backend(dest).list(dest, client, dir, out)
+end
+
+-- The content stored under key, or nil, err.
+function M.get(client, dest, key, out)
+  return backend(dest).get(dest, client, key, out)
+end
+
+-- Whether key holds exactly what a manifest says was delivered: bytes long, with that
+-- SHA-256 (hex). Returns true, or nil and why not.
+function M.verify(client, dest, out, key, bytes, sha256)
+  if type(bytes) ~= "number" or type(sha256) ~= "string" or not sha256:match("^%x+$") or #sha256 ~= 64 then
+    return nil, "the manifest does not record the report's size and checksum"
+  end
+  return backend(dest).verify(dest, client, out, key, bytes, sha256)
 end
 
 return M

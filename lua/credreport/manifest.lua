@@ -1,5 +1,8 @@
 -- The run manifest: every account in scope with its outcome, so that none can go missing
--- silently. Written beside the reports as {date}/manifest-{run_id}.json.
+-- silently. Written beside the reports as {date}/manifest-{run_id}.json, and read back by
+-- --resume.
+local core = require "credreport.core"
+local delivery = require "credreport.delivery"
 local cjson = require "cjson"
 
 local M = {}
@@ -114,6 +117,74 @@ local function value(v, order, list_order)
     return "{" .. table.concat(parts, ", ") .. "}"
   end
   return json(v)
+end
+
+-- Reports checked side by side when resuming: enough to hide S3's latency, few enough not to
+-- crowd out the run's other calls.
+local VERIFY_IN_FLIGHT = 256
+
+-- What the manifests of `date` at the destination claim was delivered:
+-- id -> {{run_id, location, key, generated_time, sha256, bytes, manifest}, ...}, in manifest
+-- order (run ids start with the time, so the latest claim is last). An unreadable manifest
+-- is skipped with a warning. nil, err when the manifests cannot be listed.
+local function claims(client, dest, date, out)
+  local names, err = delivery.list(client, dest, date, out)
+  if not names then return nil, err end
+  local claimed = {}
+  table.sort(names)
+  for _, name in ipairs(names) do
+    if core.stopping() then break end
+    if name:match("^manifest%-.+%.json$") then
+      local body, gerr = delivery.get(client, dest, date .. "/" .. name, out)
+      local ok, m = pcall(cjson.decode, body or "")
+      if not body or not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then
+        core.log("warn", "skipping an unreadable manifest",
+                 {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
+      else
+        for _, row in ipairs(m.accounts) do
+          if type(row) == "table" and row.status == "delivered" and type(row.id) == "string"
+             and type(row.key) == "string" then
+            local list = claimed[row.id] or {}
+            claimed[row.id] = list
+            list[#list + 1] = {run_id = row.resumed_from or m.run_id, location = row.location, key = row.key,
+                               generated_time = row.report_generated_time, sha256 = row.sha256,
+                               bytes = math.tointeger(row.bytes), manifest = name}
+          end
+        end
+      end
+    end
+  end
+  return claimed
+end
+
+-- The accounts delivered earlier on `date`, by the manifests at the destination:
+-- id -> {run_id, location, key, generated_time, sha256, bytes, manifest}. A manifest is only
+-- a claim: an account counts as delivered when its report is at the destination with the size
+-- and checksum the manifest records (delivery.verify), the latest claim tried first; an
+-- account none of whose claims holds is left out, with a warning. out: the [output]
+-- settings. nil, err when the manifests cannot be listed.
+function M.delivered(client, dest, date, out)
+  local claimed, err = claims(client, dest, date, out)
+  if not claimed then return nil, err end
+  local done, gate, checks = {}, core.semaphore(VERIFY_IN_FLIGHT), {}
+  for id, list in pairs(claimed) do
+    checks[#checks + 1] = core.spawn(function()
+      gate:acquire()
+      local why
+      for i = #list, 1, -1 do
+        local ok, reason = delivery.verify(client, dest, out, list[i].key, list[i].bytes, list[i].sha256)
+        if ok then done[id] = list[i]; break end
+        why = why or reason
+      end
+      gate:release()
+      if not done[id] then
+        core.log("warn", "not resuming: the report a manifest lists is not there as recorded",
+                 {account = id, manifest = list[#list].manifest, key = list[#list].key, reason = why})
+      end
+    end)
+  end
+  for _, t in ipairs(checks) do t:join() end
+  return done
 end
 
 -- JSON text: one account per line, keys in a stable order, "/" not escaped.

@@ -1,5 +1,7 @@
 -- Failure notifications through SNS: one message per failed account, as the system we
 -- replace sends, with the run id so messages of one run can be grouped.
+local core = require "credreport.core"
+
 local M = {}
 
 local function subject(template, vars)
@@ -10,6 +12,11 @@ end
 
 local function region_of(settings)
   return settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
+end
+
+-- Whether messages are sent at all: a topic is set and [notify] on is not "never".
+function M.enabled(settings)
+  return settings.sns_topic_arn ~= "" and settings.on ~= "never"
 end
 
 -- Publishes the failure of one account. Returns the message id or nil, err.
@@ -46,9 +53,8 @@ end
 -- Whether the topic exists and the run may see it (sns:GetTopicAttributes), checked before
 -- any account. Returns true, or nil and the error.
 function M.check(client, settings)
-  local region = settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
   local res, err = client:query("sns", "GetTopicAttributes", {TopicArn = settings.sns_topic_arn},
-                                {region = region})
+                                {region = region_of(settings)})
   if res then return true end
   if err.code == "NotFound" then err.message = "the topic does not exist: " .. tostring(err.message) end
   return nil, err
@@ -115,6 +121,27 @@ function M.new_findings(client, settings, run, list, info)
   }, {region = region_of(settings)})
   if not res then return nil, err end
   return res.MessageId
+end
+
+-- What a run publishes as it ends: with [notify] on = always its summary, and its new
+-- findings of the `severities` given ([findings] notify) in one message. ended: {text =
+-- (summary.text), counts = (manifest.build's), log = (findings.log, or nil without checks),
+-- files = {findings =, summary =} (locations written), severities = {...}}. A message that
+-- does not go out is logged: the run's files are written, nothing else depends on it.
+function M.run_ended(client, settings, run, ended)
+  if settings.on == "always" then
+    local sent, err = M.run_summary(client, settings, run, ended.text, ended.counts)
+    if not sent then core.log("error", "SNS summary failed", {error = tostring(err)}) end
+  end
+  local flog = ended.log
+  if not flog or #ended.severities == 0 then return end
+  local new, count = flog:new_in(ended.severities)
+  if count == 0 then return end
+  local sent, err = M.new_findings(client, settings, run, new, {
+    count = count, counts = flog.new_by_severity, by_check = flog.by_check,
+    baseline = flog.baseline and flog.baseline.date, findings = ended.files.findings,
+    summary = ended.files.summary})
+  if not sent then core.log("error", "SNS message about new findings failed", {error = tostring(err)}) end
 end
 
 return M

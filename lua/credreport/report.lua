@@ -4,16 +4,30 @@ local core = require "credreport.core"
 
 local M = {}
 
--- A polling policy from the [report] settings: retry_limit checks at most, waiting
--- wait_interval seconds, each wait `wait_growth` times the previous, never above max_wait.
-function M.policy(settings)
+-- The polling settings, and the built-in values used when neither a script nor config.ini
+-- gives one: those of the system credreport replaces.
+local FIELDS = {"retry_limit", "wait_interval", "wait_growth", "max_wait", "retry_on"}
+local DEFAULTS = {retry_limit = 45, wait_interval = 60, wait_growth = 1}
+
+-- A polling policy from [report]-shaped settings, each field taken from `settings`, else from
+-- `base` (workflow.new passes config.report), else the defaults: retry_limit checks at most,
+-- waiting wait_interval seconds, each wait `wait_growth` times the previous, never above
+-- max_wait.
+function M.policy(settings, base)
+  local s = {}
+  for _, k in ipairs(FIELDS) do
+    local v = settings and settings[k]
+    if v == nil and base then v = base[k] end
+    if v == nil then v = DEFAULTS[k] end
+    s[k] = v
+  end
   local retry_on = {}
-  for _, code in ipairs(settings.retry_on or {}) do retry_on[code] = true end
+  for _, code in ipairs(s.retry_on or {}) do retry_on[code] = true end
   return {
-    retry_limit = settings.retry_limit or 45,
+    retry_limit = s.retry_limit,
     wait = function(check)
-      local w = (settings.wait_interval or 60) * (settings.wait_growth or 1) ^ (check - 1)
-      return math.min(w, settings.max_wait or w)
+      local w = s.wait_interval * s.wait_growth ^ (check - 1)
+      return math.min(w, s.max_wait or w)
     end,
     -- Errors that mean "not yet": the configured codes, and AWS errors the core already
     -- retried without success (throttling, 5xx) that deserve another round later. Not

@@ -1,9 +1,12 @@
 -- The run's summary page, {date}/summary-{run_id}.html: one self-contained HTML file (inline
 -- CSS and SVG, no script, nothing fetched from elsewhere) that opens from S3 or a laptop and
 -- prints well. Every text that comes from AWS or a script is escaped.
+local core = require "credreport.core"
+
 local M = {}
 
 M.MAX_ROWS = 100 -- accounts ranked, and new and resolved findings listed, at most
+M.MAX_FAILURES = 20 -- failed accounts named in the printed summary; more are counted
 
 function M.key(run)
   return ("%s/summary-%s.html"):format(run.date, run.id)
@@ -236,6 +239,68 @@ function M.html(m, flog, files)
   end
   out[#out + 1] = "</tbody></table></main></body></html>\n"
   return table.concat(out, "\n")
+end
+
+-- The summary printed at the end of a run (and published with [notify] on = always), from
+-- the manifest (manifest.build) and its counts: what was delivered, failures one per line
+-- (but not hundreds: the manifest has them all), why the run is incomplete, the findings and
+-- where the files are. flog: the findings log or nil; files: the locations written, as for
+-- html, plus summary; summary_page: whether a summary page was to be written. Lines are
+-- passed through core.printable: names and messages come from AWS.
+function M.text(m, counts, flog, files, summary_page)
+  local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed%s"):format(
+    m.run_id, m.summary.in_scope, counts.delivered, counts.failed,
+    counts.skipped > 0 and (", %d kept back by on_report"):format(counts.skipped) or "")}
+  if counts.resumed > 0 then
+    lines[#lines + 1] = ("  %d delivered earlier today (--resume)"):format(counts.resumed)
+  end
+  local shown, more, not_started = 0, 0, 0
+  for _, row in ipairs(m.accounts) do
+    if row.status == "failed" then
+      if row.error.code == "Interrupted" and tostring(row.error.message):find("^not started") then
+        not_started = not_started + 1
+      elseif shown < M.MAX_FAILURES then
+        shown = shown + 1
+        lines[#lines + 1] = core.printable(("  failed %s (%s): %s: %s"):format(row.id, row.name,
+                                           tostring(row.error.code), tostring(row.error.message)))
+      else
+        more = more + 1
+      end
+    end
+  end
+  if more > 0 then lines[#lines + 1] = ("  ... and %d more failed (see the manifest)"):format(more) end
+  if not_started > 0 then
+    lines[#lines + 1] = ("  %d account(s) not started: the run was stopped"):format(not_started)
+  end
+  for _, r in ipairs(m.requested_not_processed or {}) do
+    lines[#lines + 1] = core.printable(("  asked for but not processed: %s (%s)"):format(r.id, r.reason))
+  end
+  if m.summary.in_scope == 0 and not m.discovery_error and not m.interrupted_by then
+    lines[#lines + 1] = "  no account is in scope: nothing was collected (credreport accounts shows "
+      .. "what was found and why each account is out of scope)"
+  end
+  if m.discovery_error then
+    lines[#lines + 1] = core.printable("  the organization could not be listed completely: " ..
+      tostring(m.discovery_error.code) .. ": " .. tostring(m.discovery_error.message))
+  end
+  if m.interrupted_by then
+    lines[#lines + 1] = "  stopped by " .. m.interrupted_by .. ": accounts not finished are marked Interrupted"
+  end
+  if flog then
+    local c = flog.counts
+    local parts = {}
+    for _, sv in ipairs(SEVERITIES) do
+      if c[sv] > 0 then parts[#parts + 1] = ("%d %s"):format(c[sv], sv) end
+    end
+    lines[#lines + 1] = ("findings: %d%s; %s: %s"):format(c.total,
+      #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "",
+      flog.baseline and ("%d new, %d resolved since %s"):format(c.new, c.resolved, flog.baseline.date)
+        or "no earlier run to compare with", tostring(files.findings or "NOT WRITTEN"))
+  end
+  if files.consolidated then lines[#lines + 1] = "consolidated CSV: " .. files.consolidated end
+  if summary_page then lines[#lines + 1] = "summary page: " .. tostring(files.summary or "NOT WRITTEN") end
+  lines[#lines + 1] = "manifest: " .. tostring(files.manifest or "NOT WRITTEN")
+  return table.concat(lines, "\n")
 end
 
 return M

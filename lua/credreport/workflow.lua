@@ -17,7 +17,6 @@ local pause = require "credreport.pause"
 local findings = require "credreport.findings"
 local dataset = require "credreport.dataset"
 local summary = require "credreport.summary"
-local cjson = require "cjson"
 
 local M = {}
 local Workflow = {}
@@ -30,9 +29,6 @@ local function set_of(list)
 end
 
 local function log(level, msg, fields) core.log(level, msg, fields) end
-
--- Failed accounts named one per line in the summary; more are counted (the manifest lists all).
-local SUMMARY_FAILURES = 20
 
 -- opts (all optional):
 --   ous, include, exclude, states, tags      scope (defaults: [accounts])
@@ -49,7 +45,7 @@ local SUMMARY_FAILURES = 20
 --   notify_findings                           severities of new findings to publish
 function M.new(opts)
   opts = opts or {}
-  local acc, out, rep, nfy = config.accounts, config.output, config.report, config.notify
+  local acc, out, nfy = config.accounts, config.output, config.notify
   local w = setmetatable({}, Workflow)
   w.scope = {
     ous = opts.ous or acc.ous,
@@ -63,12 +59,7 @@ function M.new(opts)
   w.session_name = opts.session_name or acc.session_name
   w.role_duration = opts.role_duration or acc.role_duration
   w.management_account = opts.management_account or acc.management_account
-  local r = opts.report or {}
-  w.policy = report.policy{
-    retry_limit = r.retry_limit or rep.retry_limit, wait_interval = r.wait_interval or rep.wait_interval,
-    wait_growth = r.wait_growth or rep.wait_growth, max_wait = r.max_wait or rep.max_wait,
-    retry_on = r.retry_on or rep.retry_on,
-  }
+  w.policy = report.policy(opts.report, config.report)
   w.output = {}
   for k, v in pairs(out) do w.output[k] = v end
   for k, v in pairs(opts.output or {}) do w.output[k] = v end
@@ -81,13 +72,10 @@ function M.new(opts)
   local tok, terr = core.check_key_template(w.key_template)
   if not tok then M.config_error("key_template " .. w.key_template .. ": " .. terr) end
   local shard = opts.shard or config.run.shard
-  if shard and shard ~= "" then
-    local k, n = shard:match("^(%w+)/(%d+)$")
-    if k == "auto" then k = tonumber(os.getenv("JOB_COMPLETION_INDEX") or "") and tonumber(os.getenv("JOB_COMPLETION_INDEX")) + 1 end
-    w.shard = {k = tonumber(k), n = tonumber(n)}
-    if not w.shard.k or not w.shard.n or w.shard.k < 1 or w.shard.k > w.shard.n then
-      M.config_error("shard must be K/N with 1 <= K <= N, or auto/N: " .. shard)
-    end
+  if shard ~= "" then
+    local k, n = core.check_shard(shard)
+    if not k then M.config_error("shard " .. shard .. ": " .. n) end
+    w.shard = {k = k, n = n}
   end
   w.resume = opts.resume
   if w.resume == nil then w.resume = config.run.resume end
@@ -166,7 +154,7 @@ function Workflow:preflight()
     return nil, {check = derr.check, resource = delivery.describe(self.dest), code = derr.code,
                  message = derr.message}
   end
-  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and not self.on_failure then
+  if notify.enabled(self.notify) and not self.on_failure then
     local nok, nerr = notify.check(client, self.notify)
     if not nok then
       return nil, {check = "the SNS topic (sns:GetTopicAttributes)", resource = self.notify.sns_topic_arn,
@@ -176,57 +164,14 @@ function Workflow:preflight()
   return true
 end
 
--- Accounts delivered earlier the same day, by the manifests at the destination:
--- id -> {run_id, location, key, generated_time, sha256, bytes}. A manifest is only a claim:
--- an account counts as delivered when its report is at the destination with the size and
--- checksum the manifest records.
+-- Accounts delivered earlier the same day (manifest.delivered): id -> {run_id, location, key,
+-- generated_time, sha256, bytes}. Raises {code = "ResumeFailed"} when the day's manifests
+-- cannot be listed: a run asked to resume stops rather than collect everything again.
 function Workflow:delivered_today()
-  local client = self:client()
-  local names, err = delivery.list(client, self.dest, run.date, self.output)
-  if not names then error({code = "ResumeFailed", message = "cannot list earlier manifests: " ..
-                                  tostring(err and err.message or err)}, 0) end
-  local claimed = {}
-  table.sort(names)
-  for _, name in ipairs(names) do
-    if core.stopping() then break end
-    if name:match("^manifest%-.+%.json$") then
-      local body, gerr = delivery.get(client, self.dest, run.date .. "/" .. name, self.output)
-      local ok, m = pcall(cjson.decode, body or "")
-      if not body or not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then
-        log("warn", "skipping an unreadable manifest", {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
-      else
-        for _, row in ipairs(m.accounts) do
-          if type(row) == "table" and row.status == "delivered" and type(row.id) == "string"
-             and type(row.key) == "string" then
-            local list = claimed[row.id] or {}
-            claimed[row.id] = list
-            list[#list + 1] = {run_id = row.resumed_from or m.run_id, location = row.location, key = row.key,
-                               generated_time = row.report_generated_time, sha256 = row.sha256,
-                               bytes = math.tointeger(row.bytes), manifest = name}
-          end
-        end
-      end
-    end
+  local done, err = manifest.delivered(self:client(), self.dest, run.date, self.output)
+  if not done then
+    error({code = "ResumeFailed", message = "cannot list earlier manifests: " .. tostring(err and err.message or err)}, 0)
   end
-  -- The latest claim first (run ids start with the time); the checks run side by side.
-  local done, gate, checks = {}, core.semaphore(256), {}
-  for id, list in pairs(claimed) do
-    checks[#checks + 1] = core.spawn(function()
-      gate:acquire()
-      local why
-      for i = #list, 1, -1 do
-        local ok, reason = delivery.verify(client, self.dest, self.output, list[i].key, list[i].bytes, list[i].sha256)
-        if ok then done[id] = list[i]; break end
-        why = why or reason
-      end
-      gate:release()
-      if not done[id] then
-        log("warn", "not resuming: the report a manifest lists is not there as recorded",
-            {account = id, manifest = list[#list].manifest, key = list[#list].key, reason = why})
-      end
-    end)
-  end
-  for _, t in ipairs(checks) do t:join() end
   return done
 end
 
@@ -430,7 +375,7 @@ function Workflow:process(a)
   if self.on_failure then
     local hok, herr = pcall(self.on_failure, a, outcome.error, ctx)
     if not hok then outcome.notification_error = "on_failure: " .. tostring(herr) end
-  elseif self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" then
+  elseif notify.enabled(self.notify) then
     local id, nerr = notify.account_failed(self:client(), self.notify, run, a, outcome.error)
     if not id then
       log("error", "SNS notification failed", {account = a.id, error = tostring(nerr)})
@@ -440,17 +385,23 @@ function Workflow:process(a)
   return outcome
 end
 
+-- The client that reads and writes the run's own files at the destination: nil, and the
+-- credentials error when the destination needs credentials and the run has none. A folder
+-- needs none, so its files are written even then.
+local function destination_client(self)
+  local ok, client = pcall(self.client, self)
+  if ok then return client end
+  if delivery.needs_credentials(self.dest) then return nil, client end
+  return nil
+end
+
 -- The run's findings on the main thread, compared with the latest earlier day's (read at the
 -- first outcome). Only with checks.
 function Workflow:findings_log()
   if not self._findings_log then
-    local ok, client = pcall(self.client, self) -- a folder needs no credentials
-    local base, err
-    if ok or self.dest.kind == "folder" then
-      base, err = findings.load_baseline(ok and client or nil, self.dest, run.date, nil, self.output)
-    else
-      err = client
-    end
+    local client, err = destination_client(self)
+    local base
+    if not err then base, err = findings.load_baseline(client, self.dest, run.date, nil, self.output) end
     if err then
       log("warn", "cannot read earlier findings: every finding counts as new",
           {error = tostring(type(err) == "table" and err.message or err)})
@@ -537,18 +488,26 @@ function Workflow:consolidated_csv(info, client)
   return table.concat(parts)
 end
 
--- Stores a file of the run beside the manifest; logs and returns nil when it cannot.
-local function store(self, client, key, body, content_type, what)
-  local location, err
-  if client or self.dest.kind == "folder" then
-    location, err = delivery.put(client, self.dest, self.output, key, body, content_type)
-  else
-    err = self.credentials_error
+-- The run's exit status (core.exit), as monitoring reads it. complete: every file of the
+-- run was written.
+local function exit_status(info, counts, complete)
+  if info.interrupted then return info.interrupted.status end
+  if info.discovery_error then return core.exit.cannot_start end
+  if #info.order == 0 then return core.exit.nothing_in_scope end
+  if counts.failed > 0 or not complete or #(info.requested_missing or {}) > 0 then
+    return core.exit.accounts_failed
   end
-  if not location then
-    log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
-  end
-  return location
+  return core.exit.delivered
+end
+
+-- The top-level findings of the manifest: the log's counts, the day compared with and the
+-- findings file (nil when it was not written).
+local function manifest_findings(flog, file)
+  local f = {}
+  for k, v in pairs(flog.counts) do f[k] = v end
+  f.compared_with = flog.baseline and flog.baseline.date or nil
+  f.file = file
+  return f
 end
 
 -- Writes the findings file, the consolidated CSV, the manifest and the summary page, prints
@@ -556,116 +515,44 @@ end
 function Workflow:finish(info)
   info.destination = delivery.describe(self.dest)
   info.shard = self.shard
-  -- A folder needs no credentials: the files are written even when they are missing.
-  local ok, client = true, nil
-  if self.dest.kind == "s3" then ok, client = pcall(self.client, self) end
-  if not ok then self.credentials_error, client = client, nil end
-  local files, missing = {}, false
+  local client, cerr = destination_client(self)
+  local files, unwritten = {}, 0
+  -- Stores a file of the run beside the manifest; logs and counts it when it cannot.
+  local function store(key, body, content_type, what)
+    local location, err = nil, cerr
+    if not cerr then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
+    if not location then
+      unwritten = unwritten + 1
+      log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
+    end
+    return location
+  end
   local flog = self.checks and self:gather_findings(info, client)
   if flog then
     local body = flog:body()
     -- The lines it was made of are garbage now: free them before the upload copies the body.
     collectgarbage("collect")
-    files.findings = store(self, client, findings.key(run), body, "application/x-ndjson", "findings")
+    files.findings = store(findings.key(run), body, "application/x-ndjson", "findings")
     body = nil -- let it go before the next files are built
-    missing = missing or not files.findings
   end
   if self.output.consolidated_csv then
-    files.consolidated = store(self, client, dataset.consolidated_key(run), self:consolidated_csv(info, client),
-                               "text/csv", "consolidated CSV")
-    missing = missing or not files.consolidated
+    files.consolidated = store(dataset.consolidated_key(run), self:consolidated_csv(info, client), "text/csv",
+                               "consolidated CSV")
   end
   local m, counts = manifest.build(run, info)
-  if flog then
-    local f = {}
-    for k, v in pairs(flog.counts) do f[k] = v end
-    f.compared_with = flog.baseline and flog.baseline.date or nil
-    f.file = files.findings and findings.key(run) or nil
-    m.findings = f
-  end
-  local location = store(self, client, manifest.key(run), manifest.encode(m), "application/json", "manifest")
-  files.manifest = location
+  m.findings = flog and manifest_findings(flog, files.findings and findings.key(run)) or nil
+  files.manifest = store(manifest.key(run), manifest.encode(m), "application/json", "manifest")
   if self.output.summary_page then
-    files.summary = store(self, client, summary.key(run), summary.html(m, flog, files), "text/html; charset=utf-8",
-                          "summary page")
-    missing = missing or not files.summary
+    files.summary = store(summary.key(run), summary.html(m, flog, files), "text/html; charset=utf-8", "summary page")
   end
-  local lines = {("credreport run %s: %d account(s) in scope, %d delivered, %d failed%s"):format(
-    run.id, #info.order, counts.delivered, counts.failed,
-    counts.skipped > 0 and (", %d kept back by on_report"):format(counts.skipped) or "")}
-  if counts.resumed > 0 then
-    lines[#lines + 1] = ("  %d delivered earlier today (--resume)"):format(counts.resumed)
-  end
-  -- Failures one per line, but not hundreds: the manifest has them all.
-  local shown, more, not_started = 0, 0, 0
-  for _, row in ipairs(m.accounts) do
-    if row.status == "failed" then
-      if row.error.code == "Interrupted" and tostring(row.error.message):find("^not started") then
-        not_started = not_started + 1
-      elseif shown < SUMMARY_FAILURES then
-        shown = shown + 1
-        lines[#lines + 1] = core.printable(("  failed %s (%s): %s: %s"):format(row.id, row.name,
-                                           tostring(row.error.code), tostring(row.error.message)))
-      else
-        more = more + 1
-      end
-    end
-  end
-  if more > 0 then lines[#lines + 1] = ("  ... and %d more failed (see the manifest)"):format(more) end
-  if not_started > 0 then
-    lines[#lines + 1] = ("  %d account(s) not started: the run was stopped"):format(not_started)
-  end
-  for _, r in ipairs(info.requested_missing or {}) do
-    lines[#lines + 1] = core.printable(("  asked for but not processed: %s (%s)"):format(r.id, r.reason))
-  end
-  if #info.order == 0 and not info.discovery_error and not info.interrupted then
-    lines[#lines + 1] = "  no account is in scope: nothing was collected (credreport accounts shows "
-      .. "what was found and why each account is out of scope)"
-  end
-  if info.discovery_error then
-    lines[#lines + 1] = core.printable("  the organization could not be listed completely: " ..
-      tostring(info.discovery_error.code) .. ": " .. tostring(info.discovery_error.message))
-  end
-  if info.interrupted then
-    lines[#lines + 1] = "  stopped by " .. info.interrupted.signal .. ": accounts not finished are marked Interrupted"
-  end
-  if flog then
-    local c = flog.counts
-    local parts = {}
-    for _, sv in ipairs(findings.SEVERITIES) do
-      if c[sv] > 0 then parts[#parts + 1] = ("%d %s"):format(c[sv], sv) end
-    end
-    lines[#lines + 1] = ("findings: %d%s; %s: %s"):format(c.total,
-      #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "",
-      flog.baseline and ("%d new, %d resolved since %s"):format(c.new, c.resolved, flog.baseline.date)
-        or "no earlier run to compare with", tostring(files.findings or "NOT WRITTEN"))
-  end
-  if files.consolidated then lines[#lines + 1] = "consolidated CSV: " .. files.consolidated end
-  if self.output.summary_page then lines[#lines + 1] = "summary page: " .. tostring(files.summary or "NOT WRITTEN") end
-  lines[#lines + 1] = "manifest: " .. tostring(location or "NOT WRITTEN")
-  io.stdout:write(table.concat(lines, "\n"), "\n")
+  local text = summary.text(m, counts, flog, files, self.output.summary_page)
+  io.stdout:write(text, "\n")
   io.stdout:flush()
-  if self.notify.sns_topic_arn ~= "" and self.notify.on ~= "never" and ok then
-    if self.notify.on == "always" then
-      local sent, nerr = notify.run_summary(self:client(), self.notify, run, table.concat(lines, "\n"), counts)
-      if not sent then log("error", "SNS summary failed", {error = tostring(nerr)}) end
-    end
-    local new, count = {}, 0
-    if flog and #self.notify_findings > 0 then new, count = flog:new_in(self.notify_findings) end
-    if count > 0 then
-      local sent, nerr = notify.new_findings(self:client(), self.notify, run, new, {
-        count = count, counts = flog.new_by_severity, by_check = flog.by_check, baseline = flog.baseline and flog.baseline.date,
-        findings = files.findings, summary = files.summary})
-      if not sent then log("error", "SNS message about new findings failed", {error = tostring(nerr)}) end
-    end
+  if client and notify.enabled(self.notify) then
+    notify.run_ended(client, self.notify, run, {text = text, counts = counts, log = flog, files = files,
+                                                severities = self.notify_findings})
   end
-  if info.interrupted then return info.interrupted.status end
-  if info.discovery_error then return core.exit.cannot_start end
-  if #info.order == 0 then return core.exit.nothing_in_scope end
-  if counts.failed > 0 or not location or missing or #(info.requested_missing or {}) > 0 then
-    return core.exit.accounts_failed
-  end
-  return core.exit.delivered
+  return exit_status(info, counts, unwritten == 0)
 end
 
 return M

@@ -144,14 +144,6 @@ def run_credreport(ctx, args, env=None, check_status=None, timeout=300, cwd=None
     return proc
 
 
-def run_lua_test(ctx, script, env, args=()):
-    """Runs a Lua test script (tests/lua) that counts its own checks; fails on any failure."""
-    proc = run_credreport(ctx, ["run", str(ROOT / "tests" / "lua" / script)] + list(args), env=env)
-    check(proc.returncode == 0 and " 0 failed" in proc.stdout,
-          f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
-    return proc
-
-
 def start_server(ctx, script, *args):
     """Starts a test server (tests/servers/SCRIPT, run with /usr/bin/python3) that prints
     "READY <port>" once listening on a free port; it is stopped when the test ends (the

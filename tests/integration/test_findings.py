@@ -7,19 +7,11 @@ import io
 import json
 import subprocess
 
-from harness import ROOT, check, run_credreport, run_lua_test
+from harness import ROOT, check, run_credreport
 from orgs import FAST, generate, keys_for
 
 JS = ROOT / "tests" / "integration" / "js"
 SHOTS = ROOT / "build" / "screenshots"
-
-
-def test_lua_csv_primitive(ctx):
-    run_lua_test(ctx, "test_csv.lua", env=ctx.aws_env(None))
-
-
-def test_lua_findings_checks(ctx):
-    run_lua_test(ctx, "test_findings.lua", env=ctx.aws_env(None))
 
 
 # ---- an independent reading of the reports: what each check must find ---------------------

@@ -132,8 +132,3 @@ def test_sign_matches_botocore(ctx):
                 mismatches.append(f"{r['id']} {name}: {r['service']} {r['method']} {r['url']}\n  got  {g}\n  want {w}")
                 break
     check(not mismatches, f"{len(mismatches)} of {len(requests)} differ from botocore:\n" + "\n".join(mismatches[:5]))
-
-
-def test_lua_core_primitives(ctx):
-    from harness import run_lua_test
-    run_lua_test(ctx, "test_core.lua", env=ctx.aws_env(None))

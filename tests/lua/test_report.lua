@@ -1,0 +1,134 @@
+-- credreport.report: the polling policy (settings over config.ini over the defaults, wait
+-- growth, max wait, which errors mean "not yet") and report.fetch against a fake IAM (retry
+-- limit, ReportInProgress and the like waited on, other errors returned as they came).
+local report = require "credreport.report"
+local fake = require "fake"
+local T = require "testlib"
+
+local CSV = "user,arn\n<root_account>,arn:aws:iam::123456789012:root\n"
+
+-- policy: where each value comes from
+local p = report.policy(nil)
+T.eq(p.retry_limit, 45, "default retry_limit")
+T.eq(p.wait(1), 60, "default wait_interval")
+T.eq(p.wait(7), 60, "default wait_growth 1: the wait does not grow")
+p = report.policy({retry_limit = 3}, {retry_limit = 10, wait_interval = 2, wait_growth = 2, max_wait = 5})
+T.eq(p.retry_limit, 3, "a setting wins over the base")
+T.eq(p.wait(1), 2, "wait_interval from the base")
+T.eq(p.wait(2), 4, "the second wait grows by wait_growth")
+T.eq(p.wait(3), 5, "the third would be 8: max_wait caps it")
+T.eq(p.wait(20), 5, "capped for good")
+p = report.policy({wait_interval = 1}, {wait_interval = 9, retry_on = {"LimitExceeded"}})
+T.eq(p.wait(1), 1, "a setting wins for every field")
+T.check(p.waits_on(fake.error("LimitExceeded")), "retry_on from the base")
+
+-- waits_on: the configured codes and retryable errors, never a way into the account
+p = report.policy{retry_on = {"ReportInProgress", "LimitExceeded"}}
+T.check(p.waits_on(fake.error("ReportInProgress")), "a retry_on code is waited on")
+T.check(p.waits_on(fake.error("InternalFailure", {retryable = true})), "a retryable error is waited on")
+T.check(not p.waits_on(fake.error("AccessDenied")), "AccessDenied is not")
+T.check(not p.waits_on(fake.error("Throttling", {retryable = true, credentials = true})),
+        "a role that could not be assumed is not a late report, retryable or not")
+T.check(not p.waits_on("a string"), "a string error is not")
+
+-- A fake account whose GenerateCredentialReport answers `states` in turn (errors included)
+-- and whose GetCredentialReport answers `gets` in turn.
+local function account(states, gets)
+  local answers = {}
+  for i, s in ipairs(states) do answers[i] = fake.is_error(s) and s or {State = s} end
+  return fake.client{
+    ["iam GenerateCredentialReport"] = fake.sequence(answers),
+    ["iam GetCredentialReport"] = fake.sequence(gets or {fake.report(CSV, "2026-06-01T10:00:00Z")}),
+  }
+end
+
+-- A policy with tiny waits that records each wait it is asked for.
+local function recording(settings)
+  local policy = report.policy(settings, {wait_interval = 0.001, retry_on = {"LimitExceeded", "ReportInProgress"}})
+  local inner, waits = policy.wait, {}
+  policy.wait = function(n)
+    local w = inner(n)
+    waits[#waits + 1] = w
+    return w
+  end
+  return policy, waits
+end
+
+-- COMPLETE at once
+local c = account{"COMPLETE"}
+local policy, waits = recording{}
+local got, err = report.fetch(c, policy)
+T.check(got and got.csv == CSV, "the report is decoded: " .. tostring(err))
+T.eq(got and got.generated_time, "2026-06-01T10:00:00Z", "generated_time from GetCredentialReport")
+T.eq(got and got.checks, 1, "one check")
+T.eq(#c:calls("iam GenerateCredentialReport"), 1, "one GenerateCredentialReport")
+T.eq(#c:calls("iam GetCredentialReport"), 1, "one GetCredentialReport")
+T.eq(#waits, 0, "no wait")
+T.eq(c.requests[1].action, "GenerateCredentialReport", "generate first")
+T.eq(c.requests[2].action, "GetCredentialReport", "then get")
+
+-- STARTED, INPROGRESS, COMPLETE: two waits, growing, capped
+c = account{"STARTED", "INPROGRESS", "INPROGRESS", "COMPLETE"}
+policy, waits = recording{wait_growth = 2, max_wait = 0.003}
+got = report.fetch(c, policy)
+T.eq(got and got.checks, 4, "four checks")
+T.eq(#c:calls("iam GenerateCredentialReport"), 4, "generate until COMPLETE")
+T.eq(#c:calls("iam GetCredentialReport"), 1, "get once, when COMPLETE")
+T.eq(table.concat(waits, " "), "0.001 0.002 0.003", "each wait grows by wait_growth, up to max_wait")
+
+-- the retry limit
+c = account{"INPROGRESS"}
+policy, waits = recording{retry_limit = 3}
+got, err = report.fetch(c, policy)
+T.check(not got, "never COMPLETE: no report")
+T.eq(err and err.code, "ReportNotReady", "ReportNotReady")
+T.check(err and tostring(err.message):find("after 3 checks", 1, true), "the message counts the checks: " .. tostring(err and err.message))
+T.check(err and tostring(err.message):find("retry_limit 3", 1, true), "and names the limit")
+T.eq(#c:calls("iam GenerateCredentialReport"), 3, "exactly retry_limit checks")
+T.eq(#waits, 2, "no wait after the last check")
+
+-- errors that mean "not yet" are waited on, and the last one is named when time runs out
+c = account{fake.error("LimitExceeded"), "COMPLETE"}
+got = report.fetch(c, (recording{}))
+T.eq(got and got.checks, 2, "LimitExceeded is waited on, then the report comes")
+c = account{fake.error("LimitExceeded")}
+got, err = report.fetch(c, (recording{retry_limit = 2}))
+T.eq(err and err.code, "ReportNotReady", "LimitExceeded until the limit: ReportNotReady")
+T.check(err and tostring(err.message):find("last error LimitExceeded", 1, true), "naming the last error: " .. tostring(err and err.message))
+
+-- ReportInProgress from GetCredentialReport: generate again after a wait
+c = account({"COMPLETE"}, {fake.error("ReportInProgress"), fake.report(CSV)})
+policy, waits = recording{}
+got, err = report.fetch(c, policy)
+T.check(got and got.csv == CSV, "ReportInProgress, then the report: " .. tostring(err))
+T.eq(got and got.checks, 2, "two checks")
+T.eq(#c:calls("iam GenerateCredentialReport"), 2, "generated again")
+T.eq(#waits, 1, "after one wait")
+
+-- other errors come back at once, as they came
+local denied = fake.error("AccessDenied", {status = 403})
+c = account{denied}
+got, err = report.fetch(c, (recording{}))
+T.check(not got and err == denied, "AccessDenied from Generate is returned as it came")
+T.eq(#c.requests, 1, "without another call")
+c = account({"COMPLETE"}, {fake.error("ReportNotPresent")})
+got, err = report.fetch(c, (recording{}))
+T.eq(err and err.code, "ReportNotPresent", "a Get error outside retry_on is returned")
+T.eq(#c.requests, 2, "at once")
+local locked_out = fake.error("Throttling", {retryable = true, credentials = true})
+c = account{locked_out}
+got, err = report.fetch(c, (recording{}))
+T.check(err == locked_out and #c.requests == 1, "a role that could not be assumed is returned at once")
+
+-- a report that is not base64
+c = account({"COMPLETE"}, {{Content = "not base64!", GeneratedTime = "x"}})
+got, err = report.fetch(c, (recording{}))
+T.eq(err and err.code, "MalformedReport", "a body that is not base64")
+
+-- report times
+T.eq(report.epoch("1970-01-02T00:00:00+00:00"), 86400, "a report time")
+T.eq(report.epoch("1970-01-02T01:00:00+01:00"), 86400, "its offset is honoured")
+T.eq(report.epoch("N/A"), nil, "N/A is not a time")
+T.eq(report.epoch("no_information"), nil, "nor no_information")
+
+return T.done("report")
