@@ -17,7 +17,8 @@ int luaopen_credreport_core(lua_State *L)
     static const struct { const char *name; int status; } exits[] = {
         {"delivered", EXIT_DELIVERED}, {"accounts_failed", EXIT_ACCOUNTS_FAILED},
         {"usage", EXIT_USAGE}, {"cannot_start", EXIT_CANNOT_START}, {"locked", EXIT_LOCKED},
-        {"nothing_in_scope", EXIT_NOTHING_IN_SCOPE}};
+        {"nothing_in_scope", EXIT_NOTHING_IN_SCOPE}, {"internal", EXIT_INTERNAL},
+        {"signal_base", EXIT_SIGNAL_BASE}};
     lua_createtable(L, 0, (int)(sizeof exits / sizeof *exits));
     for (size_t i = 0; i < sizeof exits / sizeof *exits; i++) {
         lua_pushinteger(L, exits[i].status);

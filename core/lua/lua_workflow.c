@@ -33,7 +33,7 @@ static void s_on_signal(int sig)
                                   "was NOT written\n";
         ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)w;
-        _exit(128 + sig);
+        _exit(EXIT_SIGNAL_BASE + sig);
     }
 }
 

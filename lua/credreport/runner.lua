@@ -159,7 +159,7 @@ function M.coordinate(W)
   end
   core.progress(nil)
   local sig, name = core.stopping()
-  if sig then info.interrupted = {signal = name, status = 128 + sig} end
+  if sig then info.interrupted = {signal = name, status = core.exit.signal_base + sig} end
   local status = W:finish(info)
   core.log("info", "run finished", {event = "run_finished", status = math.tointeger(status) or status,
            in_scope = #info.order, done = info.done, failed = info.failed,
