@@ -384,15 +384,11 @@ static int s_load_settings(const struct cli *cli, struct config *cfg)
         goto done;
     }
     const char *shard = config_str(cfg, "run", "shard");
-    if (strncmp(shard, "auto/", 5) == 0) {
-        const char *idx = getenv("JOB_COMPLETION_INDEX");
-        char *end = NULL;
-        long k = idx && *idx ? strtol(idx, &end, 10) : -1;
-        if (k < 0 || (end && *end) || k >= atol(shard + 5)) {
-            fprintf(stderr, "credreport: --shard %s needs JOB_COMPLETION_INDEX between 0 and %ld "
-                            "(it is %s)\n", shard, atol(shard + 5) - 1, idx && *idx ? idx : "not set");
-            goto done;
-        }
+    long shard_k, shard_n;
+    buf_reset(&errors);
+    if (*shard && config_shard(shard, &shard_k, &shard_n, &errors) != 0) {
+        fprintf(stderr, "credreport: --shard %s %s\n", shard, errors.data);
+        goto done;
     }
     log_configure(config_str(cfg, "log", "level"), strcmp(config_str(cfg, "log", "format"), "json") == 0);
     const char *log_file = config_str(cfg, "log", "file");
