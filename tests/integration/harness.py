@@ -6,11 +6,13 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EMULATOR = ROOT / "tests" / "emulator"
+sys.path.insert(0, str(EMULATOR))
+from launcher import EmulatorProcess  # noqa: E402
 
 
 class CheckFailed(AssertionError):
@@ -33,47 +35,18 @@ def stop_process(proc):
             proc.wait()
 
 
-class Emulator:
+class Emulator(EmulatorProcess):
+    """An emulator for one test (launcher.py), its stderr kept in the test's folder; tls: a
+    folder made by mkca, as a Path."""
+
     def __init__(self, fixture, tmp, tls=None, faults=None, extra=()):
-        args = ["node", str(EMULATOR / "server.js"), "--fixture", str(fixture), "--port", "0"]
-        if tls:
-            args += ["--tls-cert", str(tls / "server.pem"), "--tls-key", str(tls / "server-key.pem")]
-        if faults:
-            path = tmp / f"faults-{id(self)}.json"
-            path.write_text(json.dumps(faults))
-            args += ["--faults", str(path)]
-        args += list(extra)
-        self.log = open(tmp / f"emulator-{id(self)}.log", "w")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError(f"emulator did not start: {line!r} (see {self.log.name})")
-        self.port = int(line.split()[1])
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self.admin_url = f"{scheme}://127.0.0.1:{self.port}/_emulator"
+        log = open(tmp / f"emulator-{id(self)}.log", "w+")
+        super().__init__(fixture, tls_dir=tls, faults=faults, extra=extra, log=log)
+        self.admin_url = self.url + "/_emulator"
         self.tls = tls
 
-    def admin(self, method, path, body=None, raw=False):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.admin_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        ctx = None
-        if self.tls:
-            import ssl
-            ctx = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
-        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-            payload = resp.read()
-        if raw:
-            return payload
-        return json.loads(payload) if payload else None
-
-    def requests(self):
-        return self.admin("GET", "/requests")
-
     def stop(self):
-        stop_process(self.proc)
+        super().stop()
         self.log.close()
 
 

@@ -2,12 +2,11 @@
 admin API calls and raw signed requests. Uses Debian's boto3 under /usr/bin/python3."""
 import json
 import os
-import select
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
-import urllib.request
 
 import boto3
 from botocore.auth import S3SigV4Auth, SigV4Auth
@@ -17,12 +16,13 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 EMU_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVER = os.path.join(EMU_DIR, "server.js")
-SMALL = os.path.join(EMU_DIR, "fixtures", "small.json")
+sys.path.insert(0, EMU_DIR)
+from launcher import FIXTURES, EmulatorProcess  # noqa: E402
+
+SMALL = os.path.join(FIXTURES, "small.json")
 MGMT = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None)
 MEMBER = ("AKIAMEMBEREXAMPLE333", "memberSecretKeyExample333333333333333333", None)
 MGMT_ID = "111111111111"
-PIDFILE = os.environ.get("EMU_PIDFILE")
 
 
 def load_small():
@@ -48,54 +48,13 @@ class KeepPayloadHashS3Auth(S3SigV4Auth):
             request.headers["X-Amz-Content-SHA256"] = keep
 
 
-class Emulator:
-    """One emulator process. Always call stop() (tests do it in tearDownClass)."""
+class Emulator(EmulatorProcess):
+    """One emulator process (launcher.py) with boto3 clients and raw signed requests. Always
+    call stop() (tests do it in tearDownClass)."""
 
     def __init__(self, fixture=SMALL, tls_dir=None, faults=None, extra_args=()):
-        args = ["node", SERVER, "--fixture", fixture, "--port", "0", "--host", "127.0.0.1"]
-        self.scheme = "http"
-        self.ca = None
-        if tls_dir:
-            args += ["--tls-cert", os.path.join(tls_dir, "server.pem"), "--tls-key", os.path.join(tls_dir, "server-key.pem")]
-            self.scheme = "https"
-            self.ca = os.path.join(tls_dir, "ca.pem")
-        if faults is not None:
-            self.faults_file = write_fixture(faults)
-            args += ["--faults", self.faults_file]
-        args += list(extra_args)
-        self.errlog = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.errlog)
-        if PIDFILE:
-            with open(PIDFILE, "a") as f:
-                f.write("%d\n" % self.proc.pid)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError("emulator did not start: %r %s" % (line, self.stderr()))
-        self.port = int(line.split()[1])
-        self.endpoint = "%s://127.0.0.1:%d" % (self.scheme, self.port)
-
-    def stderr(self):
-        self.errlog.seek(0)
-        return self.errlog.read().decode(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc.stdout.close()
-        if PIDFILE and os.path.exists(PIDFILE):
-            with open(PIDFILE) as f:
-                pids = [line.strip() for line in f if line.strip() and line.strip() != str(self.proc.pid)]
-            with open(PIDFILE, "w") as f:
-                f.write("".join(p + "\n" for p in pids))
-        if getattr(self, "faults_file", None) and os.path.exists(self.faults_file):
-            os.unlink(self.faults_file)
+        super().__init__(fixture, tls_dir=tls_dir, faults=faults, extra=extra_args)
+        self.endpoint = self.url
 
     # --- boto3 -------------------------------------------------------------------------------
     def client(self, service, creds=MGMT, region="us-east-1", attempts=1, validate=True, **kw):
@@ -114,17 +73,8 @@ class Emulator:
 
     # --- admin API -----------------------------------------------------------------------------
     def admin(self, method, path, body=None, raw=False):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.endpoint + "/_emulator/" + path.lstrip("/"), data=data, method=method)
-        ctx = None
-        if self.ca:
-            import ssl
-            ctx = ssl.create_default_context(cafile=self.ca)
-        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-            out = resp.read()
-            if raw:
-                return out, dict(resp.headers)
-            return json.loads(out)
+        """As EmulatorProcess.admin; raw gives (bytes, headers)."""
+        return super().admin(method, path, body, with_headers=raw)
 
     def reset(self):
         return self.admin("POST", "reset")
