@@ -153,7 +153,8 @@ tests/emulator/node_modules/.installed: tests/emulator/package-lock.json
 	cd tests/emulator && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-unit: $(UNIT_BINS) $(REPLAY_BINS)
+# test_aws starts the emulator, which needs its node modules.
+unit: emulator-deps $(UNIT_BINS) $(REPLAY_BINS)
 	@tests/run-unit $(UNIT_BINS) $(REPLAY_BINS)
 
 test: deps

@@ -146,6 +146,13 @@ struct loop *aws_ctx_loop(struct aws_ctx *ctx)
     return ctx->loop;
 }
 
+/* The wall clock of the ctx's settings (aws_settings.wall_clock). */
+static time_t s_wall_now(const struct aws_ctx *ctx)
+{
+    return ctx->settings.wall_clock ? ctx->settings.wall_clock(ctx->settings.wall_clock_arg)
+                                    : time(NULL);
+}
+
 static double s_random01(struct aws_ctx *ctx)
 {
     uint64_t x = ctx->rng;
@@ -488,7 +495,7 @@ void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
     if (fresh) {
         if (log_enabled(LOG_DEBUG)) {
             struct log_field f[] = {LOG_STR("source", fresh->source),
-                                    LOG_NUM("expires_in", fresh->expiration ? fresh->expiration - time(NULL) : 0)};
+                                    LOG_NUM("expires_in", fresh->expiration ? fresh->expiration - s_wall_now(c->ctx) : 0)};
             log_event(LOG_DEBUG, c->have_creds ? "credentials renewed" : "credentials received", f, 2);
         }
         creds_free(&c->creds);
@@ -496,7 +503,7 @@ void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
         c->creds = *fresh;
         memset(fresh, 0, sizeof *fresh);
         c->have_creds = true;
-        c->fetched_at = time(NULL);
+        c->fetched_at = s_wall_now(c->ctx);
         fail = NULL;
     } else if (!fail) {
         memset(&oom, 0, sizeof oom);
@@ -505,7 +512,7 @@ void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,
         fail = &oom;
     }
     /* A failed renewal while the old credentials still work is not fatal for waiters. */
-    s_flush_waiters(c, fail && !s_creds_usable(c, time(NULL)) ? fail : NULL);
+    s_flush_waiters(c, fail && !s_creds_usable(c, s_wall_now(c->ctx)) ? fail : NULL);
     aws_client_unref(c); /* taken by s_refresh */
 }
 
@@ -525,7 +532,7 @@ static bool s_creds_ready(struct aws_call *call)
     struct aws_client *c = call->client;
     if (!c->provider)
         return true;
-    time_t now = time(NULL);
+    time_t now = s_wall_now(c->ctx);
     if (s_creds_usable(c, now)) {
         if (c->creds.expiration && c->creds.expiration - now < AWS_CREDS_REFRESH_BEFORE &&
             now - c->fetched_at >= AWS_CREDS_FRESH_GRACE)
@@ -799,7 +806,7 @@ static void s_send(void *arg)
     struct sigv4_params p;
     /* Region-less global services sign with the partition's fixed region. */
     sigv4_params_init(&p, at->signing_name, at->signing_region,
-                      time(NULL) + atomic_load(&ctx->shared->skew_offset));
+                      s_wall_now(ctx) + atomic_load(&ctx->shared->skew_offset));
     p.creds.access_key_id = call->client->creds.access_key_id;
     p.creds.secret_access_key = call->client->creds.secret_access_key;
     p.creds.session_token = call->client->creds.session_token;
@@ -869,7 +876,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     const char *date = headers_get(&resp->headers, "Date");
     time_t server = date ? retry_parse_http_date(date) : (time_t)-1;
     if (server != (time_t)-1 && resp->status >= 400) {
-        long off = retry_skew_offset(server, time(NULL));
+        long off = retry_skew_offset(server, s_wall_now(ctx));
         if (off && (kind == RETRY_SKEW || resp->status == 403 || resp->status == 400 || resp->status == 401)) {
             if (atomic_exchange(&ctx->shared->skew_offset, off) != off) {
                 struct log_field f[] = {LOG_NUM("offset_seconds", off), LOG_STR("service", call->req.service.id)};

@@ -43,6 +43,9 @@ typedef int (*aws_json_error_fn)(void *arg, const char *body, size_t len, struct
 typedef int (*aws_json_fields_fn)(void *arg, const char *body, size_t len,
                                   const char *const *keys, char **values, size_t n_keys);
 
+/* The wall clock: seconds since the epoch. */
+typedef time_t (*aws_wall_clock_fn)(void *arg);
+
 struct aws_settings {
     char region[AWSNAME_REGION_MAX];
     struct endpoint_overrides endpoints;
@@ -50,6 +53,15 @@ struct aws_settings {
     aws_json_error_fn json_error;
     void *json_error_arg; /* the JSON decoder's owner: given to json_error and json_fields */
     aws_json_fields_fn json_fields;
+    /* Every wall-clock reading of aws.c (but the jitter's seed) goes through this: the
+     * signing time, the clock offset learnt from a response's Date, and when a provider's
+     * credentials arrived and how long they have left. NULL (production) means time(NULL).
+     * It exists so that tests can put the client's clock minutes away from the server's, or
+     * move it past an expiry, without changing the system's time or waiting
+     * (tests/unit/test_aws.c). Backoff and rate limiting run on the monotonic clock
+     * (loop_now) and do not read it: tests shorten them through retry instead. */
+    aws_wall_clock_fn wall_clock;
+    void *wall_clock_arg;
 };
 
 struct aws_ctx;
