@@ -163,7 +163,9 @@ static double s_random01(struct aws_ctx *ctx)
     return (double)(x >> 11) / 9007199254740992.0;
 }
 
-struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_creds *creds)
+/* A client of ctx with one reference and the ctx's shared rate limiters, no credentials yet.
+ * NULL when memory runs out. */
+static struct aws_client *s_client_alloc(struct aws_ctx *ctx)
 {
     struct aws_client *c = calloc(1, sizeof *c);
     if (!c)
@@ -171,6 +173,14 @@ struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_c
     c->ctx = ctx;
     c->refs = 1;
     c->limits = ctx->shared->limits;
+    return c;
+}
+
+struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_creds *creds)
+{
+    struct aws_client *c = s_client_alloc(ctx);
+    if (!c)
+        return NULL;
     if (creds_copy(&c->creds, creds) != 0) {
         free(c);
         return NULL;
@@ -181,12 +191,9 @@ struct aws_client *aws_client_new_static(struct aws_ctx *ctx, const struct aws_c
 
 struct aws_client *aws_client_new_anonymous(struct aws_ctx *ctx)
 {
-    struct aws_client *c = calloc(1, sizeof *c);
+    struct aws_client *c = s_client_alloc(ctx);
     if (!c)
         return NULL;
-    c->ctx = ctx;
-    c->refs = 1;
-    c->limits = ctx->shared->limits;
     c->anonymous = true;
     snprintf(c->creds.source, sizeof c->creds.source, "anonymous");
     return c;
@@ -194,14 +201,11 @@ struct aws_client *aws_client_new_anonymous(struct aws_ctx *ctx)
 
 struct aws_client *aws_client_new_provider(struct aws_ctx *ctx, struct aws_provider *p)
 {
-    struct aws_client *c = calloc(1, sizeof *c);
+    struct aws_client *c = s_client_alloc(ctx);
     if (!c) {
         p->free(p);
         return NULL;
     }
-    c->ctx = ctx;
-    c->refs = 1;
-    c->limits = ctx->shared->limits;
     c->provider = p;
     return c;
 }

@@ -11,32 +11,9 @@
 #include "config/config.h"
 #include "unit.h"
 
-static char *s_files[64];
-static size_t s_n_files;
-
-/* Writes content to a new temp file; returns its path (removed at exit). */
 static const char *write_file(const char *content)
 {
-    char tmpl[] = "/tmp/test_config.XXXXXX";
-    int fd = mkstemp(tmpl);
-    CHECK(fd >= 0, "mkstemp");
-    if (fd < 0)
-        return "/nonexistent";
-    size_t n = strlen(content);
-    CHECK(write(fd, content, n) == (ssize_t)n, "write");
-    close(fd);
-    char *p = strdup(tmpl);
-    if (p && s_n_files < sizeof s_files / sizeof s_files[0])
-        s_files[s_n_files++] = p;
-    return p ? p : "/nonexistent";
-}
-
-static void cleanup_files(void)
-{
-    for (size_t i = 0; i < s_n_files; i++) {
-        unlink(s_files[i]);
-        free(s_files[i]);
-    }
+    return unit_write_file("test_config", content);
 }
 
 /* The repository root, from this file's path as the compiler saw it. */
@@ -1135,6 +1112,6 @@ int main(void)
     test_long_values();
     test_line_buffer_edges();
     test_missing();
-    cleanup_files();
+    unit_remove_files();
     return unit_report("test_config");
 }

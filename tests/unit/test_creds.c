@@ -16,8 +16,6 @@
 #define TOKEN_MARK "zzTOKENzz"
 
 static char s_dir[64];
-static char *s_files[64];
-static size_t s_n_files;
 
 static void check_no_secret(const char *err)
 {
@@ -25,21 +23,9 @@ static void check_no_secret(const char *err)
           "a secret in an error message: %s", err);
 }
 
-/* Writes content to a new file under /tmp; returns its path (freed at exit). */
 static const char *write_file(const char *content)
 {
-    char tmpl[] = "/tmp/test_creds.XXXXXX";
-    int fd = mkstemp(tmpl);
-    CHECK(fd >= 0, "mkstemp");
-    if (fd < 0)
-        return "/nonexistent";
-    size_t n = strlen(content);
-    CHECK(write(fd, content, n) == (ssize_t)n, "write");
-    close(fd);
-    char *p = strdup(tmpl);
-    if (s_n_files < sizeof s_files / sizeof s_files[0])
-        s_files[s_n_files++] = p;
-    return p;
+    return unit_write_file("test_creds", content);
 }
 
 static void use_files(const char *credentials, const char *config)
@@ -882,10 +868,7 @@ int main(void)
     test_file_paths();
     test_chains();
 
-    for (size_t i = 0; i < s_n_files; i++) {
-        unlink(s_files[i]);
-        free(s_files[i]);
-    }
+    unit_remove_files();
     rmdir(s_dir);
     clear_env();
     return unit_report("test_creds");

@@ -315,19 +315,9 @@ static void test_process_async(void)
 
 /* ---- profiles ---- */
 
-static char *s_files[16];
-static size_t s_n_files;
-
 static void use_config(const char *config)
 {
-    char tmpl[] = "/tmp/test_provider.XXXXXX";
-    int fd = mkstemp(tmpl);
-    CHECK(fd >= 0, "mkstemp");
-    size_t n = strlen(config);
-    CHECK(write(fd, config, n) == (ssize_t)n, "write");
-    close(fd);
-    s_files[s_n_files++] = strdup(tmpl);
-    setenv("AWS_CONFIG_FILE", tmpl, 1);
+    setenv("AWS_CONFIG_FILE", unit_write_file("test_provider", config), 1);
     setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
 }
 
@@ -576,9 +566,6 @@ int main(void)
         runtime_free(s_rt);
     }
     loop_global_cleanup();
-    for (size_t i = 0; i < s_n_files; i++) {
-        unlink(s_files[i]);
-        free(s_files[i]);
-    }
+    unit_remove_files();
     return unit_report("test_provider");
 }
