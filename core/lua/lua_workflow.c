@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -313,6 +314,10 @@ static void *s_worker_main(void *arg)
     if (w->link.workflow_ref == LUA_NOREF)
         w->link.load_error = strdup("the workflow script failed to load in a worker thread");
     runtime_drive(rt, s_worker_keep_going, &w->link);
+    /* This thread's accounts are done while the main thread writes the run's files, its
+     * largest allocations: what the accounts left behind goes back to the system first. */
+    lua_gc(rt->L, LUA_GCCOLLECT);
+    malloc_trim(0);
     return NULL;
 }
 

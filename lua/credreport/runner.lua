@@ -7,7 +7,10 @@ local cjson = require "cjson"
 -- Workflow runs allocate mostly short-lived objects (a report's rows, findings, request
 -- tables) while thousands of accounts wait in suspended tasks: generational collection
 -- leaves that large, old heap alone instead of marking it in every cycle (bench/findings-cpu).
-collectgarbage("generational")
+-- A major collection once the heap grew 40% (Lua's default: 100%) frees the finished
+-- accounts' tasks sooner: at 10,000 accounts, about 10 MiB less peak memory for no measurable CPU
+-- (bench/run-org).
+collectgarbage("generational", 20, 40)
 
 local M = {}
 
