@@ -10,7 +10,7 @@ local M = {}
 -- Organizations allows few requests per second per account, shared with every other tool
 -- that calls it: walking many subtrees at once would mostly collect throttling errors. At most
 -- this many listing calls are in flight per thread; a script may change it before discovery.
-M.max_in_flight = 8
+M.max_in_flight = 16
 local gate
 
 -- Listing is the foundation of a run, so a call that failed for a passing reason (throttling
