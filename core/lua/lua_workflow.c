@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -315,9 +314,9 @@ static void *s_worker_main(void *arg)
         w->link.load_error = strdup("the workflow script failed to load in a worker thread");
     runtime_drive(rt, s_worker_keep_going, &w->link);
     /* This thread's accounts are done while the main thread writes the run's files, its
-     * largest allocations: what the accounts left behind goes back to the system first. */
+     * largest allocations: what the accounts left behind is freed first (glibc gives the
+     * top of this thread's heap back to the system). */
     lua_gc(rt->L, LUA_GCCOLLECT);
-    malloc_trim(0);
     return NULL;
 }
 
