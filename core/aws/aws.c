@@ -38,6 +38,9 @@ struct ctx_http {
 
 #define S3_BUCKET_MAX 64   /* a bucket name's 63 characters and the '\0' */
 #define S_BUCKET_REGIONS 8 /* buckets whose region S3 named, remembered per thread */
+/* Attempts of one call a server may refuse at its connection limit before they count: each
+ * refusal lowers the loop's bound, so a server that keeps refusing is failing, not full. */
+#define S_FREE_REFUSALS 16
 
 struct aws_ctx {
     struct loop *loop;
@@ -87,6 +90,7 @@ struct aws_call {
     char operation[64];           /* req.operation points here */
     const char *endpoint;         /* of the last attempt (owned by the loop), for errors */
     int attempts;
+    int refusals;                 /* attempts the server refused at its connection limit */
     int retry_cost;
     bool skew_retried;
     bool region_retried;
@@ -893,6 +897,14 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
             }
         }
     }
+    /* A server at its connection limit did not see the request: it waits for one of the
+     * fewer connections the loop now keeps, without spending an attempt. */
+    if (resp->refused && call->refusals < S_FREE_REFUSALS) {
+        call->refusals++;
+        call->attempts--;
+        s_attempt(call);
+        return true;
+    }
     /* S3 tells where a bucket lives when asked in the wrong region. */
     const char *bucket_region = headers_get(&resp->headers, "x-amz-bucket-region");
     if (call->req.service.protocol == AWS_REST_XML && bucket_region && !call->region_retried &&
@@ -930,9 +942,9 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     if (log_enabled(LOG_DEBUG)) {
         struct log_field f[] = {LOG_STR("service", call->req.service.id),
                                 LOG_STR("operation", call->req.operation ? call->req.operation : ""),
-                                LOG_STR("code", e->code), LOG_NUM("attempt", call->attempts),
-                                LOG_NUM("delay", delay)};
-        log_event(LOG_DEBUG, "retrying", f, 5);
+                                LOG_STR("code", e->code), LOG_STR("error", e->message),
+                                LOG_NUM("attempt", call->attempts), LOG_NUM("delay", delay)};
+        log_event(LOG_DEBUG, "retrying", f, 6);
     }
     if (!loop_timer_add(ctx->loop, delay, s_on_retry_timer, call)) {
         retry_quota_release(&ctx->shared->quota, cost);

@@ -529,8 +529,9 @@ static bool s_refused(CURLcode rc, long new_connections)
 }
 
 /* Adapts the bound to how the transfer that held a slot ended, and frees the slot (the
- * waiters are served after the transfer's callback). */
-static void s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
+ * waiters are served after the transfer's callback). True when the server refused the
+ * connection while serving others: the bound was lowered. */
+static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
 {
     bool busy = o->active >= o->bound;
     o->active--;
@@ -540,10 +541,13 @@ static void s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
         o->busy_successes = 0;
         struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", o->bound)};
         log_event(LOG_DEBUG, "the endpoint refused a connection: fewer at once", f, 2);
-    } else if (ok && busy && o->bound < o->max && ++o->busy_successes >= o->bound) {
+        return true;
+    }
+    if (ok && busy && o->bound < o->max && ++o->busy_successes >= o->bound) {
         o->bound++;
         o->busy_successes = 0;
     }
+    return false;
 }
 
 static int s_timer_less(const struct loop_timer *a, const struct loop_timer *b)
@@ -637,7 +641,7 @@ static void s_finish_transfers(struct loop *l)
         if (t->slot) {
             long connects = 0;
             curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
-            s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
+            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
         }
         if (rc == CURLE_FILESIZE_EXCEEDED ||
             (rc == CURLE_WRITE_ERROR && (t->resp.too_large || t->too_many_headers))) {

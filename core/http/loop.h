@@ -55,6 +55,10 @@ struct http_response {
                                 * LOOP_MAX_HEADERS: a failed transfer (status 0,
                                 * transport_error set, no body) */
     bool certificate_error;    /* the server's certificate could not be verified */
+    bool refused;              /* a new connection the server dropped at once while it served
+                                * others from this loop: it is at its connection limit and did
+                                * not process the request; the loop now keeps fewer connections
+                                * to it (see loop_origin_acquire) */
     char error[512];           /* what went wrong in transport, for people */
 };
 
