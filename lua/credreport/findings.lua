@@ -550,7 +550,9 @@ function Log:body()
   local chunks = self.chunks
   for _, c in ipairs(self.resolved_chunks) do chunks[#chunks + 1] = c end
   self.chunks, self.resolved_chunks = {}, {}
-  return #chunks > 0 and table.concat(chunks, "\n") .. "\n" or ""
+  if #chunks == 0 then return "" end
+  chunks[#chunks + 1] = "" -- the last line's "\n", without copying the whole body once more
+  return table.concat(chunks, "\n")
 end
 
 -- The most severe new findings (up to M.KEEP of each severity) and how many new ones there
