@@ -343,10 +343,13 @@ function M.compact(line)
 end
 
 -- The findings of a run on the main thread: lines of the findings file as outcomes arrive,
--- counts, and what was resolved. Memory grows with the lines' text only: the new and resolved
--- findings kept as tables (for the summary page and the SNS message) are the M.KEEP most
--- severe of each severity.
+-- counts, and what was resolved. The lines wait in a temporary file without a name (they run
+-- to hundreds of MB for a large organization: bench/findings-cpu), in memory only when no
+-- such file can be made or written; the new and resolved findings kept as tables (for the
+-- summary page and the SNS message) are the M.KEEP most severe of each severity.
 M.KEEP = 100
+-- Opens the spool: a file handle opened for reading and writing, or nil (tests replace it).
+M.open_spool = io.tmpfile
 local Log = {}
 Log.__index = Log
 
@@ -360,7 +363,8 @@ end
 function M.log(checks, baseline, run)
   local by_id = {}
   for _, c in ipairs(checks or {}) do by_id[c.id] = c end
-  return setmetatable({checks = by_id, baseline = baseline, run = run, chunks = {}, resolved_chunks = {},
+  return setmetatable({checks = by_id, baseline = baseline, run = run, chunks = {}, resolved = {},
+                       spooled = 0,
                        new_kept = severity_table("list"), new_by_severity = severity_table(),
                        resolved_kept = severity_table("list"), by_account = {},
                        counts = {total = 0, new = 0, persisting = 0, resolved = 0, critical = 0,
@@ -483,7 +487,7 @@ function Log:add(account, outcome)
     end
     chunk = table.concat(out, "\n")
   end
-  if chunk then self.chunks[#self.chunks + 1] = chunk end
+  if chunk then self:keep_lines(chunk) end
   if before then
     local resolved = {}
     for _, text in pairs(before) do
@@ -495,7 +499,7 @@ function Log:add(account, outcome)
         keep(self.resolved_kept, f)
       end
     end
-    if #resolved > 0 then self.resolved_chunks[#self.resolved_chunks + 1] = table.concat(resolved, "\n") end
+    if #resolved > 0 then self.resolved[#self.resolved + 1] = table.concat(resolved, "\n") end
     base.findings[account.id] = nil
   end
   self.by_account[account.id] = counts
@@ -546,13 +550,49 @@ end
 
 -- The findings file: the run's findings in the order outcomes came, then the resolved ones.
 -- Frees the lines: call it once.
+-- Adds lines (joined by "\n") to the file: to the spool while it takes them, else to memory.
+-- Bytes the spool took in a write that failed are overwritten by the next one.
+function Log:keep_lines(text)
+  if self.spool == nil then
+    self.spool = M.open_spool() or false
+    if self.spool then self.spool:setvbuf("no") end -- a full disk fails the write, not a later flush
+  end
+  if self.spool and self.spool:seek("set", self.spooled) and self.spool:write(text, "\n") then
+    self.spooled = self.spooled + #text + 1
+    return
+  end
+  if self.spool then
+    core.log("warn", "cannot spool findings to a temporary file: keeping them in memory",
+             {bytes = self.spooled})
+    self.spill, self.spool = self.spool, false -- what it took is read back from it
+  end
+  self.chunks[#self.chunks + 1] = text
+end
+
+-- The findings file's text, once: the lines, then the resolved ones (nil, err when the
+-- spool cannot be read back). Read from the spool in one piece of its exact size, so that
+-- the body is the only copy when it is uploaded.
 function Log:body()
+  for _, c in ipairs(self.resolved) do self:keep_lines(c) end
+  self.resolved = {}
+  local head = "" -- the spooled lines, each ending in "\n"
+  local file = self.spool or self.spill
+  if file then
+    if self.spooled > 0 then
+      head = file:seek("set") and file:read(self.spooled)
+    end
+    local spooled = self.spooled
+    file:close()
+    self.spool, self.spill, self.spooled = false, nil, 0
+    if #(head or "") ~= spooled then
+      return nil, "the findings spooled to a temporary file could not be read back"
+    end
+  end
+  if #self.chunks == 0 then return head end
   local chunks = self.chunks
-  for _, c in ipairs(self.resolved_chunks) do chunks[#chunks + 1] = c end
-  self.chunks, self.resolved_chunks = {}, {}
-  if #chunks == 0 then return "" end
-  chunks[#chunks + 1] = "" -- the last line's "\n", without copying the whole body once more
-  return table.concat(chunks, "\n")
+  self.chunks = {}
+  chunks[#chunks + 1] = "" -- the last line's "\n"
+  return head .. table.concat(chunks, "\n")
 end
 
 -- The most severe new findings (up to M.KEEP of each severity) and how many new ones there

@@ -529,10 +529,15 @@ function Workflow:finish(info)
   end
   local flog = self.checks and self:gather_findings(info, client)
   if flog then
-    local body = flog:body()
+    local body, berr = flog:body()
     -- The lines it was made of are garbage now: free them before the upload copies the body.
     collectgarbage("collect")
-    files.findings = store(findings.key(run), body, "application/x-ndjson", "findings")
+    if body then
+      files.findings = store(findings.key(run), body, "application/x-ndjson", "findings")
+    else
+      unwritten = unwritten + 1
+      log("error", "cannot write the findings", {key = findings.key(run), error = berr})
+    end
     body = nil -- let it go before the next files are built
   end
   if self.output.consolidated_csv then

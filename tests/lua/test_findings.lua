@@ -191,11 +191,35 @@ local function file_of(keep_n, baseline)
     T.eq(o.findings, nil, "the packed findings are taken")
   end
   findings.KEEP = 100
-  return log:body(), log
+  local body, err = log:body()
+  return body, log, err
 end
 local slow, slow_log = file_of(100)
 local fast, fast_log = file_of(0)
 T.eq(fast, slow, "the same file either way")
+-- the lines wait in a temporary file; without one, or when it stops taking them, in memory
+local real_open = findings.open_spool
+findings.open_spool = function() return nil end
+T.eq(file_of(100), slow, "the same file kept in memory")
+local writes = 0
+findings.open_spool = function()
+  local f = io.tmpfile()
+  return setmetatable({write = function(self, ...)
+    writes = writes + 1
+    if writes == 3 then f:write("partial") return nil, "No space left on device" end
+    return f:write(...) and self
+  end}, {__index = function(_, k) return function(_, ...) return f[k](f, ...) end end})
+end
+T.eq(file_of(100), slow, "the same file when the spool fails part way")
+T.check(writes >= 3, "the spool failed part way")
+findings.open_spool = function()
+  local f = io.tmpfile()
+  return setmetatable({read = function() return nil end},
+                      {__index = function(_, k) return function(_, ...) return f[k](f, ...) end end})
+end
+local none, _, why = file_of(100)
+T.check(none == nil and tostring(why):find("could not be read back"), "a spool that cannot be read back: " .. tostring(why))
+findings.open_spool = real_open
 T.eq(fast_log.counts.new, 3 * #found, "all new")
 T.eq(cjson.encode(fast_log.counts), cjson.encode(slow_log.counts), "the same counts")
 T.eq(fast_log.by_check.root_no_mfa.new, 3, "new per check (one pass)")
