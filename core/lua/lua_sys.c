@@ -434,6 +434,66 @@ static int l_write_file(lua_State *L)
     return 1;
 }
 
+/* core.read_file(path[, root]) -> content | nil, err
+ * A regular file's content. With a root, the directories from root to the file are opened
+ * as s_open_dir() does and the file itself is not followed if it is a symbolic link, so a
+ * link planted inside a destination cannot send the read elsewhere. */
+static int l_read_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *root = luaL_optstring(L, 2, NULL);
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    const char *dir = slash ? lua_pushlstring(L, path, slash > path ? (size_t)(slash - path) : 1)
+                            : ".";
+    struct buf why = BUF_INIT;
+    int dirfd = s_open_dir(dir, root, false, 0700, &why);
+    if (dirfd < 0)
+        return s_fail_why(L, &why);
+    buf_free(&why);
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(dirfd);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) != 0) {
+        e = errno;
+        close(fd);
+        fd = -1;
+    } else if (fd >= 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read %s: not a regular file", path);
+        return 2;
+    }
+    if (fd < 0 && e == ELOOP) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read %s: a symbolic link (not followed inside the destination)", path);
+        return 2;
+    }
+    if (fd < 0)
+        return s_fail(L, "cannot read", path, e);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (;;) {
+        char *p = luaL_prepbuffer(&b);
+        ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            e = errno;
+            if (n < 0) {
+                close(fd);
+                return s_fail(L, "cannot read", path, e);
+            }
+            break;
+        }
+        luaL_addsize(&b, (size_t)n);
+    }
+    close(fd);
+    luaL_pushresult(&b);
+    return 1;
+}
+
 /* ---- logging ---------------------------------------------------------------------- */
 
 static const char *s_levels[] = {"debug", "info", "warn", "error", NULL};
@@ -666,6 +726,7 @@ void sys_primitives_add(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
         {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
+        {"read_file", l_read_file},
         {"log", l_log}, {"printable", l_printable}, {"check_key_template", l_check_key_template},
         {"check_shard", l_check_shard},
         {"can_write", l_can_write}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};

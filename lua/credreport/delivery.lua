@@ -155,11 +155,10 @@ function Folder.list(dest, _, dir)
   return names
 end
 
+-- Read without following a link planted inside the destination, as files are written.
 function Folder.get(dest, _, key)
-  local f, err = io.open(dest.path .. "/" .. key, "rb")
-  if not f then return nil, {code = "ReadFailed", message = err} end
-  local body = f:read("a")
-  f:close()
+  local body, err = core.read_file(dest.path .. "/" .. key, dest.path)
+  if not body then return nil, {code = "ReadFailed", message = err} end
   return body
 end
 

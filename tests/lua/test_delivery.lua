@@ -166,6 +166,21 @@ ok, why = delivery.verify(nil, f, OUT, "2026-06-01/credentialReport_1.csv", #BOD
 T.check(not ok and why == "its SHA-256 differs", "a file that differs")
 ok, why = delivery.verify(nil, f, OUT, "2026-06-01/credentialReport_1.csv", 3, SHA)
 T.check(not ok and why:find("bytes"), "a file of another size")
+-- links planted inside the destination are not followed when reading either
+local outside = dir .. "/outside.csv"
+local oh = assert(io.open(outside, "wb"))
+oh:write(BODY)
+oh:close()
+os.execute(("ln -s %q %q && ln -s %q %q"):format(outside, dir .. "/reports/2026-06-01/planted.csv",
+                                                 dir, dir .. "/reports/2026-06-02"))
+body, gerr = delivery.get(nil, f, "2026-06-01/planted.csv")
+T.check(not body and gerr.code == "ReadFailed" and gerr.message:find("symbolic link", 1, true),
+        "a planted link to a file is not read: " .. tostring(gerr and gerr.message))
+body, gerr = delivery.get(nil, f, "2026-06-02/outside.csv")
+T.check(not body and gerr.code == "ReadFailed", "a planted link to a folder is not read through: " ..
+        tostring(gerr and gerr.message))
+ok, why = delivery.verify(nil, f, OUT, "2026-06-01/planted.csv", #BODY, SHA)
+T.check(not ok, "a planted link does not verify as a delivered report")
 cok, cerr = delivery.check(nil, delivery.destination(dir .. "/reports/2026-06-01/credentialReport_1.csv/sub"))
 T.check(not cok and cerr.code == "WriteFailed", "a folder under a file cannot be written: the check fails")
 cleanup()
