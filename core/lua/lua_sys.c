@@ -378,6 +378,16 @@ static int l_mkdir_p(lua_State *L)
     return 1;
 }
 
+/* [-0, +1, m] Pushes and returns the directory part of path ("." when it has none); *name
+ * is its last component. */
+static const char *s_split_path(lua_State *L, const char *path, const char **name)
+{
+    const char *slash = strrchr(path, '/');
+    *name = slash ? slash + 1 : path;
+    return slash ? lua_pushlstring(L, path, slash > path ? (size_t)(slash - path) : 1)
+                 : lua_pushliteral(L, ".");
+}
+
 /* core.write_file(path, data[, mode[, root]]) -> true | nil, err
  * Written to a temporary file beside it, flushed, then renamed: a reader sees the old file
  * or the whole new one, never a part. Mode defaults to 0600. With a root, the directories
@@ -389,12 +399,10 @@ static int l_write_file(lua_State *L)
     const char *data = luaL_checklstring(L, 2, &len);
     mode_t mode = s_opt_mode(L, 3, 0600);
     const char *root = luaL_optstring(L, 4, NULL);
-    const char *slash = strrchr(path, '/');
-    const char *name = slash ? slash + 1 : path;
+    const char *name;
+    const char *dir = s_split_path(L, path, &name);
     if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return s_fail(L, "cannot write", path, EISDIR);
-    const char *dir = slash ? lua_pushlstring(L, path, slash > path ? (size_t)(slash - path) : 1)
-                            : ".";
     struct buf why = BUF_INIT;
     int dirfd = s_open_dir(dir, root, false, 0700, &why);
     if (dirfd < 0)
@@ -442,10 +450,8 @@ static int l_read_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *root = luaL_optstring(L, 2, NULL);
-    const char *slash = strrchr(path, '/');
-    const char *name = slash ? slash + 1 : path;
-    const char *dir = slash ? lua_pushlstring(L, path, slash > path ? (size_t)(slash - path) : 1)
-                            : ".";
+    const char *name;
+    const char *dir = s_split_path(L, path, &name);
     struct buf why = BUF_INIT;
     int dirfd = s_open_dir(dir, root, false, 0700, &why);
     if (dirfd < 0)
@@ -571,10 +577,7 @@ static int l_check_key_template(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    lua_pushnil(L);
-    lua_pushstring(L, why.data ? why.data : "invalid key template");
-    buf_free(&why);
-    return 2;
+    return s_fail_why(L, &why);
 }
 
 /* core.check_shard(spec) -> k, n | nil, why: the rules of [run] shard, so that a script's
@@ -591,10 +594,7 @@ static int l_check_shard(lua_State *L)
         lua_pushinteger(L, n);
         return 2;
     }
-    lua_pushnil(L);
-    lua_pushstring(L, why.data ? why.data : "invalid shard");
-    buf_free(&why);
-    return 2;
+    return s_fail_why(L, &why);
 }
 
 /* core.printable(text) -> text with control characters shown as \xNN, for terminals and

@@ -551,13 +551,13 @@ end
 -- The findings file: the run's findings in the order outcomes came, then the resolved ones.
 -- Frees the lines: call it once.
 -- Adds lines (joined by "\n") to the file: to the spool while it takes them, else to memory.
--- Bytes the spool took in a write that failed are overwritten by the next one.
+-- After a write that failed, the spool takes no more: what it took of that write is not read back.
 function Log:keep_lines(text)
   if self.spool == nil then
     self.spool = M.open_spool() or false
     if self.spool then self.spool:setvbuf("no") end -- a full disk fails the write, not a later flush
   end
-  if self.spool and self.spool:seek("set", self.spooled) and self.spool:write(text, "\n") then
+  if self.spool and self.spool:write(text, "\n") then
     self.spooled = self.spooled + #text + 1
     return
   end

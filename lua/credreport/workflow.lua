@@ -517,10 +517,11 @@ function Workflow:finish(info)
   info.shard = self.shard
   local client, cerr = destination_client(self)
   local files, unwritten = {}, 0
-  -- Stores a file of the run beside the manifest; logs and counts it when it cannot.
-  local function store(key, body, content_type, what)
-    local location, err = nil, cerr
-    if not cerr then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
+  -- Stores a file of the run beside the manifest; logs and counts it when it cannot (or when
+  -- its body could not be made: why).
+  local function store(key, body, content_type, what, why)
+    local location, err = nil, why or cerr
+    if not err then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
     if not location then
       unwritten = unwritten + 1
       log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
@@ -532,12 +533,7 @@ function Workflow:finish(info)
     local body, berr = flog:body()
     -- The lines it was made of are garbage now: free them before the upload copies the body.
     collectgarbage("collect")
-    if body then
-      files.findings = store(findings.key(run), body, "application/x-ndjson", "findings")
-    else
-      unwritten = unwritten + 1
-      log("error", "cannot write the findings", {key = findings.key(run), error = berr})
-    end
+    files.findings = store(findings.key(run), body, "application/x-ndjson", "findings", berr)
     body = nil -- let it go before the next files are built
   end
   if self.output.consolidated_csv then
