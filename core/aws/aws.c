@@ -1,5 +1,6 @@
 #include "aws/aws.h"
 
+#include <errno.h>
 #include <math.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -11,7 +12,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "base/log.h"
+#include "base/pieces.h"
 #include "aws/sigv4.h"
 #include "base/xml.h"
 
@@ -797,6 +801,31 @@ static const char *s_body(const struct aws_request *r, size_t *len)
     return r->body_ref ? r->body_ref : r->body.data;
 }
 
+static int s_digest_piece(void *arg, const void *piece, size_t n)
+{
+    return EVP_DigestUpdate(arg, piece, n) ? 0 : -1;
+}
+
+/* The hex SHA-256 of a file body, for its signature: 0, or -1 with err. */
+static int s_file_sha256_hex(const struct http_file_body *f, char hex[65], char *err, size_t errlen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    errno = 0;
+    int rc = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+             pieces_each(f->fd, f->len, s_digest_piece, c) == 0 &&
+             EVP_DigestFinal_ex(c, md, &mdlen) ? 0 : -1;
+    EVP_MD_CTX_free(c);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot read the body to send: %s", strerror(errno ? errno : ENOMEM));
+        return -1;
+    }
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
 /* With a connection slot (or none to be had): signs and sends the call's attempt. */
 static void s_send(void *arg)
 {
@@ -811,6 +840,8 @@ static void s_send(void *arg)
     call->at = NULL;
     size_t body_len;
     const char *body = s_body(&call->req, &body_len);
+    const struct http_file_body *file = call->req.body_file;
+    char file_hash[65];
     struct sigv4_params p;
     /* Region-less global services sign with the partition's fixed region. */
     sigv4_params_init(&p, at->signing_name, at->signing_region,
@@ -826,6 +857,17 @@ static void s_send(void *arg)
         if (call->req.unsigned_payload)
             p.payload_hash = "UNSIGNED-PAYLOAD";
     }
+    if (file) {
+        body = NULL;
+        body_len = file->len;
+        if (!p.payload_hash) {
+            fail_code = "ReadFailed";
+            if (s_file_sha256_hex(file, file_hash, err, sizeof err) != 0)
+                goto fail;
+            fail_code = "SigningError";
+            p.payload_hash = file_hash;
+        }
+    }
     if (!call->client->anonymous &&
         sigv4_sign(&p, call->req.method, at->path.data, call->req.query, &at->headers,
                    body, body_len, &sig, err, sizeof err) != 0)
@@ -838,6 +880,7 @@ static void s_send(void *arg)
         .headers = &at->headers,
         .body = body,
         .body_len = body_len,
+        .body_file = file,
         .max_body = s_max_body(&call->req),
     };
     fail_code = "HttpError";

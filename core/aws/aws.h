@@ -87,6 +87,8 @@ struct aws_request {
     const char *body_ref;       /* when set, sent instead of body: the caller keeps these
                                  * bytes alive until done runs (a large upload, not copied) */
     size_t body_ref_len;
+    const struct http_file_body *body_file; /* when set, sent instead of either (an S3 PUT of
+                                             * a large file): open and alive until done runs */
     bool unsigned_payload;      /* S3: send UNSIGNED-PAYLOAD instead of the body's hash */
     bool secret_body;           /* the body holds a secret (a web identity token, an external
                                  * id): wiped */

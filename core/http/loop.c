@@ -56,6 +56,8 @@ struct transfer {
     size_t max_body;
     bool too_many_headers;
     struct curl_slist *headers;
+    struct http_file_body file; /* the body, when it comes from a file */
+    size_t file_sent;
     struct http_response resp;
     http_done_fn done;
     void *arg;
@@ -328,6 +330,34 @@ static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
     return headers_add(&t->resp.headers, name, value) == 0 ? len : 0;
 }
 
+static size_t s_on_read(char *out, size_t size, size_t n, void *arg)
+{
+    struct transfer *t = arg;
+    size_t want = size * n, left = t->file.len - t->file_sent;
+    if (want > left)
+        want = left;
+    if (!want)
+        return 0;
+    ssize_t got;
+    do
+        got = pread(t->file.fd, out, want, (off_t)t->file_sent);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0) /* a file cut short must not end the body early: the length was announced */
+        return CURL_READFUNC_ABORT;
+    t->file_sent += (size_t)got;
+    return (size_t)got;
+}
+
+/* curl rewinds the body when it sends the request again on a fresh connection. */
+static int s_on_seek(void *arg, curl_off_t offset, int origin)
+{
+    struct transfer *t = arg;
+    if (origin != SEEK_SET || offset < 0 || (size_t)offset > t->file.len)
+        return CURL_SEEKFUNC_FAIL;
+    t->file_sent = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 int loop_http(struct loop *l, const struct http_request *req, http_done_fn done, void *arg,
               char *err, size_t errlen)
 {
@@ -371,7 +401,15 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else
         curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
-    if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
+    if (req->body_file) {
+        t->file = *req->body_file;
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->file.len);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, s_on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, t);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, s_on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, t);
+    } else if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }

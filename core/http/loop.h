@@ -23,6 +23,12 @@ struct http_settings {
 
 struct loop_origin;
 
+/* A body sent from a file as it goes out, never held in memory whole. */
+struct http_file_body {
+    int fd;     /* read with pread from offset 0; borrowed: open until the callback */
+    size_t len; /* the bytes sent */
+};
+
 struct http_request {
     struct loop_origin *slot;  /* a slot the caller holds (loop_origin_acquire): the transfer
                                 * gives it back when it ends; NULL: no slot needed */
@@ -31,6 +37,8 @@ struct http_request {
     const struct header_list *headers;
     const void *body;          /* borrowed: must stay valid until the callback */
     size_t body_len;
+    const struct http_file_body *body_file; /* when set, sent instead of body (a PUT);
+                                             * borrowed like body */
     long timeout_ms;           /* > 0: this request's whole time (and connect time) limit,
                                 * instead of the loop's settings */
     size_t max_body;           /* the largest response body accepted, in bytes; 0:

@@ -492,7 +492,8 @@ static int s_headers_from_lua(lua_State *L, int idx, struct header_list *h)
 }
 
 /* client:s3(method, {bucket=, key=, query=, headers=, body=, region=, unsigned_payload=})
- * -> {status, headers, body}, meta | nil, err */
+ * -> {status, headers, body}, meta | nil, err
+ * body: a string, or a file whose whole content is sent, read as it goes out. */
 static int l_client_s3(lua_State *L)
 {
     struct client_ud *cu = s_check_client(L, 1);
@@ -507,8 +508,9 @@ static int l_client_s3(lua_State *L)
     lua_getfield(L, 3, "region");  /* 9 */
     lua_getfield(L, 3, "unsigned_payload"); /* 10 */
     const char *bucket = luaL_checkstring(L, 4);
-    size_t blen = 0;
-    const char *body = luaL_optlstring(L, 8, "", &blen);
+    struct body_arg body = {"", 0, -1};
+    if (!lua_isnil(L, 8))
+        body_arg_check(L, 8, &body);
     struct aws_request req;
     aws_request_init(&req, service_find("s3"));
     req.operation = method;
@@ -518,9 +520,17 @@ static int l_client_s3(lua_State *L)
     req.query = luaL_optstring(L, 6, NULL);
     req.region = luaL_optstring(L, 9, NULL);
     req.unsigned_payload = lua_toboolean(L, 10);
-    /* The body string stays on this function's stack, so alive, while the task waits. */
-    req.body_ref = body;
-    req.body_ref_len = blen;
+    /* The body, a string or a file, stays on this function's stack, so alive, while the task
+     * waits; so does what tells the core which file to read. */
+    if (body.data) {
+        req.body_ref = body.data;
+        req.body_ref_len = body.len;
+    } else {
+        struct http_file_body *file = lua_newuserdatauv(L, sizeof *file, 0);
+        file->fd = body.fd;
+        file->len = body.len;
+        req.body_file = file;
+    }
     if (s_headers_from_lua(L, 7, &req.headers) != 0) {
         aws_request_cleanup(&req);
         return luaL_error(L, "out of memory");

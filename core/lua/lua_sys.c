@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "base/errmsg.h"
 #include "base/log.h"
+#include "base/pieces.h"
 #include "lua/lua_primitives.h"
 #include "lua/lua_runtime.h"
 #include "base/printable.h"
@@ -80,18 +81,56 @@ static int l_base64_encode(lua_State *L)
 
 /* core.digest(algorithm, data[, encoding]) -> digest; algorithm "sha256" | "md5",
  * encoding "hex" (default) | "base64" | "raw" */
+void body_arg_check(lua_State *L, int idx, struct body_arg *b)
+{
+    b->fd = -1;
+    b->data = NULL;
+    luaL_Stream *file = luaL_testudata(L, idx, LUA_FILEHANDLE);
+    if (!file) {
+        b->data = luaL_checklstring(L, idx, &b->len);
+        return;
+    }
+    struct stat st;
+    if (!file->closef)
+        luaL_argerror(L, idx, "a closed file");
+    if (fflush(file->f) != 0 || fstat(fileno(file->f), &st) != 0)
+        luaL_argerror(L, idx, lua_pushfstring(L, "an unreadable file: %s", strerror(errno)));
+    b->fd = fileno(file->f);
+    b->len = (size_t)st.st_size;
+}
+
+static int s_digest_piece(void *arg, const void *piece, size_t n)
+{
+    return EVP_DigestUpdate(arg, piece, n) ? 0 : -1;
+}
+
+/* core.digest(algo, body[, enc]) -> digest | nil, err (a file that cannot be read)
+ * body: a string or a file (its whole content). */
 static int l_digest(lua_State *L)
 {
     static const char *algos[] = {"sha256", "md5", NULL};
     static const char *encs[] = {"hex", "base64", "raw", NULL};
     int algo = luaL_checkoption(L, 1, NULL, algos);
-    size_t len;
-    const char *data = luaL_checklstring(L, 2, &len);
+    struct body_arg body;
+    body_arg_check(L, 2, &body);
     int enc = luaL_checkoption(L, 3, "hex", encs);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(data, len, md, &mdlen, algo == 0 ? EVP_sha256() : EVP_md5(), NULL))
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    errno = 0;
+    bool ok = c && EVP_DigestInit_ex(c, algo == 0 ? EVP_sha256() : EVP_md5(), NULL) &&
+              (body.data ? EVP_DigestUpdate(c, body.data, body.len) == 1
+                         : pieces_each(body.fd, body.len, s_digest_piece, c) == 0) &&
+              EVP_DigestFinal_ex(c, md, &mdlen);
+    int e = errno;
+    EVP_MD_CTX_free(c);
+    if (!ok && body.data)
         return luaL_error(L, "digest failed");
+    if (!ok) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read the file to digest: %s", strerror(e ? e : EIO));
+        return 2;
+    }
     if (enc == 2) {
         lua_pushlstring(L, (const char *)md, mdlen);
     } else if (enc == 1) {
@@ -388,15 +427,31 @@ static const char *s_split_path(lua_State *L, const char *path, const char **nam
                  : lua_pushliteral(L, ".");
 }
 
-/* core.write_file(path, data[, mode[, root]]) -> true | nil, err
- * Written to a temporary file beside it, flushed, then renamed: a reader sees the old file
- * or the whole new one, never a part. Mode defaults to 0600. With a root, the directories
- * from root to the file are opened as s_open_dir() does. */
+static int s_write_all(void *arg, const void *data, size_t len)
+{
+    int fd = *(int *)arg;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* core.write_file(path, body[, mode[, root]]) -> true | nil, err
+ * body: a string or a file (its whole content, copied piece by piece). Written to a
+ * temporary file beside it, flushed, then renamed: a reader sees the old file or the whole
+ * new one, never a part. Mode defaults to 0600. With a root, the directories from root to
+ * the file are opened as s_open_dir() does. */
 static int l_write_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    size_t len;
-    const char *data = luaL_checklstring(L, 2, &len);
+    struct body_arg body;
+    body_arg_check(L, 2, &body);
     mode_t mode = s_opt_mode(L, 3, 0600);
     const char *root = luaL_optstring(L, 4, NULL);
     const char *name;
@@ -408,20 +463,13 @@ static int l_write_file(lua_State *L)
     if (dirfd < 0)
         return s_fail_why(L, &why);
     buf_free(&why);
-    const char *tmp = lua_pushfstring(L, "%s.tmp-%d-%p", name, (int)getpid(), (void *)&len);
+    const char *tmp = lua_pushfstring(L, "%s.tmp-%d-%p", name, (int)getpid(), (void *)&body);
     const char *shown = lua_pushfstring(L, "%s/%s", dir, tmp);
     int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     int e = errno;
-    size_t off = 0;
-    while (fd >= 0 && off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        off += (size_t)n;
-    }
-    bool ok = fd >= 0 && off == len && fchmod(fd, mode) == 0 && fsync(fd) == 0;
+    bool written = fd >= 0 && (body.data ? s_write_all(&fd, body.data, body.len)
+                                         : pieces_each(body.fd, body.len, s_write_all, &fd)) == 0;
+    bool ok = written && fchmod(fd, mode) == 0 && fsync(fd) == 0;
     e = fd < 0 ? e : errno;
     if (fd >= 0 && close(fd) != 0 && ok) {
         ok = false;

@@ -569,14 +569,19 @@ function Log:keep_lines(text)
   self.chunks[#self.chunks + 1] = text
 end
 
--- The findings file's text, once: the lines, then the resolved ones (nil, err when the
--- spool cannot be read back). Read from the spool in one piece of its exact size, so that
--- the body is the only copy when it is uploaded.
+-- The findings file's content, once: the lines, then the resolved ones. When every line is in
+-- the spool, the spool itself (a file, sent as it is read, never held whole in memory; the
+-- caller closes it); else a string, or nil, err when the spool cannot be read back.
 function Log:body()
   for _, c in ipairs(self.resolved) do self:keep_lines(c) end
   self.resolved = {}
-  local head = "" -- the spooled lines, each ending in "\n"
-  local file = self.spool or self.spill
+  if self.spool and #self.chunks == 0 then
+    local file = self.spool
+    self.spool, self.spooled = false, 0
+    return file
+  end
+  local head = "" -- what the spool took before it failed, each line ending in "\n"
+  local file = self.spill
   if file then
     if self.spooled > 0 then
       head = file:seek("set") and file:read(self.spooled)

@@ -531,9 +531,8 @@ function Workflow:finish(info)
   local flog = self.checks and self:gather_findings(info, client)
   if flog then
     local body, berr = flog:body()
-    -- The lines it was made of are garbage now: free them before the upload copies the body.
-    collectgarbage("collect")
     files.findings = store(findings.key(run), body, "application/x-ndjson", "findings", berr)
+    if io.type(body) == "file" then body:close() end
     body = nil -- let it go before the next files are built
   end
   if self.output.consolidated_csv then

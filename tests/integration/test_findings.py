@@ -353,3 +353,32 @@ def test_findings_and_summary_can_be_turned_off(ctx):
     check(not [n for n in names if n.startswith(("findings-", "summary-", "credential-reports-"))], f"{names}")
     m = json.loads(next(folder.glob("manifest-*.json")).read_text())
     check("findings" not in m and all("findings" not in r for r in m["accounts"]), "no counts")
+
+
+def test_a_large_findings_file_goes_whole_from_its_spool(ctx):
+    """Thousands of findings wait in a temporary file during the run; the findings file is
+    sent to S3 from it, read piece by piece as it goes out (signed with its content's hash,
+    which the emulator recomputes), and arrives whole: one line per finding the manifest
+    counts, for every account."""
+    path, fx = generate(ctx, accounts=4, seed=5, depth=1, role_missing=0, never_complete=0, suspended=0,
+                        pending_closure=0, closed=0, min_delay_ms=20, max_delay_ms=40)
+    mgmt = fx["management_account_id"]
+    big = next(a for a in fx["accounts"] if a["id"] != mgmt and a["state"] == "ACTIVE")
+    big["users"] = 2000
+    path.write_text(json.dumps(fx))
+    emu = ctx.emulator(path)
+    bucket = fx["buckets"][0]["name"]
+    _run(ctx, emu, fx, f"[output]\ndestination = s3://{bucket}/cr\n", status=0)
+    keys = [o["key"] for o in emu.admin("GET", f"/s3/objects?bucket={bucket}")["objects"]]
+    key = next(k for k in keys if "/findings-" in k)
+    body = emu.admin("GET", f"/s3/object?bucket={bucket}&key={key}", raw=True)
+    check(len(body) > 4 * 64 * 1024 and body.endswith(b"\n"), f"a findings file of {len(body)} bytes")
+    lines = _lines(body.decode())
+    m = json.loads(emu.admin("GET", f"/s3/object?bucket={bucket}&key={key.replace('findings-', 'manifest-').replace('.jsonl', '.json')}", raw=True))
+    check(len(lines) == m["findings"]["total"], f"{len(lines)} lines, the manifest counts {m['findings']['total']}")
+    per_account = {}
+    for f in lines:
+        per_account[f["account"]] = per_account.get(f["account"], 0) + 1
+    for row in m["accounts"]:
+        check(per_account.get(row["id"], 0) == row["findings"]["total"], f"account {row['id']}: {row['findings']}")
+    check(per_account[big["id"]] > 1000, f"the large account's findings: {per_account[big['id']]}")

@@ -54,6 +54,16 @@ T.check(core.base64_decode("not base64!") == nil, "bad base64 is nil, err")
 T.eq(core.digest("sha256", "abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256")
 T.eq(core.digest("md5", "", "base64"), "1B2M2Y8AsgTpgAmY7PhCfg==", "md5 base64")
 T.eq(core.uri_encode("a b/c~"), "a%20b%2Fc~", "uri_encode")
+-- a file is a body too: its whole content, read in pieces (over 64 KiB here), wherever it stands
+local big = ("0123456789abcdef"):rep(10000) .. "end"
+local bigfile = io.tmpfile()
+bigfile:write(big)
+T.eq(core.digest("sha256", bigfile), core.digest("sha256", big), "the digest of a file is its content's")
+T.eq(core.digest("md5", bigfile, "base64"), core.digest("md5", big, "base64"), "md5 of a file")
+T.eq(bigfile:seek(), #big, "the file is left where it stood")
+local closed = io.tmpfile()
+closed:close()
+T.check(not pcall(core.digest, "sha256", closed), "a closed file raises")
 
 -- XML (expat)
 local doc = core.xml_decode([[<R xmlns="x"><A>1</A><L><member>a</member><member>b</member></L><C>x</C><C>y</C></R>]])
@@ -88,6 +98,9 @@ T.check(not ok and err:find("leaves the destination", 1, true), "'..' below the 
 ok, err = core.write_file(dir .. "/elsewhere/g", "x", 384, dir .. "/r")
 T.check(not ok and err:find("not under the destination", 1, true), "outside the root: " .. tostring(err))
 T.check(not pcall(core.write_file, dir .. "/r/f", "x", 99999), "a mode past 07777 raises")
+T.check(core.write_file(dir .. "/r/big", bigfile, 384, dir .. "/r"), "write_file from a file")
+T.eq(core.read_file(dir .. "/r/big", dir .. "/r"), big, "the file's whole content is copied")
+bigfile:close()
 os.execute("rm -rf " .. dir)
 
 return T.done("lua core")
