@@ -187,20 +187,38 @@ function M.delivered(client, dest, date, out)
   return done
 end
 
--- JSON text: one account per line, keys in a stable order, "/" not escaped.
-function M.encode(m)
-  local out = {"{\n"}
+-- Hands the JSON text to put(piece) in order: one account per line, keys in a stable order,
+-- "/" not escaped.
+local function emit(m, put)
+  put("{\n")
   for _, k in ipairs(ordered_keys(m, TOP)) do
     if k ~= "accounts" then
-      out[#out + 1] = ("  %s: %s,\n"):format(json(k), value(m[k], NESTED[k], LISTS[k]))
+      put(("  %s: %s,\n"):format(json(k), value(m[k], NESTED[k], LISTS[k])))
     end
   end
-  out[#out + 1] = '  "accounts": ['
+  put('  "accounts": [')
   for i, row in ipairs(m.accounts) do
-    out[#out + 1] = (i > 1 and ",\n    " or "\n    ") .. value(row, ROW)
+    put((i > 1 and ",\n    " or "\n    ") .. value(row, ROW))
   end
-  out[#out + 1] = #m.accounts > 0 and "\n  ]\n}\n" or "]\n}\n"
+  put(#m.accounts > 0 and "\n  ]\n}\n" or "]\n}\n")
+end
+
+-- The JSON text.
+function M.encode(m)
+  local out = {}
+  emit(m, function(piece) out[#out + 1] = piece end)
   return table.concat(out)
+end
+
+-- The JSON text written to a file row by row, so that a large organization's manifest is
+-- never held whole in memory: the file, or nil, err when a write fails.
+function M.write(m, file)
+  local err
+  emit(m, function(piece)
+    if not err and not file:write(piece) then err = "cannot write the manifest to a temporary file" end
+  end)
+  if err then return nil, err end
+  return file
 end
 
 return M

@@ -518,10 +518,11 @@ function Workflow:finish(info)
   local client, cerr = destination_client(self)
   local files, unwritten = {}, 0
   -- Stores a file of the run beside the manifest; logs and counts it when it cannot (or when
-  -- its body could not be made: why).
+  -- its body could not be made: why). A body that is a file is closed.
   local function store(key, body, content_type, what, why)
     local location, err = nil, why or cerr
     if not err then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
+    if io.type(body) == "file" then body:close() end
     if not location then
       unwritten = unwritten + 1
       log("error", "cannot write the " .. what, {key = key, error = tostring(err and (err.message or err))})
@@ -532,8 +533,6 @@ function Workflow:finish(info)
   if flog then
     local body, berr = flog:body()
     files.findings = store(findings.key(run), body, "application/x-ndjson", "findings", berr)
-    if io.type(body) == "file" then body:close() end
-    body = nil -- let it go before the next files are built
   end
   if self.output.consolidated_csv then
     files.consolidated = store(dataset.consolidated_key(run), self:consolidated_csv(info, client), "text/csv",
@@ -541,7 +540,10 @@ function Workflow:finish(info)
   end
   local m, counts = manifest.build(run, info)
   m.findings = flog and manifest_findings(flog, files.findings and findings.key(run)) or nil
-  files.manifest = store(manifest.key(run), manifest.encode(m), "application/json", "manifest")
+  -- Through a temporary file, as the findings: at 10,000 accounts the text is megabytes.
+  local spool = io.tmpfile()
+  local body = spool and manifest.write(m, spool) or manifest.encode(m)
+  files.manifest = store(manifest.key(run), body, "application/json", "manifest")
   if self.output.summary_page then
     files.summary = store(summary.key(run), summary.html(m, flog, files), "text/html; charset=utf-8", "summary page")
   end

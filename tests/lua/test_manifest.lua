@@ -66,6 +66,14 @@ T.check(text:find('"destination": "/r"', 1, true), "slashes are not escaped")
 T.eq(select(2, text:gsub('\n    {"id"', "")), 5, "one account a line")
 local back = cjson.decode(text)
 T.eq(back.accounts[2].error.code, "AccessDenied", "the text decodes to the same manifest")
+-- written to a file, row by row: the same text
+local spool = io.tmpfile()
+T.eq(manifest.write(m, spool), spool, "written into the file given")
+T.eq(spool:seek("set") and spool:read("a"), text, "the file holds the same text")
+spool:close()
+local full = setmetatable({}, {__index = {write = function() return nil, "No space left on device" end}})
+local none, why = manifest.write(m, full)
+T.check(none == nil and why:find("cannot write the manifest", 1, true), "a write that fails: " .. tostring(why))
 T.check(manifest.encode(manifest.build(RUN, {order = {}, accounts = {}, outcomes = {}})):find('"accounts": []', 1, true),
         "no account: an empty list, not {}")
 
