@@ -12,8 +12,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "base/log.h"
 #include "base/pieces.h"
 #include "aws/sigv4.h"
@@ -801,24 +799,13 @@ static const char *s_body(const struct aws_request *r, size_t *len)
     return r->body_ref ? r->body_ref : r->body.data;
 }
 
-static int s_digest_piece(void *arg, const void *piece, size_t n)
-{
-    return EVP_DigestUpdate(arg, piece, n) ? 0 : -1;
-}
-
 /* The hex SHA-256 of a file body, for its signature: 0, or -1 with err. */
 static int s_file_sha256_hex(const struct http_file_body *f, char hex[65], char *err, size_t errlen)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    errno = 0;
-    int rc = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-             pieces_each(f->fd, f->len, s_digest_piece, c) == 0 &&
-             EVP_DigestFinal_ex(c, md, &mdlen) ? 0 : -1;
-    EVP_MD_CTX_free(c);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot read the body to send: %s", strerror(errno ? errno : ENOMEM));
+    if (pieces_digest(f->fd, f->len, EVP_sha256(), md, &mdlen) != 0) {
+        snprintf(err, errlen, "cannot read the body to send: %s", strerror(errno));
         return -1;
     }
     for (unsigned i = 0; i < mdlen; i++)

@@ -23,3 +23,25 @@ int pieces_each(int fd, size_t len, int (*fn)(void *arg, const void *piece, size
     }
     return 0;
 }
+
+static int s_digest_piece(void *arg, const void *piece, size_t n)
+{
+    if (EVP_DigestUpdate(arg, piece, n))
+        return 0;
+    errno = ENOMEM;
+    return -1;
+}
+
+int pieces_digest(int fd, size_t len, const EVP_MD *md, unsigned char *out, unsigned *outlen)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int rc = -1;
+    errno = ENOMEM;
+    if (c && EVP_DigestInit_ex(c, md, NULL) && pieces_each(fd, len, s_digest_piece, c) == 0) {
+        errno = ENOMEM;
+        if (EVP_DigestFinal_ex(c, out, outlen))
+            rc = 0;
+    }
+    EVP_MD_CTX_free(c);
+    return rc;
+}

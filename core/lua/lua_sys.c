@@ -99,11 +99,6 @@ void body_arg_check(lua_State *L, int idx, struct body_arg *b)
     b->len = (size_t)st.st_size;
 }
 
-static int s_digest_piece(void *arg, const void *piece, size_t n)
-{
-    return EVP_DigestUpdate(arg, piece, n) ? 0 : -1;
-}
-
 /* core.digest(algo, body[, enc]) -> digest | nil, err (a file that cannot be read)
  * body: a string or a file (its whole content). */
 static int l_digest(lua_State *L)
@@ -116,19 +111,12 @@ static int l_digest(lua_State *L)
     int enc = luaL_checkoption(L, 3, "hex", encs);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    errno = 0;
-    bool ok = c && EVP_DigestInit_ex(c, algo == 0 ? EVP_sha256() : EVP_md5(), NULL) &&
-              (body.data ? EVP_DigestUpdate(c, body.data, body.len) == 1
-                         : pieces_each(body.fd, body.len, s_digest_piece, c) == 0) &&
-              EVP_DigestFinal_ex(c, md, &mdlen);
-    int e = errno;
-    EVP_MD_CTX_free(c);
-    if (!ok && body.data)
+    const EVP_MD *algorithm = algo == 0 ? EVP_sha256() : EVP_md5();
+    if (body.data && !EVP_Digest(body.data, body.len, md, &mdlen, algorithm, NULL))
         return luaL_error(L, "digest failed");
-    if (!ok) {
+    if (!body.data && pieces_digest(body.fd, body.len, algorithm, md, &mdlen) != 0) {
         lua_pushnil(L);
-        lua_pushfstring(L, "cannot read the file to digest: %s", strerror(e ? e : EIO));
+        lua_pushfstring(L, "cannot read the file to digest: %s", strerror(errno));
         return 2;
     }
     if (enc == 2) {
