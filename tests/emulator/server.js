@@ -92,9 +92,10 @@ class Emulator {
     server.requestTimeout = 0;
     // Like a server at its connection limit: connections beyond it are closed at once.
     if (this.opts.maxConnections > 0) server.maxConnections = this.opts.maxConnections;
-    const conns = this.connections = { opened: 0, open: 0, peak: 0, dropped: 0 };
+    const conns = this.connections = { opened: 0, open: 0, peak: 0, dropped: 0, resumed: 0 };
     server.on(this.opts.tlsCert ? 'secureConnection' : 'connection', (sock) => {
       conns.opened += 1;
+      if (this.opts.tlsCert && sock.isSessionReused()) conns.resumed += 1; // no full handshake
       conns.open += 1;
       if (conns.open > conns.peak) conns.peak = conns.open;
       sock.once('close', () => { conns.open -= 1; });
