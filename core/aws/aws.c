@@ -49,6 +49,8 @@ struct aws_ctx {
     struct aws_shared *shared;
     struct aws_settings settings;
     uint64_t rng; /* xorshift state for backoff jitter */
+    struct xml_reader *xml; /* parses every XML response of the thread (NULL: out of memory,
+                             * each gets a parser of its own) */
     struct ctx_http *http; /* aws_ctx_http() requests whose transfer has not ended */
     /* Buckets S3 said live in another region, so later requests go there at once. */
     struct { char bucket[S3_BUCKET_MAX]; char region[AWSNAME_REGION_MAX]; } bucket_regions[S_BUCKET_REGIONS];
@@ -134,6 +136,7 @@ struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
     ctx->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx;
     if (!ctx->rng)
         ctx->rng = 88172645463325252ull;
+    ctx->xml = xml_reader_new();
     return ctx;
 }
 
@@ -144,6 +147,7 @@ void aws_ctx_free(struct aws_ctx *ctx)
     /* Their transfers are abandoned by loop_free() without callbacks. */
     while (ctx->http)
         s_ctx_http_unlink_free(ctx->http);
+    xml_reader_free(ctx->xml);
     free(ctx);
 }
 
@@ -451,7 +455,7 @@ static bool s_body_malformed(struct aws_ctx *ctx, const struct aws_call *call,
         if (call->req.service.protocol == AWS_REST_XML && !(ct && strstr(ct, "xml")))
             return false;
         char err[128];
-        *xml = xml_parse(resp->body.data, resp->body.len, err, sizeof err);
+        *xml = xml_read(ctx->xml, resp->body.data, resp->body.len, err, sizeof err);
         if (*xml)
             return false;
         snprintf(e->message, sizeof e->message, "malformed XML in a %ld response: %s", resp->status, err);

@@ -15,26 +15,24 @@ int headers_add(struct header_list *h, const char *name, const char *value)
         h->items = p;
         h->cap = cap;
     }
-    char *n = strdup(name);
-    char *v = strdup(value);
-    if (!n || !v) {
-        free(n);
-        free(v);
+    /* One block per header, the value after the name: a response brings a dozen. */
+    size_t nlen = strlen(name), vlen = strlen(value);
+    char *n = malloc(nlen + vlen + 2);
+    if (!n)
         return -1;
-    }
+    memcpy(n, name, nlen + 1);
+    memcpy(n + nlen + 1, value, vlen + 1);
     h->items[h->n].name = n;
-    h->items[h->n].value = v;
+    h->items[h->n].value = n + nlen + 1;
     h->n++;
     return 0;
 }
 
 /* Header values are wiped before they are freed: one of them is the session token. */
-static void s_free_value(char *v)
+static void s_free(struct header *item)
 {
-    if (v) {
-        OPENSSL_cleanse(v, strlen(v));
-        free(v);
-    }
+    OPENSSL_cleanse(item->value, strlen(item->value));
+    free(item->name);
 }
 
 void headers_remove(struct header_list *h, const char *name)
@@ -42,8 +40,7 @@ void headers_remove(struct header_list *h, const char *name)
     size_t j = 0;
     for (size_t i = 0; i < h->n; i++) {
         if (strcasecmp(h->items[i].name, name) == 0) {
-            free(h->items[i].name);
-            s_free_value(h->items[i].value);
+            s_free(&h->items[i]);
         } else {
             h->items[j++] = h->items[i];
         }
@@ -75,10 +72,8 @@ int headers_copy(struct header_list *dst, const struct header_list *src)
 
 void headers_free(struct header_list *h)
 {
-    for (size_t i = 0; i < h->n; i++) {
-        free(h->items[i].name);
-        s_free_value(h->items[i].value);
-    }
+    for (size_t i = 0; i < h->n; i++)
+        s_free(&h->items[i]);
     free(h->items);
     h->items = NULL;
     h->n = h->cap = 0;

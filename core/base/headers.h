@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 struct header {
-    char *name;
-    char *value;
+    char *name;  /* owns the header's block */
+    char *value; /* inside name's block */
 };
 
 struct header_list {

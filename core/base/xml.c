@@ -35,14 +35,16 @@ static void s_stop(struct parse_state *st, int why)
 /* Element content in AWS responses is either text or children: the text of an element with
  * children is only the whitespace that indents them, and is dropped, so gathering text stays
  * linear in the input however many children an element has. */
+static const char s_no_text[] = "";
+
 static int s_take_text(struct parse_state *st, struct xml_node *node)
 {
-    if (node->first) {
+    if (node->first || !st->text.data) {
         buf_reset(&st->text);
-        node->text = strdup("");
-    } else {
-        node->text = st->text.data ? buf_steal(&st->text) : strdup("");
+        node->text = s_no_text;
+        return 0;
     }
+    node->text = buf_steal(&st->text);
     return node->text ? 0 : -1;
 }
 
@@ -58,12 +60,13 @@ static void XMLCALL s_start(void *ud, const XML_Char *name, const XML_Char **att
     }
     const char *local = strrchr(name, NS_SEP);
     local = local ? local + 1 : name;
-    struct xml_node *n = calloc(1, sizeof *n);
-    if (!n || !(n->name = strdup(local))) {
-        free(n);
+    size_t len = strlen(local);
+    struct xml_node *n = calloc(1, sizeof *n + len + 1); /* the name follows the node */
+    if (!n) {
         s_stop(st, 1);
         return;
     }
+    n->name = memcpy((char *)(n + 1), local, len + 1);
     n->parent = st->current;
     if (!st->current) {
         st->root = n;
@@ -114,25 +117,54 @@ void xml_free(struct xml_node *root)
             continue;
         }
         struct xml_node *next = (n == root) ? NULL : (n->next ? n->next : n->parent);
-        free(n->name);
-        if (n->text) {
+        if (n->text && n->text != s_no_text) {
             /* the text of an AssumeRole answer's SecretAccessKey and SessionToken */
-            OPENSSL_cleanse(n->text, strlen(n->text));
-            free(n->text);
+            char *text = (char *)n->text;
+            OPENSSL_cleanse(text, strlen(text));
+            free(text);
         }
         free(n);
         n = next;
     }
 }
 
+struct xml_reader {
+    XML_Parser parser; /* NULL until the first document */
+};
+
+struct xml_reader *xml_reader_new(void)
+{
+    return calloc(1, sizeof(struct xml_reader));
+}
+
+void xml_reader_free(struct xml_reader *r)
+{
+    if (!r)
+        return;
+    if (r->parser)
+        XML_ParserFree(r->parser);
+    free(r);
+}
+
 struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errlen)
 {
+    return xml_read(NULL, data, len, err, errlen);
+}
+
+struct xml_node *xml_read(struct xml_reader *r, const char *data, size_t len, char *err, size_t errlen)
+{
     struct parse_state st = {0};
-    st.parser = XML_ParserCreateNS(NULL, NS_SEP);
+    if (r && r->parser && !XML_ParserReset(r->parser, NULL)) {
+        XML_ParserFree(r->parser);
+        r->parser = NULL;
+    }
+    st.parser = r && r->parser ? r->parser : XML_ParserCreateNS(NULL, NS_SEP);
     if (!st.parser) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    if (r)
+        r->parser = st.parser;
     XML_SetUserData(st.parser, &st);
     XML_SetElementHandler(st.parser, s_start, s_end);
     XML_SetCharacterDataHandler(st.parser, s_chars);
@@ -155,7 +187,8 @@ struct xml_node *xml_parse(const char *data, size_t len, char *err, size_t errle
     } else if (!st.root) {
         snprintf(err, errlen, "empty XML document");
     }
-    XML_ParserFree(st.parser);
+    if (!r)
+        XML_ParserFree(st.parser);
     buf_free_secret(&st.text);
     if (st.failed || rc != XML_STATUS_OK || !st.root) {
         xml_free(st.root);

@@ -236,15 +236,21 @@ static int parse_request(const char *text, size_t len, struct suite_request *r)
         if (*p == ' ' || *p == '\t') {
             if (r->headers.n == 0)
                 return -1;
+            /* A folded line continues the last header's value: the header is added again,
+             * longer, in its place. */
             struct header *h = &r->headers.items[r->headers.n - 1];
-            size_t old = strlen(h->value), add = (size_t)(le - p);
-            char *v = realloc(h->value, old + 1 + add + 1);
-            if (!v)
+            struct buf name = BUF_INIT, value = BUF_INIT;
+            int rc = buf_puts(&name, h->name) | buf_puts(&value, h->value) | buf_putc(&value, '\n') |
+                     buf_append(&value, p, (size_t)(le - p));
+            if (rc == 0) {
+                free(h->name); /* the header's one block, value included */
+                r->headers.n--;
+                rc = headers_add(&r->headers, name.data, value.data);
+            }
+            buf_free(&name);
+            buf_free(&value);
+            if (rc != 0)
                 return -1;
-            v[old] = '\n';
-            memcpy(v + old + 1, p, add);
-            v[old + 1 + add] = '\0';
-            h->value = v;
         } else {
             const char *colon = memchr(p, ':', (size_t)(le - p));
             if (!colon)
