@@ -124,9 +124,36 @@ static void test_past_2_gib(void)
             close(fds[i]);
 }
 
+/* One reader for many documents, as each thread parses its responses: a document that
+ * fails leaves nothing behind for the next one. */
+static void test_reader_reused(void)
+{
+    struct xml_reader *rd = xml_reader_new();
+    CHECK(rd != NULL, "a reader");
+    const char *docs[] = {"<a xmlns=\"urn:x\"><b>1</b></a>", "<c><d>two</d><d/></c>", "<e><f>", "<g>&bad;</g>",
+                          "<h xmlns=\"urn:y\"><i>3</i></h>"};
+    const char *want[] = {"a/b=1", "c/d=two", NULL, NULL, "h/i=3"};
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+            char err[128] = "";
+            struct xml_node *r = xml_read(rd, docs[i], strlen(docs[i]), err, sizeof err);
+            if (!want[i]) {
+                CHECK(r == NULL && strstr(err, "malformed"), "document %zu fails: %s", i, err);
+                continue;
+            }
+            char got[64];
+            snprintf(got, sizeof got, "%s/%s=%s", r ? r->name : "?", r && r->first ? r->first->name : "?",
+                     r && r->first ? r->first->text : "?");
+            CHECK(strcmp(got, want[i]) == 0, "document %zu, round %d: %s (%s)", i, round, got, err);
+            xml_free(r);
+        }
+    xml_reader_free(rd);
+}
+
 int main(void)
 {
     test_shapes();
+    test_reader_reused();
     test_piece_boundaries();
     test_past_2_gib();
     return unit_report("test_xml");
