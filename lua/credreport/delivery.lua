@@ -100,6 +100,35 @@ function S3.get(dest, client, key, out)
   return res.body
 end
 
+-- Pieces of at most M.PIECE bytes, by ranged GETs: an object of any size is read without
+-- meeting the core's largest body, and never held whole.
+function S3.each_piece(dest, client, key, out, fn)
+  local full = join(dest.prefix, key)
+  local from = 0
+  while true do
+    local range = ("bytes=%d-%d"):format(from, from + M.PIECE - 1)
+    local res, err = client:s3("GET", {bucket = dest.bucket, key = full, region = bucket_region(out),
+                                       headers = read_headers(out, {Range = range})})
+    if not res then
+      if from == 0 and err.code == "InvalidRange" then return true end -- an empty object
+      return nil, err
+    end
+    if res.status ~= 206 then -- the whole object: the server ignored the range
+      fn(res.body)
+      return true
+    end
+    local last, total = (res.headers["content-range"] or ""):match("^bytes %d+%-(%d+)/(%d+)$")
+    last, total = tonumber(last), tonumber(total)
+    if not last or last < from or last - from + 1 ~= #res.body then
+      return nil, {code = "MalformedResponse", message = ("s3://%s/%s: the piece asked for as %s came back as %q"):format(
+        dest.bucket, full, range, tostring(res.headers["content-range"]))}
+    end
+    fn(res.body)
+    from = last + 1
+    if from >= total then return true end
+  end
+end
+
 -- S3 is asked for the checksum it stored with the upload (sent with every upload unless
 -- [output] checksum is md5 or none; then the size alone is compared): nothing is downloaded.
 function S3.verify(dest, client, out, key, bytes, sha256)
@@ -160,6 +189,14 @@ function Folder.get(dest, _, key)
   local body, err = core.read_file(dest.path .. "/" .. key, dest.path)
   if not body then return nil, {code = "ReadFailed", message = err} end
   return body
+end
+
+-- A local file is read in one piece.
+function Folder.each_piece(dest, client, key, _, fn)
+  local body, err = Folder.get(dest, client, key)
+  if not body then return nil, err end
+  fn(body)
+  return true
 end
 
 -- A file has no stored checksum: it is read and hashed.
@@ -276,6 +313,13 @@ end
 -- The content stored under key, or nil, err.
 function M.get(client, dest, key, out)
   return backend(dest).get(dest, client, key, out)
+end
+
+-- The content stored under key handed to fn(piece) piece by piece, in order (S3: ranged
+-- reads of M.PIECE bytes). Returns true, or nil, err (after the pieces read before it).
+M.PIECE = 8 * 1024 * 1024
+function M.each_piece(client, dest, key, out, fn)
+  return backend(dest).each_piece(dest, client, key, out, fn)
 end
 
 -- Whether key holds exactly what a manifest says was delivered: bytes long, with that

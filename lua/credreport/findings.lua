@@ -273,25 +273,38 @@ function M.load_baseline(client, dest, date, look_back, out)
   return nil
 end
 
--- Calls on_line(finding, text) for each well-formed line of a findings file.
+-- Calls on_line(finding, text) for each well-formed line of a findings file, read piece by
+-- piece (a large organization's file can be hundreds of megabytes). False, with a warning,
+-- when the file cannot be read.
 local function each_line(client, dest, key, on_line, out)
-  local body, err = delivery.get(client, dest, key, out)
-  if not body then
-    core.log("warn", "skipping an unreadable findings file", {key = key, error = tostring(err and (err.message or err))})
-    return
-  end
-  for text in body:gmatch("[^\n]+") do
+  local function line(text)
     local ok, f = pcall(cjson.decode, text)
     if ok and type(f) == "table" and type(f.account) == "string" and type(f.check) == "string"
        and type(f.user) == "string" then
       on_line(f, text)
     end
   end
+  local rest = "" -- a line cut by the end of a piece
+  local ok, err = delivery.each_piece(client, dest, key, out, function(piece)
+    local text, after = rest .. piece, 1
+    for l, next_at in text:gmatch("([^\n]*)\n()") do
+      if l ~= "" then line(l) end
+      after = next_at
+    end
+    rest = text:sub(after)
+  end)
+  if not ok then
+    core.log("warn", "skipping an unreadable findings file", {key = key, error = tostring(err and (err.message or err))})
+    return false
+  end
+  if rest ~= "" then line(rest) end
+  return true
 end
 
 -- What one earlier run found: the accounts it evaluated ({account = true}: its manifest rows
--- with `findings`), or nil when its manifest cannot be read; on_line(finding, text) is called
--- for each of their findings in its findings file (resolved lines left out).
+-- with `findings`), or nil when its manifest or its findings file cannot be read;
+-- on_line(finding, text) is called for each of their findings in its findings file (resolved
+-- lines left out).
 function M.load_run(client, dest, date, run_id, on_line, out)
   local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id), out)
   local ok, m = pcall(cjson.decode, body or "")
@@ -300,10 +313,10 @@ function M.load_run(client, dest, date, run_id, on_line, out)
   for _, row in ipairs(m.accounts) do
     if type(row.findings) == "table" then evaluated[row.id] = true end
   end
-  if next(evaluated) then
-    each_line(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id), function(f, text)
+  if next(evaluated) and not each_line(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id), function(f, text)
       if evaluated[f.account] and f.change ~= "resolved" then on_line(f, text) end
-    end, out)
+    end, out) then
+    return nil
   end
   return evaluated
 end

@@ -192,6 +192,13 @@ function M.bucket(name, owner)
       if req.key == "" then return list(req) end
       local o = b.objects[req.key]
       if not o then return nil, M.error("NoSuchKey", {status = 404}) end
+      local first, last = (req.headers.range or ""):match("^bytes=(%d+)%-(%d*)$")
+      if first then -- one range, as S3 serves it
+        first, last = tonumber(first), math.min(tonumber(last) or #o.body - 1, #o.body - 1)
+        if first >= #o.body then return nil, M.error("InvalidRange", {status = 416}) end
+        return {status = 206, headers = {["content-range"] = ("bytes %d-%d/%d"):format(first, last, #o.body)},
+                body = o.body:sub(first + 1, last + 1)}
+      end
       return {status = 200, headers = {["content-length"] = tostring(#o.body)}, body = o.body}
     end,
     ["s3 HEAD"] = function(req)

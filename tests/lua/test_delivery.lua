@@ -109,6 +109,34 @@ T.eq(client.requests[1].headers["x-amz-expected-bucket-owner"], "111111111111", 
 local body, gerr = delivery.get(client, d, "2026-06-01/missing.csv", OUT)
 T.check(not body and gerr.code == "NoSuchKey", "a missing object is S3's error")
 
+-- each_piece: ranged reads of PIECE bytes, in order, whatever the size
+local function pieces_of(c, key)
+  local got = {}
+  local ok, err = delivery.each_piece(c, d, key, OUT, function(p) got[#got + 1] = p end)
+  return got, ok, err
+end
+local real_piece = delivery.PIECE
+delivery.PIECE = 7
+client = fake.client(bucket.handlers)
+local got, pok = pieces_of(client, "2026-06-01/credentialReport_1.csv")
+T.check(pok and table.concat(got) == BODY, "the pieces make the object")
+T.eq(#got, math.ceil(#BODY / 7), "pieces of PIECE bytes")
+T.eq(client.requests[2].headers.range, "bytes=7-13", "each asked for by its range")
+T.eq(client.requests[1].headers["x-amz-expected-bucket-owner"], "111111111111", "with the expected owner")
+bucket.objects["credential-reports/empty"] = {body = "", headers = {}}
+got, pok = pieces_of(client, "empty")
+T.check(pok and #got == 0, "an empty object has no piece")
+local _, perr
+got, pok, perr = pieces_of(client, "missing")
+T.check(not pok and perr.code == "NoSuchKey", "a missing object is S3's error")
+got, pok, perr = pieces_of(fake.client{["s3 GET"] = function()
+  return {status = 206, headers = {["content-range"] = "bytes 0-3/10"}, body = "ab"}
+end}, "x")
+T.check(not pok and perr.code == "MalformedResponse", "a piece that is not what was asked for: " .. tostring(perr and perr.message))
+got, pok = pieces_of(fake.client{["s3 GET"] = function() return {status = 200, headers = {}, body = "whole"} end}, "x")
+T.check(pok and #got == 1 and got[1] == "whole", "a server that ignores the range gives it whole")
+delivery.PIECE = real_piece
+
 -- verify: HEAD with checksum mode, the size and the checksum S3 stored
 local SHA = core.digest("sha256", BODY)
 client = fake.client(bucket.handlers)

@@ -265,4 +265,36 @@ T.eq(changes.resolved, 1, "one resolved")
 T.eq(log.counts.resolved, 1, "counted")
 T.eq(log:resolved_list()[1].check, "gone", "listed")
 
+-- an earlier day read back from S3 in pieces: lines cut anywhere by a piece's end come out
+-- whole, the same as in one piece; a findings file that cannot be read leaves its run out
+local fake = require "fake"
+local delivery = require "credreport.delivery"
+local bucket = fake.bucket("b")
+local function put(key, text) bucket.objects["cr/" .. key] = {body = text, headers = {}} end
+put("2026-05-31/manifest-r1.json", cjson.encode{run_id = "r1", accounts = {
+  {id = "000000000001", findings = {total = 2}}, {id = "000000000002", findings = {total = 1}}, {id = "000000000003"}}})
+put("2026-05-31/findings-r1.jsonl", slow) -- the lines of three accounts, from above
+local dest = delivery.destination("s3://b/cr")
+local function baseline(piece)
+  local real = delivery.PIECE
+  delivery.PIECE = piece
+  local base = findings.load_baseline(fake.client(bucket.handlers), dest, "2026-06-01")
+  delivery.PIECE = real
+  return base
+end
+local whole, cut = baseline(1 << 20), baseline(13)
+local function lines_of(base, account)
+  local out = {}
+  for k, v in pairs(base.findings[account] or {}) do out[#out + 1] = k .. "=" .. v end
+  table.sort(out)
+  return table.concat(out, "\n")
+end
+T.check(whole and whole.date == "2026-05-31" and whole.evaluated["000000000001"] == "r1", "the day's run read")
+T.eq(whole.evaluated["000000000003"], nil, "an account its manifest shows not evaluated is not")
+T.check(#lines_of(whole, "000000000001") > 0 and lines_of(cut, "000000000001") == lines_of(whole, "000000000001")
+        and lines_of(cut, "000000000002") == lines_of(whole, "000000000002"), "13-byte pieces give the same lines")
+bucket.objects["cr/2026-05-31/findings-r1.jsonl"] = nil
+T.eq(findings.load_run(fake.client(bucket.handlers), dest, "2026-05-31", "r1", function() end), nil,
+     "a run whose findings file cannot be read")
+
 return T.done("findings")

@@ -244,6 +244,18 @@ function getObject(ctx, head) {
   if (!o) throw s3Error(404, 'NoSuchKey', 'The specified key does not exist.', { Key: ctx.s3.key });
   const headers = objectHeaders(o, ctx);
   if (head) headers['Content-Length'] = String(o.size);
+  // One range, as readers of large objects ask for pieces: "bytes=START-END" or "bytes=START-".
+  const range = !head && /^bytes=(\d+)-(\d*)$/.exec(ctx.headers.range || '');
+  if (range) {
+    const start = Number(range[1]);
+    if (start >= o.size) {
+      throw s3Error(416, 'InvalidRange', 'The requested range is not satisfiable',
+        { RangeRequested: ctx.headers.range, ActualObjectSize: String(o.size) });
+    }
+    const end = Math.min(range[2] === '' ? o.size - 1 : Number(range[2]), o.size - 1);
+    headers['Content-Range'] = `bytes ${start}-${end}/${o.size}`;
+    return { status: 206, headers, body: o.body.subarray(start, end + 1) };
+  }
   return { status: 200, headers, body: head ? '' : o.body };
 }
 

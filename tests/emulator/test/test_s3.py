@@ -23,6 +23,12 @@ class S3Test(EmuTestCase):
         self.assertEqual(g["Body"].read(), body)
         self.assertEqual(g["ContentType"], "text/csv")
         self.assertEqual(g["ServerSideEncryption"], "AES256")
+        part = s3.get_object(Bucket=BUCKET, Key="2025-01-01/credentialReport_333333333333.csv", Range="bytes=5-12")
+        self.assertEqual((part["Body"].read(), part["ContentRange"]), (body[5:13], "bytes 5-12/%d" % len(body)))
+        tail = s3.get_object(Bucket=BUCKET, Key="2025-01-01/credentialReport_333333333333.csv", Range="bytes=40-")
+        self.assertEqual(tail["Body"].read(), body[40:])
+        self.assertCode(lambda: s3.get_object(Bucket=BUCKET, Key="2025-01-01/credentialReport_333333333333.csv",
+                                              Range="bytes=%d-" % len(body)), "InvalidRange", 416)
         h = s3.head_object(Bucket=BUCKET, Key="2025-01-01/credentialReport_333333333333.csv")
         self.assertEqual(h["ContentLength"], len(body))
         objs = self.emu.admin("GET", "s3/objects")["objects"]
