@@ -38,6 +38,22 @@ def test_transient_errors_are_retried(ctx):
     check("TooManyRequestsException" in codes, f"throttled with Organizations' own code: {codes}")
 
 
+def test_a_body_sent_from_a_file_is_sent_whole_again_on_retry(ctx):
+    """An upload read from a file as it goes out (the findings file): after a 503, and after
+    a connection reset, the next attempt sends it again from its start, signed with its hash."""
+    emu = ctx.emulator(faults={"rules": [_fail("s3", "PutObject", 1, status=503, code="SlowDown"),
+                                         dict(type="reset", service="s3", action="PutObject", count=1)]})
+    body = b"".join(b"%07d {\"line\": \"finding\"}\n" % i for i in range(20000))  # 500 KB
+    path = ctx.tmp / "findings.jsonl"
+    path.write_bytes(body)
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    (put,) = calls(ctx, env, [s3("PUT", bucket="mgmt-private", key="big.jsonl", body_file=str(path))])
+    puts = [r["status"] for r in emu.requests()["requests"] if r["action"] == "PutObject"]
+    check(put["ok"] and sorted(puts) == [0, 200, 503], f"sent three times: {puts} {put}")
+    stored = emu.admin("GET", "/s3/object?bucket=mgmt-private&key=big.jsonl", raw=True)
+    check(stored == body, f"stored whole: {len(stored)} of {len(body)} bytes")
+
+
 def test_attempts_are_bounded_and_errors_not_retried(ctx):
     emu = ctx.emulator(faults={"rules": [
         _fail("sts", "GetCallerIdentity", 10, status=503),

@@ -3,6 +3,7 @@
 -- {"client": {"profile": ...} | {keys...}, "role": {role_arn...}, "calls": [
 --    {"kind": "query"|"json"|"rest_json"|"s3", "service": ..., "action": ..., "params": ...,
 --     "method": ..., "path": ..., "body": ..., "opts": ..., "request": {...}, "concurrent": N}]}
+-- An s3 request's "body_file": a path whose content is sent from the open file.
 local core = require "credreport.core"
 local cjson = require "cjson"
 
@@ -23,7 +24,12 @@ local function call(c)
   elseif c.kind == "rest_json" then
     res, meta = client:rest_json(c.service, c.method, c.path, c.body, c.opts)
   elseif c.kind == "s3" then
-    res, meta = client:s3(c.method, c.request)
+    local request = c.request
+    if request.body_file then -- the body sent from a file, as the findings file is
+      request = setmetatable({body = assert(io.open(request.body_file, "rb"))}, {__index = c.request})
+    end
+    res, meta = client:s3(c.method, request)
+    if request.body ~= c.request.body then request.body:close() end
   elseif c.kind == "sleep" then
     core.sleep(c.seconds)
     return {ok = true}
