@@ -433,6 +433,20 @@ local function keep(kept, line)
   if list and #list < M.KEEP then list[#list + 1] = line end
 end
 
+-- The lines (each a JSON object) with their "{" replaced by prefix. Cut at each "\n" found
+-- by a plain find (memchr), not by a pattern tried at every character: a large account's
+-- lines are megabytes.
+local function prefixed(lines, prefix)
+  local out, at = {}, 1
+  while true do
+    local nl = lines:find("\n", at, true)
+    out[#out + 1] = lines:sub(at + 1, nl and nl - 1 or -1)
+    if not nl then break end
+    at = nl + 1
+  end
+  return prefix .. table.concat(out, "\n" .. prefix)
+end
+
 -- Adds the findings an account's outcome carries (outcome.findings, packed; then removed from
 -- it) and sets outcome.finding_counts for the manifest. Returns the counts, or nil when the
 -- outcome has no findings (not evaluated).
@@ -466,9 +480,11 @@ function Log:add(account, outcome)
   local chunk
   if n == 0 then
     chunk = nil
-  elseif not before and not self:wants_new(sevs) then
-    -- All new, none to keep: the lines get their prefix in one pass.
-    chunk = new_prefix .. p.lines:sub(2):gsub("\n{", "\n" .. new_prefix)
+  elseif not before then
+    -- All new: the lines get their prefix in one pass, and the few the summary keeps are read
+    -- from the first lines of their severity.
+    chunk = prefixed(p.lines, new_prefix)
+    self:keep_new(p.lines, sevs)
     self:count_new(p, counts, n, sevs)
   else
     local out, i = {}, 0
@@ -528,7 +544,24 @@ function Log:wants_new(sevs)
   return false
 end
 
--- Counts a packed set whose findings are all new (and none to keep).
+-- Keeps new findings from these lines (sevs: their severities, a character each) while the
+-- summary's lists of their severities have room; reads no further than it needs.
+function Log:keep_new(lines, sevs)
+  if not self:wants_new(sevs) then return end
+  local i = 0
+  for line in lines:gmatch("[^\n]+") do
+    i = i + 1
+    local list = self.new_kept[CHAR_SEV[sevs:sub(i, i)] or "info"]
+    if #list < M.KEEP then
+      local f = cjson.decode(line)
+      f.change, f.first_seen = "new", self.run.date
+      list[#list + 1] = f
+      if #list == M.KEEP and not self:wants_new(sevs) then return end
+    end
+  end
+end
+
+-- Counts a packed set whose findings are all new.
 function Log:count_new(p, counts, n, sevs)
   counts.new = n
   self.counts.new = self.counts.new + n
