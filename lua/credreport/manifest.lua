@@ -83,24 +83,51 @@ local NESTED = {summary = {"in_scope", "delivered", "failed", "skipped"}, error 
 -- A list of tables (requested_not_processed): each element in this order.
 local LISTS = {requested_not_processed = {"id", "reason"}}
 
+-- The keys of each order list as a set, made once: a manifest orders thousands of rows.
+local KNOWN = setmetatable({}, {__mode = "k"})
+
 local function ordered_keys(t, order)
-  local keys, known = {}, {}
+  local known = KNOWN[order]
+  if not known then
+    known = {}
+    for _, k in ipairs(order) do known[k] = true end
+    KNOWN[order] = known
+  end
+  local keys = {}
   for _, k in ipairs(order) do
-    known[k] = true
     if t[k] ~= nil then keys[#keys + 1] = k end
   end
-  local extra = {}
+  local extra
   for k in pairs(t) do
-    if not known[k] then extra[#extra + 1] = tostring(k) end
+    if not known[k] then
+      extra = extra or {}
+      extra[#extra + 1] = tostring(k)
+    end
   end
-  table.sort(extra)
-  for _, k in ipairs(extra) do keys[#keys + 1] = k end
+  if extra then
+    table.sort(extra)
+    for _, k in ipairs(extra) do keys[#keys + 1] = k end
+  end
   return keys
 end
 
 -- lua-cjson escapes every "/" as "\/" and never writes a bare one, so undoing it is exact.
 local function json(v)
-  return (cjson.encode(v):gsub("\\/", "/"))
+  if math.type(v) == "integer" then return tostring(v) end
+  local s = cjson.encode(v)
+  if not s:find("\\/", 1, true) then return s end -- most values have no "/"
+  return (s:gsub("\\/", "/"))
+end
+
+-- '"name": ', for each key once.
+local KEY = {}
+local function key_json(k)
+  local s = KEY[k]
+  if not s then
+    s = json(k) .. ": "
+    KEY[k] = s
+  end
+  return s
 end
 
 local function value(v, order, list_order)
@@ -112,7 +139,7 @@ local function value(v, order, list_order)
   if type(v) == "table" and order then
     local parts = {}
     for i, k in ipairs(ordered_keys(v, order)) do
-      parts[i] = json(k) .. ": " .. value(v[k], NESTED[k])
+      parts[i] = key_json(k) .. value(v[k], NESTED[k])
     end
     return "{" .. table.concat(parts, ", ") .. "}"
   end
