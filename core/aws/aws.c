@@ -95,6 +95,7 @@ struct aws_call {
     const char *endpoint;         /* of the last attempt (owned by the loop), for errors */
     int attempts;
     int refusals;                 /* attempts the server refused at its connection limit */
+    char file_hash[65];           /* a file body's SHA-256 (hex), once read; "" before */
     int retry_cost;
     bool skew_retried;
     bool region_retried;
@@ -832,7 +833,6 @@ static void s_send(void *arg)
     size_t body_len;
     const char *body = s_body(&call->req, &body_len);
     const struct http_file_body *file = call->req.body_file;
-    char file_hash[65];
     struct sigv4_params p;
     /* Region-less global services sign with the partition's fixed region. */
     sigv4_params_init(&p, at->signing_name, at->signing_region,
@@ -852,11 +852,12 @@ static void s_send(void *arg)
         body = NULL;
         body_len = file->len;
         if (!p.payload_hash) {
+            /* Read once per call: a retry sends the same file. */
             fail_code = "ReadFailed";
-            if (s_file_sha256_hex(file, file_hash, err, sizeof err) != 0)
+            if (!call->file_hash[0] && s_file_sha256_hex(file, call->file_hash, err, sizeof err) != 0)
                 goto fail;
             fail_code = "SigningError";
-            p.payload_hash = file_hash;
+            p.payload_hash = call->file_hash;
         }
     }
     if (!call->client->anonymous &&

@@ -32,11 +32,12 @@ static void s_stop(struct parse_state *st, int why)
     XML_StopParser(st->parser, XML_FALSE);
 }
 
+/* The text of every element without any: one shared string, never freed. */
+static const char s_no_text[] = "";
+
 /* Element content in AWS responses is either text or children: the text of an element with
  * children is only the whitespace that indents them, and is dropped, so gathering text stays
  * linear in the input however many children an element has. */
-static const char s_no_text[] = "";
-
 static int s_take_text(struct parse_state *st, struct xml_node *node)
 {
     if (node->first || !st->text.data) {

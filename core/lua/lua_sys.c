@@ -79,8 +79,6 @@ static int l_base64_encode(lua_State *L)
     return 1;
 }
 
-/* core.digest(algorithm, data[, encoding]) -> digest; algorithm "sha256" | "md5",
- * encoding "hex" (default) | "base64" | "raw" */
 void body_arg_check(lua_State *L, int idx, struct body_arg *b)
 {
     b->fd = -1;
@@ -99,8 +97,9 @@ void body_arg_check(lua_State *L, int idx, struct body_arg *b)
     b->len = (size_t)st.st_size;
 }
 
-/* core.digest(algo, body[, enc]) -> digest | nil, err (a file that cannot be read)
- * body: a string or a file (its whole content). */
+/* core.digest(algorithm, body[, encoding]) -> digest | nil, err (a file that cannot be read);
+ * algorithm "sha256" | "md5", encoding "hex" (default) | "base64" | "raw"; body: a string or
+ * a file (its whole content). */
 static int l_digest(lua_State *L)
 {
     static const char *algos[] = {"sha256", "md5", NULL};
