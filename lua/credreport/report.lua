@@ -40,25 +40,53 @@ function M.policy(settings, base)
   }
 end
 
+-- IAM regenerates a report at most every 4 hours, and its clock and ours may differ: a report
+-- generated this long before IAM said it started a new one is the old report.
+local CLOCK_SKEW = 900
+
 -- Returns {csv=, generated_time=, checks=} or nil, err (err.code "ReportNotReady" when the
 -- report was not COMPLETE within the policy's checks). fields, when given, go with the debug
 -- lines that trace the polling (e.g. {account = id}).
+--
+-- Each check is one call. GenerateCredentialReport first; once IAM says it STARTED (or is
+-- still IN PROGRESS), the checks ask GetCredentialReport, which answers ReportInProgress
+-- until the report is ready and then the report itself: one call fewer per account than
+-- generating until COMPLETE and then getting. ReportNotPresent or ReportExpired (or an old
+-- report) sends the next check back to GenerateCredentialReport.
 function M.fetch(client, policy, fields)
   local checks = 0
   local last_err
   local started = core.monotonic()
+  local generating_since -- os.time() when IAM said a new report was being generated
   while true do
     checks = checks + 1
-    local gen, gen_err = client:query("iam", "GenerateCredentialReport")
-    local err = not gen and gen_err or nil
-    if gen and gen.State == "COMPLETE" then
-      local rep, get_err = client:query("iam", "GetCredentialReport")
-      if rep then
-        local csv, derr = core.base64_decode(rep.Content or "")
-        if not csv then return nil, {code = "MalformedReport", message = derr} end
-        return {csv = csv, generated_time = rep.GeneratedTime, checks = checks}
+    local rep, err, state
+    if generating_since then
+      rep, err = client:query("iam", "GetCredentialReport")
+      if rep then err = nil end
+      local t = rep and M.epoch(rep.GeneratedTime)
+      if t and t < generating_since - CLOCK_SKEW then
+        rep, state, generating_since = nil, "OLD_REPORT", nil
+      elseif err and (err.code == "ReportNotPresent" or err.code == "ReportExpired") then
+        state, err, generating_since = err.code, nil, nil
+      elseif err and err.code == "ReportInProgress" then
+        state, err = err.code, nil
       end
-      err = get_err -- ReportInProgress, ReportExpired...: generate again after a wait
+    else
+      local gen
+      gen, err = client:query("iam", "GenerateCredentialReport")
+      if gen then err = nil end
+      if gen and gen.State == "COMPLETE" then
+        rep, err = client:query("iam", "GetCredentialReport") -- ReportInProgress...: generate again after a wait
+        if rep then err = nil end
+      elseif gen then
+        state, generating_since = gen.State, os.time()
+      end
+    end
+    if rep then
+      local csv, derr = core.base64_decode(rep.Content or "")
+      if not csv then return nil, {code = "MalformedReport", message = derr} end
+      return {csv = csv, generated_time = rep.GeneratedTime, checks = checks}
     end
     if err then
       if not policy.waits_on(err) then return nil, err end
@@ -73,7 +101,7 @@ function M.fetch(client, policy, fields)
     local wait = policy.wait(checks)
     if fields then
       core.log("debug", "report not ready", {account = fields.account, check = checks,
-               state = gen and gen.State or (err and err.code), next_check_in = wait})
+               state = state or (err and err.code), next_check_in = wait})
     end
     core.sleep(wait)
   end

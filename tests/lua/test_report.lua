@@ -1,6 +1,7 @@
 -- credreport.report: the polling policy (settings over config.ini over the defaults, wait
 -- growth, max wait, which errors mean "not yet") and report.fetch against a fake IAM (retry
--- limit, ReportInProgress and the like waited on, other errors returned as they came).
+-- limit, GetCredentialReport polled once a report is being generated, ReportInProgress and
+-- the like waited on, other errors returned as they came).
 local report = require "credreport.report"
 local fake = require "fake"
 local T = require "testlib"
@@ -67,25 +68,54 @@ T.eq(#waits, 0, "no wait")
 T.eq(c.requests[1].action, "GenerateCredentialReport", "generate first")
 T.eq(c.requests[2].action, "GetCredentialReport", "then get")
 
--- STARTED, INPROGRESS, COMPLETE: two waits, growing, capped
-c = account{"STARTED", "INPROGRESS", "INPROGRESS", "COMPLETE"}
+-- STARTED: the checks then ask GetCredentialReport until it is ready; the waits grow, capped
+local NOW = os.date("!%Y-%m-%dT%H:%M:%SZ")
+local in_progress = fake.error("ReportInProgress", {status = 404})
+c = account({"STARTED"}, {in_progress, in_progress, fake.report(CSV, NOW)})
 policy, waits = recording{wait_growth = 2, max_wait = 0.003}
-got = report.fetch(c, policy)
+got, err = report.fetch(c, policy)
+T.check(got and got.csv == CSV, "the report comes from the polling GetCredentialReport: " .. tostring(err))
 T.eq(got and got.checks, 4, "four checks")
-T.eq(#c:calls("iam GenerateCredentialReport"), 4, "generate until COMPLETE")
-T.eq(#c:calls("iam GetCredentialReport"), 1, "get once, when COMPLETE")
+T.eq(#c:calls("iam GenerateCredentialReport"), 1, "one GenerateCredentialReport")
+T.eq(#c:calls("iam GetCredentialReport"), 3, "then GetCredentialReport until the report comes")
 T.eq(table.concat(waits, " "), "0.001 0.002 0.003", "each wait grows by wait_growth, up to max_wait")
 
+-- INPROGRESS (another caller started it) is polled the same way; ReportInProgress is IAM's
+-- "not yet" there even when retry_on does not name it
+c = account({"INPROGRESS"}, {in_progress, fake.report(CSV, NOW)})
+got, err = report.fetch(c, report.policy({}, {wait_interval = 0.001, retry_on = {}}))
+T.eq(got and got.checks, 3, "INPROGRESS, ReportInProgress, the report: " .. tostring(err and err.message))
+
+-- ReportNotPresent or ReportExpired while polling: the report must be generated again
+for _, code in ipairs{"ReportNotPresent", "ReportExpired"} do
+  c = account({"STARTED", "STARTED"}, {fake.error(code, {status = 410}), fake.report(CSV, NOW)})
+  got, err = report.fetch(c, report.policy({}, {wait_interval = 0.001, retry_on = {}}))
+  T.eq(got and got.checks, 4, code .. " while polling: generate, get, generate, get: " .. tostring(err and err.message))
+  T.eq(#c:calls("iam GenerateCredentialReport"), 2, code .. ": generated again")
+end
+
+-- a report from before IAM started the new one is the old one: generate until COMPLETE
+c = account({"STARTED", "COMPLETE"}, {fake.report(CSV, "2020-01-01T00:00:00Z")})
+got, err = report.fetch(c, (recording{}))
+T.eq(got and got.checks, 3, "an old report while polling: generate again, COMPLETE, get: " .. tostring(err and err.message))
+T.eq(#c:calls("iam GenerateCredentialReport"), 2, "two GenerateCredentialReport")
+T.eq(got and got.generated_time, "2020-01-01T00:00:00Z", "IAM's COMPLETE makes it the report (stale reports are AWS's to serve)")
+
 -- the retry limit
-c = account{"INPROGRESS"}
+c = account({"STARTED"}, {in_progress})
 policy, waits = recording{retry_limit = 3}
 got, err = report.fetch(c, policy)
-T.check(not got, "never COMPLETE: no report")
+T.check(not got, "never ready: no report")
 T.eq(err and err.code, "ReportNotReady", "ReportNotReady")
 T.check(err and tostring(err.message):find("after 3 checks", 1, true), "the message counts the checks: " .. tostring(err and err.message))
 T.check(err and tostring(err.message):find("retry_limit 3", 1, true), "and names the limit")
-T.eq(#c:calls("iam GenerateCredentialReport"), 3, "exactly retry_limit checks")
+T.eq(#c.requests, 3, "exactly retry_limit checks")
 T.eq(#waits, 2, "no wait after the last check")
+c = account{"INPROGRESS", fake.error("ServiceUnavailable", {retryable = true})}
+c.handlers["iam GetCredentialReport"] = fake.sequence{fake.error("ServiceUnavailable", {retryable = true, status = 503})}
+got, err = report.fetch(c, (recording{retry_limit = 2}))
+T.check(err and tostring(err.message):find("last error ServiceUnavailable", 1, true),
+        "a retryable error while polling is waited on, and named: " .. tostring(err and err.message))
 
 -- errors that mean "not yet" are waited on, and the last one is named when time runs out
 c = account{fake.error("LimitExceeded"), "COMPLETE"}
