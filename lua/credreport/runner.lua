@@ -14,6 +14,52 @@ collectgarbage("generational", 20, 40)
 
 local M = {}
 
+-- Outcomes cross to the main thread as JSON, except the large texts some carry: the packed
+-- findings' lines and keys, and the consolidated CSV's chunk. Thousands of quotes in them
+-- would be escaped and unescaped again for nothing, so they follow the JSON as they are, after
+-- a line break (which JSON text never holds), their lengths in outcome.raw.
+local RAW = {{"findings", "lines"}, {"findings", "keys"}, {nil, "consolidated"}}
+
+local function holder(o, name)
+  if not name then return o end
+  local t = o[name]
+  return type(t) == "table" and t or nil
+end
+
+-- The JSON of an outcome, its large texts after it. Takes them out of `o`, which is sent.
+local function encode_outcome(o)
+  local texts, lengths = {}, {}
+  for i, r in ipairs(RAW) do
+    local t = holder(o, r[1])
+    local v = t and t[r[2]]
+    lengths[i] = type(v) == "string" and #v
+    if lengths[i] then
+      texts[#texts + 1] = v
+      t[r[2]] = nil
+    end
+  end
+  if #texts == 0 then return cjson.encode(o) end
+  o.raw = lengths
+  return cjson.encode(o) .. "\n" .. table.concat(texts)
+end
+
+local function decode_outcome(msg)
+  local nl = msg:find("\n", 1, true)
+  if not nl then return cjson.decode(msg) end
+  local o = cjson.decode(msg:sub(1, nl - 1))
+  local at = nl + 1
+  for i, r in ipairs(RAW) do
+    local len = o.raw[i]
+    if len then
+      holder(o, r[1])[r[2]] = msg:sub(at, at + len - 1)
+      at = at + len
+    end
+  end
+  o.raw = nil
+  return o
+end
+M.encode_outcome, M.decode_outcome = encode_outcome, decode_outcome
+
 local function as_error(e)
   if type(e) == "table" then
     return {code = tostring(e.code or "Error"), message = tostring(e.message or "")}
@@ -147,7 +193,7 @@ function M.coordinate(W)
     local json, why = core.next_outcome()
     if json then
       waiting = waiting - 1
-      record(cjson.decode(json))
+      record(decode_outcome(json))
       progress(info, started, listing)
     elseif why == "stopping" then
       local _, name = core.stopping()
@@ -185,7 +231,7 @@ function M.process(W, json)
   end
   outcome.account = account
   outcome.duration = core.monotonic() - started
-  core.post_outcome(cjson.encode(outcome))
+  core.post_outcome(encode_outcome(outcome))
 end
 
 -- A worker thread that could not load the workflow still answers for each account.
