@@ -37,14 +37,25 @@ M.DEFAULT_SEVERITY = {root_access_key = "critical", root_no_mfa = "critical", ro
 -- which the key counts as created with the user.
 M.WITH_USER_SECONDS = 3600
 
-local function active(row, n) return row["access_key_" .. n .. "_active"] == "true" end
-
-local function key_fields(n, ...)
+-- The columns of access key n (1, 2): KEY[n].active is "access_key_n_active", and so on. The
+-- checks run on every row of every report: their column names and evidence lists are made
+-- once, here, not per row.
+local KEY = {}
+for n = 1, 2 do
   local p = "access_key_" .. n .. "_"
+  KEY[n] = {subject = "access_key_" .. n, active = p .. "active", last_rotated = p .. "last_rotated",
+            last_used_date = p .. "last_used_date"}
+end
+
+local function active(row, n) return row[KEY[n].active] == "true" end
+
+-- The evidence list of access key n's columns `names`, e.g. key_fields(1, "active").
+local function key_fields(n, ...)
   local out = {}
-  for i, f in ipairs{...} do out[i] = p .. f end
+  for i, f in ipairs{...} do out[i] = KEY[n][f] end
   return out
 end
+local function per_key(...) return {key_fields(1, ...), key_fields(2, ...)} end
 
 -- The bundled checks, from a table shaped like config.findings (days and severities; a
 -- severity of "off" leaves the check out). In CIS order.
@@ -52,33 +63,44 @@ function M.bundled(settings)
   settings = settings or require("credreport.config").findings
   local root_days, unused_days, rotation_days =
     settings.root_used_days or 30, settings.unused_days or 45, settings.rotation_days or 90
+  local root_key_evidence = per_key("active", "last_rotated", "last_used_date")
+  local root_used_fields = {"password_last_used", KEY[1].last_used_date, KEY[2].last_used_date}
+  local unused_key_evidence = per_key("active", "last_used_date", "last_rotated")
+  local rotation_evidence = per_key("active", "last_rotated")
+  local mfa_evidence = {"mfa_active"}
+  local console_evidence = {"password_enabled", "mfa_active", "password_last_used"}
+  local password_evidence = {"password_enabled", "password_last_used", "password_last_changed"}
+  local two_keys_evidence = {KEY[1].active, KEY[1].last_rotated, KEY[2].active, KEY[2].last_rotated}
+  local with_user_evidence = {}
+  for n = 1, 2 do
+    with_user_evidence[n] = {"user_creation_time", KEY[n].active, KEY[n].last_rotated, KEY[n].last_used_date}
+  end
   local all = {
     {id = "root_access_key", cis = "1.4", scope = "root",
      title = "The root user has an active access key",
      evaluate = function(row, _, emit)
        for n = 1, 2 do
-         if active(row, n) then emit("access_key_" .. n, key_fields(n, "active", "last_rotated", "last_used_date")) end
+         if active(row, n) then emit(KEY[n].subject, root_key_evidence[n]) end
        end
      end},
     {id = "root_no_mfa", cis = "1.5", scope = "root",
      title = "The root user has no MFA",
      evaluate = function(row, _, emit)
-       if row.mfa_active ~= "true" then emit(nil, {"mfa_active"}) end
+       if row.mfa_active ~= "true" then emit(nil, mfa_evidence) end
      end},
     {id = "root_used_recently", cis = "1.7", scope = "root",
      title = ("The root user was used in the last %d days"):format(root_days),
      evaluate = function(row, ctx, emit)
-       local fields = {"password_last_used", "access_key_1_last_used_date", "access_key_2_last_used_date"}
-       for _, f in ipairs(fields) do
+       for _, f in ipairs(root_used_fields) do
          local age = ctx.age_days(row[f])
-         if age and age < root_days then return emit(nil, fields) end
+         if age and age < root_days then return emit(nil, root_used_fields) end
        end
      end},
     {id = "console_user_no_mfa", cis = "1.10", scope = "users",
      title = "A user with a console password has no MFA",
      evaluate = function(row, _, emit)
        if row.password_enabled == "true" and row.mfa_active ~= "true" then
-         emit(nil, {"password_enabled", "mfa_active", "password_last_used"})
+         emit(nil, console_evidence)
        end
      end},
     {id = "credentials_unused", cis = "1.12", scope = "users",
@@ -89,16 +111,14 @@ function M.bundled(settings)
          local age = ctx.age_days(row.password_last_used) or ctx.age_days(row.password_last_changed)
                      or ctx.age_days(row.user_creation_time)
          if age and age >= unused_days then
-           emit("password", {"password_enabled", "password_last_used", "password_last_changed"})
+           emit("password", password_evidence)
          end
        end
        for n = 1, 2 do
-         if active(row, n) then
-           local p = "access_key_" .. n .. "_"
-           local age = ctx.age_days(row[p .. "last_used_date"]) or ctx.age_days(row[p .. "last_rotated"])
-           if age and age >= unused_days then
-             emit("access_key_" .. n, key_fields(n, "active", "last_used_date", "last_rotated"))
-           end
+         local k = KEY[n]
+         if row[k.active] == "true" then
+           local age = ctx.age_days(row[k.last_used_date]) or ctx.age_days(row[k.last_rotated])
+           if age and age >= unused_days then emit(k.subject, unused_key_evidence[n]) end
          end
        end
      end},
@@ -106,11 +126,10 @@ function M.bundled(settings)
      title = ("An active access key not rotated for more than %d days"):format(rotation_days),
      evaluate = function(row, ctx, emit)
        for n = 1, 2 do
-         if active(row, n) then
-           local age = ctx.age_days(row["access_key_" .. n .. "_last_rotated"])
-           if age and age > rotation_days then
-             emit("access_key_" .. n, key_fields(n, "active", "last_rotated"))
-           end
+         local k = KEY[n]
+         if row[k.active] == "true" then
+           local age = ctx.age_days(row[k.last_rotated])
+           if age and age > rotation_days then emit(k.subject, rotation_evidence[n]) end
          end
        end
      end},
@@ -118,8 +137,7 @@ function M.bundled(settings)
      title = "A user has more than one active access key",
      evaluate = function(row, _, emit)
        if active(row, 1) and active(row, 2) then
-         emit(nil, {"access_key_1_active", "access_key_1_last_rotated", "access_key_2_active",
-                    "access_key_2_last_rotated"})
+         emit(nil, two_keys_evidence)
        end
      end},
     {id = "key_unused_since_creation", cis = "1.11", scope = "users",
@@ -127,11 +145,10 @@ function M.bundled(settings)
      evaluate = function(row, ctx, emit)
        local created = ctx.epoch(row.user_creation_time)
        for n = 1, 2 do
-         local p = "access_key_" .. n .. "_"
-         local rotated = ctx.epoch(row[p .. "last_rotated"])
-         if active(row, n) and created and rotated and ctx.epoch(row[p .. "last_used_date"]) == nil
-            and math.abs(rotated - created) <= M.WITH_USER_SECONDS then
-           emit("access_key_" .. n, {"user_creation_time", p .. "active", p .. "last_rotated", p .. "last_used_date"})
+         local k = KEY[n]
+         local rotated = created and row[k.active] == "true" and ctx.epoch(row[k.last_rotated])
+         if rotated and ctx.epoch(row[k.last_used_date]) == nil and math.abs(rotated - created) <= M.WITH_USER_SECONDS then
+           emit(k.subject, with_user_evidence[n])
          end
        end
      end},

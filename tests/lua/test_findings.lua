@@ -121,6 +121,46 @@ T.eq(ids(run{user("new", {user_creation_time = created, access_key_1_active = "t
 T.eq(ids(run{root{password_enabled = "true", mfa_active = "true"}}), "", "user checks skip the root row")
 T.eq(ids(run{user("notroot", {mfa_active = "false"})}), "", "root checks skip users")
 
+-- each bundled check's evidence: the columns it names, for the key it is about
+local function evidence_of(found, check)
+  for _, x in ipairs(found) do
+    if x.check == check then
+      local cols = {}
+      for k in pairs(x.evidence) do cols[#cols + 1] = k end
+      table.sort(cols)
+      return table.concat(cols, " ")
+    end
+  end
+end
+local both = user("two", {password_enabled = "true", mfa_active = "false", password_last_used = ago(50),
+                          user_creation_time = created, access_key_2_active = "true", access_key_2_last_rotated = created,
+                          access_key_1_active = "true", access_key_1_last_rotated = ago(100), access_key_1_last_used_date = ago(60)})
+local found = run{root{mfa_active = "false", password_last_used = ago(1), access_key_2_active = "true",
+                       access_key_2_last_rotated = ago(5)}, both}
+T.eq(evidence_of(found, "root_access_key"), "access_key_2_active access_key_2_last_rotated access_key_2_last_used_date",
+     "root_access_key: the key's columns")
+T.eq(evidence_of(found, "root_no_mfa"), "mfa_active", "root_no_mfa")
+T.eq(evidence_of(found, "root_used_recently"), "access_key_1_last_used_date access_key_2_last_used_date password_last_used",
+     "root_used_recently")
+T.eq(evidence_of(found, "console_user_no_mfa"), "mfa_active password_enabled password_last_used", "console_user_no_mfa")
+T.eq(evidence_of(found, "key_not_rotated"), "access_key_1_active access_key_1_last_rotated", "key_not_rotated")
+T.eq(evidence_of(found, "multiple_active_keys"),
+     "access_key_1_active access_key_1_last_rotated access_key_2_active access_key_2_last_rotated", "multiple_active_keys")
+T.eq(evidence_of(found, "key_unused_since_creation"),
+     "access_key_2_active access_key_2_last_rotated access_key_2_last_used_date user_creation_time", "key_unused_since_creation")
+local unused = {}
+for _, x in ipairs(found) do
+  if x.check == "credentials_unused" then
+    local cols = {}
+    for k in pairs(x.evidence) do cols[#cols + 1] = k end
+    table.sort(cols)
+    unused[#unused + 1] = x.subject .. ": " .. table.concat(cols, " ")
+  end
+end
+table.sort(unused)
+T.eq(table.concat(unused, "; "), "access_key_1: access_key_1_active access_key_1_last_rotated access_key_1_last_used_date; "
+     .. "password: password_enabled password_last_changed password_last_used", "credentials_unused, for the password and the key")
+
 -- evidence comes from the report; severity from the check
 local f = run{root{access_key_1_active = "true", access_key_1_last_rotated = ago(10)}}[1]
 T.eq(f.severity, "critical", "root key severity")
