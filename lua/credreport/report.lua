@@ -48,8 +48,8 @@ local CLOCK_SKEW = 900
 -- report was not COMPLETE within the policy's checks). fields, when given, go with the debug
 -- lines that trace the polling (e.g. {account = id}).
 --
--- Each check is one call. GenerateCredentialReport first; once IAM says it STARTED (or is
--- still IN PROGRESS), the checks ask GetCredentialReport, which answers ReportInProgress
+-- Each check is one call. GenerateCredentialReport first; once IAM says STARTED (or
+-- INPROGRESS), the checks ask GetCredentialReport, which answers ReportInProgress
 -- until the report is ready and then the report itself: one call fewer per account than
 -- generating until COMPLETE and then getting. ReportNotPresent or ReportExpired (or an old
 -- report) sends the next check back to GenerateCredentialReport.

@@ -17,8 +17,9 @@ local M = {}
 -- Outcomes cross to the main thread as JSON, except the large texts some carry: the packed
 -- findings' lines and keys, and the consolidated CSV's chunk. Thousands of quotes in them
 -- would be escaped and unescaped again for nothing, so they follow the JSON as they are, after
--- a line break (which JSON text never holds), their lengths in outcome.raw.
+-- a line break (which JSON text never holds), their lengths in outcome[RAW_LENGTHS].
 local RAW = {{"findings", "lines"}, {"findings", "keys"}, {nil, "consolidated"}}
+local RAW_LENGTHS = "credreport.raw_lengths" -- a key no workflow's outcome uses
 
 local function holder(o, name)
   if not name then return o end
@@ -39,7 +40,7 @@ local function encode_outcome(o)
     end
   end
   if #texts == 0 then return cjson.encode(o) end
-  o.raw = lengths
+  o[RAW_LENGTHS] = lengths
   return cjson.encode(o) .. "\n" .. table.concat(texts)
 end
 
@@ -49,13 +50,13 @@ local function decode_outcome(msg)
   local o = cjson.decode(msg:sub(1, nl - 1))
   local at = nl + 1
   for i, r in ipairs(RAW) do
-    local len = o.raw[i]
+    local len = o[RAW_LENGTHS][i]
     if len then
       holder(o, r[1])[r[2]] = msg:sub(at, at + len - 1)
       at = at + len
     end
   end
-  o.raw = nil
+  o[RAW_LENGTHS] = nil
   return o
 end
 M.encode_outcome, M.decode_outcome = encode_outcome, decode_outcome
