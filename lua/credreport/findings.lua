@@ -418,12 +418,14 @@ function M.pack(found, account, generated_time, stale, checks)
   local cis = {}
   for _, c in ipairs(checks or {}) do cis[c.id] = c.cis end
   local lines, keys, sevs, by_check = {}, {}, {}, {}
+  -- One table refilled for every line: a large report has thousands of findings, and a table
+  -- each would be garbage for the worker's collector.
+  local line = {account = account.id, account_name = account.name, ou_path = account.ou_path,
+                report_generated_time = generated_time, stale_report = stale or nil}
   for i, f in ipairs(found) do
-    lines[i] = M.encode_line{account = account.id, account_name = account.name, ou_path = account.ou_path,
-                             user = f.user, check = f.check, severity = f.severity, cis = cis[f.check],
-                             subject = f.subject, report_generated_time = generated_time,
-                             stale_report = stale or nil,
-                             evidence = next(f.evidence or {}) and f.evidence or nil}
+    line.user, line.check, line.severity, line.cis, line.subject = f.user, f.check, f.severity, cis[f.check], f.subject
+    line.evidence = next(f.evidence or {}) and f.evidence or nil
+    lines[i] = M.encode_line(line)
     keys[i] = identity(f)
     sevs[i] = SEV_CHAR[f.severity] or "i"
     local bc = by_check[f.check] or {n = 0, severity = f.severity}
