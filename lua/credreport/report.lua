@@ -52,7 +52,7 @@ local CLOCK_SKEW = 900
 -- INPROGRESS), the checks ask GetCredentialReport, which answers ReportInProgress
 -- until the report is ready and then the report itself: one call fewer per account than
 -- generating until COMPLETE and then getting. ReportNotPresent or ReportExpired (or an old
--- report) sends the next check back to GenerateCredentialReport.
+-- or empty report) sends the next check back to GenerateCredentialReport.
 function M.fetch(client, policy, fields)
   local checks = 0
   local last_err
@@ -83,8 +83,12 @@ function M.fetch(client, policy, fields)
         state, generating_since = gen.State, os.time()
       end
     end
+    if rep and (rep.Content == nil or rep.Content == "") then
+      -- Not a report (AWS's always has a header and the root user's row): ask again.
+      rep, state, generating_since = nil, "EMPTY_REPORT", nil
+    end
     if rep then
-      local csv, derr = core.base64_decode(rep.Content or "")
+      local csv, derr = core.base64_decode(rep.Content)
       if not csv then return nil, {code = "MalformedReport", message = derr} end
       return {csv = csv, generated_time = rep.GeneratedTime, checks = checks}
     end

@@ -101,6 +101,15 @@ T.eq(got and got.checks, 3, "an old report while polling: generate again, COMPLE
 T.eq(#c:calls("iam GenerateCredentialReport"), 2, "two GenerateCredentialReport")
 T.eq(got and got.generated_time, "2020-01-01T00:00:00Z", "IAM's COMPLETE makes it the report (stale reports are AWS's to serve)")
 
+-- a report without content is no report: asked for again, never delivered empty
+c = account({"COMPLETE"}, {{Content = "", GeneratedTime = NOW}, fake.report(CSV, NOW)})
+got, err = report.fetch(c, (recording{}))
+T.check(got and got.csv == CSV, "an empty GetCredentialReport is checked again: " .. tostring(err and err.message))
+T.eq(got and got.checks, 2, "two checks")
+c = account({"STARTED"}, {{GeneratedTime = NOW}})
+got, err = report.fetch(c, (recording{retry_limit = 3}))
+T.eq(err and err.code, "ReportNotReady", "a report that stays empty: ReportNotReady, not an empty file")
+
 -- the retry limit
 c = account({"STARTED"}, {in_progress})
 policy, waits = recording{retry_limit = 3}
