@@ -40,9 +40,12 @@ struct ctx_http {
 
 #define S3_BUCKET_MAX 64   /* a bucket name's 63 characters and the '\0' */
 #define S_BUCKET_REGIONS 8 /* buckets whose region S3 named, remembered per thread */
-/* Attempts of one call a server may refuse at its connection limit before they count: each
- * refusal lowers the loop's bound, so a server that keeps refusing is failing, not full. */
-#define S_FREE_REFUSALS 16
+/* Refusals at a server's connection limit in a row that a call meets by trying again at once
+ * (each lowers the loop's bound); after them it waits a little first, S_REFUSAL_WAIT seconds
+ * doubling up to S_REFUSAL_WAIT_MAX. */
+#define S_PROMPT_REFUSALS 4
+#define S_REFUSAL_WAIT 0.05
+#define S_REFUSAL_WAIT_MAX 1.0
 
 struct aws_ctx {
     struct loop *loop;
@@ -932,12 +935,24 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
             }
         }
     }
-    /* A server at its connection limit did not see the request: it waits for one of the
-     * fewer connections the loop now keeps, without spending an attempt. */
-    if (resp->refused && call->refusals < S_FREE_REFUSALS) {
+    /* A server at its connection limit did not see the request: the call waits for one of
+     * the fewer connections the loop now keeps, without spending an attempt, for as long as
+     * a request may take. The limit may be held by connections that are not this loop's
+     * (another thread's, another client's) and that this loop's bound cannot give back: they
+     * free it when they close, so after a few refusals in a row the call waits a moment
+     * before it tries again, rather than fail or hammer the server. */
+    if (resp->refused && loop_now() - call->started < loop_request_timeout(ctx->loop)) {
         call->refusals++;
         call->attempts--;
-        s_attempt(call);
+        int extra = call->refusals - S_PROMPT_REFUSALS;
+        if (extra <= 0) {
+            s_attempt(call);
+            return true;
+        }
+        double wait = S_REFUSAL_WAIT * (double)(1 << (extra < 5 ? extra - 1 : 4));
+        wait = (wait < S_REFUSAL_WAIT_MAX ? wait : S_REFUSAL_WAIT_MAX) * (0.5 + s_random01(ctx) / 2);
+        if (!loop_timer_add(ctx->loop, wait, s_on_retry_timer, call))
+            s_attempt(call); /* out of memory for a timer: now rather than never */
         return true;
     }
     /* S3 tells where a bucket lives when asked in the wrong region. */

@@ -495,6 +495,11 @@ const char *loop_origin_name(const struct loop_origin *o)
     return o->name;
 }
 
+double loop_request_timeout(const struct loop *l)
+{
+    return (double)l->settings.total_timeout_ms / 1000.0;
+}
+
 size_t loop_slot_backlog(const struct loop *l)
 {
     size_t n = 0;

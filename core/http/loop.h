@@ -112,6 +112,8 @@ const char *loop_origin_name(const struct loop_origin *o);
 /* Senders waiting for a slot, all origins of the loop together: a backlog that more work
  * would only lengthen. */
 size_t loop_slot_backlog(const struct loop *l);
+/* Seconds a request may take, connection included ([aws] request_timeout). */
+double loop_request_timeout(const struct loop *l);
 
 /* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
  * of success (it is freed before fn runs); NULL when memory runs out. */
