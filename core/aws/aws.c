@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "base/pieces.h"
 #include "aws/sigv4.h"
 #include "base/xml.h"
 
@@ -41,11 +40,9 @@ struct ctx_http {
 #define S3_BUCKET_MAX 64   /* a bucket name's 63 characters and the '\0' */
 #define S_BUCKET_REGIONS 8 /* buckets whose region S3 named, remembered per thread */
 /* Refusals at a server's connection limit in a row that a call meets by trying again at once
- * (each lowers the loop's bound); after them it waits a little first, S_REFUSAL_WAIT seconds
- * doubling up to S_REFUSAL_WAIT_MAX. */
+ * (each lowers the loop's bound); after them it backs off: from 50 ms, doubling, up to 1 s. */
 #define S_PROMPT_REFUSALS 4
-#define S_REFUSAL_WAIT 0.05
-#define S_REFUSAL_WAIT_MAX 1.0
+static const struct retry_config s_refusal_backoff = {.base_delay = 0.05, .max_backoff = 1.0};
 
 struct aws_ctx {
     struct loop *loop;
@@ -807,20 +804,6 @@ static const char *s_body(const struct aws_request *r, size_t *len)
     return r->body_ref ? r->body_ref : r->body.data;
 }
 
-/* The hex SHA-256 of a file body, for its signature: 0, or -1 with err. */
-static int s_file_sha256_hex(const struct http_file_body *f, char hex[65], char *err, size_t errlen)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    if (pieces_digest(f->fd, f->len, EVP_sha256(), md, &mdlen) != 0) {
-        snprintf(err, errlen, "cannot read the body to send: %s", strerror(errno));
-        return -1;
-    }
-    for (unsigned i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return 0;
-}
-
 /* With a connection slot (or none to be had): signs and sends the call's attempt. */
 static void s_send(void *arg)
 {
@@ -857,8 +840,10 @@ static void s_send(void *arg)
         if (!p.payload_hash) {
             /* Read once per call: a retry sends the same file. */
             fail_code = "ReadFailed";
-            if (!call->file_hash[0] && s_file_sha256_hex(file, call->file_hash, err, sizeof err) != 0)
+            if (!call->file_hash[0] && sigv4_sha256_hex_file(file->fd, file->len, call->file_hash) != 0) {
+                snprintf(err, sizeof err, "cannot read the body to send: %s", strerror(errno));
                 goto fail;
+            }
             fail_code = "SigningError";
             p.payload_hash = call->file_hash;
         }
@@ -949,8 +934,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
             s_attempt(call);
             return true;
         }
-        double wait = S_REFUSAL_WAIT * (double)(1 << (extra < 5 ? extra - 1 : 4));
-        wait = (wait < S_REFUSAL_WAIT_MAX ? wait : S_REFUSAL_WAIT_MAX) * (0.5 + s_random01(ctx) / 2);
+        double wait = retry_delay(&s_refusal_backoff, RETRY_TRANSIENT, extra, s_random01(ctx));
         if (!loop_timer_add(ctx->loop, wait, s_on_retry_timer, call))
             s_attempt(call); /* out of memory for a timer: now rather than never */
         return true;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/pieces.h"
+
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SIGV4_KEY_LEN 32
 
@@ -78,6 +80,17 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
         return;
     }
     s_hex(md, sizeof md, out);
+}
+
+int sigv4_sha256_hex_file(int fd, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    const EVP_MD *md_sha256 = s_sha256_md();
+    if (!md_sha256 || pieces_digest(fd, len, md_sha256, md, &mdlen) != 0 || mdlen != 32)
+        return -1;
+    s_hex(md, mdlen, out);
+    return 0;
 }
 
 /* HMAC-SHA256 through EVP_MAC (OpenSSL 3). */

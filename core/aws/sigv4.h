@@ -90,6 +90,8 @@ void sigv4_cache_clear(void);
 /* Helpers the rest of the core uses. */
 /* Lowercase hex SHA-256 of data into out[65]. */
 void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
+/* The same of fd's bytes [0, len), read in pieces (pieces_digest): 0, or -1 with errno. */
+int sigv4_sha256_hex_file(int fd, size_t len, char out[65]);
 /* Percent-encodes every byte except A-Za-z0-9-_.~ (and '/' when keep_slash). */
 int sigv4_uri_encode(struct buf *out, const char *s, size_t len, bool keep_slash);
 /* Formats t as "YYYYMMDDTHHMMSSZ" into out[17]. */

@@ -49,13 +49,15 @@ end
 
 local function active(row, n) return row[KEY[n].active] == "true" end
 
--- The evidence list of access key n's columns `names`, e.g. key_fields(1, "active").
-local function key_fields(n, ...)
-  local out = {}
-  for i, f in ipairs{...} do out[i] = KEY[n][f] end
+-- Each key's evidence list of these columns: per_key("active") is {{"access_key_1_active"},
+-- {"access_key_2_active"}}.
+local function per_key(...)
+  local out = {{}, {}}
+  for n = 1, 2 do
+    for i, f in ipairs{...} do out[n][i] = KEY[n][f] end
+  end
   return out
 end
-local function per_key(...) return {key_fields(1, ...), key_fields(2, ...)} end
 
 -- The bundled checks, from a table shaped like config.findings (days and severities; a
 -- severity of "off" leaves the check out). In CIS order.
@@ -116,7 +118,7 @@ function M.bundled(settings)
        end
        for n = 1, 2 do
          local k = KEY[n]
-         if row[k.active] == "true" then
+         if active(row, n) then
            local age = ctx.age_days(row[k.last_used_date]) or ctx.age_days(row[k.last_rotated])
            if age and age >= unused_days then emit(k.subject, unused_key_evidence[n]) end
          end
@@ -127,7 +129,7 @@ function M.bundled(settings)
      evaluate = function(row, ctx, emit)
        for n = 1, 2 do
          local k = KEY[n]
-         if row[k.active] == "true" then
+         if active(row, n) then
            local age = ctx.age_days(row[k.last_rotated])
            if age and age > rotation_days then emit(k.subject, rotation_evidence[n]) end
          end
@@ -146,8 +148,9 @@ function M.bundled(settings)
        local created = ctx.epoch(row.user_creation_time)
        for n = 1, 2 do
          local k = KEY[n]
-         local rotated = created and row[k.active] == "true" and ctx.epoch(row[k.last_rotated])
-         if rotated and ctx.epoch(row[k.last_used_date]) == nil and math.abs(rotated - created) <= M.WITH_USER_SECONDS then
+         local rotated = created and active(row, n) and ctx.epoch(row[k.last_rotated])
+         if rotated and ctx.epoch(row[k.last_used_date]) == nil
+            and math.abs(rotated - created) <= M.WITH_USER_SECONDS then
            emit(k.subject, with_user_evidence[n])
          end
        end
@@ -423,7 +426,8 @@ function M.pack(found, account, generated_time, stale, checks)
   local line = {account = account.id, account_name = account.name, ou_path = account.ou_path,
                 report_generated_time = generated_time, stale_report = stale or nil}
   for i, f in ipairs(found) do
-    line.user, line.check, line.severity, line.cis, line.subject = f.user, f.check, f.severity, cis[f.check], f.subject
+    line.user, line.check, line.severity = f.user, f.check, f.severity
+    line.cis, line.subject = cis[f.check], f.subject
     line.evidence = next(f.evidence or {}) and f.evidence or nil
     lines[i] = M.encode_line(line)
     keys[i] = identity(f)
@@ -523,12 +527,7 @@ function Log:add(account, outcome)
         counts.new = counts.new + 1
         total.new = total.new + 1
         self.new_by_severity[sev] = self.new_by_severity[sev] + 1
-        local list = self.new_kept[sev]
-        if #list < M.KEEP then
-          local f = cjson.decode(line)
-          f.change, f.first_seen = "new", self.run.date
-          list[#list + 1] = f
-        end
+        self:keep_new_line(sev, line)
         local bc = self.by_check[key:match("^[^\0]*")]
         if bc then bc.new = bc.new + 1 end
       end
@@ -570,14 +569,20 @@ function Log:keep_new(lines, sevs)
   local i = 0
   for line in lines:gmatch("[^\n]+") do
     i = i + 1
-    local list = self.new_kept[CHAR_SEV[sevs:sub(i, i)] or "info"]
-    if #list < M.KEEP then
-      local f = cjson.decode(line)
-      f.change, f.first_seen = "new", self.run.date
-      list[#list + 1] = f
-      if #list == M.KEEP and not self:wants_new(sevs) then return end
-    end
+    local filled = self:keep_new_line(CHAR_SEV[sevs:sub(i, i)] or "info", line)
+    if filled and not self:wants_new(sevs) then return end
   end
+end
+
+-- Keeps one new finding of this severity (its line) while the summary's list has room.
+-- True when that filled the list.
+function Log:keep_new_line(sev, line)
+  local list = self.new_kept[sev]
+  if #list >= M.KEEP then return false end
+  local f = cjson.decode(line)
+  f.change, f.first_seen = "new", self.run.date
+  list[#list + 1] = f
+  return #list == M.KEEP
 end
 
 -- Counts a packed set whose findings are all new.
@@ -613,8 +618,6 @@ local function most_severe(kept, severities)
   return out
 end
 
--- The findings file: the run's findings in the order outcomes came, then the resolved ones.
--- Frees the lines: call it once.
 -- Adds lines (joined by "\n") to the file: to the spool while it takes them, else to memory.
 -- After a write that failed, the spool takes no more: what it took of that write is not read back.
 function Log:keep_lines(text)
@@ -634,9 +637,10 @@ function Log:keep_lines(text)
   self.chunks[#self.chunks + 1] = text
 end
 
--- The findings file's content, once: the lines, then the resolved ones. When every line is in
--- the spool, the spool itself (a file, sent as it is read, never held whole in memory; the
--- caller closes it); else a string, or nil, err when the spool cannot be read back.
+-- The findings file's content, once (it frees the lines): the run's findings in the order
+-- outcomes came, then the resolved ones. When every line is in the spool, the spool itself
+-- (a file, sent as it is read, never held whole in memory; the caller closes it); else a
+-- string, or nil, err when the spool cannot be read back.
 function Log:body()
   for _, c in ipairs(self.resolved) do self:keep_lines(c) end
   self.resolved = {}

@@ -44,6 +44,12 @@ end
 -- generated this long before IAM said it started a new one is the old report.
 local CLOCK_SKEW = 900
 
+-- A call's result, or nil and its error: without the metadata a successful call brings.
+local function result(res, err)
+  if res then return res end
+  return nil, err
+end
+
 -- Returns {csv=, generated_time=, checks=} or nil, err (err.code "ReportNotReady" when the
 -- report was not COMPLETE within the policy's checks). fields, when given, go with the debug
 -- lines that trace the polling (e.g. {account = id}).
@@ -62,8 +68,7 @@ function M.fetch(client, policy, fields)
     checks = checks + 1
     local rep, err, state
     if generating_since then
-      rep, err = client:query("iam", "GetCredentialReport")
-      if rep then err = nil end
+      rep, err = result(client:query("iam", "GetCredentialReport"))
       local t = rep and M.epoch(rep.GeneratedTime)
       if t and t < generating_since - CLOCK_SKEW then
         rep, state, generating_since = nil, "OLD_REPORT", nil
@@ -74,11 +79,10 @@ function M.fetch(client, policy, fields)
       end
     else
       local gen
-      gen, err = client:query("iam", "GenerateCredentialReport")
-      if gen then err = nil end
+      gen, err = result(client:query("iam", "GenerateCredentialReport"))
       if gen and gen.State == "COMPLETE" then
-        rep, err = client:query("iam", "GetCredentialReport") -- ReportInProgress...: generate again after a wait
-        if rep then err = nil end
+        -- ReportInProgress and the like: generate again after a wait
+        rep, err = result(client:query("iam", "GetCredentialReport"))
       elseif gen then
         state, generating_since = gen.State, os.time()
       end
