@@ -3,6 +3,8 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,13 +39,31 @@ struct slot_waiter {
     void *arg;
 };
 
+/* An origin as the whole process meets it. A server's connection limit counts every thread's
+ * connections, so what one thread learns of it bounds all of them: each loop gets an equal
+ * share, and no thread can hold every connection while another has none. */
+struct origin_share {
+    struct origin_share *next;
+    int loops;             /* loops with this origin; under s_shares_mu */
+    atomic_int users;      /* loops with a slot taken or a sender waiting for one */
+    atomic_int active;     /* slots taken, all loops together */
+    atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
+    atomic_int busy_successes; /* requests that went through while their loop used its whole
+                                * share, since the limit last changed */
+    char name[];
+};
+
+static pthread_mutex_t s_shares_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct origin_share *s_shares;
+static void s_share_leave(struct origin_share *s, int held, bool using);
+static int s_bound(const struct loop_origin *o);
+
 struct loop_origin {
     struct loop_origin *next;
-    int active;        /* slots taken */
-    int bound;         /* slots there are now */
+    struct origin_share *share;
+    int active;        /* slots taken on this loop */
+    bool using;        /* counted in share->users */
     int max;
-    int busy_successes; /* requests that went through with every slot busy, since the bound
-                         * last changed */
     struct slot_waiter *head, *tail;
     size_t waiting;
     bool dispatching;  /* handing out slots: a nested hand-out leaves it to the outer one */
@@ -85,6 +105,7 @@ struct loop {
     CURL **idle;              /* easy handles kept for reuse */
     size_t n_idle, cap_idle;
     struct loop_origin *origins;
+    long cached_connections;  /* curl's connection cache limit: the origins' bounds together */
     struct loop_watch *watches;
     size_t n_watches;         /* not gone */
     int in_watch_callbacks;   /* >0: gone watches are freed later, not during the walk */
@@ -148,6 +169,41 @@ static int s_on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* The multi handle, and with it the cache of connections kept for reuse. */
+static CURLM *s_multi_new(struct loop *l)
+{
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return NULL;
+    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+    curl_multi_setopt(m, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, s_on_curl_timer);
+    curl_multi_setopt(m, CURLMOPT_TIMERDATA, l);
+    /* Slots keep transfers per origin at or below max_connections, so curl never queues; its
+     * own limit is a backstop. Its cache keeps every origin's connections for reuse, up to
+     * the origins' bounds together (s_fit_connection_cache). */
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)l->settings.max_connections);
+    long cached = 0;
+    for (const struct loop_origin *o = l->origins; o; o = o->next)
+        cached += s_bound(o);
+    l->cached_connections = cached > 0 ? cached : l->settings.max_connections;
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, l->cached_connections);
+    return m;
+}
+
+bool loop_close_idle_connections(struct loop *l)
+{
+    if (l->transfers > 0)
+        return false;
+    CURLM *m = s_multi_new(l);
+    if (!m)
+        return false;
+    curl_multi_cleanup(l->multi);
+    l->multi = m;
+    l->curl_due = -1;
+    return true;
+}
+
 struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
 {
     struct loop *l = calloc(1, sizeof *l);
@@ -164,7 +220,9 @@ struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
         goto oom;
     l->settings.ca_bundle = l->ca_bundle;
     l->settings.user_agent = l->user_agent;
-    l->multi = curl_multi_init();
+    if (l->settings.max_connections < 1)
+        l->settings.max_connections = 1;
+    l->multi = s_multi_new(l);
     l->share = curl_share_init();
     if (!l->multi || !l->share)
         goto oom;
@@ -176,20 +234,9 @@ struct loop *loop_new(const struct http_settings *s, char *err, size_t errlen)
         loop_free(l);
         return NULL;
     }
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, s_on_curl_timer);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
     /* The share lives on one thread with its multi, so it needs no lock callbacks. */
     curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    if (l->settings.max_connections < 1)
-        l->settings.max_connections = 1;
-    /* Slots keep transfers per origin at or below max_connections, so curl never queues; its
-     * own limit is a backstop. Its cache keeps every origin's connections for reuse. */
-    long per_host = l->settings.max_connections;
-    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
-    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, per_host * 8);
     return l;
 oom:
     snprintf(err, errlen, "out of memory creating the HTTP loop");
@@ -250,6 +297,7 @@ void loop_free(struct loop *l)
             o->head = w->next;
             free(w);
         }
+        s_share_leave(o->share, o->active, o->using);
         free(o);
     }
     while (l->watches) {
@@ -462,6 +510,77 @@ oom:
 
 /* ---- origins and their slots ----------------------------------------------------------- */
 
+/* The process's record of the origin named name, joined by one more loop; NULL when memory
+ * runs out. */
+static struct origin_share *s_share_join(const char *name)
+{
+    pthread_mutex_lock(&s_shares_mu);
+    struct origin_share *s = s_shares;
+    while (s && strcasecmp(s->name, name) != 0)
+        s = s->next;
+    if (!s && (s = calloc(1, sizeof *s + strlen(name) + 1))) {
+        strcpy(s->name, name);
+        s->next = s_shares;
+        s_shares = s;
+    }
+    if (s)
+        s->loops++;
+    pthread_mutex_unlock(&s_shares_mu);
+    return s;
+}
+
+/* A loop leaves, giving back the slots it held; the last one frees the record. */
+static void s_share_leave(struct origin_share *s, int held, bool using)
+{
+    atomic_fetch_sub(&s->active, held);
+    if (using)
+        atomic_fetch_sub(&s->users, 1);
+    pthread_mutex_lock(&s_shares_mu);
+    if (--s->loops == 0) {
+        struct origin_share **p = &s_shares;
+        while (*p != s)
+            p = &(*p)->next;
+        *p = s->next;
+        free(s);
+    }
+    pthread_mutex_unlock(&s_shares_mu);
+}
+
+/* The slots this loop may use now: all of max_connections until the server refuses a
+ * connection, then an equal share of the limit it showed among the loops sending to it. */
+static int s_bound(const struct loop_origin *o)
+{
+    int limit = atomic_load(&o->share->limit);
+    if (limit == 0)
+        return o->max;
+    int users = atomic_load(&o->share->users) + !o->using;
+    int share = limit / users;
+    return share < 1 ? 1 : share > o->max ? o->max : share;
+}
+
+/* Counts the loop among the origin's users while it has slots taken or senders waiting. */
+static void s_note_use(struct loop_origin *o)
+{
+    bool using = o->active > 0 || o->head;
+    if (using != o->using) {
+        o->using = using;
+        atomic_fetch_add(&o->share->users, using ? 1 : -1);
+    }
+}
+
+/* curl keeps connections for reuse up to the bounds together: when a bound falls, the
+ * connections beyond it close as transfers end, instead of holding the server's slots idle. */
+static void s_fit_connection_cache(struct loop *l)
+{
+    long n = 0;
+    for (const struct loop_origin *o = l->origins; o; o = o->next)
+        n += s_bound(o);
+    if (n > 0 && n != l->cached_connections) {
+        l->cached_connections = n;
+        curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, n);
+    }
+}
+
 struct loop_origin *loop_origin(struct loop *l, const char *url)
 {
     const char *host = strstr(url, "://");
@@ -477,9 +596,14 @@ struct loop_origin *loop_origin(struct loop *l, const char *url)
         return NULL;
     memcpy(o->name, url, len);
     o->name[len] = '\0';
-    o->bound = o->max = l->settings.max_connections;
+    if (!(o->share = s_share_join(o->name))) {
+        free(o);
+        return NULL;
+    }
+    o->max = l->settings.max_connections;
     o->next = l->origins;
     l->origins = o;
+    s_fit_connection_cache(l);
     struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", o->max)};
     log_event(LOG_DEBUG, "endpoint", f, 2);
     return o;
@@ -487,7 +611,7 @@ struct loop_origin *loop_origin(struct loop *l, const char *url)
 
 int loop_origin_bound(const struct loop_origin *o)
 {
-    return o->bound;
+    return s_bound(o);
 }
 
 const char *loop_origin_name(const struct loop_origin *o)
@@ -508,19 +632,26 @@ size_t loop_slot_backlog(const struct loop *l)
     return n;
 }
 
+static void s_take(struct loop_origin *o)
+{
+    o->active++;
+    atomic_fetch_add(&o->share->active, 1);
+    s_note_use(o);
+}
+
 /* Hands free slots to waiters, oldest first. */
 static void s_dispatch(struct loop_origin *o)
 {
     if (o->dispatching)
         return;
     o->dispatching = true;
-    while (o->head && o->active < o->bound) {
+    while (o->head && o->active < s_bound(o)) {
         struct slot_waiter *w = o->head;
         o->head = w->next;
         if (!o->head)
             o->tail = NULL;
         o->waiting--;
-        o->active++;
+        s_take(o);
         loop_timer_fn fn = w->fn;
         void *arg = w->arg;
         free(w);
@@ -531,8 +662,8 @@ static void s_dispatch(struct loop_origin *o)
 
 int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
 {
-    if (!o->head && o->active < o->bound) {
-        o->active++;
+    if (!o->head && o->active < s_bound(o)) {
+        s_take(o);
         fn(arg);
         return 0;
     }
@@ -548,6 +679,7 @@ int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
         o->head = w;
     o->tail = w;
     o->waiting++;
+    s_note_use(o);
     s_dispatch(o);
     return 0;
 }
@@ -555,7 +687,9 @@ int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
 void loop_origin_release(struct loop_origin *o)
 {
     o->active--;
+    atomic_fetch_sub(&o->share->active, 1);
     s_dispatch(o);
+    s_note_use(o);
 }
 
 /* A new connection that failed at once: the server is at its connection limit. */
@@ -574,24 +708,33 @@ static bool s_refused(CURLcode rc, long new_connections)
     }
 }
 
-/* Adapts the bound to how the transfer that held a slot ended, and frees the slot (the
+/* Adapts the limit to how the transfer that held a slot ended, and frees the slot (the
  * waiters are served after the transfer's callback). True when the server refused the
- * connection while serving others: the bound was lowered. */
+ * connection while it served others of this process: the limit is now what it served. */
 static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
 {
-    bool busy = o->active >= o->bound;
+    struct origin_share *s = o->share;
+    bool busy = o->active >= s_bound(o);
     o->active--;
-    if (refused && o->active > 0) {
-        int bound = o->bound - 1 < o->active ? o->bound - 1 : o->active;
-        o->bound = bound > 1 ? bound : 1;
-        o->busy_successes = 0;
-        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", o->bound)};
-        log_event(LOG_DEBUG, "the endpoint refused a connection: fewer at once", f, 2);
+    int serving = atomic_fetch_sub(&s->active, 1) - 1;
+    if (refused && serving > 0) {
+        int limit = atomic_load(&s->limit);
+        int lower;
+        do {
+            lower = limit == 0 || limit - 1 > serving ? serving : limit - 1;
+            lower = lower > 1 ? lower : 1;
+        } while (!atomic_compare_exchange_weak(&s->limit, &limit, lower));
+        atomic_store(&s->busy_successes, 0);
+        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", lower),
+                                LOG_NUM("threads", atomic_load(&s->users))};
+        log_event(LOG_DEBUG, "the endpoint refused a connection: fewer at once", f, 3);
         return true;
     }
-    if (ok && busy && o->bound < o->max && ++o->busy_successes >= o->bound) {
-        o->bound++;
-        o->busy_successes = 0;
+    int limit = atomic_load(&s->limit);
+    if (ok && busy && limit != 0 && limit < o->max * atomic_load(&s->users) &&
+        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit) {
+        atomic_store(&s->busy_successes, 0);
+        atomic_compare_exchange_strong(&s->limit, &limit, limit + 1);
     }
     return false;
 }
@@ -688,6 +831,7 @@ static void s_finish_transfers(struct loop *l)
             long connects = 0;
             curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
             t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
+            s_fit_connection_cache(l);
         }
         if (rc == CURLE_FILESIZE_EXCEEDED ||
             (rc == CURLE_WRITE_ERROR && (t->resp.too_large || t->too_many_headers))) {
@@ -717,8 +861,10 @@ static void s_finish_transfers(struct loop *l)
         }
         s_release_easy(l, e);
         t->done(t->arg, &t->resp);
-        if (t->slot)
+        if (t->slot) {
             s_dispatch(t->slot);
+            s_note_use(t->slot);
+        }
         s_transfer_free(t);
     }
 }

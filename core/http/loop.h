@@ -64,9 +64,9 @@ struct http_response {
                                 * transport_error set, no body) */
     bool certificate_error;    /* the server's certificate could not be verified */
     bool refused;              /* a new connection the server dropped at once while it served
-                                * others from this loop: it is at its connection limit and did
-                                * not process the request; the loop now keeps fewer connections
-                                * to it (see loop_origin_acquire) */
+                                * others from this process: it is at its connection limit and
+                                * did not process the request; the loops now keep fewer
+                                * connections to it (see loop_origin_acquire) */
     char error[512];           /* what went wrong in transport, for people */
 };
 
@@ -92,9 +92,10 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
  * a run opens do not grow with the work queued: a sender takes a slot, then sends with it, and
  * the slot is given back when the transfer ends. Connections are kept alive and reused, so an
  * origin never has more connections than slots. The bound adapts to the server: when it drops
- * or refuses a new connection while others are open, the bound falls to the transfers it is
- * serving; it climbs back by one after every `bound` requests that went through while every
- * slot was busy, up to max_connections. */
+ * or refuses a new connection while the process has other transfers to it (on any loop), the
+ * process's limit for it falls to the transfers it is serving, and each loop sending to it
+ * gets an equal share; the limit climbs back by one after every `limit` requests that went
+ * through while their loop used its whole share, up to max_connections per loop. */
 
 /* The origin of url (created on first use); NULL when url has no scheme://host or memory runs
  * out. It lives as long as the loop. */
@@ -114,6 +115,12 @@ const char *loop_origin_name(const struct loop_origin *o);
 size_t loop_slot_backlog(const struct loop *l);
 /* Seconds a request may take, connection included ([aws] request_timeout). */
 double loop_request_timeout(const struct loop *l);
+
+/* Closes the connections kept for reuse, when no transfer is in flight (else returns false
+ * and closes none). A loop done with its endpoints for a while gives their slots back: a
+ * server counts idle connections against its connection limit. TLS sessions are kept, so a
+ * later connection resumes one. */
+bool loop_close_idle_connections(struct loop *l);
 
 /* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
  * of success (it is freed before fn runs); NULL when memory runs out. */

@@ -113,6 +113,9 @@ static int l_close_accounts(lua_State *L)
     struct link *k = s_link(L, true);
     mq_close(k->accounts);
     k->discovered = true;
+    /* This thread's calls are over until the run ends, while the workers' go on: the
+     * connections it kept would hold slots of endpoints that limit connections. */
+    loop_close_idle_connections(runtime_get(L)->loop);
     return 0;
 }
 
@@ -316,8 +319,10 @@ static void *s_worker_main(void *arg)
     runtime_drive(rt, s_worker_keep_going, &w->link);
     /* This thread's accounts are done while the main thread writes the run's files, its
      * largest allocations: what the accounts left behind is freed first (glibc gives the
-     * top of this thread's heap back to the system). */
+     * top of this thread's heap back to the system), and the connections kept would hold
+     * slots of an endpoint that limits them. */
     lua_gc(rt->L, LUA_GCCOLLECT);
+    loop_close_idle_connections(rt->loop);
     return NULL;
 }
 

@@ -115,3 +115,20 @@ return require("credreport.workflow").new{{
           and "cannot decide" in rows[victim]["error"]["message"], f"{rows[victim]}")
     check(_delivered(ctx) == set(active_ids(fx)) - {victim}, "the others were delivered")
     check(f"failed {victim}" in proc.stdout, proc.stdout)
+
+
+def test_threads_share_an_endpoint_that_accepts_few_connections(ctx):
+    """Four threads against an emulator that accepts 4 connections, fewer than the threads
+    would open: a thread left without any connection, because the others hold them all, waits
+    for one rather than failing its calls. Every account is delivered on its first try."""
+    path, fx = generate(ctx, accounts=400, seed=25, depth=2, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=50, max_delay_ms=400,
+                        max_users=2)
+    emu = ctx.emulator(path, extra=["--max-connections", "4", "--log-limit", "1000"])
+    proc = _run(ctx, emu, fx, FAST + "[run]\nthreads = 4\naccount_attempts = 1\n")
+    m = _manifest(ctx)
+    failed = [r for r in m["accounts"] if r["status"] != "delivered"]
+    check(not failed, f"{len(failed)} accounts failed: {failed[:3]}")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    conns = emu.admin("GET", "/info")["connections"]
+    check(conns["peak"] <= 4, f"the emulator's limit held: {conns}")
