@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ struct origin_share {
     int loops;             /* loops with this origin; under s_shares_mu */
     atomic_int users;      /* loops with a slot taken or a sender waiting for one */
     atomic_int active;     /* slots taken, all loops together */
+    atomic_int open;       /* connections open to it, all loops together, idle ones too */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
                                 * share, since the limit last changed */
@@ -72,6 +74,7 @@ struct loop_origin {
 
 struct transfer {
     CURL *easy;
+    struct loop *loop;
     struct loop_origin *slot;
     size_t max_body;
     bool too_many_headers;
@@ -106,6 +109,8 @@ struct loop {
     size_t n_idle, cap_idle;
     struct loop_origin *origins;
     long cached_connections;  /* curl's connection cache limit: the origins' bounds together */
+    struct origin_share **fd_origin; /* by socket: the origin it connects to, when counted */
+    size_t n_fd_origin;
     struct loop_watch *watches;
     size_t n_watches;         /* not gone */
     int in_watch_callbacks;   /* >0: gone watches are freed later, not during the walk */
@@ -167,6 +172,40 @@ static int s_on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     struct loop *l = userp;
     l->curl_due = timeout_ms < 0 ? -1 : loop_now() + (double)timeout_ms / 1000.0;
     return 0;
+}
+
+/* Sockets are counted per origin as curl opens and closes them: a server at its connection
+ * limit counts them all, busy or idle, whichever thread keeps them. */
+static curl_socket_t s_on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    struct transfer *t = arg;
+    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd == CURL_SOCKET_BAD || !t->slot)
+        return fd;
+    struct loop *l = t->loop;
+    if ((size_t)fd >= l->n_fd_origin) {
+        size_t n = (size_t)fd + 64;
+        struct origin_share **p = realloc(l->fd_origin, n * sizeof *p);
+        if (!p)
+            return fd; /* not counted: a refusal then looks like any failure */
+        memset(p + l->n_fd_origin, 0, (n - l->n_fd_origin) * sizeof *p);
+        l->fd_origin = p;
+        l->n_fd_origin = n;
+    }
+    l->fd_origin[fd] = t->slot->share;
+    atomic_fetch_add(&t->slot->share->open, 1);
+    return fd;
+}
+
+static int s_on_close_socket(void *arg, curl_socket_t fd)
+{
+    struct loop *l = arg;
+    if ((size_t)fd < l->n_fd_origin && l->fd_origin[fd]) {
+        atomic_fetch_sub(&l->fd_origin[fd]->open, 1);
+        l->fd_origin[fd] = NULL;
+    }
+    return close(fd);
 }
 
 /* The multi handle, and with it the cache of connections kept for reuse. */
@@ -289,6 +328,9 @@ void loop_free(struct loop *l)
         curl_easy_cleanup(t->easy);
         s_transfer_free(t);
     }
+    /* Its connections close first: they are counted in their origins' records. */
+    if (l->multi)
+        curl_multi_cleanup(l->multi);
     while (l->origins) {
         struct loop_origin *o = l->origins;
         l->origins = o->next;
@@ -311,8 +353,7 @@ void loop_free(struct loop *l)
     for (size_t i = 0; i < l->n_idle; i++)
         curl_easy_cleanup(l->idle[i]);
     free(l->idle);
-    if (l->multi)
-        curl_multi_cleanup(l->multi);
+    free(l->fd_origin);
     if (l->share)
         curl_share_cleanup(l->share);
     if (l->epfd >= 0)
@@ -414,6 +455,7 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
         goto oom;
     t->done = done;
     t->arg = arg;
+    t->loop = l;
     t->slot = req->slot;
     t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
     t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
@@ -468,6 +510,10 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
     curl_easy_setopt(e, CURLOPT_SHARE, l->share);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, s_on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, s_on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, l);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -710,18 +756,19 @@ static bool s_refused(CURLcode rc, long new_connections)
 
 /* Adapts the limit to how the transfer that held a slot ended, and frees the slot (the
  * waiters are served after the transfer's callback). True when the server refused the
- * connection while it served others of this process: the limit is now what it served. */
+ * connection while the process had others open to it: the limit is now those it keeps. */
 static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
 {
     struct origin_share *s = o->share;
     bool busy = o->active >= s_bound(o);
     o->active--;
-    int serving = atomic_fetch_sub(&s->active, 1) - 1;
-    if (refused && serving > 0) {
+    atomic_fetch_sub(&s->active, 1);
+    int open = atomic_load(&s->open);
+    if (refused && open > 0) {
         int limit = atomic_load(&s->limit);
         int lower;
         do {
-            lower = limit == 0 || limit - 1 > serving ? serving : limit - 1;
+            lower = limit == 0 || limit - 1 > open ? open : limit - 1;
             lower = lower > 1 ? lower : 1;
         } while (!atomic_compare_exchange_weak(&s->limit, &limit, lower));
         atomic_store(&s->busy_successes, 0);

@@ -118,17 +118,22 @@ return require("credreport.workflow").new{{
 
 
 def test_threads_share_an_endpoint_that_accepts_few_connections(ctx):
-    """Four threads against an emulator that accepts 4 connections, fewer than the threads
-    would open: a thread left without any connection, because the others hold them all, waits
-    for one rather than failing its calls. Every account is delivered on its first try."""
+    """Threads against an emulator that accepts fewer connections than they would open (4
+    threads and 4 connections; 2 threads and 1): a thread left without a connection, because
+    the others hold them all, busy or idle, waits for one rather than failing its calls.
+    Every account is delivered on its first try."""
     path, fx = generate(ctx, accounts=400, seed=25, depth=2, suspended=0, pending_closure=0,
                         closed=0, role_missing=0, never_complete=0, min_delay_ms=50, max_delay_ms=400,
                         max_users=2)
-    emu = ctx.emulator(path, extra=["--max-connections", "4", "--log-limit", "1000"])
-    proc = _run(ctx, emu, fx, FAST + "[run]\nthreads = 4\naccount_attempts = 1\n")
-    m = _manifest(ctx)
-    failed = [r for r in m["accounts"] if r["status"] != "delivered"]
-    check(not failed, f"{len(failed)} accounts failed: {failed[:3]}")
-    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    conns = emu.admin("GET", "/info")["connections"]
-    check(conns["peak"] <= 4, f"the emulator's limit held: {conns}")
+    for threads, limit in ((4, 4), (2, 1)):
+        emu = ctx.emulator(path, extra=["--max-connections", str(limit), "--log-limit", "1000"])
+        for old in (ctx.tmp / "reports").rglob("*"):
+            if old.is_file():
+                old.unlink()
+        proc = _run(ctx, emu, fx, FAST + f"[run]\nthreads = {threads}\naccount_attempts = 1\n")
+        m = _manifest(ctx)
+        failed = [r for r in m["accounts"] if r["status"] != "delivered"]
+        check(not failed, f"{threads} threads, {limit} connections: {len(failed)} accounts failed: {failed[:3]}")
+        check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        conns = emu.admin("GET", "/info")["connections"]
+        check(conns["peak"] <= limit, f"the emulator's limit held: {conns}")
