@@ -1009,6 +1009,59 @@ static void test_creds_failure(void)
     env_free(&e);
 }
 
+/* Connections the emulator has open now (its own count), the admin call's included. */
+static long emu_open_connections(void)
+{
+    struct buf body = BUF_INIT;
+    CHECK(admin("GET", "info", NULL, &body) == 200, "GET /_emulator/info");
+    const char *p = body.data ? strstr(body.data, "\"open\":") : NULL;
+    long n = p ? strtol(p + 7, NULL, 10) : -1;
+    buf_free(&body);
+    return n;
+}
+
+static long emu_open_connections_settled(long want)
+{
+    long n = -1;
+    for (int i = 0; i < 40 && (n = emu_open_connections()) != want; i++)
+        usleep(25000);
+    return n;
+}
+
+static void s_got(void *arg, struct http_response *resp)
+{
+    *(long *)arg = resp->status;
+}
+
+/* A loop done with an endpoint for a while closes the connections it kept, which a server
+ * counts against its connection limit; with a transfer in flight it keeps them. */
+static void test_close_idle_connections(void)
+{
+    struct http_settings hs;
+    http_settings_default(&hs);
+    char err[256], url[512];
+    struct loop *l = loop_new(&hs, err, sizeof err);
+    CHECK(l != NULL, "loop: %s", err);
+    long before = emu_open_connections();
+    snprintf(url, sizeof url, "%s/_emulator/info", s_url);
+    struct http_request req = {.method = "GET", .url = url};
+    long status = 0;
+    CHECK(loop_http(l, &req, s_got, &status, err, sizeof err) == 0, "%s", err);
+    CHECK(!loop_close_idle_connections(l), "not while a transfer is in flight");
+    for (double end = loop_now() + 10; status == 0 && loop_now() < end;)
+        loop_run_once(l, 50);
+    CHECK(status == 200, "the call went through: %ld", status);
+    CHECK(emu_open_connections_settled(before + 1) == before + 1, "its connection is kept alive");
+    CHECK(loop_close_idle_connections(l), "closed once idle");
+    CHECK(emu_open_connections_settled(before) == before, "and the server saw it close");
+    status = 0;
+    CHECK(loop_http(l, &req, s_got, &status, err, sizeof err) == 0, "%s", err);
+    for (double end = loop_now() + 10; status == 0 && loop_now() < end;)
+        loop_run_once(l, 50);
+    CHECK(status == 200, "the loop still sends: %ld", status);
+    loop_free(l);
+}
+
 int main(void)
 {
     /* Every call goes to the emulator through the settings, whatever the caller's setup. */
@@ -1036,6 +1089,7 @@ int main(void)
     test_creds_expiry();
     test_creds_expired_token();
     test_creds_failure();
+    test_close_idle_connections();
 
     loop_free(s_loop);
     loop_global_cleanup();
