@@ -63,9 +63,9 @@ struct http_response {
                                 * LOOP_MAX_HEADERS: a failed transfer (status 0,
                                 * transport_error set, no body) */
     bool certificate_error;    /* the server's certificate could not be verified */
-    bool refused;              /* a new connection the server dropped at once while it served
-                                * others from this process: it is at its connection limit and
-                                * did not process the request; the loops now keep fewer
+    bool refused;              /* a new connection the server dropped at once while the
+                                * process kept others open to it: it is at its connection limit
+                                * and did not process the request; the loops now keep fewer
                                 * connections to it (see loop_origin_acquire) */
     char error[512];           /* what went wrong in transport, for people */
 };
@@ -92,8 +92,8 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
  * a run opens do not grow with the work queued: a sender takes a slot, then sends with it, and
  * the slot is given back when the transfer ends. Connections are kept alive and reused, so an
  * origin never has more connections than slots. The bound adapts to the server: when it drops
- * or refuses a new connection while the process has other transfers to it (on any loop), the
- * process's limit for it falls to the transfers it is serving, and each loop sending to it
+ * or refuses a new connection while the process keeps others open to it (on any loop, busy or
+ * idle), the process's limit for it falls to those connections, and each loop sending to it
  * gets an equal share; the limit climbs back by one after every `limit` requests that went
  * through while their loop used its whole share, up to max_connections per loop. */
 
