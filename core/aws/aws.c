@@ -101,6 +101,7 @@ struct aws_call {
     bool region_retried;
     bool creds_retried;
     double started;
+    double sent_at;               /* when the last attempt left */
     struct aws_call *next_waiter;
 };
 
@@ -816,6 +817,7 @@ static void s_send(void *arg)
     const char *fail_code = "SigningError";
 
     call->at = NULL;
+    call->sent_at = loop_now();
     size_t body_len;
     const char *body = s_body(&call->req, &body_len);
     const struct http_file_body *file = call->req.body_file;
@@ -1006,7 +1008,7 @@ static void s_on_http(void *arg, struct http_response *resp)
         res.ok = true;
         res.xml = xml;
         if (call->limiter)
-            rate_limiter_update(call->limiter, false, loop_now());
+            rate_limiter_update(call->limiter, false, call->sent_at, loop_now());
         retry_quota_release(&ctx->shared->quota, call->retry_cost);
         s_call_finish(call, &res);
         xml_free(xml);
@@ -1032,7 +1034,7 @@ static void s_on_http(void *arg, struct http_response *resp)
     }
     bool throttled = retry_classify(&res.error) == RETRY_THROTTLE;
     if (s_limiter(call, throttled))
-        rate_limiter_update(call->limiter, throttled, loop_now());
+        rate_limiter_update(call->limiter, throttled, call->sent_at, loop_now());
     if (s_retry(call, resp, &res.error))
         return;
     res.retryable = retry_classify(&res.error) != RETRY_NONE;

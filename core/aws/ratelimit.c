@@ -70,7 +70,7 @@ static double s_cubic_zero(double w_max)
     return cbrt(w_max * (1.0 - BETA) / SCALE_CONSTANT);
 }
 
-void rate_limiter_update(struct rate_limiter *r, bool throttled, double now)
+void rate_limiter_update(struct rate_limiter *r, bool throttled, double sent_at, double now)
 {
     pthread_mutex_lock(&r->mu);
     double bucket = floor(now / BUCKET_SECONDS) * BUCKET_SECONDS;
@@ -80,6 +80,10 @@ void rate_limiter_update(struct rate_limiter *r, bool throttled, double now)
         r->measured_rate = current * SMOOTHING + r->measured_rate * (1.0 - SMOOTHING);
         r->bucket_count = 0;
         r->last_bucket = bucket;
+    }
+    if (throttled && r->enabled && sent_at < r->last_throttle) {
+        pthread_mutex_unlock(&r->mu);
+        return;
     }
     double rate;
     if (throttled) {
@@ -95,7 +99,12 @@ void rate_limiter_update(struct rate_limiter *r, bool throttled, double now)
     }
     rate = fmin(rate, MAX_RATE_SCALE * r->measured_rate);
     s_refill(r, now);
-    r->fill_rate = fmax(rate, MIN_FILL_RATE);
+    /* Tokens already promised keep their times: a debt is kept in seconds, not in tokens, so
+     * that a cut rate does not hold every later request until the old debt is repaid. */
+    double fill = fmax(rate, MIN_FILL_RATE);
+    if (r->tokens < 0)
+        r->tokens *= fill / r->fill_rate;
+    r->fill_rate = fill;
     r->capacity = fmax(rate, MIN_CAPACITY);
     if (r->tokens > r->capacity)
         r->tokens = r->capacity;

@@ -11,7 +11,7 @@
 static double s_feed(struct rate_limiter *r, double t0, double t1, double rate)
 {
     for (double t = t0; t < t1; t += 1.0 / rate)
-        rate_limiter_update(r, false, t);
+        rate_limiter_update(r, false, t, t);
     return t1;
 }
 
@@ -32,7 +32,7 @@ static void test_throttle_lowers_the_rate_and_spaces_requests(void)
     struct rate_limiter r;
     rate_limiter_init(&r, 0.0);
     double t = s_feed(&r, 0.0, 10.0, 20);
-    rate_limiter_update(&r, true, t);
+    rate_limiter_update(&r, true, t, t);
     double rate = rate_limiter_rate(&r);
     /* 0.7 of the measured rate (20/s, smoothed). */
     CHECK(rate > 10 && rate < 15, "rate after a throttle at 20/s: %g", rate);
@@ -69,7 +69,7 @@ static void test_rate_climbs_back_after_throttling_stops(void)
     struct rate_limiter r;
     rate_limiter_init(&r, 0.0);
     double t = s_feed(&r, 0.0, 10.0, 40);
-    rate_limiter_update(&r, true, t);
+    rate_limiter_update(&r, true, t, t);
     double low = rate_limiter_rate(&r);
     /* Succeed at whatever rate is allowed, for 20 s: the rate grows back past where it was
      * cut (the cubic curve's plateau is the rate before the throttle). */
@@ -78,16 +78,55 @@ static void test_rate_climbs_back_after_throttling_stops(void)
         double w = rate_limiter_acquire(&r, now);
         now += w > 0 ? w : (w < 0 ? -w : 0.001);
         if (w >= 0)
-            rate_limiter_update(&r, false, now);
+            rate_limiter_update(&r, false, now, now);
     }
     double high = rate_limiter_rate(&r);
     CHECK(high > low * 1.3, "the rate climbs back: %g -> %g", low, high);
 
     /* Every throttle cuts it again, never below half a request per second. */
     for (int i = 0; i < 50; i++)
-        rate_limiter_update(&r, true, now + i * 0.01);
+        rate_limiter_update(&r, true, now + i * 0.01, now + i * 0.01);
     CHECK(rate_limiter_rate(&r) >= 0.5, "floor: %g", rate_limiter_rate(&r));
     CHECK(rate_limiter_rate(&r) < low, "repeated throttles cut deeper: %g", rate_limiter_rate(&r));
+    rate_limiter_destroy(&r);
+}
+
+/* Requests sent while the rate was too high come back throttled together: the first cut
+ * answers them all, and only a throttle of a request sent after it cuts again. */
+static void test_one_cut_for_the_requests_already_in_flight(void)
+{
+    struct rate_limiter r;
+    rate_limiter_init(&r, 0.0);
+    double t = s_feed(&r, 0.0, 10.0, 40);
+    rate_limiter_update(&r, true, t - 0.05, t);
+    double cut = rate_limiter_rate(&r);
+    for (int i = 1; i <= 5; i++)
+        rate_limiter_update(&r, true, t - 0.05, t + i * 0.01);
+    CHECK(rate_limiter_rate(&r) == cut, "sent before the cut: no further cut (%g, %g)", cut,
+          rate_limiter_rate(&r));
+    rate_limiter_update(&r, true, t + 0.2, t + 0.3);
+    CHECK(rate_limiter_rate(&r) < cut, "sent after it: cut again (%g < %g)", rate_limiter_rate(&r), cut);
+    rate_limiter_destroy(&r);
+}
+
+/* Tokens promised before a cut keep their times; the next request comes a token's time
+ * (at the new rate) after the last promised one, not when the old debt is repaid at the new
+ * rate, which would leave the service idle. */
+static void test_a_cut_keeps_promises_in_time(void)
+{
+    struct rate_limiter r;
+    rate_limiter_init(&r, 0.0);
+    double t = s_feed(&r, 0.0, 10.0, 20);
+    rate_limiter_update(&r, true, t, t);
+    double w = 0;
+    while ((w = rate_limiter_acquire(&r, t)) >= 0 && w < 0.5)
+        ; /* promise tokens half a second ahead */
+    double horizon = w;
+    rate_limiter_update(&r, true, t + 0.01, t + 0.01);
+    double rate = rate_limiter_rate(&r);
+    double next = rate_limiter_acquire(&r, t + 0.01);
+    CHECK(next > 0 && next <= horizon + 1.0 / rate + 1e-6,
+          "next after the promised ones: %g (horizon %g, rate %g)", next, horizon, rate);
     rate_limiter_destroy(&r);
 }
 
@@ -119,7 +158,7 @@ static void *s_hammer(void *arg)
         if (!r)
             continue;
         rate_limiter_acquire(r, i * 0.001);
-        rate_limiter_update(r, i % 51 == 0, i * 0.001);
+        rate_limiter_update(r, i % 51 == 0, i * 0.001, i * 0.001);
     }
     return NULL;
 }
@@ -187,6 +226,8 @@ int main(void)
     test_off_until_throttled();
     test_throttle_lowers_the_rate_and_spaces_requests();
     test_rate_climbs_back_after_throttling_stops();
+    test_one_cut_for_the_requests_already_in_flight();
+    test_a_cut_keeps_promises_in_time();
     test_sets_by_service_and_operation();
     test_shared_between_threads();
     loop_global_init();
