@@ -101,7 +101,8 @@ struct aws_call {
     bool region_retried;
     bool creds_retried;
     double started;
-    double sent_at;               /* when the last attempt left */
+    double paced_at;              /* when the last attempt was given its time to go by the
+                                   * rate limiter */
     struct aws_call *next_waiter;
 };
 
@@ -718,7 +719,8 @@ static void s_attempt(struct aws_call *call)
     if (!s_creds_ready(call))
         return;
     struct rate_limiter *limiter = s_limiter(call, false);
-    double wait = limiter ? rate_limiter_acquire(limiter, loop_now()) : 0;
+    call->paced_at = loop_now();
+    double wait = limiter ? rate_limiter_acquire(limiter, call->paced_at) : 0;
     if (wait != 0) {
         call->token_promised = wait > 0;
         if (loop_timer_add(call->client->ctx->loop, fabs(wait), s_on_rate_wait, call))
@@ -817,7 +819,6 @@ static void s_send(void *arg)
     const char *fail_code = "SigningError";
 
     call->at = NULL;
-    call->sent_at = loop_now();
     size_t body_len;
     const char *body = s_body(&call->req, &body_len);
     const struct http_file_body *file = call->req.body_file;
@@ -900,7 +901,7 @@ static void s_remember_bucket_region(struct aws_ctx *ctx, const char *bucket, co
 
 /* Decides whether the failed attempt is tried again; true when it was rescheduled. */
 static bool s_retry(struct aws_call *call, const struct http_response *resp,
-                    struct aws_error *e)
+                    struct aws_error *e, bool overtaken)
 {
     struct aws_ctx *ctx = call->client->ctx;
     enum retry_kind kind = retry_classify(e);
@@ -939,6 +940,14 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         double wait = retry_delay(&s_refusal_backoff, RETRY_TRANSIENT, extra, s_random01(ctx));
         if (!loop_timer_add(ctx->loop, wait, s_on_retry_timer, call))
             s_attempt(call); /* out of memory for a timer: now rather than never */
+        return true;
+    }
+    /* Throttled for a rate the limiter has cut since this request was paced: the service
+     * answered the burst it was part of, not the request. It goes again at the new rate,
+     * without spending an attempt or the retry quota, for as long as a request may take. */
+    if (overtaken && loop_now() - call->started < loop_request_timeout(ctx->loop)) {
+        call->attempts--;
+        s_attempt(call);
         return true;
     }
     /* S3 tells where a bucket lives when asked in the wrong region. */
@@ -1008,7 +1017,7 @@ static void s_on_http(void *arg, struct http_response *resp)
         res.ok = true;
         res.xml = xml;
         if (call->limiter)
-            rate_limiter_update(call->limiter, false, call->sent_at, loop_now());
+            rate_limiter_update(call->limiter, false, call->paced_at, loop_now());
         retry_quota_release(&ctx->shared->quota, call->retry_cost);
         s_call_finish(call, &res);
         xml_free(xml);
@@ -1033,9 +1042,9 @@ static void s_on_http(void *arg, struct http_response *resp)
                          resp->body.data, resp->body.len, &res.error);
     }
     bool throttled = retry_classify(&res.error) == RETRY_THROTTLE;
-    if (s_limiter(call, throttled))
-        rate_limiter_update(call->limiter, throttled, call->sent_at, loop_now());
-    if (s_retry(call, resp, &res.error))
+    bool overtaken = s_limiter(call, throttled) &&
+                     rate_limiter_update(call->limiter, throttled, call->paced_at, loop_now());
+    if (s_retry(call, resp, &res.error, overtaken))
         return;
     res.retryable = retry_classify(&res.error) != RETRY_NONE;
     s_call_finish(call, &res);

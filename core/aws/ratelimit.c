@@ -70,7 +70,7 @@ static double s_cubic_zero(double w_max)
     return cbrt(w_max * (1.0 - BETA) / SCALE_CONSTANT);
 }
 
-void rate_limiter_update(struct rate_limiter *r, bool throttled, double sent_at, double now)
+bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at, double now)
 {
     pthread_mutex_lock(&r->mu);
     double bucket = floor(now / BUCKET_SECONDS) * BUCKET_SECONDS;
@@ -81,13 +81,16 @@ void rate_limiter_update(struct rate_limiter *r, bool throttled, double sent_at,
         r->bucket_count = 0;
         r->last_bucket = bucket;
     }
-    if (throttled && r->enabled && sent_at < r->last_throttle) {
+    if (throttled && r->enabled && paced_at < r->last_throttle) {
         pthread_mutex_unlock(&r->mu);
-        return;
+        return true;
     }
+    /* The responses of the half second under way count too: a first throttle within the
+     * first half second of a burst would otherwise measure a rate of 0 and cut to the floor. */
+    double sending = fmax(r->measured_rate, r->bucket_count / BUCKET_SECONDS);
     double rate;
     if (throttled) {
-        double base = r->enabled ? fmin(r->measured_rate, r->fill_rate) : r->measured_rate;
+        double base = r->enabled ? fmin(sending, r->fill_rate) : sending;
         r->w_max = base;
         r->k = s_cubic_zero(base);
         r->last_throttle = now;
@@ -97,7 +100,7 @@ void rate_limiter_update(struct rate_limiter *r, bool throttled, double sent_at,
         double dt = now - r->last_throttle - r->k;
         rate = SCALE_CONSTANT * dt * dt * dt + r->w_max;
     }
-    rate = fmin(rate, MAX_RATE_SCALE * r->measured_rate);
+    rate = fmin(rate, MAX_RATE_SCALE * sending);
     s_refill(r, now);
     /* Tokens already promised keep their times: a debt is kept in seconds, not in tokens, so
      * that a cut rate does not hold every later request until the old debt is repaid. */
@@ -109,6 +112,7 @@ void rate_limiter_update(struct rate_limiter *r, bool throttled, double sent_at,
     if (r->tokens > r->capacity)
         r->tokens = r->capacity;
     pthread_mutex_unlock(&r->mu);
+    return false;
 }
 
 double rate_limiter_rate(struct rate_limiter *r)

@@ -38,10 +38,12 @@ void rate_limiter_destroy(struct rate_limiter *r);
 /* Reserves a token: the seconds to wait before sending (0 while the limiter is off). A
  * negative value -w promises nothing: the token is too far ahead; ask again after w seconds. */
 double rate_limiter_acquire(struct rate_limiter *r, double now);
-/* Records a response, throttled or not, to a request sent at sent_at. A throttle answering
- * a request sent before the last cut does not cut the rate again: the requests in flight
- * when the rate was too high are throttled together, and one cut answers them all. */
-void rate_limiter_update(struct rate_limiter *r, bool throttled, double sent_at, double now);
+/* Records a response, throttled or not, to a request paced at paced_at (when it asked for
+ * its token). A throttle answering a request paced before the last cut does not cut the rate
+ * again: the requests sent or promised while the rate was too high are throttled together,
+ * and one cut answers them all. Returns true for such a throttle: the rate it was sent at
+ * is already gone. */
+bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at, double now);
 /* The current sending rate in requests per second, 0 while the limiter is off. */
 double rate_limiter_rate(struct rate_limiter *r);
 

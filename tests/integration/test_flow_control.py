@@ -137,3 +137,23 @@ def test_threads_share_an_endpoint_that_accepts_few_connections(ctx):
         check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         conns = emu.admin("GET", "/info")["connections"]
         check(conns["peak"] <= limit, f"the emulator's limit held: {conns}")
+
+
+def test_a_burst_into_throttling_costs_no_account(ctx):
+    """Hundreds of AssumeRole calls at once into STS that takes 100 a second (bursts of 20):
+    the burst is throttled, the rate limiter cuts its rate once for it, and the requests it
+    caught go again at the new rate without spending their attempts. Every account is
+    delivered on its first try."""
+    path, fx = generate(ctx, accounts=400, seed=26, depth=1, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=50, max_delay_ms=200,
+                        max_users=2)
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "throttle", "service": "sts", "rps": 100, "burst": 20},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[run]\naccount_attempts = 1\n")
+    m = _manifest(ctx)
+    failed = [r for r in m["accounts"] if r["status"] != "delivered"]
+    check(not failed, f"{len(failed)} accounts failed: {failed[:3]}")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    throttled = [r for r in emu.requests()["requests"] if r["error_code"] == "Throttling"]
+    check(len(throttled) > 20, f"STS did throttle the burst: {len(throttled)}")

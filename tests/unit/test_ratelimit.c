@@ -91,8 +91,8 @@ static void test_rate_climbs_back_after_throttling_stops(void)
     rate_limiter_destroy(&r);
 }
 
-/* Requests sent while the rate was too high come back throttled together: the first cut
- * answers them all, and only a throttle of a request sent after it cuts again. */
+/* Requests paced while the rate was too high come back throttled together: the first cut
+ * answers them all, and only a throttle of a request paced after it cuts again. */
 static void test_one_cut_for_the_requests_already_in_flight(void)
 {
     struct rate_limiter r;
@@ -101,11 +101,12 @@ static void test_one_cut_for_the_requests_already_in_flight(void)
     rate_limiter_update(&r, true, t - 0.05, t);
     double cut = rate_limiter_rate(&r);
     for (int i = 1; i <= 5; i++)
-        rate_limiter_update(&r, true, t - 0.05, t + i * 0.01);
-    CHECK(rate_limiter_rate(&r) == cut, "sent before the cut: no further cut (%g, %g)", cut,
+        CHECK(rate_limiter_update(&r, true, t - 0.05, t + i * 0.01),
+              "a throttle of a request paced before the cut says so");
+    CHECK(rate_limiter_rate(&r) == cut, "paced before the cut: no further cut (%g, %g)", cut,
           rate_limiter_rate(&r));
-    rate_limiter_update(&r, true, t + 0.2, t + 0.3);
-    CHECK(rate_limiter_rate(&r) < cut, "sent after it: cut again (%g < %g)", rate_limiter_rate(&r), cut);
+    CHECK(!rate_limiter_update(&r, true, t + 0.2, t + 0.3), "one paced after it does not");
+    CHECK(rate_limiter_rate(&r) < cut, "paced after it: cut again (%g < %g)", rate_limiter_rate(&r), cut);
     rate_limiter_destroy(&r);
 }
 
