@@ -40,7 +40,8 @@ struct ctx_http {
 #define S3_BUCKET_MAX 64   /* a bucket name's 63 characters and the '\0' */
 #define S_BUCKET_REGIONS 8 /* buckets whose region S3 named, remembered per thread */
 /* Refusals at a server's connection limit in a row that a call meets by trying again at once
- * (each lowers the loop's bound); after them it backs off: from 50 ms, doubling, up to 1 s. */
+ * (each lowers the limit the process keeps to it); after them it backs off: from 50 ms,
+ * doubling, up to 1 s. */
 #define S_PROMPT_REFUSALS 4
 static const struct retry_config s_refusal_backoff = {.base_delay = 0.05, .max_backoff = 1.0};
 
@@ -923,16 +924,16 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
             }
         }
     }
-    /* A server at its connection limit did not see the request: the call waits for one of
-     * the fewer connections the loop now keeps, without spending an attempt, for as long as
-     * a request may take. The limit may be held by connections that are not this loop's
-     * (another thread's, another client's) and that this loop's bound cannot give back: they
-     * free it when they close, so after a few refusals in a row the call waits a moment
-     * before it tries again, rather than fail or hammer the server. */
-    if (resp->refused && loop_now() - call->started < loop_request_timeout(ctx->loop)) {
-        call->refusals++;
+    /* Two failures are not the request's, and spend no attempt while the call is younger
+     * than a request may take. A server at its connection limit did not see it: the call
+     * waits for one of the fewer connections the process now keeps; the limit may be held
+     * by connections it cannot give back (another client's), which free it when they close,
+     * so after a few refusals in a row the call waits a moment before it tries again, rather
+     * than fail or hammer the server. A throttle of a request paced before the limiter's
+     * last cut answered the burst it was part of: it goes again at the new rate. */
+    if ((resp->refused || overtaken) && loop_now() - call->started < loop_request_timeout(ctx->loop)) {
         call->attempts--;
-        int extra = call->refusals - S_PROMPT_REFUSALS;
+        int extra = resp->refused ? ++call->refusals - S_PROMPT_REFUSALS : 0;
         if (extra <= 0) {
             s_attempt(call);
             return true;
@@ -940,14 +941,6 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         double wait = retry_delay(&s_refusal_backoff, RETRY_TRANSIENT, extra, s_random01(ctx));
         if (!loop_timer_add(ctx->loop, wait, s_on_retry_timer, call))
             s_attempt(call); /* out of memory for a timer: now rather than never */
-        return true;
-    }
-    /* Throttled for a rate the limiter has cut since this request was paced: the service
-     * answered the burst it was part of, not the request. It goes again at the new rate,
-     * without spending an attempt or the retry quota, for as long as a request may take. */
-    if (overtaken && loop_now() - call->started < loop_request_timeout(ctx->loop)) {
-        call->attempts--;
-        s_attempt(call);
         return true;
     }
     /* S3 tells where a bucket lives when asked in the wrong region. */

@@ -47,7 +47,6 @@ struct origin_share {
     struct origin_share *next;
     int loops;             /* loops with this origin; under s_shares_mu */
     atomic_int users;      /* loops with a slot taken or a sender waiting for one */
-    atomic_int active;     /* slots taken, all loops together */
     atomic_int open;       /* connections open to it, all loops together, idle ones too */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
@@ -57,8 +56,9 @@ struct origin_share {
 
 static pthread_mutex_t s_shares_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct origin_share *s_shares;
-static void s_share_leave(struct origin_share *s, int held, bool using);
+static void s_share_leave(struct origin_share *s, bool using);
 static int s_bound(const struct loop_origin *o);
+static long s_cache_size(const struct loop *l);
 
 struct loop_origin {
     struct loop_origin *next;
@@ -222,10 +222,7 @@ static CURLM *s_multi_new(struct loop *l)
      * own limit is a backstop. Its cache keeps every origin's connections for reuse, up to
      * the origins' bounds together (s_fit_connection_cache). */
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)l->settings.max_connections);
-    long cached = 0;
-    for (const struct loop_origin *o = l->origins; o; o = o->next)
-        cached += s_bound(o);
-    l->cached_connections = cached > 0 ? cached : l->settings.max_connections;
+    l->cached_connections = s_cache_size(l);
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, l->cached_connections);
     return m;
 }
@@ -339,7 +336,7 @@ void loop_free(struct loop *l)
             o->head = w->next;
             free(w);
         }
-        s_share_leave(o->share, o->active, o->using);
+        s_share_leave(o->share, o->using);
         free(o);
     }
     while (l->watches) {
@@ -575,10 +572,9 @@ static struct origin_share *s_share_join(const char *name)
     return s;
 }
 
-/* A loop leaves, giving back the slots it held; the last one frees the record. */
-static void s_share_leave(struct origin_share *s, int held, bool using)
+/* A loop leaves; the last one frees the record. */
+static void s_share_leave(struct origin_share *s, bool using)
 {
-    atomic_fetch_sub(&s->active, held);
     if (using)
         atomic_fetch_sub(&s->users, 1);
     pthread_mutex_lock(&s_shares_mu);
@@ -614,14 +610,21 @@ static void s_note_use(struct loop_origin *o)
     }
 }
 
-/* curl keeps connections for reuse up to the bounds together: when a bound falls, the
- * connections beyond it close as transfers end, instead of holding the server's slots idle. */
-static void s_fit_connection_cache(struct loop *l)
+/* The origins' bounds together (max_connections before the first origin). */
+static long s_cache_size(const struct loop *l)
 {
     long n = 0;
     for (const struct loop_origin *o = l->origins; o; o = o->next)
         n += s_bound(o);
-    if (n > 0 && n != l->cached_connections) {
+    return n > 0 ? n : l->settings.max_connections;
+}
+
+/* curl keeps connections for reuse up to the bounds together: when a bound falls, the
+ * connections beyond it close as transfers end, instead of holding the server's slots idle. */
+static void s_fit_connection_cache(struct loop *l)
+{
+    long n = s_cache_size(l);
+    if (n != l->cached_connections) {
         l->cached_connections = n;
         curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, n);
     }
@@ -681,7 +684,6 @@ size_t loop_slot_backlog(const struct loop *l)
 static void s_take(struct loop_origin *o)
 {
     o->active++;
-    atomic_fetch_add(&o->share->active, 1);
     s_note_use(o);
 }
 
@@ -733,7 +735,6 @@ int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
 void loop_origin_release(struct loop_origin *o)
 {
     o->active--;
-    atomic_fetch_sub(&o->share->active, 1);
     s_dispatch(o);
     s_note_use(o);
 }
@@ -762,7 +763,6 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
     struct origin_share *s = o->share;
     bool busy = o->active >= s_bound(o);
     o->active--;
-    atomic_fetch_sub(&s->active, 1);
     int open = atomic_load(&s->open);
     if (refused && open > 0) {
         int limit = atomic_load(&s->limit);
