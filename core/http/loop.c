@@ -144,11 +144,14 @@ void http_settings_default(struct http_settings *s)
     s->user_agent = "credreport";
 }
 
+/* What curl_multi_assign() ties to a socket once it is in the epoll set: curl hands it back as
+ * socketp until the socket is removed, so each change costs one epoll_ctl(). */
+static char s_in_epoll;
+
 /* curl says which events of a socket it waits for. */
 static int s_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
-    (void)socketp;
     struct loop *l = userp;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -159,10 +162,15 @@ static int s_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void
         ev.events |= EPOLLIN;
     if (what & CURL_POLL_OUT)
         ev.events |= EPOLLOUT;
-    /* A socket number may come back after curl closed it: modify, else add. */
-    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT &&
-        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
-        return -1;
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(l->epfd, op, fd, &ev) != 0) {
+        /* Should curl's view and the set ever differ, the other operation matches the set. */
+        int other = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        if ((errno != ENOENT && errno != EEXIST) || epoll_ctl(l->epfd, other, fd, &ev) != 0)
+            return -1;
+    }
+    if (!socketp)
+        curl_multi_assign(l->multi, fd, &s_in_epoll);
     return 0;
 }
 
