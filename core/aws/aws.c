@@ -391,8 +391,8 @@ const char *aws_request_id(const struct header_list *headers)
     return rid || !headers ? rid : headers_get(headers, "x-amz-request-id");
 }
 
-void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, long status,
-                      const struct header_list *headers, const char *body, size_t len,
+void aws_decode_error(const struct aws_settings *s, struct xml_reader *xml, enum aws_protocol protocol,
+                      long status, const struct header_list *headers, const char *body, size_t len,
                       struct aws_error *e)
 {
     e->http_status = (int)status;
@@ -412,7 +412,7 @@ void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, 
         aws_error_clean_code(e);
     } else if (len) {
         char err[128];
-        struct xml_node *root = xml_parse(body, len, err, sizeof err);
+        struct xml_node *root = xml_read(xml, body, len, err, sizeof err);
         const struct xml_node *errnode = root ? xml_find_deep(root, "Error") : NULL;
         if (errnode) {
             s_copy(e->code, sizeof e->code, xml_find_text(errnode, "Code"));
@@ -1031,8 +1031,8 @@ static void s_on_http(void *arg, struct http_response *resp)
         snprintf(res.error.code, sizeof res.error.code, resp->timed_out ? "RequestTimeout" : "NetworkError");
         snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);
     } else if (!res.error.code[0]) {
-        aws_decode_error(&ctx->settings, call->req.service.protocol, resp->status, &resp->headers,
-                         resp->body.data, resp->body.len, &res.error);
+        aws_decode_error(&ctx->settings, ctx->xml, call->req.service.protocol, resp->status,
+                         &resp->headers, resp->body.data, resp->body.len, &res.error);
     }
     bool throttled = retry_classify(&res.error) == RETRY_THROTTLE;
     bool overtaken = s_limiter(call, throttled) &&

@@ -211,9 +211,10 @@ int aws_form_add(struct buf *body, const char *name, const char *value);
 const char *aws_request_id(const struct header_list *headers);
 
 /* Decodes an error response of the given protocol into e (code, message, request id). Used by
- * aws_send. */
-void aws_decode_error(const struct aws_settings *s, enum aws_protocol protocol, long status,
-                      const struct header_list *headers, const char *body, size_t len,
+ * aws_send. An XML body is read with xml (the thread's reader), or with a parser of its own when
+ * xml is NULL. */
+void aws_decode_error(const struct aws_settings *s, struct xml_reader *xml, enum aws_protocol protocol,
+                      long status, const struct header_list *headers, const char *body, size_t len,
                       struct aws_error *e);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <expat.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,11 +132,17 @@ void xml_free(struct xml_node *root)
 
 struct xml_reader {
     XML_Parser parser; /* NULL until the first document */
+    /* expat salts its hash tables against crafted names, drawing a salt from the kernel for
+     * each document unless given one: one drawn here serves all of the reader's documents. */
+    unsigned long salt; /* 0: none drawn, expat draws its own */
 };
 
 struct xml_reader *xml_reader_new(void)
 {
-    return calloc(1, sizeof(struct xml_reader));
+    struct xml_reader *r = calloc(1, sizeof *r);
+    if (r && RAND_bytes((unsigned char *)&r->salt, sizeof r->salt) != 1)
+        r->salt = 0;
+    return r;
 }
 
 void xml_reader_free(struct xml_reader *r)
@@ -164,8 +171,11 @@ struct xml_node *xml_read(struct xml_reader *r, const char *data, size_t len, ch
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (r)
+    if (r) {
         r->parser = st.parser;
+        if (r->salt)
+            XML_SetHashSalt(st.parser, r->salt);
+    }
     XML_SetUserData(st.parser, &st);
     XML_SetElementHandler(st.parser, s_start, s_end);
     XML_SetCharacterDataHandler(st.parser, s_chars);

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const enum aws_protocol json[] = {AWS_JSON_1_0, AWS_JSON_1_1, AWS_REST_JSON};
     for (size_t i = 0; i < sizeof json / sizeof *json; i++) {
         memset(&e, 0, sizeof e);
-        aws_decode_error(aws_ctx_settings(rt->aws), json[i], 400, &h, (const char *)data, size,
+        aws_decode_error(aws_ctx_settings(rt->aws), NULL, json[i], 400, &h, (const char *)data, size,
                          &e);
         FUZZ_ASSERT(e.code[0] && e.message[0], "an error has a code and a message");
         FUZZ_ASSERT(!strchr(e.code, '#') && !strchr(e.code, ':'), "a clean code: %s", e.code);

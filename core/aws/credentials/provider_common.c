@@ -183,12 +183,11 @@ cleanup:
 }
 
 /* Credentials from an STS AssumeRole* response; 0 or -1. */
-int provider_sts_creds(const struct buf *body, const char *source, struct aws_creds *out)
+int provider_sts_creds(const struct aws_result *res, const char *source, struct aws_creds *out)
 {
     int result = -1;
-    char err[128];
     memset(out, 0, sizeof *out);
-    struct xml_node *root = xml_parse(body->data, body->len, err, sizeof err);
+    const struct xml_node *root = res->xml;
     const struct xml_node *cr = root ? xml_find_deep(root, "Credentials") : NULL;
     const char *ak = cr ? xml_find_text(cr, "AccessKeyId") : NULL;
     const char *sk = cr ? xml_find_text(cr, "SecretAccessKey") : NULL;
@@ -205,9 +204,8 @@ int provider_sts_creds(const struct buf *body, const char *source, struct aws_cr
         else
             creds_free(out);
     }
-    /* The parsed tree and the body hold the secrets too. */
-    xml_free(root);
-    OPENSSL_cleanse(body->data, body->len);
+    /* The body holds the secrets too (the tree is wiped as aws.c frees it). */
+    OPENSSL_cleanse(res->body->data, res->body->len);
     return result;
 }
 

@@ -21,7 +21,8 @@ void provider_fail(struct aws_client *c, const char *code, const char *fmt, ...)
  * with err (out is then wiped). */
 int provider_read_token_file(const char *path, struct buf *out, char *err, size_t errlen);
 
-/* Credentials from an STS AssumeRole* response (the body is wiped): 0 or -1. */
-int provider_sts_creds(const struct buf *body, const char *source, struct aws_creds *out);
+/* Credentials from a successful STS AssumeRole* result, read from its parsed body (the body is
+ * wiped): 0 or -1. */
+int provider_sts_creds(const struct aws_result *res, const char *source, struct aws_creds *out);
 
 #endif

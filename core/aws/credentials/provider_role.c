@@ -25,7 +25,7 @@ static void s_role_done(void *arg, const struct aws_result *res)
         return;
     }
     struct aws_creds fresh;
-    if (provider_sts_creds(res->body, "assumed role", &fresh) != 0) {
+    if (provider_sts_creds(res, "assumed role", &fresh) != 0) {
         provider_fail(c, "MalformedResponse", "assuming role %s: the response has no usable "
                "credentials", rp->role_arn);
         return;

@@ -26,7 +26,7 @@ static void s_web_done(void *arg, const struct aws_result *res)
         return;
     }
     struct aws_creds fresh;
-    if (provider_sts_creds(res->body, "web identity", &fresh) != 0) {
+    if (provider_sts_creds(res, "web identity", &fresh) != 0) {
         provider_fail(c, "MalformedResponse", "web identity: assuming role %s: the response has no "
                "usable credentials", wp->role.role_arn);
         return;
