@@ -438,9 +438,15 @@ static void s_workflow_options(const struct config *cfg, struct workflow_options
     o->concurrency = (int)config_int(cfg, "run", "concurrency");
     if (o->threads > o->concurrency)
         o->threads = o->concurrency;
-    /* [aws] max_connections is per endpoint for the whole run: each thread gets its share. */
-    long conns = config_int(cfg, "aws", "max_connections") / o->threads;
-    o->rt.http.max_connections = conns > 0 ? (int)conns : 1;
+    /* [aws] max_connections is per endpoint for the whole run. In a workflow run the main thread
+     * keeps as many as it lists the organization with at once (organizations.max_in_flight),
+     * or a worker's share if that is fewer, and the workers share the rest. */
+    int total = (int)config_int(cfg, "aws", "max_connections");
+    int main_share = total / (o->threads + 1);
+    o->rt.http.max_connections = total;
+    o->main_connections = main_share > 16 ? 16 : main_share > 0 ? main_share : 1;
+    int worker_share = (total - o->main_connections) / o->threads;
+    o->worker_connections = worker_share > 0 ? worker_share : 1;
     o->grace_period = config_num(cfg, "run", "grace_period");
 }
 

@@ -638,6 +638,15 @@ static void s_fit_connection_cache(struct loop *l)
     }
 }
 
+void loop_set_max_connections(struct loop *l, int n)
+{
+    l->settings.max_connections = n > 0 ? n : 1;
+    for (struct loop_origin *o = l->origins; o; o = o->next)
+        o->max = l->settings.max_connections;
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)l->settings.max_connections);
+    s_fit_connection_cache(l);
+}
+
 struct loop_origin *loop_origin(struct loop *l, const char *url)
 {
     const char *host = strstr(url, "://");

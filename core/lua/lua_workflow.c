@@ -290,7 +290,9 @@ static void *s_worker_main(void *arg)
 {
     struct worker *w = arg;
     char err[512];
-    w->rt = runtime_new(&w->o->rt, err, sizeof err);
+    struct runtime_options ro = w->o->rt;
+    ro.http.max_connections = w->o->worker_connections;
+    w->rt = runtime_new(&ro, err, sizeof err);
     pthread_mutex_lock(w->ready_mu);
     (*w->ready)++;
     pthread_cond_signal(w->ready_cv);
@@ -379,6 +381,7 @@ static int s_task_status(struct runtime *rt, struct task *t, int fallback)
 
 static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, int wf_ref)
 {
+    loop_set_max_connections(rt->loop, o->main_connections);
     int lock_fd = -1;
     if (o->lock_path && *o->lock_path) {
         char err[512];
@@ -429,7 +432,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         w->o = o;
         w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
                                 .limit = per_thread, .workflow_ref = LUA_NOREF,
-                                .backlog_limit = 2 * o->rt.http.max_connections};
+                                .backlog_limit = 2 * o->worker_connections};
         w->ready_mu = &ready_mu;
         w->ready_cv = &ready_cv;
         w->ready = &ready;

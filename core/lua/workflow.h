@@ -17,6 +17,10 @@ struct workflow_options {
     enum workflow_mode mode;
     int threads;               /* worker threads (>= 1) */
     int concurrency;           /* accounts in flight in all (>= 1) */
+    /* [aws] max_connections split for a workflow run: each worker's, and the main thread's
+     * (rt.http.max_connections, all of it, is for a script's only thread) */
+    int worker_connections;
+    int main_connections;
     const char *lock_path;     /* held for the whole run; NULL: no lock */
     double grace_period;       /* seconds in-flight accounts get after SIGINT/SIGTERM */
     const char *format;        /* WF_ACCOUNTS: "table", "json" or "csv" */

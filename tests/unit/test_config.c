@@ -181,7 +181,7 @@ static void test_defaults(void)
     CHECK_STR(config_str(&c, "report", "retry_on"),
               "LimitExceeded,ReportInProgress,ReportNotPresent,ReportExpired", "retry_on");
     CHECK(config_int(&c, "run", "concurrency") == 10000, "concurrency");
-    CHECK(config_int(&c, "aws", "max_connections") == 128, "max_connections");
+    CHECK(config_int(&c, "aws", "max_connections") == 144, "max_connections");
     CHECK(config_int(&c, "aws", "max_pages") == 10000, "max_pages");
     CHECK(!config_bool(&c, "endpoints", "allow_http"), "allow_http");
     CHECK(config_num(&c, "run", "discovery_timeout") == 600, "discovery_timeout");
