@@ -42,10 +42,29 @@ static EVP_MD *s_md_sha256;
 static EVP_MAC *s_mac_hmac;
 static pthread_once_t s_fetch_once = PTHREAD_ONCE_INIT;
 
+/* Each thread keeps a digest and an HMAC context from one signature to the next: making one
+ * allocates, and an HMAC context looks its digest up by name, which costs more than the
+ * hashing a request needs. They go with the thread. */
+struct thread_ctx {
+    EVP_MD_CTX *md;
+    EVP_MAC_CTX *mac; /* HMAC-SHA256; keeps the last key until the next or the thread's end */
+};
+static pthread_key_t s_ctx_key;
+static bool s_ctx_key_made;
+
+static void s_thread_ctx_free(void *arg)
+{
+    struct thread_ctx *c = arg;
+    EVP_MD_CTX_free(c->md);
+    EVP_MAC_CTX_free(c->mac); /* wipes the key */
+    free(c);
+}
+
 static void s_fetch(void)
 {
     s_md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     s_mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    s_ctx_key_made = pthread_key_create(&s_ctx_key, s_thread_ctx_free) == 0;
 }
 
 static const EVP_MD *s_sha256_md(void)
@@ -54,20 +73,38 @@ static const EVP_MD *s_sha256_md(void)
     return s_md_sha256;
 }
 
-static EVP_MAC *s_hmac_mac(void)
+/* The calling thread's contexts, or NULL when they cannot be made. */
+static struct thread_ctx *s_thread_ctx(void)
 {
     pthread_once(&s_fetch_once, s_fetch);
-    return s_mac_hmac;
+    if (!s_ctx_key_made || !s_md_sha256 || !s_mac_hmac)
+        return NULL;
+    struct thread_ctx *c = pthread_getspecific(s_ctx_key);
+    if (c)
+        return c;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (!(c = calloc(1, sizeof *c)) || !(c->md = EVP_MD_CTX_new()) ||
+        !(c->mac = EVP_MAC_CTX_new(s_mac_hmac)) || EVP_MAC_CTX_set_params(c->mac, params) != 1 ||
+        pthread_setspecific(s_ctx_key, c) != 0) {
+        if (c)
+            s_thread_ctx_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 static int s_sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int outlen = 0;
     static const char empty = 0;
-    const EVP_MD *md = s_sha256_md();
+    struct thread_ctx *c = s_thread_ctx();
     if (!data)
         data = &empty;
-    if (!md || EVP_Digest(data, len, out, &outlen, md, NULL) != 1 || outlen != 32)
+    if (!c || EVP_DigestInit_ex2(c->md, s_md_sha256, NULL) != 1 ||
+        EVP_DigestUpdate(c->md, data, len) != 1 || EVP_DigestFinal_ex(c->md, out, &outlen) != 1 ||
+        outlen != 32)
         return -1;
     return 0;
 }
@@ -93,32 +130,15 @@ int sigv4_sha256_hex_file(int fd, size_t len, char out[65])
     return 0;
 }
 
-/* HMAC-SHA256 through EVP_MAC (OpenSSL 3). */
-static int s_hmac(EVP_MAC *mac, const unsigned char *key, size_t keylen, const void *data,
+/* HMAC-SHA256 with the thread's context (the digest was set when it was made). */
+static int s_hmac(EVP_MAC_CTX *mac, const unsigned char *key, size_t keylen, const void *data,
                   size_t len, unsigned char out[SIGV4_KEY_LEN])
 {
-    int result = -1;
-    EVP_MAC_CTX *ctx = NULL;
     size_t outlen = 0;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[2];
-
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    ctx = EVP_MAC_CTX_new(mac);
-    if (!ctx)
-        goto cleanup;
-    if (EVP_MAC_init(ctx, key, keylen, params) != 1)
-        goto cleanup;
-    if (EVP_MAC_update(ctx, data, len) != 1)
-        goto cleanup;
-    if (EVP_MAC_final(ctx, out, &outlen, SIGV4_KEY_LEN) != 1 || outlen != SIGV4_KEY_LEN)
-        goto cleanup;
-    result = 0;
-cleanup:
-    EVP_MAC_CTX_free(ctx); /* the context holds a copy of the key; OpenSSL wipes it */
-    return result;
+    if (EVP_MAC_init(mac, key, keylen, NULL) != 1 || EVP_MAC_update(mac, data, len) != 1 ||
+        EVP_MAC_final(mac, out, &outlen, SIGV4_KEY_LEN) != 1 || outlen != SIGV4_KEY_LEN)
+        return -1;
+    return 0;
 }
 
 void sigv4_amz_date(time_t t, char out[17])
@@ -289,7 +309,7 @@ static void s_cache_put(const unsigned char secret_hash[32], const char *date,
 }
 
 /* "AWS4"+secret -> date -> region -> service -> "aws4_request". */
-static int s_derive_key(EVP_MAC *mac, const char *secret, const char *date, const char *region,
+static int s_derive_key(EVP_MAC_CTX *mac, const char *secret, const char *date, const char *region,
                         const char *service, unsigned char key[SIGV4_KEY_LEN])
 {
     int result = -1;
@@ -319,7 +339,7 @@ cleanup:
     return result;
 }
 
-static int s_signing_key(EVP_MAC *mac, const struct sigv4_params *p, const char *date,
+static int s_signing_key(EVP_MAC_CTX *mac, const struct sigv4_params *p, const char *date,
                          unsigned char key[SIGV4_KEY_LEN])
 {
     if (p->key_cache) {
@@ -847,7 +867,8 @@ static int s_stage_string_to_sign(struct s_signing *s)
 static int s_stage_signature(struct s_signing *s)
 {
     unsigned char key[SIGV4_KEY_LEN], sig[SIGV4_KEY_LEN];
-    EVP_MAC *mac = s_hmac_mac();
+    struct thread_ctx *c = s_thread_ctx();
+    EVP_MAC_CTX *mac = c ? c->mac : NULL;
     int rc = -1;
     if (!mac)
         s->msg = "sigv4: HMAC unavailable";
