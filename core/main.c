@@ -23,6 +23,10 @@
 #include "base/suggest.h"
 #include "lua/workflow.h"
 
+/* Connections per endpoint a workflow's main thread keeps: organizations.max_in_flight, the
+ * listing calls it makes at once. */
+#define MAIN_THREAD_CONNECTIONS 16
+
 static const char s_usage[] =
     "usage: credreport [options] run [WORKFLOW.lua] [options] [-- SCRIPT-ARGS...]\n"
     "       credreport [options] accounts [WORKFLOW.lua] [--format table|json|csv]\n"
@@ -439,12 +443,14 @@ static void s_workflow_options(const struct config *cfg, struct workflow_options
     if (o->threads > o->concurrency)
         o->threads = o->concurrency;
     /* [aws] max_connections is per endpoint for the whole run. In a workflow run the main thread
-     * keeps as many as it lists the organization with at once (organizations.max_in_flight),
-     * or a worker's share if that is fewer, and the workers share the rest. */
+     * keeps as many as it lists the organization with at once, or a worker's share if that is
+     * fewer, and the workers share the rest. */
     int total = (int)config_int(cfg, "aws", "max_connections");
     int main_share = total / (o->threads + 1);
+    if (main_share > MAIN_THREAD_CONNECTIONS)
+        main_share = MAIN_THREAD_CONNECTIONS;
     o->rt.http.max_connections = total;
-    o->main_connections = main_share > 16 ? 16 : main_share > 0 ? main_share : 1;
+    o->main_connections = main_share > 0 ? main_share : 1;
     int worker_share = (total - o->main_connections) / o->threads;
     o->worker_connections = worker_share > 0 ? worker_share : 1;
     o->grace_period = config_num(cfg, "run", "grace_period");
