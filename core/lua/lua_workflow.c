@@ -62,6 +62,9 @@ struct link {
     bool discovered;      /* discovery ended (core.close_accounts) */
     bool discovered_told; /* the waiter was told "discovered" */
     bool interrupted;     /* the grace period is over */
+    bool posted;          /* an account went to the workers */
+    int main_connections; /* this thread's share of [aws] max_connections, per endpoint */
+    int all_connections;  /* all of them, while the workers have no account */
     /* worker */
     int in_flight, limit;
     int backlog_limit;    /* requests waiting for connections above which no account starts */
@@ -102,6 +105,7 @@ static int l_post_account(lua_State *L)
     }
     if (mq_push(k->accounts, s, len) != 0)
         return luaL_error(L, "cannot queue the account (out of memory or queue closed)");
+    k->posted = true;
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -116,6 +120,24 @@ static int l_close_accounts(lua_State *L)
     /* This thread's calls are over until the run ends, while the workers' go on: the
      * connections it kept would hold slots of endpoints that limit connections. */
     loop_close_idle_connections(runtime_get(L)->loop);
+    return 0;
+}
+
+/* core.all_connections(on): while no account has gone to the workers, the main thread may use
+ * every connection (on), or keeps to its share again, closing those it keeps idle (off). Does
+ * nothing outside a workflow run or on a worker. */
+static int l_all_connections(lua_State *L)
+{
+    bool on = lua_toboolean(L, 1);
+    struct runtime *rt = runtime_get(L);
+    struct link *k = rt->workflow;
+    if (!k || !k->coordinator)
+        return 0;
+    if (on && k->posted)
+        return luaL_error(L, "core.all_connections: the workers already have accounts");
+    loop_set_max_connections(rt->loop, on ? k->all_connections : k->main_connections);
+    if (!on)
+        loop_close_idle_connections(rt->loop);
     return 0;
 }
 
@@ -188,7 +210,8 @@ void workflow_primitives_add(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"post_account", l_post_account}, {"close_accounts", l_close_accounts},
         {"next_outcome", l_next_outcome}, {"post_outcome", l_post_outcome},
-        {"stopping", l_stopping}, {"in_flight", l_in_flight}, {NULL, NULL}};
+        {"stopping", l_stopping}, {"in_flight", l_in_flight},
+        {"all_connections", l_all_connections}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
 
@@ -404,7 +427,9 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         return EXIT_CANNOT_START;
     }
     struct link coord = {.coordinator = true, .accounts = &accounts, .outcomes = &outcomes,
-                         .workflow_ref = LUA_NOREF, .grace_period = o->grace_period};
+                         .workflow_ref = LUA_NOREF, .grace_period = o->grace_period,
+                         .main_connections = o->main_connections,
+                         .all_connections = o->rt.http.max_connections};
     rt->workflow = &coord;
     rt->external_wakeups = true;
     if (mq_subscribe(&outcomes, rt->loop) != 0) {

@@ -161,6 +161,29 @@ def test_the_run_keeps_to_max_connections_with_every_thread_together(ctx):
         check(conns["peak"] <= total, f"at most {total} connections open at once: {conns}")
 
 
+def test_resume_checks_use_every_connection_then_give_them_back(ctx):
+    """With --resume, the main thread checks what earlier runs delivered before any account
+    goes to the workers, with all of [aws] max_connections; then it keeps to its share while
+    the workers collect the accounts left. The endpoint never sees more than the setting."""
+    path, fx = generate(ctx, accounts=300, seed=28, depth=2, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=50, max_delay_ms=300,
+                        max_users=2)
+    emu = ctx.emulator(path, extra=["--log-limit", "1000"])
+    config = (FAST + "[aws]\nmax_connections = 6\n[run]\nthreads = 2\n"
+              "[output]\ndestination = s3://credreport-reports/resume\n")
+    ids = sorted(a["id"] for a in fx["accounts"] if a["state"] == "ACTIVE")
+    left_out = ids[:100]
+    first = _run(ctx, emu, fx, config, [a for i in left_out for a in ("--exclude-account", i)])
+    check(first.returncode == 0, f"first run: exit {first.returncode}\n{first.stderr[-3000:]}")
+    second = _run(ctx, emu, fx, config, ["--resume"])
+    check(second.returncode == 0, f"resumed run: exit {second.returncode}\n{second.stderr[-3000:]}")
+    check(f"{len(ids) - 100} delivered earlier today (--resume)" in second.stdout, second.stdout[-2000:])
+    heads = [r for r in emu.requests()["requests"] if r["action"] == "HeadObject"]
+    check(len(heads) >= len(ids) - 100, f"the resumed reports were checked: {len(heads)} HEAD requests")
+    conns = emu.admin("GET", "/info")["connections"]
+    check(conns["peak"] <= 6, f"at most 6 connections open at once: {conns}")
+
+
 def test_a_burst_into_throttling_costs_no_account(ctx):
     """Hundreds of AssumeRole calls at once into STS that takes 100 a second (bursts of 20):
     the burst is throttled, the rate limiter cuts its rate once for it, and the requests it
