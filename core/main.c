@@ -451,6 +451,9 @@ static void s_workflow_options(const struct config *cfg, struct workflow_options
         main_share = MAIN_THREAD_CONNECTIONS;
     o->rt.http.max_connections = total;
     o->main_connections = main_share > 0 ? main_share : 1;
+    /* A worker without a connection of its own would only queue behind the others. */
+    if (o->threads > total - o->main_connections)
+        o->threads = total - o->main_connections > 1 ? total - o->main_connections : 1;
     int worker_share = (total - o->main_connections) / o->threads;
     o->worker_connections = worker_share > 0 ? worker_share : 1;
     o->grace_period = config_num(cfg, "run", "grace_period");

@@ -142,17 +142,18 @@ def test_threads_share_an_endpoint_that_accepts_few_connections(ctx):
 def test_the_run_keeps_to_max_connections_with_every_thread_together(ctx):
     """[aws] max_connections is for the whole run: with every service behind one endpoint (a
     proxy, the emulator), the main thread listing the organization while two workers process
-    accounts keep no more connections open together than it allows. An endpoint that takes
-    more is never refused, so nothing else keeps the count down."""
+    accounts keep no more connections open together than it allows, and with fewer connections
+    than threads, fewer threads start. An endpoint that takes more is never refused, so nothing
+    else keeps the count down."""
     path, fx = generate(ctx, accounts=300, seed=27, depth=3, suspended=0, pending_closure=0,
                         closed=0, role_missing=0, never_complete=0, min_delay_ms=50, max_delay_ms=400,
                         max_users=2)
-    for total in (6, 16):
+    for total, threads in ((6, 2), (16, 2), (3, 8)):
         emu = ctx.emulator(path, extra=["--log-limit", "1000"])
         for old in (ctx.tmp / "reports").rglob("*"):
             if old.is_file():
                 old.unlink()
-        proc = _run(ctx, emu, fx, FAST + f"[aws]\nmax_connections = {total}\n[run]\nthreads = 2\n")
+        proc = _run(ctx, emu, fx, FAST + f"[aws]\nmax_connections = {total}\n[run]\nthreads = {threads}\n")
         check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         m = _manifest(ctx)
         check(all(r["status"] == "delivered" for r in m["accounts"]) and len(m["accounts"]) == 300,
