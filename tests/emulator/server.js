@@ -98,7 +98,12 @@ class Emulator {
       if (this.opts.tlsCert && sock.isSessionReused()) conns.resumed += 1; // no full handshake
       conns.open += 1;
       if (conns.open > conns.peak) conns.peak = conns.open;
-      sock.once('close', () => { conns.open -= 1; });
+      // Closed once the client's FIN is read: 'close' can come a few ticks later, after a
+      // new connection of the same client was already counted.
+      let counted = true;
+      const closed = () => { if (counted) { counted = false; conns.open -= 1; } };
+      sock.once('end', closed);
+      sock.once('close', closed);
     });
     server.on('drop', () => { conns.dropped += 1; });
     this.server = server;
