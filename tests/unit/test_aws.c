@@ -165,6 +165,14 @@ static void on_admin(void *arg, struct http_response *resp)
         g->status = -1;
 }
 
+/* Drives l until the transfer answering into g ends, or for 10 s. */
+static void wait_got(struct loop *l, struct got *g)
+{
+    double deadline = loop_now() + 10;
+    while (!g->done && loop_now() < deadline)
+        loop_run_once(l, 50);
+}
+
 /* method /_emulator/path with a JSON body (or NULL); the status, the body in out if given. */
 static long admin(const char *method, const char *path, const char *body, struct buf *out)
 {
@@ -178,9 +186,7 @@ static long admin(const char *method, const char *path, const char *body, struct
     struct got g = {false, 0, BUF_INIT};
     if (loop_http(s_loop, &req, on_admin, &g, err, sizeof err) != 0)
         bail(err);
-    double deadline = loop_now() + 10;
-    while (!g.done && loop_now() < deadline)
-        loop_run_once(s_loop, 50);
+    wait_got(s_loop, &g);
     headers_free(&h);
     if (!g.done)
         bail("the emulator's admin API did not answer");
@@ -1028,11 +1034,6 @@ static long emu_open_connections_settled(long want)
     return n;
 }
 
-static void s_got(void *arg, struct http_response *resp)
-{
-    *(long *)arg = resp->status;
-}
-
 /* A loop done with an endpoint for a while closes the connections it kept, which a server
  * counts against its connection limit; with a transfer in flight it keeps them. */
 static void test_close_idle_connections(void)
@@ -1045,20 +1046,20 @@ static void test_close_idle_connections(void)
     long before = emu_open_connections();
     snprintf(url, sizeof url, "%s/_emulator/info", s_url);
     struct http_request req = {.method = "GET", .url = url};
-    long status = 0;
-    CHECK(loop_http(l, &req, s_got, &status, err, sizeof err) == 0, "%s", err);
+    struct got g = {false, 0, BUF_INIT};
+    CHECK(loop_http(l, &req, on_admin, &g, err, sizeof err) == 0, "%s", err);
     CHECK(!loop_close_idle_connections(l), "not while a transfer is in flight");
-    for (double end = loop_now() + 10; status == 0 && loop_now() < end;)
-        loop_run_once(l, 50);
-    CHECK(status == 200, "the call went through: %ld", status);
+    wait_got(l, &g);
+    buf_free(&g.body);
+    CHECK(g.status == 200, "the call went through: %ld", g.status);
     CHECK(emu_open_connections_settled(before + 1) == before + 1, "its connection is kept alive");
     CHECK(loop_close_idle_connections(l), "closed once idle");
     CHECK(emu_open_connections_settled(before) == before, "and the server saw it close");
-    status = 0;
-    CHECK(loop_http(l, &req, s_got, &status, err, sizeof err) == 0, "%s", err);
-    for (double end = loop_now() + 10; status == 0 && loop_now() < end;)
-        loop_run_once(l, 50);
-    CHECK(status == 200, "the loop still sends: %ld", status);
+    g = (struct got){false, 0, BUF_INIT};
+    CHECK(loop_http(l, &req, on_admin, &g, err, sizeof err) == 0, "%s", err);
+    wait_got(l, &g);
+    buf_free(&g.body);
+    CHECK(g.status == 200, "the loop still sends: %ld", g.status);
     loop_free(l);
 }
 

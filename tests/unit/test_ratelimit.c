@@ -15,6 +15,16 @@ static double s_feed(struct rate_limiter *r, double t0, double t1, double rate)
     return t1;
 }
 
+/* A limiter that saw `rate` successes a second for 10 s, then a throttle of a request paced
+ * `paced_before` seconds before its answer came: returns when that answer came. */
+static double s_throttled(struct rate_limiter *r, double rate, double paced_before)
+{
+    rate_limiter_init(r, 0.0);
+    double t = s_feed(r, 0.0, 10.0, rate);
+    rate_limiter_update(r, true, t - paced_before, t);
+    return t;
+}
+
 static void test_off_until_throttled(void)
 {
     struct rate_limiter r;
@@ -30,9 +40,7 @@ static void test_off_until_throttled(void)
 static void test_throttle_lowers_the_rate_and_spaces_requests(void)
 {
     struct rate_limiter r;
-    rate_limiter_init(&r, 0.0);
-    double t = s_feed(&r, 0.0, 10.0, 20);
-    rate_limiter_update(&r, true, t, t);
+    double t = s_throttled(&r, 20, 0);
     double rate = rate_limiter_rate(&r);
     /* 0.7 of the measured rate (20/s, smoothed). */
     CHECK(rate > 10 && rate < 15, "rate after a throttle at 20/s: %g", rate);
@@ -67,9 +75,7 @@ static void test_throttle_lowers_the_rate_and_spaces_requests(void)
 static void test_rate_climbs_back_after_throttling_stops(void)
 {
     struct rate_limiter r;
-    rate_limiter_init(&r, 0.0);
-    double t = s_feed(&r, 0.0, 10.0, 40);
-    rate_limiter_update(&r, true, t, t);
+    double t = s_throttled(&r, 40, 0);
     double low = rate_limiter_rate(&r);
     /* Succeed at whatever rate is allowed, for 20 s: the rate grows back past where it was
      * cut (the cubic curve's plateau is the rate before the throttle). */
@@ -96,9 +102,7 @@ static void test_rate_climbs_back_after_throttling_stops(void)
 static void test_one_cut_for_the_requests_already_in_flight(void)
 {
     struct rate_limiter r;
-    rate_limiter_init(&r, 0.0);
-    double t = s_feed(&r, 0.0, 10.0, 40);
-    rate_limiter_update(&r, true, t - 0.05, t);
+    double t = s_throttled(&r, 40, 0.05);
     double cut = rate_limiter_rate(&r);
     for (int i = 1; i <= 5; i++)
         CHECK(rate_limiter_update(&r, true, t - 0.05, t + i * 0.01),
@@ -116,9 +120,7 @@ static void test_one_cut_for_the_requests_already_in_flight(void)
 static void test_a_cut_keeps_promises_in_time(void)
 {
     struct rate_limiter r;
-    rate_limiter_init(&r, 0.0);
-    double t = s_feed(&r, 0.0, 10.0, 20);
-    rate_limiter_update(&r, true, t, t);
+    double t = s_throttled(&r, 20, 0);
     double w = 0;
     while ((w = rate_limiter_acquire(&r, t)) >= 0 && w < 0.5)
         ; /* promise tokens half a second ahead */
