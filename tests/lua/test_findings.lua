@@ -219,13 +219,19 @@ local the_run = {date = "2026-06-01", started = NOW, id = "r"}
 local rows = {root{mfa_active = "false", access_key_1_active = "true", access_key_1_last_rotated = ago(3)},
               user("a/b", {password_enabled = "true", password_last_used = ago(100), password_last_changed = ago(200)})}
 local found = run(rows)
+-- Packed once: lua-cjson writes a table's keys in no fixed order (it can differ between two
+-- packings of the same findings), and what is compared here is what the log makes of them.
+local accounts, packed = {}, {}
+for i = 1, 3 do
+  accounts[i] = {id = "00000000000" .. i, name = 'n"' .. i, ou_path = "Root/X"}
+  packed[i] = cjson.encode(findings.pack(found, accounts[i], GEN, false, findings.bundled{}))
+end
 local function file_of(keep_n, baseline)
   findings.KEEP = keep_n
   local log = findings.log(findings.bundled{}, baseline, the_run)
   for i = 1, 3 do
-    local acct = {id = "00000000000" .. i, name = 'n"' .. i, ou_path = "Root/X"}
-    local o = {findings = cjson.decode(cjson.encode(findings.pack(found, acct, GEN, false, findings.bundled{}))),
-               generated_time = GEN}
+    local acct = accounts[i]
+    local o = {findings = cjson.decode(packed[i]), generated_time = GEN}
     log:add(acct, o)
     T.eq(o.finding_counts.total, #found, "counts per account")
     T.eq(o.findings, nil, "the packed findings are taken")
@@ -267,7 +273,7 @@ T.eq(log:body(), "", "given once")
 spool:close()
 findings.open_spool = real_open
 T.eq(fast_log.counts.new, 3 * #found, "all new")
-T.eq(cjson.encode(fast_log.counts), cjson.encode(slow_log.counts), "the same counts")
+for k, v in pairs(slow_log.counts) do T.eq(fast_log.counts[k], v, "the same count of " .. k) end
 T.eq(fast_log.by_check.root_no_mfa.new, 3, "new per check (one pass)")
 T.eq(slow_log.by_check.root_no_mfa.new, 3, "new per check (line by line)")
 local nlines = 0
