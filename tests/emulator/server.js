@@ -55,9 +55,10 @@ function parseArgs(argv) {
       case '--seed': o.seed = Number(v()); break;
       case '--log-limit': o.logLimit = Number(v()); break;
       case '--max-connections': o.maxConnections = Number(v()); break;
+      case '--max-connections-for-ms': o.maxConnectionsForMs = Number(v()); break;
       case '--verbose': o.verbose = true; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--max-connections N] [--verbose]\n');
+        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--max-connections N [--max-connections-for-ms MS]] [--verbose]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a}`);
@@ -65,6 +66,9 @@ function parseArgs(argv) {
   }
   if (!o.fixture) throw new Error('--fixture FILE is required');
   if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+  if (o.maxConnectionsForMs !== undefined && !(o.maxConnectionsForMs > 0 && o.maxConnections > 0)) {
+    throw new Error('--max-connections-for-ms needs a duration above 0 and --max-connections');
+  }
   return o;
 }
 
@@ -92,6 +96,12 @@ class Emulator {
     server.requestTimeout = 0;
     // Like a server at its connection limit: connections beyond it are closed at once.
     if (this.opts.maxConnections > 0) server.maxConnections = this.opts.maxConnections;
+    // Like a server that scales out: the limit lifts this long after the first connection.
+    if (this.opts.maxConnectionsForMs) {
+      server.once('connection', () => {
+        setTimeout(() => { server.maxConnections = Infinity; }, this.opts.maxConnectionsForMs).unref();
+      });
+    }
     const conns = this.connections = { opened: 0, open: 0, peak: 0, dropped: 0, resumed: 0 };
     server.on(this.opts.tlsCert ? 'secureConnection' : 'connection', (sock) => {
       conns.opened += 1;

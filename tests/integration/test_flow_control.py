@@ -73,6 +73,25 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     check(conns["opened"] < 600, f"connections opened: {conns}")
 
 
+def test_connections_come_back_when_the_endpoint_takes_more_again(ctx):
+    """An endpoint that accepts 4 connections for the first second of the run, then as many as
+    credreport opens (a server that scaled out): what credreport learned from the refusals is
+    not kept for the rest of the run; it opens more connections again, one at a time, as
+    requests keep going through at the learned limit. Every account is delivered."""
+    path, fx = generate(ctx, accounts=1500, seed=28, depth=2, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=200, max_delay_ms=1500,
+                        max_users=2)
+    emu = ctx.emulator(path, faults={"rules": [{"type": "latency", "service": "*", "min_ms": 5, "max_ms": 10}]},
+                       extra=["--max-connections", "4", "--max-connections-for-ms", "1000", "--log-limit", "1000"])
+    proc = _run(ctx, emu, fx, FAST)
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    m = _manifest(ctx)
+    check(m["summary"]["delivered"] == 1500 and m["summary"]["failed"] == 0, f"{m['summary']}")
+    conns = emu.admin("GET", "/info")["connections"]
+    check(conns["dropped"] > 0, f"the limit refused connections at first: {conns}")
+    check(conns["peak"] >= 32, f"more than the 4 learned at first, later: {conns}")
+
+
 def test_an_account_that_meets_a_storm_is_delivered_on_its_second_try(ctx):
     """AssumeRole into one account answers 503 for 30 s, then recovers: the account fails its
     first try, waits, and is delivered on the second; the manifest shows 2 attempts."""

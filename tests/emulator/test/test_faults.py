@@ -218,6 +218,28 @@ class ConnectionLimitTest(unittest.TestCase):
         finally:
             emu.stop()
 
+    def test_the_limit_lifts_after_its_time(self):
+        emu = Emulator(extra_args=["--max-connections", "1", "--max-connections-for-ms", "300"])
+        try:
+            held = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+            held.request("GET", "/_emulator/info")
+            held.getresponse().read()
+            extra = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+            with self.assertRaises((ConnectionError, http.client.RemoteDisconnected, OSError)):
+                extra.request("GET", "/_emulator/info")
+                extra.getresponse().read()
+            time.sleep(0.5)
+            more = [http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5) for _ in range(3)]
+            for c in more:
+                c.request("GET", "/_emulator/info")
+                c.getresponse().read()
+            held.request("GET", "/_emulator/info")
+            self.assertEqual(json.loads(held.getresponse().read())["connections"]["open"], 4)
+            for c in more + [held]:
+                c.close()
+        finally:
+            emu.stop()
+
 
 class AdminTest(EmuTestCase):
     def test_requests_log_and_reset(self):
