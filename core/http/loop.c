@@ -47,6 +47,7 @@ struct origin_share {
     struct origin_share *next;
     int loops;             /* loops with this origin; under s_shares_mu */
     atomic_int users;      /* loops with a slot taken or a sender waiting for one */
+    atomic_int users_max;  /* the connections those loops may have together (their max summed) */
     atomic_int open;       /* connections open to it, all loops together, idle ones too */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
@@ -56,7 +57,7 @@ struct origin_share {
 
 static pthread_mutex_t s_shares_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct origin_share *s_shares;
-static void s_share_leave(struct origin_share *s, bool using);
+static void s_share_leave(struct origin_share *s, const struct loop_origin *o);
 static int s_bound(const struct loop_origin *o);
 static long s_cache_size(const struct loop *l);
 
@@ -344,7 +345,7 @@ void loop_free(struct loop *l)
             o->head = w->next;
             free(w);
         }
-        s_share_leave(o->share, o->using);
+        s_share_leave(o->share, o);
         free(o);
     }
     while (l->watches) {
@@ -580,11 +581,13 @@ static struct origin_share *s_share_join(const char *name)
     return s;
 }
 
-/* A loop leaves; the last one frees the record. */
-static void s_share_leave(struct origin_share *s, bool using)
+/* A loop (its origin o) leaves; the last one frees the record. */
+static void s_share_leave(struct origin_share *s, const struct loop_origin *o)
 {
-    if (using)
+    if (o->using) {
         atomic_fetch_sub(&s->users, 1);
+        atomic_fetch_sub(&s->users_max, o->max);
+    }
     pthread_mutex_lock(&s_shares_mu);
     if (--s->loops == 0) {
         struct origin_share **p = &s_shares;
@@ -615,6 +618,7 @@ static void s_note_use(struct loop_origin *o)
     if (using != o->using) {
         o->using = using;
         atomic_fetch_add(&o->share->users, using ? 1 : -1);
+        atomic_fetch_add(&o->share->users_max, using ? o->max : -o->max);
     }
 }
 
@@ -641,8 +645,11 @@ static void s_fit_connection_cache(struct loop *l)
 void loop_set_max_connections(struct loop *l, int n)
 {
     l->settings.max_connections = n > 0 ? n : 1;
-    for (struct loop_origin *o = l->origins; o; o = o->next)
+    for (struct loop_origin *o = l->origins; o; o = o->next) {
+        if (o->using)
+            atomic_fetch_add(&o->share->users_max, l->settings.max_connections - o->max);
         o->max = l->settings.max_connections;
+    }
     curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)l->settings.max_connections);
     s_fit_connection_cache(l);
 }
@@ -795,7 +802,7 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
         return true;
     }
     int limit = atomic_load(&s->limit);
-    if (ok && busy && limit != 0 && limit < o->max * atomic_load(&s->users) &&
+    if (ok && busy && limit != 0 && limit < atomic_load(&s->users_max) &&
         atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit) {
         atomic_store(&s->busy_successes, 0);
         atomic_compare_exchange_strong(&s->limit, &limit, limit + 1);
