@@ -15,10 +15,12 @@ local gate
 
 -- Listing is the foundation of a run, so a call that failed for a passing reason (throttling
 -- that outlasted the request's own retries, 5xx, network) is tried again, with backoff, until
--- M.deadline (core.monotonic() seconds; set by discover) or, outside a discovery, for
--- M.budget seconds. Errors that will not pass (AccessDenied, a missing OU) end it at once.
+-- the listing has gone `budget` seconds (M.budget, or discover's) without a call that
+-- succeeded: a large organization listed slowly under throttling is still making progress,
+-- an outage is not. Outside a discovery, until the call has been failing that long. Errors
+-- that will not pass (AccessDenied, a missing OU) end it at once.
 M.budget = 600
-M.deadline = nil
+local listing -- during a discovery: {budget =, progress = core.monotonic() of the last success}
 local MAX_BACKOFF = 30
 
 local function interrupted()
@@ -28,7 +30,7 @@ end
 
 local function call(client, op, params)
   gate = gate or core.semaphore(M.max_in_flight)
-  local deadline = M.deadline or core.monotonic() + M.budget
+  local started = core.monotonic()
   local backoff, tries = 1, 0
   while true do
     if core.stopping() then return nil, interrupted() end
@@ -36,14 +38,18 @@ local function call(client, op, params)
     local ok, res, err = pcall(client.json, client, "organizations", op, params)
     gate:release()
     if not ok then error(res, 0) end
+    if res and listing then listing.progress = core.monotonic() end
     if res or not err.retryable then return res, err end
     tries = tries + 1
-    local wait = backoff * (0.5 + math.random() / 2)
-    if core.monotonic() + wait > deadline then
-      err.message = ("%s (still failing after %d tries; the discovery time budget is spent)"):format(
-        tostring(err.message), tries)
+    local since = listing and math.max(listing.progress, started) or started
+    local left = since + (listing and listing.budget or M.budget) - core.monotonic()
+    if left <= 0 then
+      err.message = ("%s (still failing after %d tries, and nothing listed for %.0f s: the discovery "
+                     .. "time budget is spent)"):format(tostring(err.message), tries, core.monotonic() - since)
       return nil, err
     end
+    -- A last try when the budget runs out, unless something is listed before.
+    local wait = math.min(backoff * (0.5 + math.random() / 2), left)
     core.log("warn", "Organizations call failed; trying again", {operation = op, code = err.code,
              tries = tries, retry_in = math.floor(wait * 10 + 0.5) / 10})
     if not pause(wait) then return nil, interrupted() end
@@ -159,12 +165,12 @@ local function walk_all(client, ous, emit)
 end
 
 -- The whole organization (from its root), or the subtrees of the given OU or root ids.
--- Failures that may pass are retried until `budget` seconds (default M.budget) have gone by
--- since the discovery started.
+-- Failures that may pass are retried until the listing has gone `budget` seconds (default
+-- M.budget) without a call that succeeded.
 function M.discover(client, ous, emit, budget)
-  M.deadline = core.monotonic() + (budget or M.budget)
+  listing = {budget = budget or M.budget, progress = core.monotonic()}
   local ok, res, err = pcall(walk_all, client, ous, emit)
-  M.deadline = nil
+  listing = nil
   if not ok then error(res, 0) end
   return res, err
 end

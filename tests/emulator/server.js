@@ -332,7 +332,7 @@ function targetAccount(ctx) {
   const p = ctx.params || {};
   const m = /^arn:[^:]+:iam::(\d{12}):/.exec(p.RoleArn || '');
   if (m) return m[1];
-  return p.AccountId || p.ResourceId || undefined;
+  return p.AccountId || p.ResourceId || p.ParentId || undefined;
 }
 
 function summarizeParams(p) {

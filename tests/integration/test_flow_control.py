@@ -54,6 +54,36 @@ def test_throttled_organizations_and_flaky_services_lose_no_account(ctx):
     check({"error", "reset"} <= faults, f"faults injected: {faults}")
 
 
+def test_a_listing_that_outlasts_the_discovery_budget_while_progressing_goes_on(ctx):
+    """[run] discovery_timeout is how long the listing may go without a call that succeeds,
+    not how long it may take: one OU's accounts fail to list for 6 s (its calls fail after
+    their own retries), twice the 3 s budget, while the pages of the root and of the other OU,
+    a second each, keep arriving. The listing waits for the OU, and every account is
+    delivered."""
+    path, fx = generate(ctx, accounts=300, seed=29, depth=1, ous_per_level=2, suspended=0,
+                        pending_closure=0, closed=0, role_missing=0, never_complete=0, min_delay_ms=50,
+                        max_delay_ms=300, max_users=2)
+    stormy = fx["organizational_units"][0]["id"]
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "latency", "service": "organizations", "min_ms": 900, "max_ms": 1100},
+        {"type": "error", "service": "organizations", "action": "ListAccountsForParent",
+         "target_account": stormy, "duration_ms": 6000},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[run]\ndiscovery_timeout = 3\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    m = _manifest(ctx)
+    check(m["summary"]["delivered"] == 300 and m["summary"]["failed"] == 0, f"{m['summary']}")
+    log = emu.requests()["requests"]
+    failed = sorted(_seconds(r["time"]) for r in log if r["fault"] == "error")
+    listed = sorted(_seconds(r["time"]) for r in log if r["service"] == "organizations" and r["status"] == 200)
+    check(failed and failed[-1] - listed[0] > 3, f"the OU failed for longer than the budget: {failed}")
+
+
+def _seconds(iso):
+    from datetime import datetime
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     """2,000 accounts in flight against an emulator that accepts at most 64 connections: the
     connections refused beyond them lower credreport's bound; every account is delivered and
