@@ -196,20 +196,29 @@ class FaultTest(EmuTestCase):
             self.emu.set_faults({"rules": [{"type": "explode"}]})
 
 
+def _connect(emu):
+    """A connection that has made a request, so that the emulator counts it."""
+    c = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+    _info(c)
+    return c
+
+
+def _info(c):
+    c.request("GET", "/_emulator/info")
+    return json.loads(c.getresponse().read())
+
+
 class ConnectionLimitTest(unittest.TestCase):
+    def assert_refused(self, emu):
+        with self.assertRaises((ConnectionError, http.client.RemoteDisconnected, OSError)):
+            _connect(emu)
+
     def test_connections_beyond_the_limit_are_closed_and_counted(self):
         emu = Emulator(extra_args=["--max-connections", "2"])
         try:
-            held = [http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5) for _ in range(2)]
-            for c in held:
-                c.request("GET", "/_emulator/info")
-                c.getresponse().read()
-            extra = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
-            with self.assertRaises((ConnectionError, http.client.RemoteDisconnected, OSError)):
-                extra.request("GET", "/_emulator/info")
-                extra.getresponse().read()
-            held[0].request("GET", "/_emulator/info")
-            info = json.loads(held[0].getresponse().read())
+            held = [_connect(emu) for _ in range(2)]
+            self.assert_refused(emu)
+            info = _info(held[0])
             self.assertEqual(info["connections"]["open"], 2)
             self.assertEqual(info["connections"]["peak"], 2)
             self.assertGreaterEqual(info["connections"]["dropped"], 1)
@@ -221,21 +230,12 @@ class ConnectionLimitTest(unittest.TestCase):
     def test_the_limit_lifts_after_its_time(self):
         emu = Emulator(extra_args=["--max-connections", "1", "--max-connections-for-ms", "1500"])
         try:
-            held = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
-            held.request("GET", "/_emulator/info")
-            held.getresponse().read()
-            extra = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
-            with self.assertRaises((ConnectionError, http.client.RemoteDisconnected, OSError)):
-                extra.request("GET", "/_emulator/info")
-                extra.getresponse().read()
+            held = [_connect(emu)]
+            self.assert_refused(emu)
             time.sleep(2)
-            more = [http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5) for _ in range(3)]
-            for c in more:
-                c.request("GET", "/_emulator/info")
-                c.getresponse().read()
-            held.request("GET", "/_emulator/info")
-            self.assertEqual(json.loads(held.getresponse().read())["connections"]["open"], 4)
-            for c in more + [held]:
+            held += [_connect(emu) for _ in range(3)]
+            self.assertEqual(_info(held[0])["connections"]["open"], 4)
+            for c in held:
                 c.close()
         finally:
             emu.stop()
