@@ -57,7 +57,7 @@ struct origin_share {
 
 static pthread_mutex_t s_shares_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct origin_share *s_shares;
-static void s_share_leave(struct origin_share *s, const struct loop_origin *o);
+static void s_share_leave(const struct loop_origin *o);
 static int s_bound(const struct loop_origin *o);
 static long s_cache_size(const struct loop *l);
 
@@ -345,7 +345,7 @@ void loop_free(struct loop *l)
             o->head = w->next;
             free(w);
         }
-        s_share_leave(o->share, o);
+        s_share_leave(o);
         free(o);
     }
     while (l->watches) {
@@ -581,9 +581,10 @@ static struct origin_share *s_share_join(const char *name)
     return s;
 }
 
-/* A loop (its origin o) leaves; the last one frees the record. */
-static void s_share_leave(struct origin_share *s, const struct loop_origin *o)
+/* A loop leaves the record of its origin o; the last one frees it. */
+static void s_share_leave(const struct loop_origin *o)
 {
+    struct origin_share *s = o->share;
     if (o->using) {
         atomic_fetch_sub(&s->users, 1);
         atomic_fetch_sub(&s->users_max, o->max);
