@@ -1,5 +1,8 @@
 """Flow control under pressure: throttled Organizations, an endpoint that accepts few
-connections, a storm of server errors, a filter that raises. No account may be lost."""
+connections, a storm of server errors, answers cut short or garbled, a filter that raises. No
+account may be lost, and none delivered in part."""
+import csv
+import io
 import json
 
 from harness import check, run_credreport
@@ -52,6 +55,35 @@ def test_throttled_organizations_and_flaky_services_lose_no_account(ctx):
     check(throttled, "Organizations did throttle")
     faults = {r["fault"] for r in log if r["fault"]}
     check({"error", "reset"} <= faults, f"faults injected: {faults}")
+
+
+def test_answers_cut_short_or_garbled_never_become_a_delivered_report(ctx):
+    """Over HTTPS, IAM cuts a fifth of the GetCredentialReport answers short and garbles a
+    tenth, and STS garbles a tenth of the AssumeRole answers: what is delivered for every
+    account is its whole report, the root user's row and one row per IAM user, never a part
+    of one."""
+    path, fx = generate(ctx, accounts=150, seed=31, depth=2, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=50, max_delay_ms=300,
+                        max_users=6)
+    emu = ctx.emulator(path, tls=ctx.test_ca(), faults={"seed": 31, "rules": [
+        {"type": "truncate", "service": "iam", "action": "GetCredentialReport", "probability": 0.2},
+        {"type": "malformed", "service": "iam", "action": "GetCredentialReport", "probability": 0.1},
+        {"type": "malformed", "service": "sts", "action": "AssumeRole", "probability": 0.1},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[run]\naccount_retry_delay = 1\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    want = set(active_ids(fx))
+    check(_delivered(ctx) == want, f"{len(_delivered(ctx))} delivered of {len(want)}")
+    users = {a["id"]: a["users"] for a in fx["accounts"]}
+    for report in (ctx.tmp / "reports").rglob("credentialReport_*.csv"):
+        account = report.name[len("credentialReport_"):-4]
+        rows = list(csv.reader(io.StringIO(report.read_text())))
+        check(len(rows) == users[account] + 2 and rows[0][0] == "user" and rows[1][0] == "<root_account>"
+              and all(len(r) == len(rows[0]) for r in rows),
+              f"{account}: {len(rows)} lines for {users[account]} users: {rows[-1:]}")
+    faults = {(r["action"], r["fault"]) for r in emu.requests()["requests"] if r["fault"]}
+    check({("GetCredentialReport", "truncate"), ("GetCredentialReport", "malformed"),
+           ("AssumeRole", "malformed")} <= faults, f"faults injected: {faults}")
 
 
 def test_a_listing_that_outlasts_the_discovery_budget_while_progressing_goes_on(ctx):
