@@ -31,6 +31,8 @@ end
 local function call(client, op, params)
   gate = gate or core.semaphore(M.max_in_flight)
   local started = core.monotonic()
+  -- Outside a discovery the call is a listing of its own.
+  local window = listing or {budget = M.budget, progress = started}
   local backoff, tries = 1, 0
   while true do
     if core.stopping() then return nil, interrupted() end
@@ -38,11 +40,11 @@ local function call(client, op, params)
     local ok, res, err = pcall(client.json, client, "organizations", op, params)
     gate:release()
     if not ok then error(res, 0) end
-    if res and listing then listing.progress = core.monotonic() end
+    if res then window.progress = core.monotonic() end
     if res or not err.retryable then return res, err end
     tries = tries + 1
-    local since = listing and math.max(listing.progress, started) or started
-    local left = since + (listing and listing.budget or M.budget) - core.monotonic()
+    local since = math.max(window.progress, started)
+    local left = since + window.budget - core.monotonic()
     if left <= 0 then
       err.message = ("%s (still failing after %d tries, and nothing listed for %.0f s: the discovery "
                      .. "time budget is spent)"):format(tostring(err.message), tries, core.monotonic() - since)
