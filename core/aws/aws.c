@@ -902,10 +902,9 @@ static void s_remember_bucket_region(struct aws_ctx *ctx, const char *bucket, co
 
 /* Decides whether the failed attempt is tried again; true when it was rescheduled. */
 static bool s_retry(struct aws_call *call, const struct http_response *resp,
-                    struct aws_error *e, bool overtaken)
+                    const struct aws_error *e, enum retry_kind kind, bool overtaken)
 {
     struct aws_ctx *ctx = call->client->ctx;
-    enum retry_kind kind = retry_classify(e);
 
     /* Clock skew: learn the offset from the server's Date and try again at once. */
     const char *date = headers_get(&resp->headers, "Date");
@@ -1034,11 +1033,12 @@ static void s_on_http(void *arg, struct http_response *resp)
         aws_decode_error(&ctx->settings, ctx->xml, call->req.service.protocol, resp->status,
                          &resp->headers, resp->body.data, resp->body.len, &res.error);
     }
-    bool throttled = retry_classify(&res.error) == RETRY_THROTTLE;
+    enum retry_kind kind = retry_classify(&res.error);
+    bool throttled = kind == RETRY_THROTTLE;
     bool overtaken = s_limiter(call, throttled) &&
                      rate_limiter_update(call->limiter, throttled, call->paced_at, loop_now());
-    if (s_retry(call, resp, &res.error, overtaken))
+    if (s_retry(call, resp, &res.error, kind, overtaken))
         return;
-    res.retryable = retry_classify(&res.error) != RETRY_NONE;
+    res.retryable = kind != RETRY_NONE;
     s_call_finish(call, &res);
 }
