@@ -341,6 +341,93 @@ function M.load_run(client, dest, date, run_id, on_line, out)
   return evaluated
 end
 
+-- A day's findings lines, kept by account in a temporary file without a name (M.open_spool)
+-- rather than in memory: a large organization's are tens of MB, and each account's are read
+-- once, when its outcome arrives. A record is the finding's identity and its line, packed;
+-- `where` holds, per account, its records' places in the file ({offset, length} pairs), or
+-- the records themselves when the file could not be made or written.
+local Store = {}
+Store.__index = Store
+
+local function line_store()
+  return setmetatable({file = M.open_spool() or nil, size = 0, appending = true, where = {}}, Store)
+end
+
+-- Adds a line of a run's file: run[account] collects where that account's records are.
+function Store:add(run, account, id, text)
+  local record = string.pack("<s4s4", id, text)
+  local parts = run[account] or {}
+  run[account] = parts
+  local file = self.file
+  if file and not self.appending then
+    self.appending = file:seek("set", self.size) ~= nil
+  end
+  if file and self.appending and file:write(record) then
+    local last = parts[#parts]
+    if type(last) == "table" and last[1] + last[2] == self.size then
+      last[2] = last[2] + #record -- an account's lines come together
+    else
+      parts[#parts + 1] = {self.size, #record}
+    end
+    self.size = self.size + #record
+  else
+    self.appending = false
+    parts[#parts + 1] = record
+  end
+end
+
+-- The account's lines are those of the run given (later runs win).
+function Store:keep(account, parts)
+  self.where[account] = parts or {}
+end
+
+-- {identity = line} of an account, or nil when no run evaluated it.
+function Store:lines(account)
+  local parts = self.where[account]
+  if not parts then return nil end
+  local lines = {}
+  for _, p in ipairs(parts) do
+    local bytes = p
+    if type(p) == "table" then
+      self.appending = false
+      bytes = self.file:seek("set", p[1]) and self.file:read(p[2]) or ""
+    end
+    local at = 1
+    while at <= #bytes do
+      local ok, id, text, after = pcall(string.unpack, "<s4s4", bytes, at)
+      if not ok then break end -- the file read short: these lines count as not seen before
+      lines[id], at = text, after
+    end
+  end
+  return lines
+end
+
+-- What load_day returns as `findings`: {account = {identity = line}}, read from the store
+-- when indexed; setting an account to nil lets its lines go.
+function Store:view()
+  local store = self
+  return setmetatable({}, {
+    __index = function(_, account) return store:lines(account) end,
+    __newindex = function(t, account, v)
+      store.where[account] = nil
+      if v ~= nil then rawset(t, account, v) end
+    end,
+    __pairs = function(t)
+      local in_store, account = false, nil
+      return function()
+        if not in_store then
+          local v
+          account, v = next(t, account)
+          if account ~= nil then return account, v end
+          in_store = true
+        end
+        account = next(store.where, account)
+        if account ~= nil then return account, store:lines(account) end
+      end, t, nil
+    end,
+  })
+end
+
 -- The findings of one day's runs (see load_baseline), or nil when it has none.
 function M.load_day(client, dest, day, out)
   local names = delivery.list(client, dest, day, out)
@@ -353,19 +440,19 @@ function M.load_day(client, dest, day, out)
   end
   if not has_findings then return nil end
   table.sort(runs) -- run ids start with their time: later runs win
-  local base = {date = day, evaluated = {}, findings = {}}
+  local base = {date = day, evaluated = {}}
+  local store = line_store()
   for _, id in ipairs(runs) do
-    local lines = {}
+    local run = {}
     local evaluated = M.load_run(client, dest, day, id, function(f, text)
-      local per = lines[f.account] or {}
-      lines[f.account] = per
-      per[identity(f)] = text
+      store:add(run, f.account, identity(f), text)
     end, out)
     for account in pairs(evaluated or {}) do
       base.evaluated[account] = id
-      base.findings[account] = lines[account] or {}
+      store:keep(account, run[account])
     end
   end
+  base.findings = store:view()
   return base
 end
 

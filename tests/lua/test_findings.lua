@@ -339,6 +339,38 @@ T.check(whole and whole.date == "2026-05-31" and whole.evaluated["000000000001"]
 T.eq(whole.evaluated["000000000003"], nil, "an account its manifest shows not evaluated is not")
 T.check(#lines_of(whole, "000000000001") > 0 and lines_of(cut, "000000000001") == lines_of(whole, "000000000001")
         and lines_of(cut, "000000000002") == lines_of(whole, "000000000002"), "13-byte pieces give the same lines")
+
+-- the lines wait in a temporary file; without one, or when writing to it fails part way,
+-- they wait in memory: the same lines either way
+local tmpfile = findings.open_spool
+local function same_as_whole(base)
+  return lines_of(base, "000000000001") == lines_of(whole, "000000000001")
+     and lines_of(base, "000000000002") == lines_of(whole, "000000000002")
+end
+findings.open_spool = function() return nil end
+local in_memory = baseline(1 << 20)
+local writes = 0
+findings.open_spool = function()
+  local f = tmpfile()
+  return {seek = function(_, ...) return f:seek(...) end, read = function(_, ...) return f:read(...) end,
+          write = function(_, s)
+            writes = writes + 1
+            if writes > 2 then return nil, "No space left on device" end
+            return f:write(s)
+          end}
+end
+local half_written = baseline(1 << 20)
+findings.open_spool = tmpfile
+T.check(same_as_whole(in_memory), "no temporary file: the lines are kept in memory")
+T.check(writes > 3 and same_as_whole(half_written), "a temporary file that fills up: the rest in memory")
+local compared = {}
+for id in pairs(whole.findings) do compared[#compared + 1] = id end
+table.sort(compared)
+T.eq(table.concat(compared, " "), "000000000001 000000000002", "pairs: the accounts compared")
+T.eq(whole.findings["000000000003"], nil, "an account not compared has no lines")
+whole.findings["000000000001"] = nil
+T.eq(whole.findings["000000000001"], nil, "an account's lines, once used, are let go")
+T.check(#lines_of(whole, "000000000002") > 0, "the others' kept")
 bucket.objects["cr/2026-05-31/findings-r1.jsonl"] = nil
 T.eq(findings.load_run(fake.client(bucket.handlers), dest, "2026-05-31", "r1", function() end), nil,
      "a run whose findings file cannot be read")
