@@ -19,6 +19,7 @@ local core = require "credreport.core"
 local cjson = require "cjson"
 local report = require "credreport.report"
 local delivery = require "credreport.delivery"
+local manifest = require "credreport.manifest"
 
 local M = {}
 
@@ -327,12 +328,13 @@ end
 -- lines left out).
 function M.load_run(client, dest, date, run_id, on_line, out)
   local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id), out)
-  local ok, m = pcall(cjson.decode, body or "")
-  if not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then return nil end
   local evaluated = {}
-  for _, row in ipairs(m.accounts) do
-    if type(row.findings) == "table" then evaluated[row.id] = true end
+  if not body or not manifest.each_row(body, function(row)
+      if type(row.findings) == "table" then evaluated[row.id] = true end
+    end) then
+    return nil
   end
+  body = nil -- megabytes at 10,000 accounts: not kept while the findings file is read
   if next(evaluated) and not each_line(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id), function(f, text)
       if evaluated[f.account] and f.change ~= "resolved" then on_line(f, text) end
     end, out) then

@@ -248,4 +248,27 @@ function M.write(m, file)
   return file
 end
 
+-- Calls fn(row) for each account row of a manifest's text; false when the text is not a
+-- manifest. emit() writes one row per line, so each line that holds an object is decoded on
+-- its own: decoded whole, a large organization's manifest (megabytes of text) costs several
+-- times its size in tables at once. A manifest laid out otherwise is decoded whole.
+function M.each_row(text, fn)
+  local rows = 0
+  for line in text:gmatch("[^\n]+") do
+    local object = line:match("^%s*({.*})%s*,?%s*$")
+    local ok, row = pcall(cjson.decode, object or "")
+    if ok and type(row) == "table" and type(row.id) == "string" then
+      rows = rows + 1
+      fn(row)
+    end
+  end
+  if rows > 0 then return true end
+  local ok, m = pcall(cjson.decode, text)
+  if not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then return false end
+  for _, row in ipairs(m.accounts) do
+    if type(row) == "table" and type(row.id) == "string" then fn(row) end
+  end
+  return true
+end
+
 return M

@@ -153,4 +153,28 @@ T.check(#client:calls("s3 HEAD") >= 5, "s3: the claims are checked with HEAD")
 local got, err = manifest.delivered(fake.client{["s3 GET"] = fake.sequence{fake.error("AccessDenied")}}, s3, DATE, OUT)
 T.check(not got and err.code == "AccessDenied", "manifests that cannot be listed: nil and the error")
 
+-- each_row: the rows of a manifest as written (one per line, each decoded on its own), of one
+-- laid out otherwise (decoded whole), the same; braces and "}," inside values change nothing
+local odd = {id = "000000000009", name = "team {a},", state = "ACTIVE", ou_path = "Root/{x}",
+             status = "failed", error = {code = "X", message = "bad }, {\n\"quoted\""}}
+local with_odd = manifest.build(RUN, {order = {"000000000009"}, accounts = {["000000000009"] = odd},
+                                      outcomes = {["000000000009"] = {account = odd, status = "failed",
+                                                                      error = odd.error}}})
+local function rows_of(text)
+  local ids = {}
+  local ok = manifest.each_row(text, function(row)
+    ids[#ids + 1] = row.id .. ":" .. row.status .. ":" .. tostring(row.name)
+  end)
+  return ok and table.concat(ids, " ") or ok
+end
+local written = rows_of(manifest.encode(m))
+local expected = {}
+for _, row in ipairs(m.accounts) do expected[#expected + 1] = row.id .. ":" .. row.status .. ":" .. tostring(row.name) end
+T.eq(written, table.concat(expected, " "), "each_row: every row of a manifest as written, in order")
+T.eq(rows_of(cjson.encode(m)), written, "each_row: a manifest on one line, the same rows")
+T.eq(rows_of(manifest.encode(m):sub(1, -8)), written, "each_row: row by row, not the whole text at once")
+T.eq(rows_of(manifest.encode(with_odd)), "000000000009:failed:team {a},", "each_row: braces inside values")
+T.eq(rows_of("not a manifest"), false, "each_row: text that is not a manifest")
+T.eq(rows_of(cjson.encode{run_id = "r", accounts = {}}), "", "each_row: a manifest without accounts")
+
 return T.done("manifest")
