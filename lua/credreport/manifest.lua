@@ -161,23 +161,20 @@ local function claims(client, dest, date, out)
   table.sort(names)
   for _, name in ipairs(names) do
     if core.stopping() then break end
-    if name:match("^manifest%-.+%.json$") then
+    local run_id = name:match("^manifest%-(.+)%.json$") -- manifest.key's name
+    if run_id then
       local body, gerr = delivery.get(client, dest, date .. "/" .. name, out)
-      local ok, m = pcall(cjson.decode, body or "")
-      if not body or not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then
-        core.log("warn", "skipping an unreadable manifest",
-                 {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
-      else
-        for _, row in ipairs(m.accounts) do
-          if type(row) == "table" and row.status == "delivered" and type(row.id) == "string"
-             and type(row.key) == "string" then
+      if not body or not M.each_row(body, function(row)
+          if row.status == "delivered" and type(row.key) == "string" then
             local list = claimed[row.id] or {}
             claimed[row.id] = list
-            list[#list + 1] = {run_id = row.resumed_from or m.run_id, location = row.location, key = row.key,
+            list[#list + 1] = {run_id = row.resumed_from or run_id, location = row.location, key = row.key,
                                generated_time = row.report_generated_time, sha256 = row.sha256,
                                bytes = math.tointeger(row.bytes), manifest = name}
           end
-        end
+        end) then
+        core.log("warn", "skipping an unreadable manifest",
+                 {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
       end
     end
   end
