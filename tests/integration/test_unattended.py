@@ -101,6 +101,24 @@ def test_resume_skips_what_was_delivered_today(ctx):
     check(rows["333333333333"].get("resumed_from") is None and rows["222222222222"].get("resumed_from"),
           f"{rows['222222222222']}")
     check("3 delivered earlier today" in second.stdout, second.stdout)
+    # The findings of the accounts delivered earlier come over from the first run's file.
+    first_m = [m for m in _manifests(ctx.tmp / "reports") if len(m["accounts"]) == 3][0]
+    files = {p.name: p for p in (ctx.tmp / "reports").rglob("findings-*.jsonl")}
+
+    def lines(manifest):
+        text = files[f"findings-{manifest['run_id']}.jsonl"].read_text()
+        found = {}
+        for line in text.splitlines():
+            f = json.loads(line)
+            if f["change"] != "resolved":
+                found.setdefault(f["account"], []).append((f["check"], f["user"], f["severity"]))
+        return found
+
+    before, after = lines(first_m), lines(m[0])
+    for row in first_m["accounts"]:
+        carried = rows[row["id"]]["findings"]
+        check(carried["total"] == row["findings"]["total"] > 0, f"{row['id']}: {carried} {row['findings']}")
+        check(sorted(after[row["id"]]) == sorted(before[row["id"]]), f"{row['id']}: the same findings")
 
 
 def test_shards_cover_every_account_exactly_once(ctx):
