@@ -343,16 +343,26 @@ function M.load_run(client, dest, date, run_id, on_line, out)
   return evaluated
 end
 
--- A day's findings lines, kept by account in a temporary file without a name (M.open_spool)
--- rather than in memory: a large organization's are tens of MB, and each account's are read
--- once, when its outcome arrives. A record is the finding's identity and its line, packed;
--- `where` holds, per account, its records' places in the file ({offset, length} pairs), or
--- the records themselves when the file could not be made or written.
+-- A temporary file without a name (M.open_spool), or nil. Unbuffered: a full disk fails the
+-- write, not a later flush, so what a write took is there to read back.
+local function spool_file()
+  local file = M.open_spool()
+  if file then file:setvbuf("no") end
+  return file
+end
+
+-- A day's findings lines, kept by account in a spool file rather than in memory: a large
+-- organization's are tens of MB, and each account's are read once, when its outcome
+-- arrives. A record is the finding's identity and its line, packed; `where` holds, per
+-- account, its records' places in the file ({offset, length} pairs), or the records
+-- themselves when the file could not be made or did not take them. Every record is added
+-- before any is read (load_day); after a failed write, which may have left part of a record,
+-- the next one goes back to where the records end.
 local Store = {}
 Store.__index = Store
 
 local function line_store()
-  return setmetatable({file = M.open_spool() or nil, size = 0, appending = true, where = {}}, Store)
+  return setmetatable({file = spool_file(), size = 0, where = {}}, Store)
 end
 
 -- Adds a line of a run's file: run[account] collects where that account's records are.
@@ -361,10 +371,8 @@ function Store:add(run, account, id, text)
   local parts = run[account] or {}
   run[account] = parts
   local file = self.file
-  if file and not self.appending then
-    self.appending = file:seek("set", self.size) ~= nil
-  end
-  if file and self.appending and file:write(record) then
+  if file and self.failed then self.failed = file:seek("set", self.size) == nil end
+  if file and not self.failed and file:write(record) then
     local last = parts[#parts]
     if type(last) == "table" and last[1] + last[2] == self.size then
       last[2] = last[2] + #record -- an account's lines come together
@@ -373,7 +381,7 @@ function Store:add(run, account, id, text)
     end
     self.size = self.size + #record
   else
-    self.appending = false
+    self.failed = true
     parts[#parts + 1] = record
   end
 end
@@ -391,7 +399,6 @@ function Store:lines(account)
   for _, p in ipairs(parts) do
     local bytes = p
     if type(p) == "table" then
-      self.appending = false
       bytes = self.file:seek("set", p[1]) and self.file:read(p[2]) or ""
     end
     local at = 1
@@ -710,10 +717,7 @@ end
 -- Adds lines (joined by "\n") to the file: to the spool while it takes them, else to memory.
 -- After a write that failed, the spool takes no more: what it took of that write is not read back.
 function Log:keep_lines(text)
-  if self.spool == nil then
-    self.spool = M.open_spool() or false
-    if self.spool then self.spool:setvbuf("no") end -- a full disk fails the write, not a later flush
-  end
+  if self.spool == nil then self.spool = spool_file() or false end
   if self.spool and self.spool:write(text, "\n") then
     self.spooled = self.spooled + #text + 1
     return

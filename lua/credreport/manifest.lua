@@ -253,7 +253,8 @@ function M.each_row(text, fn)
   local rows = 0
   for line in text:gmatch("[^\n]+") do
     local object = line:match("^%s*({.*})%s*,?%s*$")
-    local ok, row = pcall(cjson.decode, object or "")
+    local ok, row = false, nil
+    if object then ok, row = pcall(cjson.decode, object) end
     if ok and type(row) == "table" and type(row.id) == "string" then
       rows = rows + 1
       fn(row)

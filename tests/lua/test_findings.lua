@@ -353,6 +353,7 @@ local writes = 0
 findings.open_spool = function()
   local f = tmpfile()
   return {seek = function(_, ...) return f:seek(...) end, read = function(_, ...) return f:read(...) end,
+          setvbuf = function(_, ...) return f:setvbuf(...) end,
           write = function(_, s)
             writes = writes + 1
             if writes > 2 then return nil, "No space left on device" end
