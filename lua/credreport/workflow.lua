@@ -170,8 +170,9 @@ end
 function Workflow:delivered_today()
   -- The workers have no account yet: the checks may use every connection.
   core.all_connections(true)
-  local done, err = manifest.delivered(self:client(), self.dest, run.date, self.output)
+  local ok, done, err = pcall(manifest.delivered, self:client(), self.dest, run.date, self.output)
   core.all_connections(false)
+  if not ok then error(done, 0) end
   if not done then
     error({code = "ResumeFailed", message = "cannot list earlier manifests: " .. tostring(err and err.message or err)}, 0)
   end

@@ -215,6 +215,14 @@ os.remove(dir .. "/" .. run.date .. "/manifest-r0.json")
 local s3w = new({resume = true, destination = "s3://audit"}, org_client({}, {["s3 GET"] = fake.sequence{fake.error("AccessDenied")}}))
 local ok, err = pcall(s3w.discover, s3w, function() end)
 T.check(not ok and type(err) == "table" and err.code == "ResumeFailed", "manifests that cannot be listed stop discovery")
+local all_connections, connections = core.all_connections, {}
+core.all_connections = function(on) connections[#connections + 1] = on and "on" or "off" end
+s3w = new({resume = true, destination = "s3://audit"}, org_client({}, {["s3 GET"] = function() error("bug in a hook") end}))
+ok, err = pcall(s3w.discover, s3w, function() end)
+core.all_connections = all_connections
+T.check(not ok and tostring(err):find("bug in a hook", 1, true), "an error raised while reading the manifests stops discovery")
+T.eq(table.concat(connections, " "), "on off",
+     "and the main thread keeps to its share of connections again")
 
 -- ---- finish --------------------------------------------------------------------------------------
 -- Runs finish with stdout captured: the exit status and what it printed.
