@@ -248,16 +248,19 @@ end
 -- Calls fn(row) for each account row of a manifest's text; false when the text is not a
 -- manifest. emit() writes one row per line, so each line that holds an object is decoded on
 -- its own: decoded whole, a large organization's manifest (megabytes of text) costs several
--- times its size in tables at once. A manifest laid out otherwise is decoded whole.
+-- times its size in tables at once. A manifest laid out otherwise is decoded whole, and one
+-- on a single line (another tool's) only that way: its line is the whole manifest.
 function M.each_row(text, fn)
   local rows = 0
-  for line in text:gmatch("[^\n]+") do
-    local object = line:match("^%s*({.*})%s*,?%s*$")
-    local ok, row = false, nil
-    if object then ok, row = pcall(cjson.decode, object) end
-    if ok and type(row) == "table" and type(row.id) == "string" then
-      rows = rows + 1
-      fn(row)
+  if text:find("\n%s*%S") then
+    for line in text:gmatch("[^\n]+") do
+      local object = line:match("^%s*({.*})%s*,?%s*$")
+      local ok, row = false, nil
+      if object then ok, row = pcall(cjson.decode, object) end
+      if ok and type(row) == "table" and type(row.id) == "string" then
+        rows = rows + 1
+        fn(row)
+      end
     end
   end
   if rows > 0 then return true end

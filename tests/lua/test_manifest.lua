@@ -176,5 +176,10 @@ T.eq(rows_of(manifest.encode(m):sub(1, -8)), written, "each_row: row by row, not
 T.eq(rows_of(manifest.encode(with_odd)), "000000000009:failed:team {a},", "each_row: braces inside values")
 T.eq(rows_of("not a manifest"), false, "each_row: text that is not a manifest")
 T.eq(rows_of(cjson.encode{run_id = "r", accounts = {}}), "", "each_row: a manifest without accounts")
+local decode, decoded = cjson.decode, 0
+cjson.decode = function(...) decoded = decoded + 1; return decode(...) end
+rows_of(cjson.encode(m))
+cjson.decode = decode
+T.eq(decoded, 1, "each_row: a manifest on one line is decoded once")
 
 return T.done("manifest")
