@@ -52,18 +52,20 @@ end
 
 -- Returns {csv=, generated_time=, checks=} or nil, err (err.code "ReportNotReady" when the
 -- report was not COMPLETE within the policy's checks). fields, when given, go with the debug
--- lines that trace the polling (e.g. {account = id}).
+-- lines that trace the polling (e.g. {account = id}). requested_at (os.time()), when given, is
+-- when IAM said it started generating a report for this account earlier in the run: the
+-- first check then asks for the report itself.
 --
 -- Each check is one call. GenerateCredentialReport first; once IAM says STARTED (or
 -- INPROGRESS), the checks ask GetCredentialReport, which answers ReportInProgress
 -- until the report is ready and then the report itself: one call fewer per account than
 -- generating until COMPLETE and then getting. ReportNotPresent or ReportExpired (or an old
 -- or empty report) sends the next check back to GenerateCredentialReport.
-function M.fetch(client, policy, fields)
+function M.fetch(client, policy, fields, requested_at)
   local checks = 0
   local last_err
   local started = core.monotonic()
-  local generating_since -- os.time() when IAM said a new report was being generated
+  local generating_since = requested_at -- os.time() when IAM said a new report was being generated
   while true do
     checks = checks + 1
     local rep, err, state

@@ -101,6 +101,19 @@ T.eq(got and got.checks, 3, "an old report while polling: generate again, COMPLE
 T.eq(#c:calls("iam GenerateCredentialReport"), 2, "two GenerateCredentialReport")
 T.eq(got and got.generated_time, "2020-01-01T00:00:00Z", "IAM's COMPLETE makes it the report (stale reports are AWS's to serve)")
 
+-- requested_at (an earlier GenerateCredentialReport, W:prepare): the first check gets the report
+c = account({}, {fake.report(CSV, NOW)})
+got, err = report.fetch(c, (recording{}), nil, os.time() - 10)
+T.eq(got and got.checks, 1, "requested earlier: one check: " .. tostring(err and err.message))
+T.eq(#c:calls("iam GenerateCredentialReport"), 0, "without generating again")
+c = account({"COMPLETE"}, {fake.report(CSV, "2020-01-01T00:00:00Z"), fake.report(CSV, "2020-01-01T00:00:00Z")})
+got, err = report.fetch(c, (recording{}), nil, os.time() - 10)
+T.eq(got and got.checks, 2, "requested earlier, but the report is older than the request: generate, then get: "
+     .. tostring(err and err.message))
+c = account({"STARTED"}, {fake.error("ReportNotPresent", {status = 410}), fake.report(CSV, NOW)})
+got, err = report.fetch(c, (recording{}), nil, os.time() - 10)
+T.eq(got and got.checks, 3, "requested earlier, but IAM has none: generate, then get: " .. tostring(err and err.message))
+
 -- a report without content is no report: asked for again, never delivered empty
 c = account({"COMPLETE"}, {{Content = "", GeneratedTime = NOW}, fake.report(CSV, NOW)})
 got, err = report.fetch(c, (recording{}))
