@@ -68,6 +68,12 @@ struct link {
     /* worker */
     int in_flight, limit;
     int backlog_limit;    /* requests waiting for connections above which no account starts */
+    /* Accounts whose reports this thread asked for ahead of their turn (the workflow's
+     * prepare), oldest first: they start before those still queued. */
+    struct mq_msg *prepared_head, *prepared_tail;
+    bool can_prepare;     /* the workflow has a prepare function */
+    int preparing, prepare_limit; /* prepare tasks running, and at most */
+    int prepare_paid, prepare_wasted; /* prepares that started a report, and the others */
     int workflow_ref;     /* the script's workflow table in this thread's state */
     char *load_error;     /* why this thread could not load the workflow */
 };
@@ -185,6 +191,39 @@ static int l_post_outcome(lua_State *L)
     return 0;
 }
 
+/* Appends m to the accounts that start before those still queued. */
+static void s_keep_prepared(struct link *k, struct mq_msg *m)
+{
+    m->next = NULL;
+    if (k->prepared_tail)
+        k->prepared_tail->next = m;
+    else
+        k->prepared_head = m;
+    k->prepared_tail = m;
+}
+
+/* core.prepared(json, paid): the account's prepare is over (worker side), and started its
+ * report (paid) or not; the account starts before those still queued. */
+static int l_prepared(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    bool paid = lua_toboolean(L, 2);
+    struct link *k = s_link(L, false);
+    struct mq_msg *m = malloc(sizeof *m + len + 1);
+    if (!m)
+        return luaL_error(L, "cannot keep the account (out of memory)");
+    m->len = len;
+    memcpy(m->data, s, len + 1);
+    s_keep_prepared(k, m);
+    k->preparing--;
+    if (paid)
+        k->prepare_paid++;
+    else
+        k->prepare_wasted++;
+    return 0;
+}
+
 /* core.stopping() -> false | signal number, signal name */
 static int l_stopping(lua_State *L)
 {
@@ -210,7 +249,7 @@ void workflow_primitives_add(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"post_account", l_post_account}, {"close_accounts", l_close_accounts},
         {"next_outcome", l_next_outcome}, {"post_outcome", l_post_outcome},
-        {"stopping", l_stopping}, {"in_flight", l_in_flight},
+        {"stopping", l_stopping}, {"in_flight", l_in_flight}, {"prepared", l_prepared},
         {"all_connections", l_all_connections}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
@@ -269,6 +308,53 @@ static bool s_looks_like_workflow(lua_State *L, int idx)
     return some;
 }
 
+/* The next account to start: those prepared first, in the order they were. */
+static struct mq_msg *s_next_account(struct link *k)
+{
+    struct mq_msg *m = k->prepared_head;
+    if (!m)
+        return mq_pop(k->accounts);
+    k->prepared_head = m->next;
+    if (!k->prepared_head)
+        k->prepared_tail = NULL;
+    return m;
+}
+
+/* Seconds an account waits for its turn before its report is asked for. */
+#define PREPARE_AFTER 1.0
+/* Prepares that start no report, in flight or done, allowed beyond those that did. */
+#define PREPARE_SLACK 4
+
+/* An account that has waited PREPARE_AFTER for its turn has its report asked for: the
+ * workflow's prepare, a task of two calls (AssumeRole, GenerateCredentialReport) that keeps
+ * nothing. IAM generates it meanwhile, so it is ready, or nearly, when the account starts,
+ * instead of every account waiting in turn for its own. This goes on while it pays: a
+ * prepare that finds the report already generated (a run within IAM's 4 hours of the last)
+ * or fails costs two calls for nothing. Until prepares show they pay, few are in flight. */
+static void s_prepare_ahead(struct runtime *rt, struct link *k)
+{
+    lua_State *L = rt->L;
+    while (k->can_prepare && k->preparing < k->prepare_limit &&
+           k->preparing + k->prepare_wasted < k->prepare_paid + PREPARE_SLACK) {
+        double since = mq_oldest(k->accounts);
+        if (since < 0 || loop_now() - since < PREPARE_AFTER)
+            break;
+        struct mq_msg *m = mq_pop(k->accounts);
+        if (!m)
+            break;
+        if (s_push_runner_fn(rt, "prepare") != 0) {
+            s_keep_prepared(k, m); /* it starts in turn, unprepared */
+            k->can_prepare = false;
+            break;
+        }
+        lua_rawgeti(L, LUA_REGISTRYINDEX, k->workflow_ref);
+        lua_pushlstring(L, m->data, m->len);
+        free(m);
+        k->preparing++;
+        runtime_spawn(rt, 2, NULL);
+    }
+}
+
 static bool s_worker_keep_going(struct runtime *rt, void *arg)
 {
     struct link *k = arg;
@@ -282,7 +368,7 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
     size_t started = 0; /* their first requests are not queued yet: they run from the loop */
     while (stopping || (k->in_flight < k->limit &&
                         loop_slot_backlog(rt->loop) + started < (size_t)k->backlog_limit)) {
-        struct mq_msg *m = mq_pop(k->accounts);
+        struct mq_msg *m = s_next_account(k);
         if (!m)
             break;
         /* Every account taken is answered for, so none goes missing: processed, or failed
@@ -306,7 +392,10 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
         atomic_fetch_add(&s_in_flight, 1);
         runtime_spawn(rt, 2, NULL);
     }
-    return !(k->in_flight == 0 && rt->live_tasks == 0 && mq_drained(k->accounts));
+    if (!stopping)
+        s_prepare_ahead(rt, k);
+    return !(k->in_flight == 0 && k->preparing == 0 && !k->prepared_head && rt->live_tasks == 0 &&
+             mq_drained(k->accounts));
 }
 
 static void *s_worker_main(void *arg)
@@ -332,10 +421,14 @@ static void *s_worker_main(void *arg)
     if (rc == RUN_OK) {
         lua_rawgeti(rt->L, LUA_REGISTRYINDEX, results);
         lua_rawgeti(rt->L, -1, 1);
-        if (s_is_workflow(rt->L, -1))
-            w->link.workflow_ref = luaL_ref(rt->L, LUA_REGISTRYINDEX);
-        else
+        if (s_is_workflow(rt->L, -1)) {
+            lua_getfield(rt->L, -1, "prepare");
+            w->link.can_prepare = lua_isfunction(rt->L, -1);
             lua_pop(rt->L, 1);
+            w->link.workflow_ref = luaL_ref(rt->L, LUA_REGISTRYINDEX);
+        } else {
+            lua_pop(rt->L, 1);
+        }
         lua_pop(rt->L, 1);
         luaL_unref(rt->L, LUA_REGISTRYINDEX, results);
     }
@@ -457,7 +550,9 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         w->o = o;
         w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
                                 .limit = per_thread, .workflow_ref = LUA_NOREF,
-                                .backlog_limit = 2 * o->worker_connections};
+                                .backlog_limit = 2 * o->worker_connections,
+                                .prepare_limit = 4 * o->worker_connections < per_thread
+                                                     ? 4 * o->worker_connections : per_thread};
         w->ready_mu = &ready_mu;
         w->ready_cv = &ready_cv;
         w->ready = &ready;

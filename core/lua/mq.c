@@ -50,6 +50,7 @@ int mq_push(struct mq *q, const char *data, size_t len)
     if (!m)
         return -1;
     m->next = NULL;
+    m->queued_at = loop_now();
     m->len = len;
     memcpy(m->data, data, len);
     m->data[len] = '\0';
@@ -82,6 +83,14 @@ struct mq_msg *mq_pop(struct mq *q)
     }
     pthread_mutex_unlock(&q->mu);
     return m;
+}
+
+double mq_oldest(struct mq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    double t = q->head ? q->head->queued_at : -1;
+    pthread_mutex_unlock(&q->mu);
+    return t;
 }
 
 void mq_close(struct mq *q)

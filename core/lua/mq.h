@@ -12,6 +12,7 @@ struct loop;
 
 struct mq_msg {
     struct mq_msg *next;
+    double queued_at; /* loop_now() when pushed */
     size_t len;
     char data[]; /* NUL-terminated */
 };
@@ -34,6 +35,8 @@ int mq_subscribe(struct mq *q, struct loop *l);
 int mq_push(struct mq *q, const char *data, size_t len);
 /* The oldest message (free() it), or NULL when there is none now. */
 struct mq_msg *mq_pop(struct mq *q);
+/* When the oldest message still queued was pushed (loop_now()), or -1 when none is. */
+double mq_oldest(struct mq *q);
 /* No more pushes: consumers see it once the queue is empty. */
 void mq_close(struct mq *q);
 /* True when closed and nothing is left to pop. */

@@ -242,6 +242,20 @@ function M.process(W, json)
   core.post_outcome(encode_outcome(outcome))
 end
 
+-- The workflow's prepare for an account still waiting its turn; then the account, as prepare
+-- left it, is handed back to start in turn, whatever prepare did. Its errors are met again,
+-- and reported, then.
+function M.prepare(W, json)
+  local ok, paid = pcall(function()
+    local account = cjson.decode(json)
+    local started = W:prepare(account)
+    json = cjson.encode(account)
+    return started == true
+  end)
+  if not ok then core.log("debug", "prepare failed", {error = tostring(paid)}) end
+  core.prepared(json, ok and paid)
+end
+
 -- A worker thread that could not load the workflow still answers for each account.
 function M.fail(message, json)
   local account = cjson.decode(json)

@@ -267,10 +267,23 @@ function Workflow:key_for(a)
   })
 end
 
+-- Asks IAM to start generating the account's report, and nothing more: the runner calls it
+-- for accounts still waiting their turn, so that the report is ready when it comes, and hands
+-- `a` as left here to process() then. True when it started a report (the runner goes on
+-- preparing while that pays). What fails here is met again, and reported, in the turn.
+function Workflow:prepare(a)
+  local client = self:account_client(a)
+  local gen = client:query("iam", "GenerateCredentialReport")
+  if a.role_arn then client:close() end
+  if not gen or gen.State == "COMPLETE" then return false end
+  a.report_requested = os.time()
+  return true
+end
+
 -- Collects and delivers one account's report. Returns the outcome (a plain table).
 function Workflow:collect(a, ctx)
   local client = self:account_client(a)
-  local got, err = report.fetch(client, self.policy, {account = a.id})
+  local got, err = report.fetch(client, self.policy, {account = a.id}, a.report_requested)
   if a.role_arn then client:close() end
   if not got then return nil, err end
   if self.on_report and self.on_report(a, got.csv, ctx) == false then

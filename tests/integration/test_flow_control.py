@@ -284,3 +284,73 @@ def test_a_burst_into_throttling_costs_no_account(ctx):
     check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     throttled = [r for r in emu.requests()["requests"] if r["error_code"] == "Throttling"]
     check(len(throttled) > 20, f"STS did throttle the burst: {len(throttled)}")
+
+
+def _calls_per_account(log, action):
+    """Calls of an action in each account: AssumeRole by its role's account, the others by the
+    account whose credentials signed them."""
+    counts = {}
+    for r in log:
+        if r["action"] != action:
+            continue
+        where = r["params"]["RoleArn"] if action == "AssumeRole" else (r.get("principal") or "")
+        account = where.split(":")[4] if where.count(":") >= 5 else ""
+        counts[account] = counts.get(account, 0) + 1
+    return counts
+
+
+def test_accounts_waiting_their_turn_find_their_reports_ready(ctx):
+    """Two accounts in flight at a time and reports that take 2 s: the accounts still waiting
+    their turn have their reports asked for meanwhile (W:prepare), so the later ones find
+    theirs ready at their first check; none is generated twice and every account arrives."""
+    path, fx = generate(ctx, accounts=10, seed=41, depth=1, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=2000, max_delay_ms=2000)
+    emu = ctx.emulator(path)
+    proc = _run(ctx, emu, fx, FAST + "[run]\nconcurrency = 2\nthreads = 1\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    want = set(active_ids(fx))
+    check(_delivered(ctx) == want, f"{len(_delivered(ctx))} delivered of {len(want)}")
+    log = emu.requests()["requests"]
+    assumed = _calls_per_account(log, "AssumeRole")
+    prepared = {a for a, n in assumed.items() if n == 2}
+    check(len(prepared) >= len(want) // 2, f"accounts whose role was assumed twice (prepare, then the turn): {assumed}")
+    generated = _calls_per_account(log, "GenerateCredentialReport")
+    check(all(generated.get(a) == 1 for a in prepared), f"a prepared account's turn generates nothing again: {generated}")
+    checks = {r["id"]: r.get("checks") for r in _manifest(ctx)["accounts"]}
+    ready = [a for a in prepared if checks[a] == 1]
+    check(len(ready) >= 3, f"prepared accounts whose report was ready at their first check: {checks}")
+
+
+def test_preparing_stops_when_the_reports_are_already_there(ctx):
+    """A second run within IAM's 4 hours finds every report generated: asking for them ahead
+    would be two calls for nothing per account, so after the first few prepares show it,
+    preparing stops."""
+    path, fx = generate(ctx, accounts=16, seed=43, depth=1, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=100, max_delay_ms=300)
+    emu = ctx.emulator(path, faults={"rules": [{"type": "latency", "service": "*", "min_ms": 150, "max_ms": 150}]})
+    config = FAST + "[run]\nconcurrency = 2\nthreads = 1\n"
+    first = _run(ctx, emu, fx, config)
+    check(first.returncode == 0, f"first run: exit {first.returncode}\n{first.stderr[-3000:]}")
+    before = len(emu.requests()["requests"])
+    second = _run(ctx, emu, fx, config)
+    check(second.returncode == 0, f"second run: exit {second.returncode}\n{second.stderr[-3000:]}")
+    log = emu.requests()["requests"][before:]
+    members = len(set(active_ids(fx))) - 1  # the management account assumes no role
+    assumed = sum(_calls_per_account(log, "AssumeRole").values())
+    check(members < assumed <= members + 4,
+          f"{assumed} AssumeRole calls for {members} member accounts: prepares went on after they stopped paying")
+
+
+def test_a_workflow_can_turn_preparing_off(ctx):
+    """`W.prepare = false` in a workflow script: the same waiting accounts, each role assumed
+    once, every report generated in its account's turn."""
+    path, fx = generate(ctx, accounts=6, seed=41, depth=1, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=1500, max_delay_ms=1500)
+    emu = ctx.emulator(path)
+    script = ctx.tmp / "no-prepare.lua"
+    script.write_text('local W = require("credreport.workflow").new()\nW.prepare = false\nreturn W\n')
+    proc = _run(ctx, emu, fx, FAST + "[run]\nconcurrency = 2\nthreads = 1\n", args=[str(script)])
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    check(_delivered(ctx) == set(active_ids(fx)), f"{len(_delivered(ctx))} delivered")
+    assumed = _calls_per_account(emu.requests()["requests"], "AssumeRole")
+    check(assumed and set(assumed.values()) == {1}, f"each role assumed once: {assumed}")

@@ -97,11 +97,34 @@ T.eq(role.role_arn, member(A).role_arn, "the member role")
 T.eq(role.session_name, "credreport", "with the session name")
 T.eq(role.external_id, nil, "no external id when it is empty")
 T.eq(role.duration, 900, "and the role duration")
+
 local path = {}
 for _, r in ipairs(client.requests) do path[#path + 1] = r.action .. "@" .. (fake.account_of(r) or "own") end
 T.eq(table.concat(path, " "), ("GenerateCredentialReport@%s GetCredentialReport@%s GetCredentialReport@%s"):format(A, A, A),
      "generate, then get until the report comes, all in the member account")
 T.check(client.members[1].closed, "the member client is closed once the report is fetched")
+
+-- prepare: the report asked for ahead of the account's turn, which then starts with getting it
+client = org_client({[A] = states{"STARTED", "COMPLETE"}}, {["iam GetCredentialReport"] = fake.sequence{
+  fake.report(CSV:format(A), NOW)}})
+w = new({}, client)
+local a = member(A)
+T.eq(w:prepare(a), true, "prepare: IAM started a report")
+T.check(math.type(a.report_requested) == "integer" and math.abs(a.report_requested - os.time()) <= 1,
+        "and the account says when: " .. tostring(a.report_requested))
+T.eq(#client:calls("iam GetCredentialReport"), 0, "prepare does not wait for it")
+T.check(client.members[1] and client.members[1].closed, "nor keep the role's client")
+o = w:process(a)
+T.eq(o.status, "delivered", "the prepared account is delivered: " .. tostring(o.error and o.error.message))
+T.eq(o.checks, 1, "by its first check")
+T.eq(#client:calls("iam GenerateCredentialReport"), 1, "which asks for the report itself, without generating again")
+a = member(A)
+T.eq(w:prepare(a), false, "prepare: a report already generated is not one prepare started")
+T.eq(a.report_requested, nil, "and the account has no request time")
+client = org_client({[A] = states{fake.error("AccessDenied", {status = 403})}})
+a = member(A)
+T.eq(new({}, client):prepare(a), false, "prepare: an error is no report started")
+T.eq(a.report_requested, nil, "and leaves no request time")
 
 -- the management account with the run's own credentials: no role
 client = org_client{own = states{"COMPLETE"}}
