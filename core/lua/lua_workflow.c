@@ -326,12 +326,11 @@ static struct mq_msg *s_next_account(struct link *k)
 #define PREPARE_SLACK 4
 
 /* An account that has waited PREPARE_AFTER for its turn has its report asked for: the
- * workflow's prepare, a task that enters the account (AssumeRole, whose credentials it keeps
- * for the turn) and calls GenerateCredentialReport. IAM generates the report meanwhile, so it
- * is ready, or nearly, when the account starts, instead of every account waiting in turn for
- * its own. This goes on while it pays: a prepare that finds the report already generated (a
- * run within IAM's 4 hours of the last) or fails is a call for nothing. Until prepares show
- * they pay, few are in flight. */
+ * workflow's prepare, a task of two calls (AssumeRole, GenerateCredentialReport) that keeps
+ * nothing. IAM generates it meanwhile, so it is ready, or nearly, when the account starts,
+ * instead of every account waiting in turn for its own. This goes on while it pays: a
+ * prepare that finds the report already generated (a run within IAM's 4 hours of the last)
+ * or fails costs two calls for nothing. Until prepares show they pay, few are in flight. */
 static void s_prepare_ahead(struct runtime *rt, struct link *k)
 {
     lua_State *L = rt->L;

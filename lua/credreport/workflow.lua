@@ -91,7 +91,6 @@ function M.new(opts)
   local bad = w.checks and findings.invalid(w.checks)
   if bad then M.config_error(bad) end
   w.notify_findings = opts.notify_findings or fnd.notify
-  w.prepared_clients = {} -- account id -> the role's client W:prepare entered the account with
   return w
 end
 
@@ -254,11 +253,6 @@ end
 -- The client that acts in an account: the caller's own credentials, or the member role.
 function Workflow:account_client(a)
   if a.own_credentials then return self:client() end
-  local prepared = self.prepared_clients[a.id]
-  if prepared then
-    self.prepared_clients[a.id] = nil
-    return prepared
-  end
   return self:client():assume_role{
     role_arn = a.role_arn, session_name = self.session_name,
     external_id = self.external_id ~= "" and self.external_id or nil,
@@ -273,21 +267,14 @@ function Workflow:key_for(a)
   })
 end
 
--- Asks IAM to start generating the account's report: the runner calls it for accounts still
--- waiting their turn, so that the report is ready when it comes, and hands `a` as left here
--- to process() then. The member role's client is kept for the turn, which so assumes the role
--- once. True when it started a report (the runner goes on preparing while that pays). What
--- fails here is met again, and reported, in the turn.
+-- Asks IAM to start generating the account's report, and nothing more: the runner calls it
+-- for accounts still waiting their turn, so that the report is ready when it comes, and hands
+-- `a` as left here to process() then. True when it started a report (the runner goes on
+-- preparing while that pays). What fails here is met again, and reported, in the turn.
 function Workflow:prepare(a)
   local client = self:account_client(a)
   local gen = client:query("iam", "GenerateCredentialReport")
-  if a.role_arn then
-    if gen then
-      self.prepared_clients[a.id] = client
-    else
-      client:close()
-    end
-  end
+  if a.role_arn then client:close() end
   if not gen or gen.State == "COMPLETE" then return false end
   a.report_requested = os.time()
   return true

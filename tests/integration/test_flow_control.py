@@ -302,8 +302,7 @@ def _calls_per_account(log, action):
 def test_accounts_waiting_their_turn_find_their_reports_ready(ctx):
     """Two accounts in flight at a time and reports that take 2 s: the accounts still waiting
     their turn have their reports asked for meanwhile (W:prepare), so the later ones find
-    theirs ready at their first check; no role is assumed twice, no report generated twice,
-    and every account arrives."""
+    theirs ready at their first check; none is generated twice and every account arrives."""
     path, fx = generate(ctx, accounts=10, seed=41, depth=1, suspended=0, pending_closure=0,
                         closed=0, role_missing=0, never_complete=0, min_delay_ms=2000, max_delay_ms=2000)
     emu = ctx.emulator(path)
@@ -313,17 +312,18 @@ def test_accounts_waiting_their_turn_find_their_reports_ready(ctx):
     check(_delivered(ctx) == want, f"{len(_delivered(ctx))} delivered of {len(want)}")
     log = emu.requests()["requests"]
     assumed = _calls_per_account(log, "AssumeRole")
-    check(set(assumed.values()) == {1}, f"each role assumed once, prepare and turn together: {assumed}")
+    prepared = {a for a, n in assumed.items() if n == 2}
+    check(len(prepared) >= len(want) // 2, f"accounts whose role was assumed twice (prepare, then the turn): {assumed}")
     generated = _calls_per_account(log, "GenerateCredentialReport")
-    check(set(generated.values()) == {1}, f"each report generated once: {generated}")
+    check(all(generated.get(a) == 1 for a in prepared), f"a prepared account's turn generates nothing again: {generated}")
     checks = {r["id"]: r.get("checks") for r in _manifest(ctx)["accounts"]}
-    ready = [a for a, n in checks.items() if n == 1]
-    check(len(ready) >= len(want) // 2, f"accounts whose report was ready at their first check: {checks}")
+    ready = [a for a in prepared if checks[a] == 1]
+    check(len(ready) >= 3, f"prepared accounts whose report was ready at their first check: {checks}")
 
 
 def test_preparing_stops_when_the_reports_are_already_there(ctx):
     """A second run within IAM's 4 hours finds every report generated: asking for them ahead
-    would be a call for nothing per account, so after the first few prepares show it,
+    would be two calls for nothing per account, so after the first few prepares show it,
     preparing stops."""
     path, fx = generate(ctx, accounts=16, seed=43, depth=1, suspended=0, pending_closure=0,
                         closed=0, role_missing=0, never_complete=0, min_delay_ms=100, max_delay_ms=300)
@@ -335,15 +335,15 @@ def test_preparing_stops_when_the_reports_are_already_there(ctx):
     second = _run(ctx, emu, fx, config)
     check(second.returncode == 0, f"second run: exit {second.returncode}\n{second.stderr[-3000:]}")
     log = emu.requests()["requests"][before:]
-    accounts = len(set(active_ids(fx)))
-    generated = sum(_calls_per_account(log, "GenerateCredentialReport").values())
-    check(accounts < generated <= accounts + 4,
-          f"{generated} GenerateCredentialReport calls for {accounts} accounts: prepares went on after they stopped paying")
+    members = len(set(active_ids(fx))) - 1  # the management account assumes no role
+    assumed = sum(_calls_per_account(log, "AssumeRole").values())
+    check(members < assumed <= members + 4,
+          f"{assumed} AssumeRole calls for {members} member accounts: prepares went on after they stopped paying")
 
 
 def test_a_workflow_can_turn_preparing_off(ctx):
-    """`W.prepare = false` in a workflow script: the same waiting accounts, every report
-    generated in its account's turn, so never ready at its first check."""
+    """`W.prepare = false` in a workflow script: the same waiting accounts, each role assumed
+    once, every report generated in its account's turn."""
     path, fx = generate(ctx, accounts=6, seed=41, depth=1, suspended=0, pending_closure=0,
                         closed=0, role_missing=0, never_complete=0, min_delay_ms=1500, max_delay_ms=1500)
     emu = ctx.emulator(path)
@@ -352,5 +352,5 @@ def test_a_workflow_can_turn_preparing_off(ctx):
     proc = _run(ctx, emu, fx, FAST + "[run]\nconcurrency = 2\nthreads = 1\n", args=[str(script)])
     check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     check(_delivered(ctx) == set(active_ids(fx)), f"{len(_delivered(ctx))} delivered")
-    checks = {r["id"]: r.get("checks") for r in _manifest(ctx)["accounts"]}
-    check(all(n >= 2 for n in checks.values()), f"checks per account: {checks}")
+    assumed = _calls_per_account(emu.requests()["requests"], "AssumeRole")
+    check(assumed and set(assumed.values()) == {1}, f"each role assumed once: {assumed}")
