@@ -70,6 +70,7 @@ struct aws_client {
      * its first call) when own_limits. */
     struct rate_limits *limits;
     bool own_limits;
+    bool ahead;               /* its calls are requests `ahead` */
     /* Signing keys derived from creds, for the two scopes used last (a member role signs
      * for IAM; the run's own identity mostly for STS and S3). Wiped when creds change. */
     struct sigv4_key keys[2];
@@ -230,6 +231,11 @@ void aws_client_separate_rate_limits(struct aws_client *c)
     c->own_limits = true;
 }
 
+void aws_client_send_ahead(struct aws_client *c)
+{
+    c->ahead = true;
+}
+
 struct aws_ctx *aws_client_ctx(const struct aws_client *c)
 {
     return c->ctx;
@@ -337,6 +343,7 @@ void aws_send(struct aws_client *c, struct aws_request *req, aws_done_fn done, v
     call->client = c;
     aws_client_ref(c);
     call->req = *req;
+    call->req.ahead |= c->ahead;
     memset(req, 0, sizeof *req);
     if (call->req.operation) {
         snprintf(call->operation, sizeof call->operation, "%s", call->req.operation);
@@ -765,7 +772,7 @@ static void s_take_slot(struct aws_call *call)
     at->origin = loop_origin(ctx->loop, at->url.data);
     if (at->origin)
         call->endpoint = loop_origin_name(at->origin);
-    if (!at->origin || loop_origin_acquire(at->origin, s_send, call) != 0) {
+    if (!at->origin || loop_origin_acquire(at->origin, call->req.ahead, s_send, call) != 0) {
         at->origin = NULL;
         s_send(call);
     }

@@ -92,6 +92,7 @@ struct aws_request {
     bool unsigned_payload;      /* S3: send UNSIGNED-PAYLOAD instead of the body's hash */
     bool secret_body;           /* the body holds a secret (a web identity token, an external
                                  * id): wiped */
+    bool ahead;                 /* waits for a connection ahead of the requests without it */
     size_t max_body;            /* the largest response body accepted; 0: by operation
                                  * (AWS_MAX_BODY_REPORT for IAM GetCredentialReport,
                                  * AWS_MAX_BODY_OBJECT for an S3 object GET, else
@@ -131,6 +132,8 @@ struct aws_role {
     int duration_seconds;      /* 0: AWS's default (1 hour) */
     bool own_rate_limits;      /* a role in another account, whose quotas are its own: the
                                 * client's calls are rate-limited apart from its parent's */
+    bool ahead;                /* every call of the client, the AssumeRole included, is a
+                                * request `ahead` */
 };
 
 struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
@@ -167,6 +170,8 @@ struct aws_provider {
 struct aws_client *aws_client_new_provider(struct aws_ctx *ctx, struct aws_provider *p);
 /* The client's calls get rate limiters of their own instead of the ctx's shared ones. */
 void aws_client_separate_rate_limits(struct aws_client *c);
+/* Every later call of the client is a request `ahead`. */
+void aws_client_send_ahead(struct aws_client *c);
 /* Ends a fetch: fresh credentials (taken: zeroed here) or, when fresh is NULL, the failure,
  * given to the calls that waited unless the previous credentials are still usable. */
 void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,

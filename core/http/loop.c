@@ -68,6 +68,7 @@ struct loop_origin {
     bool using;        /* counted in share->users */
     int max;
     struct slot_waiter *head, *tail;
+    struct slot_waiter *ahead_tail; /* the last waiter asked ahead, NULL when none waits */
     size_t waiting;
     bool dispatching;  /* handing out slots: a nested hand-out leaves it to the outer one */
     char name[];       /* scheme://host:port */
@@ -723,6 +724,8 @@ static void s_dispatch(struct loop_origin *o)
         o->head = w->next;
         if (!o->head)
             o->tail = NULL;
+        if (o->ahead_tail == w)
+            o->ahead_tail = NULL;
         o->waiting--;
         s_take(o);
         loop_timer_fn fn = w->fn;
@@ -733,7 +736,7 @@ static void s_dispatch(struct loop_origin *o)
     o->dispatching = false;
 }
 
-int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
+int loop_origin_acquire(struct loop_origin *o, bool ahead, loop_timer_fn fn, void *arg)
 {
     if (!o->head && o->active < s_bound(o)) {
         s_take(o);
@@ -743,14 +746,16 @@ int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg)
     struct slot_waiter *w = malloc(sizeof *w);
     if (!w)
         return -1;
-    w->next = NULL;
     w->fn = fn;
     w->arg = arg;
-    if (o->tail)
-        o->tail->next = w;
-    else
-        o->head = w;
-    o->tail = w;
+    struct slot_waiter **link = !ahead ? (o->tail ? &o->tail->next : &o->head)
+                                       : (o->ahead_tail ? &o->ahead_tail->next : &o->head);
+    w->next = *link;
+    *link = w;
+    if (!w->next)
+        o->tail = w;
+    if (ahead)
+        o->ahead_tail = w;
     o->waiting++;
     s_note_use(o);
     s_dispatch(o);

@@ -101,10 +101,10 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
  * out. It lives as long as the loop. */
 struct loop_origin *loop_origin(struct loop *l, const char *url);
 /* Calls fn(arg) when a slot of o is the caller's: at once, before returning, when one is free,
- * else from the loop in the order asked. The caller passes it on as req->slot to loop_http(),
- * or gives it back with loop_origin_release(). Returns 0, or -1 when memory runs out (fn is not
- * called). */
-int loop_origin_acquire(struct loop_origin *o, loop_timer_fn fn, void *arg);
+ * else from the loop in the order asked, those asked `ahead` before the others. The caller
+ * passes it on as req->slot to loop_http(), or gives it back with loop_origin_release().
+ * Returns 0, or -1 when memory runs out (fn is not called). */
+int loop_origin_acquire(struct loop_origin *o, bool ahead, loop_timer_fn fn, void *arg);
 void loop_origin_release(struct loop_origin *o);
 /* The origin's current bound, for logs and tests. */
 int loop_origin_bound(const struct loop_origin *o);

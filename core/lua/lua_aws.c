@@ -597,8 +597,9 @@ static int l_client_close(lua_State *L)
     return 0;
 }
 
-/* client:assume_role{role_arn=, session_name=, external_id=, duration=} -> client
- * The role is assumed at the first call, and again before its credentials expire. */
+/* client:assume_role{role_arn=, session_name=, external_id=, duration=, ahead=} -> client
+ * The role is assumed at the first call, and again before its credentials expire. ahead: its
+ * calls, the AssumeRole included, wait for a connection ahead of the others. */
 static int l_client_assume_role(lua_State *L)
 {
     struct client_ud *cu = s_check_client(L, 1);
@@ -607,6 +608,7 @@ static int l_client_assume_role(lua_State *L)
     lua_getfield(L, 2, "session_name");
     lua_getfield(L, 2, "external_id");
     lua_getfield(L, 2, "duration");
+    lua_getfield(L, 2, "ahead");
     lua_Integer duration = luaL_optinteger(L, 6, 0);
     luaL_argcheck(L, duration >= 0 && duration <= 43200, 2, "duration: 0 (AWS's default) to 43200 seconds");
     struct aws_role role = {
@@ -615,6 +617,7 @@ static int l_client_assume_role(lua_State *L)
         .external_id = luaL_optstring(L, 5, NULL),
         .duration_seconds = (int)duration,
         .own_rate_limits = true,
+        .ahead = lua_toboolean(L, 7),
     };
     luaL_argcheck(L, awsname_role_arn(role.role_arn), 2,
                   "role_arn must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME)");

@@ -251,12 +251,14 @@ function Workflow:discover(emit, skipped)
 end
 
 -- The client that acts in an account: the caller's own credentials, or the member role.
-function Workflow:account_client(a)
+-- `ahead`: the role's calls wait for connections ahead of the others (what prepare sends
+-- starts work that takes IAM seconds, so it goes first).
+function Workflow:account_client(a, ahead)
   if a.own_credentials then return self:client() end
   return self:client():assume_role{
     role_arn = a.role_arn, session_name = self.session_name,
     external_id = self.external_id ~= "" and self.external_id or nil,
-    duration = self.role_duration,
+    duration = self.role_duration, ahead = ahead,
   }
 end
 
@@ -272,7 +274,7 @@ end
 -- `a` as left here to process() then. True when it started a report (the runner goes on
 -- preparing while that pays). What fails here is met again, and reported, in the turn.
 function Workflow:prepare(a)
-  local client = self:account_client(a)
+  local client = self:account_client(a, true)
   local gen = client:query("iam", "GenerateCredentialReport")
   if a.role_arn then client:close() end
   if not gen or gen.State == "COMPLETE" then return false end

@@ -179,7 +179,7 @@ static void test_shared_between_threads(void)
     rate_limits_free(h.s);
 }
 
-static int s_order[8], s_n_order;
+static int s_order[16], s_n_order;
 
 static void s_note(void *arg)
 {
@@ -202,7 +202,7 @@ static void test_connection_slots(void)
 
     s_n_order = 0;
     for (long i = 1; i <= 5; i++)
-        loop_origin_acquire(o, s_note, (void *)i);
+        loop_origin_acquire(o, false, s_note, (void *)i);
     CHECK(s_n_order == 2 && s_order[0] == 1 && s_order[1] == 2, "two slots at once: %d", s_n_order);
     CHECK(loop_slot_backlog(l) == 3, "three wait: %zu", loop_slot_backlog(l));
     loop_origin_release(o);
@@ -213,15 +213,38 @@ static void test_connection_slots(void)
     CHECK(loop_slot_backlog(l) == 0, "none left waiting");
     loop_origin_release(o);
     loop_origin_release(o);
-    loop_origin_acquire(o, s_note, (void *)6);
+    loop_origin_acquire(o, false, s_note, (void *)6);
     CHECK(s_n_order == 6 && s_order[5] == 6, "free again: at once");
     loop_origin_release(o);
+    /* Waiters asked ahead go before the others, in the order they asked. */
+    s_n_order = 0;
+    loop_origin_acquire(o, false, s_note, (void *)10);
+    loop_origin_acquire(o, false, s_note, (void *)11);
+    loop_origin_acquire(o, false, s_note, (void *)12);
+    loop_origin_acquire(o, true, s_note, (void *)13);
+    loop_origin_acquire(o, false, s_note, (void *)14);
+    loop_origin_acquire(o, true, s_note, (void *)15);
+    CHECK(loop_slot_backlog(l) == 4, "four wait: %zu", loop_slot_backlog(l));
+    for (int i = 0; i < 4; i++)
+        loop_origin_release(o);
+    CHECK(s_n_order == 6 && s_order[2] == 13 && s_order[3] == 15 && s_order[4] == 12 &&
+              s_order[5] == 14,
+          "ahead first (13, 15), then the rest in order (12, 14): %d %d %d %d", s_order[2],
+          s_order[3], s_order[4], s_order[5]);
+    loop_origin_acquire(o, true, s_note, (void *)16);
+    loop_origin_acquire(o, false, s_note, (void *)17);
+    loop_origin_release(o);
+    loop_origin_release(o);
+    CHECK(s_n_order == 8 && s_order[6] == 16 && s_order[7] == 17,
+          "ahead again once the earlier ones went: %d %d", s_order[6], s_order[7]);
+    loop_origin_release(o);
+    loop_origin_release(o);
     /* Waiters still queued when the loop goes are dropped without their callbacks. */
-    loop_origin_acquire(o, s_note, (void *)7);
-    loop_origin_acquire(o, s_note, (void *)8);
-    loop_origin_acquire(o, s_note, (void *)9);
+    loop_origin_acquire(o, false, s_note, (void *)7);
+    loop_origin_acquire(o, false, s_note, (void *)8);
+    loop_origin_acquire(o, false, s_note, (void *)9);
     loop_free(l);
-    CHECK(s_n_order == 8, "the ninth was never called: %d", s_n_order);
+    CHECK(s_n_order == 10, "the ninth was never called: %d", s_n_order);
 }
 
 int main(void)

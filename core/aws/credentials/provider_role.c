@@ -10,6 +10,7 @@ struct role_provider {
     struct aws_client *client; /* during a fetch */
     char *role_arn, *session_name, *external_id;
     int duration_seconds;
+    bool ahead;
 };
 
 static void s_role_done(void *arg, const struct aws_result *res)
@@ -56,6 +57,7 @@ static void s_role_fetch(struct aws_provider *p, struct aws_client *c)
         provider_fail(c, "OutOfMemory", "out of memory");
         return;
     }
+    r.ahead = rp->ahead;
     rp->client = c;
     aws_send(rp->parent, &r, s_role_done, rp);
 }
@@ -81,6 +83,7 @@ struct aws_client *aws_client_new_role(struct aws_client *parent, const struct a
     rp->session_name = strdup(role->session_name ? role->session_name : "credreport");
     rp->external_id = role->external_id ? strdup(role->external_id) : NULL;
     rp->duration_seconds = role->duration_seconds;
+    rp->ahead = role->ahead;
     rp->parent = parent;
     aws_client_ref(parent);
     if (!rp->role_arn || !rp->session_name || (role->external_id && !rp->external_id)) {
@@ -90,6 +93,8 @@ struct aws_client *aws_client_new_role(struct aws_client *parent, const struct a
     struct aws_client *c = aws_client_new_provider(aws_client_ctx(parent), &rp->base);
     if (c && role->own_rate_limits)
         aws_client_separate_rate_limits(c);
+    if (c && role->ahead)
+        aws_client_send_ahead(c);
     return c;
 }
 
