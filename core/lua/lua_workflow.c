@@ -213,6 +213,7 @@ static int l_prepared(lua_State *L)
     struct mq_msg *m = malloc(sizeof *m + len + 1);
     if (!m)
         return luaL_error(L, "cannot keep the account (out of memory)");
+    m->queued_at = loop_now();
     m->len = len;
     memcpy(m->data, s, len + 1);
     s_keep_prepared(k, m);
