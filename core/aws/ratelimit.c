@@ -13,6 +13,15 @@
 #define BUCKET_SECONDS 0.5
 #define MAX_RATE_SCALE 2.0
 
+/* A throttle cuts the rate when at least THROTTLE_SHARE of the recent answers were throttled
+ * (a moving average, each answer weighing SHARE_WEIGHT): a service that refuses the rate sent
+ * throttles most answers, and is met within a few. Rarer throttles, such as S3's occasional
+ * SlowDown, are left to the requests' retries: cut for each, as the SDKs do, 2% of answers
+ * throttled at random bring the rate down to a few requests per second, whatever the service
+ * accepts. */
+#define SHARE_WEIGHT 0.02
+#define THROTTLE_SHARE 0.1
+
 /* A request is promised a token at most this far ahead; later ones ask again after this long,
  * so that a rate that climbs back is used at once instead of by promises made when it was
  * low, and so the debt stays bounded whatever the number of waiting requests. */
@@ -85,11 +94,17 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
         pthread_mutex_unlock(&r->mu);
         return true;
     }
+    r->throttled_share += SHARE_WEIGHT * ((throttled ? 1.0 : 0.0) - r->throttled_share);
+    bool cut = throttled && r->throttled_share >= THROTTLE_SHARE;
+    if (!cut && !r->enabled) {
+        pthread_mutex_unlock(&r->mu);
+        return false;
+    }
     /* The responses of the half second under way count too: a first throttle within the
      * first half second of a burst would otherwise measure a rate of 0 and cut to the floor. */
     double sending = fmax(r->measured_rate, r->bucket_count / BUCKET_SECONDS);
     double rate;
-    if (throttled) {
+    if (cut) {
         double base = r->enabled ? fmin(sending, r->fill_rate) : sending;
         r->w_max = base;
         r->k = s_cubic_zero(base);

@@ -17,7 +17,8 @@
 
 struct rate_limiter {
     pthread_mutex_t mu;
-    bool enabled;          /* after the first throttling error */
+    bool enabled;          /* after the first throttling error that cut the rate */
+    double throttled_share; /* of the recent answers (a moving average) */
     /* token bucket */
     double fill_rate;      /* tokens per second */
     double capacity;
