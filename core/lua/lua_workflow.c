@@ -69,7 +69,8 @@ struct link {
     int in_flight, limit;
     int backlog_limit;    /* requests waiting for connections above which no account starts */
     /* Accounts whose reports this thread asked for ahead of their turn (the workflow's
-     * prepare), oldest first: they start before those still queued. */
+     * prepare), oldest first: they start before those still queued. Only this thread uses
+     * the list, so it is not an mq, which locks. */
     struct mq_msg *prepared_head, *prepared_tail;
     bool can_prepare;     /* the workflow has a prepare function */
     int preparing, prepare_limit; /* prepare tasks running, and at most */
@@ -210,12 +211,9 @@ static int l_prepared(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &len);
     bool paid = lua_toboolean(L, 2);
     struct link *k = s_link(L, false);
-    struct mq_msg *m = malloc(sizeof *m + len + 1);
+    struct mq_msg *m = mq_msg_new(s, len);
     if (!m)
         return luaL_error(L, "cannot keep the account (out of memory)");
-    m->queued_at = loop_now();
-    m->len = len;
-    memcpy(m->data, s, len + 1);
     s_keep_prepared(k, m);
     k->preparing--;
     if (paid)

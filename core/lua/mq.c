@@ -44,16 +44,24 @@ static void s_wake_all(struct mq *q)
         loop_wakeup(q->wake[i]);
 }
 
-int mq_push(struct mq *q, const char *data, size_t len)
+struct mq_msg *mq_msg_new(const char *data, size_t len)
 {
     struct mq_msg *m = malloc(sizeof *m + len + 1);
     if (!m)
-        return -1;
+        return NULL;
     m->next = NULL;
     m->queued_at = loop_now();
     m->len = len;
     memcpy(m->data, data, len);
     m->data[len] = '\0';
+    return m;
+}
+
+int mq_push(struct mq *q, const char *data, size_t len)
+{
+    struct mq_msg *m = mq_msg_new(data, len);
+    if (!m)
+        return -1;
     pthread_mutex_lock(&q->mu);
     if (q->closed) {
         pthread_mutex_unlock(&q->mu);

@@ -31,6 +31,8 @@ void mq_destroy(struct mq *q);
 /* Registers a consumer's loop (before any thread starts), however many there are. 0, or -1
  * when memory runs out. */
 int mq_subscribe(struct mq *q, struct loop *l);
+/* A message holding a copy of data, queued_at now (free() it), or NULL when memory runs out. */
+struct mq_msg *mq_msg_new(const char *data, size_t len);
 /* Copies data; 0, or -1 when memory runs out or the queue is closed. */
 int mq_push(struct mq *q, const char *data, size_t len);
 /* The oldest message (free() it), or NULL when there is none now. */
