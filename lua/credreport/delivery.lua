@@ -325,6 +325,34 @@ function M.each_piece(client, dest, key, out, fn)
   return backend(dest).each_piece(dest, client, key, out, fn)
 end
 
+-- The lines of the content stored under key (empty ones left out) handed to fn(line) in
+-- order, read piece by piece (M.each_piece): a file of a large organization, tens of MB, is
+-- never held whole. A line cut by the end of a piece is joined once it ends. Returns true, or
+-- nil, err (after the lines read before it).
+function M.each_line(client, dest, key, out, fn)
+  local cut = {} -- the pieces of a line not ended yet
+  local ok, err = M.each_piece(client, dest, key, out, function(piece)
+    local from = 1
+    while true do
+      local nl = piece:find("\n", from, true)
+      if not nl then
+        if from <= #piece then cut[#cut + 1] = piece:sub(from) end
+        return
+      end
+      local line = piece:sub(from, nl - 1)
+      if #cut > 0 then
+        cut[#cut + 1] = line
+        line, cut = table.concat(cut), {}
+      end
+      if line ~= "" then fn(line) end
+      from = nl + 1
+    end
+  end)
+  if not ok then return nil, err end
+  if #cut > 0 then fn(table.concat(cut)) end
+  return true
+end
+
 -- Whether key holds exactly what a manifest says was delivered: bytes long, with that
 -- SHA-256 (hex). Returns true, or nil and why not.
 function M.verify(client, dest, out, key, bytes, sha256)

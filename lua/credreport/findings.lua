@@ -298,27 +298,17 @@ end
 -- piece (a large organization's file can be hundreds of megabytes). False, with a warning,
 -- when the file cannot be read.
 local function each_line(client, dest, key, on_line, out)
-  local function line(text)
-    local ok, f = pcall(cjson.decode, text)
-    if ok and type(f) == "table" and type(f.account) == "string" and type(f.check) == "string"
+  local ok, err = delivery.each_line(client, dest, key, out, function(text)
+    local decoded, f = pcall(cjson.decode, text)
+    if decoded and type(f) == "table" and type(f.account) == "string" and type(f.check) == "string"
        and type(f.user) == "string" then
       on_line(f, text)
     end
-  end
-  local rest = "" -- a line cut by the end of a piece
-  local ok, err = delivery.each_piece(client, dest, key, out, function(piece)
-    local text, after = rest .. piece, 1
-    for l, next_at in text:gmatch("([^\n]*)\n()") do
-      if l ~= "" then line(l) end
-      after = next_at
-    end
-    rest = text:sub(after)
   end)
   if not ok then
     core.log("warn", "skipping an unreadable findings file", {key = key, error = tostring(err and (err.message or err))})
     return false
   end
-  if rest ~= "" then line(rest) end
   return true
 end
 
@@ -327,14 +317,12 @@ end
 -- on_line(finding, text) is called for each of their findings in its findings file (resolved
 -- lines left out).
 function M.load_run(client, dest, date, run_id, on_line, out)
-  local body = delivery.get(client, dest, ("%s/manifest-%s.json"):format(date, run_id), out)
   local evaluated = {}
-  if not body or not manifest.each_row(body, function(row)
+  if not manifest.each_stored_row(client, dest, ("%s/manifest-%s.json"):format(date, run_id), out, function(row)
       if type(row.findings) == "table" then evaluated[row.id] = true end
     end) then
     return nil
   end
-  body = nil -- megabytes at 10,000 accounts: not kept while the findings file is read
   if next(evaluated) and not each_line(client, dest, ("%s/findings-%s.jsonl"):format(date, run_id), function(f, text)
       if evaluated[f.account] and f.change ~= "resolved" then on_line(f, text) end
     end, out) then

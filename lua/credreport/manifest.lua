@@ -163,18 +163,19 @@ local function claims(client, dest, date, out)
     if core.stopping() then break end
     local run_id = name:match("^manifest%-(.+)%.json$") -- manifest.key's name
     if run_id then
-      local body, gerr = delivery.get(client, dest, date .. "/" .. name, out)
-      if not body or not M.each_row(body, function(row)
-          if row.status == "delivered" and type(row.key) == "string" then
-            local list = claimed[row.id] or {}
-            claimed[row.id] = list
-            list[#list + 1] = {run_id = row.resumed_from or run_id, location = row.location, key = row.key,
-                               generated_time = row.report_generated_time, sha256 = row.sha256,
-                               bytes = math.tointeger(row.bytes), manifest = name}
-          end
-        end) then
+      -- A claim read before a failure stands: each is checked against the report itself.
+      local read, rerr = M.each_stored_row(client, dest, date .. "/" .. name, out, function(row)
+        if row.status == "delivered" and type(row.key) == "string" then
+          local list = claimed[row.id] or {}
+          claimed[row.id] = list
+          list[#list + 1] = {run_id = row.resumed_from or run_id, location = row.location, key = row.key,
+                             generated_time = row.report_generated_time, sha256 = row.sha256,
+                             bytes = math.tointeger(row.bytes), manifest = name}
+        end
+      end)
+      if not read then
         core.log("warn", "skipping an unreadable manifest",
-                 {manifest = name, error = tostring(gerr and (gerr.message or gerr) or "not JSON")})
+                 {manifest = name, error = tostring(rerr and (rerr.message or rerr) or "not JSON")})
       end
     end
   end
@@ -245,31 +246,62 @@ function M.write(m, file)
   return file
 end
 
--- Calls fn(row) for each account row of a manifest's text; false when the text is not a
--- manifest. emit() writes one row per line, so each line that holds an object is decoded on
--- its own: decoded whole, a large organization's manifest (megabytes of text) costs several
--- times its size in tables at once. A manifest laid out otherwise is decoded whole, and one
--- on a single line (another tool's) only that way: its line is the whole manifest.
-function M.each_row(text, fn)
+-- The account rows in one line of a manifest handed to fn(row); how many. emit() writes one
+-- row per line, so each line that holds an object is decoded on its own: decoded whole, a
+-- large organization's manifest (megabytes of text) costs several times its size in tables at
+-- once. A line that is a whole manifest (another tool's, on one line) gives all its rows.
+local function rows_in_line(line, fn)
+  local object = line:match("^%s*({.*})%s*,?%s*$")
+  local ok, t = false, nil
+  if object then ok, t = pcall(cjson.decode, object) end
+  if not ok or type(t) ~= "table" then return 0 end
+  if type(t.id) == "string" then
+    fn(t)
+    return 1
+  end
   local rows = 0
-  if text:find("\n%s*%S") then
-    for line in text:gmatch("[^\n]+") do
-      local object = line:match("^%s*({.*})%s*,?%s*$")
-      local ok, row = false, nil
-      if object then ok, row = pcall(cjson.decode, object) end
-      if ok and type(row) == "table" and type(row.id) == "string" then
+  if type(t.accounts) == "table" then
+    for _, row in ipairs(t.accounts) do
+      if type(row) == "table" and type(row.id) == "string" then
         rows = rows + 1
         fn(row)
       end
     end
   end
-  if rows > 0 then return true end
+  return rows
+end
+
+-- A manifest laid out other than one row per line: decoded whole. False when it is not one.
+local function each_row_whole(text, fn)
   local ok, m = pcall(cjson.decode, text)
   if not ok or type(m) ~= "table" or type(m.accounts) ~= "table" then return false end
   for _, row in ipairs(m.accounts) do
     if type(row) == "table" and type(row.id) == "string" then fn(row) end
   end
   return true
+end
+
+-- Calls fn(row) for each account row of a manifest's text; false when the text is not a
+-- manifest.
+function M.each_row(text, fn)
+  local rows = 0
+  for line in text:gmatch("[^\n]+") do rows = rows + rows_in_line(line, fn) end
+  return rows > 0 or each_row_whole(text, fn)
+end
+
+-- Calls fn(row) for each account row of the manifest stored under key, read line by line
+-- (delivery.each_line), never whole unless it is not laid out one row per line. Returns true,
+-- false when it is not a manifest, or nil, err when it cannot be read.
+function M.each_stored_row(client, dest, key, out, fn)
+  local rows = 0
+  local ok, err = delivery.each_line(client, dest, key, out, function(line)
+    rows = rows + rows_in_line(line, fn)
+  end)
+  if not ok then return nil, err end
+  if rows > 0 then return true end
+  local text, gerr = delivery.get(client, dest, key, out)
+  if not text then return nil, gerr end
+  return each_row_whole(text, fn)
 end
 
 return M

@@ -135,6 +135,21 @@ end}, "x")
 T.check(not pok and perr.code == "MalformedResponse", "a piece that is not what was asked for: " .. tostring(perr and perr.message))
 got, pok = pieces_of(fake.client{["s3 GET"] = function() return {status = 200, headers = {}, body = "whole"} end}, "x")
 T.check(pok and #got == 1 and got[1] == "whole", "a server that ignores the range gives it whole")
+
+-- each_line: the lines of the object, whatever the pieces cut, empty ones left out
+local function lines_of(text)
+  bucket.objects["credential-reports/lines"] = {body = text, headers = {}}
+  local lines = {}
+  local ok, err = delivery.each_line(fake.client(bucket.handlers), d, "lines", OUT, function(l) lines[#lines + 1] = l end)
+  return ok and table.concat(lines, "|") or err.code
+end
+T.eq(lines_of("one\ntwo\n"), "one|two", "each_line: lines cut by pieces are joined")
+T.eq(lines_of("a\n\n\nlonger than three pieces\nend"), "a|longer than three pieces|end",
+     "each_line: a line over several pieces, empty lines, a last line without its line break")
+T.eq(lines_of("\r\nx\r\n"), "\r|x\r", "each_line: a carriage return stays on its line")
+T.eq(lines_of(""), "", "each_line: an empty object has no line")
+T.eq(select(2, delivery.each_line(client, d, "missing", OUT, function() end)).code, "NoSuchKey",
+     "each_line: a missing object is S3's error")
 delivery.PIECE = real_piece
 
 -- verify: HEAD with checksum mode, the size and the checksum S3 stored

@@ -148,7 +148,8 @@ local s3 = delivery.destination("s3://audit/reports")
 scenario(client, s3, OUT)
 client = fake.client(bucket.handlers)
 check_claims(manifest.delivered(client, s3, DATE, OUT), "s3")
-T.eq(#client:calls("s3 GET") - 1, 3, "s3: one listing and the three manifests read (not the reports)")
+T.eq(#client:calls("s3 GET") - 1, 4,
+     "s3: one listing and the three manifests read (not the reports), the one not laid out a row per line again whole")
 T.check(#client:calls("s3 HEAD") >= 5, "s3: the claims are checked with HEAD")
 local got, err = manifest.delivered(fake.client{["s3 GET"] = fake.sequence{fake.error("AccessDenied")}}, s3, DATE, OUT)
 T.check(not got and err.code == "AccessDenied", "manifests that cannot be listed: nil and the error")
@@ -181,5 +182,38 @@ cjson.decode = function(...) decoded = decoded + 1; return decode(...) end
 rows_of(cjson.encode(m))
 cjson.decode = decode
 T.eq(decoded, 1, "each_row: a manifest on one line is decoded once")
+
+-- each_stored_row: a manifest at the destination read line by line in pieces, never whole
+-- when it is laid out a row per line; one laid out otherwise is read again whole
+local stored = fake.bucket("audit", "111111111111")
+local function stored_rows(text)
+  stored.objects["reports/m.json"] = {body = text, headers = {}}
+  local c = fake.client(stored.handlers)
+  local ids = {}
+  local ok, err = manifest.each_stored_row(c, s3, "m.json", OUT, function(row)
+    ids[#ids + 1] = row.id .. ":" .. row.status .. ":" .. tostring(row.name)
+  end)
+  local ranged = 0
+  for _, r in ipairs(c.requests) do if r.headers.range then ranged = ranged + 1 end end
+  if ok == nil then return err.code end
+  return ok and table.concat(ids, " "), #c.requests, ranged
+end
+local real_piece = delivery.PIECE
+delivery.PIECE = 64
+local text = manifest.encode(m)
+local got, calls, ranged = stored_rows(text)
+T.eq(got, written, "each_stored_row: every row of a manifest as written, in order")
+T.eq(ranged, math.ceil(#text / 64), "each_stored_row: read in ranged pieces only")
+got, calls = stored_rows(cjson.encode(m))
+T.eq(got, written, "each_stored_row: a manifest on one line, the same rows")
+T.eq(calls, math.ceil(#cjson.encode(m) / 64), "each_stored_row: a manifest on one line is read once")
+got, calls, ranged = stored_rows(cjson.encode{run_id = "r", accounts = {{id = "000000000001", status = "failed"}}}
+                                 :gsub(",", ",\n  "))
+T.eq(got, "000000000001:failed:nil", "each_stored_row: a manifest laid out otherwise, read again whole")
+T.eq(calls - ranged, 1, "each_stored_row: that is one more read")
+T.eq(stored_rows("not a manifest"), false, "each_stored_row: an object that is not a manifest")
+T.eq(manifest.each_stored_row(fake.client(stored.handlers), s3, "gone.json", OUT, function() end), nil,
+     "each_stored_row: a missing manifest")
+delivery.PIECE = real_piece
 
 return T.done("manifest")
