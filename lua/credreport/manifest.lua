@@ -191,24 +191,28 @@ end
 function M.delivered(client, dest, date, out)
   local claimed, err = claims(client, dest, date, out)
   if not claimed then return nil, err end
-  local done, gate, checks = {}, core.semaphore(VERIFY_IN_FLIGHT), {}
-  for id, list in pairs(claimed) do
-    checks[#checks + 1] = core.spawn(function()
-      gate:acquire()
+  -- VERIFY_IN_FLIGHT tasks take the accounts in turn: a task per account would be thousands of
+  -- coroutines waiting at once (19 MiB at 10,000 accounts).
+  local done, tasks, taken = {}, {}, nil
+  local function verify_claims()
+    while true do
+      local id, list = next(claimed, taken)
+      if id == nil then return end
+      taken = id
       local why
       for i = #list, 1, -1 do
         local ok, reason = delivery.verify(client, dest, out, list[i].key, list[i].bytes, list[i].sha256)
         if ok then done[id] = list[i]; break end
         why = why or reason
       end
-      gate:release()
       if not done[id] then
         core.log("warn", "not resuming: the report a manifest lists is not there as recorded",
                  {account = id, manifest = list[#list].manifest, key = list[#list].key, reason = why})
       end
-    end)
+    end
   end
-  for _, t in ipairs(checks) do t:join() end
+  for i = 1, VERIFY_IN_FLIGHT do tasks[i] = core.spawn(verify_claims) end
+  for _, t in ipairs(tasks) do t:join() end
   return done
 end
 
