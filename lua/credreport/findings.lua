@@ -379,11 +379,11 @@ function Store:keep(account, parts)
   self.where[account] = parts or {}
 end
 
--- {identity = line} of an account, or nil when no run evaluated it.
-function Store:lines(account)
+-- Calls fn(identity, line) for each of the account's records, in the order they were added;
+-- false when no run evaluated it.
+function Store:each(account, fn)
   local parts = self.where[account]
-  if not parts then return nil end
-  local lines = {}
+  if not parts then return false end
   for _, p in ipairs(parts) do
     local bytes = p
     if type(p) == "table" then
@@ -393,9 +393,17 @@ function Store:lines(account)
     while at <= #bytes do
       local ok, id, text, after = pcall(string.unpack, "<s4s4", bytes, at)
       if not ok then break end -- the file read short: these lines count as not seen before
-      lines[id], at = text, after
+      fn(id, text)
+      at = after
     end
   end
+  return true
+end
+
+-- {identity = line} of an account, or nil when no run evaluated it.
+function Store:lines(account)
+  local lines = {}
+  if not self:each(account, function(id, text) lines[id] = text end) then return nil end
   return lines
 end
 
@@ -423,6 +431,21 @@ function Store:view()
       end, t, nil
     end,
   })
+end
+
+-- What one earlier run found for the accounts wanted(account) accepts: the accounts it
+-- evaluated (as load_run) and a store of their lines in a spool file, whose :each(account, fn)
+-- gives them back; nil when the run cannot be read.
+function M.spool_run(client, dest, date, run_id, wanted, out)
+  local store, run = line_store(), {}
+  local evaluated = M.load_run(client, dest, date, run_id, function(f, text)
+    if wanted(f.account) then store:add(run, f.account, identity(f), text) end
+  end, out)
+  if not evaluated then return nil end
+  for account in pairs(evaluated) do
+    if wanted(account) then store:keep(account, run[account]) end
+  end
+  return evaluated, store
 end
 
 -- The findings of one day's runs (see load_baseline), or nil when it has none.

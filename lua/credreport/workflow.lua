@@ -17,6 +17,7 @@ local pause = require "credreport.pause"
 local findings = require "credreport.findings"
 local dataset = require "credreport.dataset"
 local summary = require "credreport.summary"
+local cjson = require "cjson"
 
 local M = {}
 local Workflow = {}
@@ -465,17 +466,15 @@ function Workflow:gather_findings(info, client)
       resumed[o.resumed_from][id] = o
     end
   end
+  -- The lines wait in a spool file, not as tables: those of thousands of accounts are tens of MB.
   for run_id, outcomes in pairs(resumed) do
-    local found = {}
-    local evaluated = findings.load_run(client, self.dest, run.date, run_id, function(f)
-      if outcomes[f.account] then
-        found[f.account] = found[f.account] or {}
-        table.insert(found[f.account], findings.compact(f))
-      end
-    end, self.output)
+    local evaluated, store = findings.spool_run(client, self.dest, run.date, run_id,
+                                                function(id) return outcomes[id] ~= nil end, self.output)
     for id, o in pairs(outcomes) do
       if evaluated and evaluated[id] then
-        o.findings = findings.pack(found[id] or {}, o.account, o.generated_time,
+        local found = {}
+        store:each(id, function(_, text) found[#found + 1] = findings.compact(cjson.decode(text)) end)
+        o.findings = findings.pack(found, o.account, o.generated_time,
                                    findings.stale(o.generated_time, run), self.checks)
         flog:add(o.account, o)
       end

@@ -372,6 +372,20 @@ T.eq(whole.findings["000000000003"], nil, "an account not compared has no lines"
 whole.findings["000000000001"] = nil
 T.eq(whole.findings["000000000001"], nil, "an account's lines, once used, are let go")
 T.check(#lines_of(whole, "000000000002") > 0, "the others' kept")
+
+-- spool_run (--resume): the lines of the accounts wanted, back from the spool in the file's order
+local evaluated, store = findings.spool_run(fake.client(bucket.handlers), dest, "2026-05-31", "r1",
+                                            function(id) return id == "000000000001" end)
+local spooled, want = {}, {}
+store:each("000000000001", function(_, text) spooled[#spooled + 1] = text end)
+for l in slow:gmatch("[^\n]+") do
+  local f = cjson.decode(l)
+  if f.account == "000000000001" and f.change ~= "resolved" then want[#want + 1] = l end
+end
+T.check(#want > 1 and table.concat(spooled, "\n") == table.concat(want, "\n"),
+        "spool_run: a wanted account's lines, in the file's order")
+T.eq(store:each("000000000002", function() end), false, "spool_run: none of an account not wanted")
+T.check(evaluated["000000000001"] and evaluated["000000000002"], "spool_run: the accounts the run evaluated")
 bucket.objects["cr/2026-05-31/findings-r1.jsonl"] = nil
 T.eq(findings.load_run(fake.client(bucket.handlers), dest, "2026-05-31", "r1", function() end), nil,
      "a run whose findings file cannot be read")
