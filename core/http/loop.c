@@ -46,7 +46,7 @@ struct slot_waiter {
 struct origin_share {
     struct origin_share *next;
     int loops;             /* loops with this origin; under s_shares_mu */
-    atomic_int users;      /* loops with a slot taken or a sender waiting for one */
+    atomic_int users;      /* loops with a slot taken, a sender waiting or connections kept */
     atomic_int users_max;  /* the connections those loops may have together (their max summed) */
     atomic_int open;       /* connections open to it, all loops together, idle ones too */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
@@ -59,12 +59,16 @@ static pthread_mutex_t s_shares_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct origin_share *s_shares;
 static void s_share_leave(const struct loop_origin *o);
 static int s_bound(const struct loop_origin *o);
+static void s_note_use(struct loop_origin *o);
 static long s_cache_size(const struct loop *l);
 
 struct loop_origin {
     struct loop_origin *next;
     struct origin_share *share;
     int active;        /* slots taken on this loop */
+    /* Connections to the origin may be open in curl's cache: from the first slot taken until
+     * loop_close_idle_connections. They hold the server's slots while the loop is idle. */
+    bool holds;
     bool using;        /* counted in share->users */
     int max;
     struct slot_waiter *head, *tail;
@@ -247,6 +251,10 @@ bool loop_close_idle_connections(struct loop *l)
     curl_multi_cleanup(l->multi);
     l->multi = m;
     l->curl_due = -1;
+    for (struct loop_origin *o = l->origins; o; o = o->next) {
+        o->holds = false;
+        s_note_use(o);
+    }
     return true;
 }
 
@@ -613,10 +621,13 @@ static int s_bound(const struct loop_origin *o)
     return share < 1 ? 1 : share > o->max ? o->max : share;
 }
 
-/* Counts the loop among the origin's users while it has slots taken or senders waiting. */
+/* Counts the loop among the origin's users while it has slots taken, senders waiting or
+ * connections kept. Not only while it is busy: the connections of a loop between two calls
+ * stay open at the server. Counted out, its share went to the others, whose new connections
+ * the server refused, or closed again once the loop was busy again. */
 static void s_note_use(struct loop_origin *o)
 {
-    bool using = o->active > 0 || o->head;
+    bool using = o->active > 0 || o->head || o->holds;
     if (using != o->using) {
         o->using = using;
         atomic_fetch_add(&o->share->users, using ? 1 : -1);
@@ -710,6 +721,7 @@ size_t loop_slot_backlog(const struct loop *l)
 static void s_take(struct loop_origin *o)
 {
     o->active++;
+    o->holds = true;
     s_note_use(o);
 }
 
