@@ -40,28 +40,18 @@ struct slot_waiter {
     void *arg;
 };
 
-/* A probe waits for at most 2^PROBE_SHIFT_MAX times the limit in successes. */
-#define PROBE_SHIFT_MAX 10
-
 /* An origin as the whole process meets it. A server's connection limit counts every thread's
  * connections, so what one thread learns of it bounds all of them: each loop gets an equal
  * share, and no thread can hold every connection while another has none. */
 struct origin_share {
     struct origin_share *next;
     int loops;             /* loops with this origin; under s_shares_mu */
-    atomic_int users;      /* loops with a slot taken, a sender waiting or connections kept */
+    atomic_int users;      /* loops with a slot taken or a sender waiting for one */
     atomic_int users_max;  /* the connections those loops may have together (their max summed) */
     atomic_int open;       /* connections open to it, all loops together, idle ones too */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
                                 * share, since the limit last changed */
-    /* The connections the server last accepted at once (0 before its first refusal). Raising
-     * the limit above them is a probe: a connection more, which a server still at its limit
-     * refuses. A probe refused doubles the successes the next one waits for (probe_shift),
-     * one that held halves them again: against a server that stays at its limit, the probes,
-     * and the connections they open, grow with the logarithm of the run's requests. */
-    atomic_int known;
-    atomic_int probe_shift;
     char name[];
 };
 
@@ -69,16 +59,12 @@ static pthread_mutex_t s_shares_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct origin_share *s_shares;
 static void s_share_leave(const struct loop_origin *o);
 static int s_bound(const struct loop_origin *o);
-static void s_note_use(struct loop_origin *o);
 static long s_cache_size(const struct loop *l);
 
 struct loop_origin {
     struct loop_origin *next;
     struct origin_share *share;
     int active;        /* slots taken on this loop */
-    /* Connections to the origin may be open in curl's cache: from the first slot taken until
-     * loop_close_idle_connections. They hold the server's slots while the loop is idle. */
-    bool holds;
     bool using;        /* counted in share->users */
     int max;
     struct slot_waiter *head, *tail;
@@ -92,7 +78,6 @@ struct transfer {
     CURL *easy;
     struct loop *loop;
     struct loop_origin *slot;
-    int limit_at_start;   /* the slot's share->limit when the transfer started */
     size_t max_body;
     bool too_many_headers;
     struct curl_slist *headers;
@@ -262,10 +247,6 @@ bool loop_close_idle_connections(struct loop *l)
     curl_multi_cleanup(l->multi);
     l->multi = m;
     l->curl_due = -1;
-    for (struct loop_origin *o = l->origins; o; o = o->next) {
-        o->holds = false;
-        s_note_use(o);
-    }
     return true;
 }
 
@@ -483,8 +464,6 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     t->arg = arg;
     t->loop = l;
     t->slot = req->slot;
-    if (t->slot)
-        t->limit_at_start = atomic_load(&t->slot->share->limit);
     t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
     t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
     if (!t->easy)
@@ -634,13 +613,10 @@ static int s_bound(const struct loop_origin *o)
     return share < 1 ? 1 : share > o->max ? o->max : share;
 }
 
-/* Counts the loop among the origin's users while it has slots taken, senders waiting or
- * connections kept. Not only while it is busy: the connections of a loop between two calls
- * stay open at the server. Counted out, its share went to the others, whose new connections
- * the server refused, or closed again once the loop was busy again. */
+/* Counts the loop among the origin's users while it has slots taken or senders waiting. */
 static void s_note_use(struct loop_origin *o)
 {
-    bool using = o->active > 0 || o->head || o->holds;
+    bool using = o->active > 0 || o->head;
     if (using != o->using) {
         o->using = using;
         atomic_fetch_add(&o->share->users, using ? 1 : -1);
@@ -734,7 +710,6 @@ size_t loop_slot_backlog(const struct loop *l)
 static void s_take(struct loop_origin *o)
 {
     o->active++;
-    o->holds = true;
     s_note_use(o);
 }
 
@@ -812,48 +787,31 @@ static bool s_refused(CURLcode rc, long new_connections)
 
 /* Adapts the limit to how the transfer that held a slot ended, and frees the slot (the
  * waiters are served after the transfer's callback). True when the server refused the
- * connection while the process had others open to it: the limit is now those it keeps, or,
- * for a connection opened while the limit was above what the server had accepted (a probe),
- * back to what it accepted. limit_at_start: the limit when the transfer started. */
-static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused, int limit_at_start)
+ * connection while the process had others open to it: the limit is now those it keeps. */
+static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
 {
     struct origin_share *s = o->share;
     bool busy = o->active >= s_bound(o);
     o->active--;
     int open = atomic_load(&s->open);
-    int limit = atomic_load(&s->limit);
-    int known = atomic_load(&s->known);
-    int shift = atomic_load(&s->probe_shift);
     if (refused && open > 0) {
-        if (known != 0 && limit_at_start > known) {
-            /* The first refusal of a probe ends it; the others opened with it change nothing. */
-            if (limit > known && atomic_compare_exchange_strong(&s->limit, &limit, known) &&
-                shift < PROBE_SHIFT_MAX)
-                atomic_compare_exchange_strong(&s->probe_shift, &shift, shift + 1);
-        } else {
-            /* The server accepts fewer than it did: those open now, or one fewer. */
-            int lower;
-            do {
-                lower = limit == 0 || limit - 1 > open ? open : limit - 1;
-                lower = lower > 1 ? lower : 1;
-            } while (!atomic_compare_exchange_weak(&s->limit, &limit, lower));
-            atomic_store(&s->known, lower);
-        }
+        int limit = atomic_load(&s->limit);
+        int lower;
+        do {
+            lower = limit == 0 || limit - 1 > open ? open : limit - 1;
+            lower = lower > 1 ? lower : 1;
+        } while (!atomic_compare_exchange_weak(&s->limit, &limit, lower));
         atomic_store(&s->busy_successes, 0);
-        struct log_field f[] = {LOG_STR("endpoint", o->name),
-                                LOG_NUM("connections", atomic_load(&s->limit)),
+        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", lower),
                                 LOG_NUM("threads", atomic_load(&s->users))};
         log_event(LOG_DEBUG, "the endpoint refused a connection: fewer at once", f, 3);
         return true;
     }
+    int limit = atomic_load(&s->limit);
     if (ok && busy && limit != 0 && limit < atomic_load(&s->users_max) &&
-        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit << shift) {
+        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit) {
         atomic_store(&s->busy_successes, 0);
-        /* Above what the server accepted, the limit rose and no refusal came since: it
-         * accepts that many too. */
-        if (atomic_compare_exchange_strong(&s->limit, &limit, limit + 1) && limit > known &&
-            atomic_compare_exchange_strong(&s->known, &known, limit) && shift > 0)
-            atomic_compare_exchange_strong(&s->probe_shift, &shift, shift - 1);
+        atomic_compare_exchange_strong(&s->limit, &limit, limit + 1);
     }
     return false;
 }
@@ -949,8 +907,7 @@ static void s_finish_transfers(struct loop *l)
         if (t->slot) {
             long connects = 0;
             curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
-            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects),
-                                                      t->limit_at_start);
+            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
             s_fit_connection_cache(l);
         }
         if (rc == CURLE_FILESIZE_EXCEEDED ||

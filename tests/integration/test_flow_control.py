@@ -131,10 +131,9 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     check(not [r for r in m["accounts"] if r.get("error", {}).get("code") == "RequestTimeout"], "timeouts")
     conns = emu.admin("GET", "/info")["connections"]
     check(conns["peak"] <= 64, f"the emulator's limit held: {conns}")
-    # Bounded by the connection limits, not by the 2,000 accounts: the first burst into the
-    # limit and a few probes above it (155-205 in 18 runs; up to 604 when idle threads'
-    # shares went to the others and a probe came every few dozen requests).
-    check(conns["opened"] < 400, f"connections opened: {conns}")
+    # Bounded by the connection limits, not one or more per account: 143-604 opened in 35 runs
+    # (the bound, one connection more at a time, keeps probing the server's limit).
+    check(conns["opened"] < 1000, f"connections opened: {conns}")
 
 
 def test_connections_come_back_when_the_endpoint_takes_more_again(ctx):
