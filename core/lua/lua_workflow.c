@@ -335,10 +335,7 @@ static void s_prepare_ahead(struct runtime *rt, struct link *k)
     lua_State *L = rt->L;
     while (k->can_prepare && k->preparing < k->prepare_limit &&
            k->preparing + k->prepare_wasted < k->prepare_paid + PREPARE_SLACK) {
-        double since = mq_oldest(k->accounts);
-        if (since < 0 || loop_now() - since < PREPARE_AFTER)
-            break;
-        struct mq_msg *m = mq_pop(k->accounts);
+        struct mq_msg *m = mq_pop_queued_by(k->accounts, loop_now() - PREPARE_AFTER);
         if (!m)
             break;
         if (s_push_runner_fn(rt, "prepare") != 0) {

@@ -1,5 +1,6 @@
 #include "lua/mq.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,26 +80,25 @@ int mq_push(struct mq *q, const char *data, size_t len)
     return 0;
 }
 
-struct mq_msg *mq_pop(struct mq *q)
+struct mq_msg *mq_pop_queued_by(struct mq *q, double by)
 {
     pthread_mutex_lock(&q->mu);
     struct mq_msg *m = q->head;
-    if (m) {
+    if (m && m->queued_at <= by) {
         q->head = m->next;
         if (!q->head)
             q->tail = NULL;
         q->n--;
+    } else {
+        m = NULL;
     }
     pthread_mutex_unlock(&q->mu);
     return m;
 }
 
-double mq_oldest(struct mq *q)
+struct mq_msg *mq_pop(struct mq *q)
 {
-    pthread_mutex_lock(&q->mu);
-    double t = q->head ? q->head->queued_at : -1;
-    pthread_mutex_unlock(&q->mu);
-    return t;
+    return mq_pop_queued_by(q, HUGE_VAL);
 }
 
 void mq_close(struct mq *q)

@@ -37,8 +37,9 @@ struct mq_msg *mq_msg_new(const char *data, size_t len);
 int mq_push(struct mq *q, const char *data, size_t len);
 /* The oldest message (free() it), or NULL when there is none now. */
 struct mq_msg *mq_pop(struct mq *q);
-/* When the oldest message still queued was pushed (loop_now()), or -1 when none is. */
-double mq_oldest(struct mq *q);
+/* The oldest message if it was pushed at or before `by` (loop_now()'s clock), else NULL. One
+ * lock: another consumer cannot take it between the look and the pop. */
+struct mq_msg *mq_pop_queued_by(struct mq *q, double by);
 /* No more pushes: consumers see it once the queue is empty. */
 void mq_close(struct mq *q);
 /* True when closed and nothing is left to pop. */

@@ -24,6 +24,20 @@ static void test_order_and_close(void)
     mq_destroy(&q);
 }
 
+static void test_pop_only_what_waited(void)
+{
+    struct mq q;
+    CHECK(mq_init(&q) == 0, "init");
+    CHECK(mq_push(&q, "one", 3) == 0, "push");
+    double pushed = loop_now();
+    CHECK(mq_pop_queued_by(&q, pushed - 60) == NULL, "a message pushed later than asked stays");
+    struct mq_msg *m = mq_pop_queued_by(&q, loop_now());
+    CHECK(m && strcmp(m->data, "one") == 0, "one pushed by then is popped");
+    free(m);
+    CHECK(mq_pop_queued_by(&q, loop_now()) == NULL, "an empty queue gives none");
+    mq_destroy(&q);
+}
+
 static void test_every_consumer_is_woken(void)
 {
     enum { N = 100 };
@@ -55,6 +69,7 @@ int main(void)
 {
     loop_global_init();
     test_order_and_close();
+    test_pop_only_what_waited();
     test_every_consumer_is_woken();
     loop_global_cleanup();
     return unit_report("test_mq");
