@@ -236,6 +236,26 @@ void aws_client_send_ahead(struct aws_client *c)
     c->ahead = true;
 }
 
+bool aws_client_start_with(struct aws_client *c, struct aws_creds *creds)
+{
+    time_t now = s_wall_now(c->ctx);
+    if (!c->provider || c->have_creds || !creds->access_key_id ||
+        (creds->expiration && creds->expiration - now <= AWS_CREDS_REFRESH_BEFORE)) {
+        creds_free(creds);
+        return false;
+    }
+    c->creds = *creds;
+    memset(creds, 0, sizeof *creds);
+    c->have_creds = true;
+    c->fetched_at = now;
+    return true;
+}
+
+struct aws_provider *aws_client_provider(const struct aws_client *c)
+{
+    return c->provider;
+}
+
 struct aws_ctx *aws_client_ctx(const struct aws_client *c)
 {
     return c->ctx;

@@ -125,6 +125,14 @@ struct aws_result {
 /* The result lives only during the call. */
 typedef void (*aws_done_fn)(void *arg, const struct aws_result *res);
 
+/* A role client's credentials, kept so that a later client of the same role starts with them
+ * instead of assuming the role again (an account whose report was asked for ahead of its turn).
+ * Its secrets are wiped by aws_kept_role_free. */
+struct aws_kept_role {
+    char *role_arn;
+    struct aws_creds creds;
+};
+
 struct aws_role {
     const char *role_arn;
     const char *session_name;
@@ -134,6 +142,8 @@ struct aws_role {
                                 * client's calls are rate-limited apart from its parent's */
     bool ahead;                /* every call of the client, the AssumeRole included, is a
                                 * request `ahead` */
+    struct aws_kept_role *kept; /* the role's credentials to start with, taken (emptied) by
+                                 * aws_client_new_role; NULL: assumed at the first call */
 };
 
 struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
@@ -152,6 +162,10 @@ struct aws_client *aws_client_new_anonymous(struct aws_ctx *ctx);
 /* A client whose credentials come from assuming a role with parent's, renewed before they
  * expire. The client keeps a reference on parent. (A provider client: see credentials/provider_role.c.) */
 struct aws_client *aws_client_new_role(struct aws_client *parent, const struct aws_role *role);
+/* 1 with *out (the role's ARN and a copy of the credentials c holds now) when c is a role
+ * client that has assumed its role, 0 when not, -1 when memory runs out. */
+int aws_role_keep(struct aws_client *c, struct aws_kept_role *out);
+void aws_kept_role_free(struct aws_kept_role *k);
 
 /* Credential providers: where a client's temporary credentials come from (a role assumed
  * through another client, web identity, a container endpoint, instance metadata, a
@@ -172,6 +186,12 @@ struct aws_client *aws_client_new_provider(struct aws_ctx *ctx, struct aws_provi
 void aws_client_separate_rate_limits(struct aws_client *c);
 /* Every later call of the client is a request `ahead`. */
 void aws_client_send_ahead(struct aws_client *c);
+/* A provider client that has fetched nothing yet starts with creds (taken: zeroed) as if its
+ * provider had just fetched them, when they stay valid long enough not to be renewed at once.
+ * Returns whether it did; creds are wiped either way. */
+bool aws_client_start_with(struct aws_client *c, struct aws_creds *creds);
+/* The client's credential provider; NULL for fixed credentials or none. */
+struct aws_provider *aws_client_provider(const struct aws_client *c);
 /* Ends a fetch: fresh credentials (taken: zeroed here) or, when fresh is NULL, the failure,
  * given to the calls that waited unless the previous credentials are still usable. */
 void aws_client_creds_done(struct aws_client *c, struct aws_creds *fresh,

@@ -19,6 +19,7 @@
 
 #define CLIENT_MT "credreport.client"
 #define ERROR_MT "credreport.error"
+#define KEPT_MT "credreport.kept_credentials"
 
 struct client_ud {
     struct aws_client *c;
@@ -597,9 +598,43 @@ static int l_client_close(lua_State *L)
     return 0;
 }
 
-/* client:assume_role{role_arn=, session_name=, external_id=, duration=, ahead=} -> client
+/* client:keep_credentials() -> kept | nil
+ * A role client's credentials (an opaque value: the keys stay in C, wiped when it is
+ * collected), for a later client of the same role to start with: assume_role{credentials =
+ * kept}. nil for a client that is no role's or has not assumed it yet. */
+static int l_client_keep(lua_State *L)
+{
+    struct client_ud *cu = s_check_client(L, 1);
+    struct aws_kept_role *k = lua_newuserdatauv(L, sizeof *k, 0);
+    memset(k, 0, sizeof *k);
+    luaL_setmetatable(L, KEPT_MT);
+    int rc = aws_role_keep(cu->c, k);
+    if (rc < 0)
+        return luaL_error(L, "out of memory");
+    if (rc == 0)
+        lua_pushnil(L);
+    return 1;
+}
+
+static int l_kept_gc(lua_State *L)
+{
+    aws_kept_role_free(luaL_checkudata(L, 1, KEPT_MT));
+    return 0;
+}
+
+static int l_kept_tostring(lua_State *L)
+{
+    struct aws_kept_role *k = luaL_checkudata(L, 1, KEPT_MT);
+    lua_pushfstring(L, "credentials kept for %s", k->role_arn ? k->role_arn : "(used)");
+    return 1;
+}
+
+/* client:assume_role{role_arn=, session_name=, external_id=, duration=, ahead=, credentials=}
+ * -> client
  * The role is assumed at the first call, and again before its credentials expire. ahead: its
- * calls, the AssumeRole included, wait for a connection ahead of the others. */
+ * calls, the AssumeRole included, wait for a connection ahead of the others. credentials:
+ * what keep_credentials() kept of the same role, to start with instead of assuming it (used
+ * up here; ignored when they expire within minutes). */
 static int l_client_assume_role(lua_State *L)
 {
     struct client_ud *cu = s_check_client(L, 1);
@@ -609,6 +644,12 @@ static int l_client_assume_role(lua_State *L)
     lua_getfield(L, 2, "external_id");
     lua_getfield(L, 2, "duration");
     lua_getfield(L, 2, "ahead");
+    lua_getfield(L, 2, "credentials");
+    struct aws_kept_role *kept = NULL;
+    if (!lua_isnil(L, 8)) {
+        kept = luaL_testudata(L, 8, KEPT_MT);
+        luaL_argcheck(L, kept, 2, "credentials must be what client:keep_credentials() returned");
+    }
     lua_Integer duration = luaL_optinteger(L, 6, 0);
     luaL_argcheck(L, duration >= 0 && duration <= 43200, 2, "duration: 0 (AWS's default) to 43200 seconds");
     struct aws_role role = {
@@ -618,11 +659,14 @@ static int l_client_assume_role(lua_State *L)
         .duration_seconds = (int)duration,
         .own_rate_limits = true,
         .ahead = lua_toboolean(L, 7),
+        .kept = kept,
     };
     luaL_argcheck(L, awsname_role_arn(role.role_arn), 2,
                   "role_arn must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
     luaL_argcheck(L, awsname_session_name(role.session_name), 2,
                   "session_name must be 2 to 64 of A-Za-z0-9_+=,.@-");
+    luaL_argcheck(L, !kept || !kept->role_arn || strcmp(kept->role_arn, role.role_arn) == 0, 2,
+                  "credentials were kept for another role");
     struct aws_client *c = aws_client_new_role(cu->c, &role);
     if (!c)
         return luaL_error(L, "out of memory");
@@ -865,6 +909,7 @@ void aws_primitives_add(lua_State *L)
         {"s3", l_client_s3},
         {"assume_role", l_client_assume_role},
         {"credentials_info", l_client_info},
+        {"keep_credentials", l_client_keep},
         {"close", l_client_close},
         {NULL, NULL}};
     if (luaL_newmetatable(L, CLIENT_MT)) {
@@ -874,6 +919,13 @@ void aws_primitives_add(lua_State *L)
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, l_client_close);
         lua_setfield(L, -2, "__close");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, KEPT_MT)) {
+        lua_pushcfunction(L, l_kept_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_kept_tostring);
+        lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
     if (luaL_newmetatable(L, ERROR_MT)) {

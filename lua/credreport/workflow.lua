@@ -47,7 +47,7 @@ local function log(level, msg, fields) core.log(level, msg, fields) end
 function M.new(opts)
   opts = opts or {}
   local acc, out, nfy = config.accounts, config.output, config.notify
-  local w = setmetatable({}, Workflow)
+  local w = setmetatable({kept_credentials = {}}, Workflow)
   w.scope = {
     ous = opts.ous or acc.ous,
     include = set_of(opts.include or acc.include),
@@ -251,15 +251,18 @@ function Workflow:discover(emit, skipped)
   if not ok then error(derr, 0) end
 end
 
--- The client that acts in an account: the caller's own credentials, or the member role.
--- `ahead`: the role's calls wait for connections ahead of the others (what prepare sends
--- starts work that takes IAM seconds, so it goes first).
+-- The client that acts in an account: the caller's own credentials, or the member role,
+-- starting with the credentials prepare kept for it, if any. `ahead`: the role's calls wait
+-- for connections ahead of the others (what prepare sends starts work that takes IAM
+-- seconds, so it goes first).
 function Workflow:account_client(a, ahead)
   if a.own_credentials then return self:client() end
+  local kept = self.kept_credentials[a.id]
+  self.kept_credentials[a.id] = nil
   return self:client():assume_role{
     role_arn = a.role_arn, session_name = self.session_name,
     external_id = self.external_id ~= "" and self.external_id or nil,
-    duration = self.role_duration, ahead = ahead,
+    duration = self.role_duration, ahead = ahead, credentials = kept,
   }
 end
 
@@ -272,12 +275,17 @@ end
 
 -- Asks IAM to start generating the account's report, and nothing more: the runner calls it
 -- for accounts still waiting their turn, so that the report is ready when it comes, and hands
--- `a` as left here to process() then. True when it started a report (the runner goes on
--- preparing while that pays). What fails here is met again, and reported, in the turn.
+-- `a` as left here to process() then, on this thread. The role's credentials are kept for
+-- the turn (a few hundred bytes each, against a call to STS). True when it started a report
+-- (the runner goes on preparing while that pays). What fails here is met again, and
+-- reported, in the turn.
 function Workflow:prepare(a)
   local client = self:account_client(a, true)
   local gen = client:query("iam", "GenerateCredentialReport")
-  if a.role_arn then client:close() end
+  if a.role_arn then
+    self.kept_credentials[a.id] = gen and client:keep_credentials() or nil
+    client:close()
+  end
   if not gen or gen.State == "COMPLETE" then return false end
   a.report_requested = os.time()
   return true

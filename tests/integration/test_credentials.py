@@ -116,3 +116,52 @@ def test_expired_role_credentials_are_fetched_again(ctx):
     log = emu.requests()["requests"]
     check(len([r for r in log if r["action"] == "AssumeRole"]) == 2, "the role was assumed again")
     check(any(r.get("error_code") == "ExpiredToken" for r in log), "the emulator refused the old credentials")
+
+
+KEEP_SCRIPT = """
+local core = require "credreport.core"
+local cjson = require "cjson"
+local base = core.client()
+local function role(id) return ("arn:aws:iam::%s:role/OrganizationAccountAccessRole"):format(id) end
+local function identity(c)
+  local res, err = c:query("sts", "GetCallerIdentity")
+  return res and res.Arn or ("error " .. tostring(err))
+end
+local first = base:assume_role{role_arn = role("333333333333")}
+local out = {first = identity(first)}
+local kept = first:keep_credentials()
+first:close()
+out.kept = tostring(kept)
+out.own_kept = tostring(base:keep_credentials())
+out.other_role = select(2, pcall(base.assume_role, base, {role_arn = role("444444444444"), credentials = kept}))
+local turn = base:assume_role{role_arn = role("333333333333"), credentials = kept}
+out.turn = identity(turn)
+out.after_use = tostring(kept)
+local again = base:assume_role{role_arn = role("333333333333"), credentials = kept}
+out.again = identity(again)
+print(cjson.encode(out))
+"""
+
+
+def test_kept_role_credentials_start_a_later_client_of_the_role(ctx):
+    """client:keep_credentials() keeps a role client's credentials for a later assume_role of
+    the same role (an account prepared ahead of its turn): that client calls as the role without
+    assuming it again, once; the kept value shows no secret and serves no other role."""
+    import json
+    emu = ctx.emulator()
+    script = ctx.tmp / "keep.lua"
+    script.write_text(KEEP_SCRIPT)
+    proc = run_credreport(ctx, ["run", str(script)], env=ctx.aws_env(emu, **MGMT_KEYS), check_status=0)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    role = "arn:aws:sts::333333333333:assumed-role/OrganizationAccountAccessRole/"
+    check(out["first"].startswith(role), f"the first client acts as the role: {out}")
+    check(out["kept"] == "credentials kept for arn:aws:iam::333333333333:role/OrganizationAccountAccessRole",
+          f"the kept value names its role and nothing more: {out['kept']}")
+    check(out["own_kept"] == "nil", f"a client that assumed no role keeps nothing: {out['own_kept']}")
+    check("kept for another role" in out["other_role"], f"another role is refused: {out['other_role']}")
+    check(out["turn"].startswith(role) and out["again"].startswith(role), f"both later clients act as the role: {out}")
+    check(out["after_use"] == "credentials kept for (used)", f"the kept value is used up: {out['after_use']}")
+    log = emu.requests()["requests"]
+    assumed = [r for r in log if r["action"] == "AssumeRole"]
+    check(len(assumed) == 2, f"the role was assumed by the first client and the third, not the second: "
+                             f"{len(assumed)} AssumeRole calls")

@@ -1,5 +1,5 @@
 -- A stand-in for core.client{} in the Lua library's tests: the methods the library calls
--- (query, json, s3, assume_role, credentials_info, close), answered by handlers the test
+-- (query, json, s3, assume_role, keep_credentials, credentials_info, close), answered by handlers the test
 -- gives, and a log of every request so that tests assert on what was sent. An in-memory S3
 -- bucket and IAM's credential report come as ready-made handlers, as most modules need them.
 local core = require "credreport.core"
@@ -75,6 +75,13 @@ function Client:assume_role(opts)
 end
 
 function Client:credentials_info() return {source = "fake"} end
+
+-- A member client's kept credentials: a table naming its role, which assume_role's opts then
+-- carry (self.assumed[i].credentials).
+function Client:keep_credentials()
+  if not self.role then return nil end
+  return {kept_for = self.role}
+end
 
 function Client:close() self.closed = true end
 

@@ -115,18 +115,25 @@ T.check(math.type(a.report_requested) == "integer" and math.abs(a.report_request
 T.eq(#client:calls("iam GetCredentialReport"), 0, "prepare does not wait for it")
 T.check(client.members[1] and client.members[1].closed, "nor keep the role's client")
 T.eq(client.assumed[1] and client.assumed[1].ahead, true, "its calls go ahead in the connection queue")
+T.eq(client.assumed[1].credentials, nil, "and it assumes the role")
 o = w:process(a)
 T.eq(o.status, "delivered", "the prepared account is delivered: " .. tostring(o.error and o.error.message))
 T.eq(o.checks, 1, "by its first check")
 T.eq(#client:calls("iam GenerateCredentialReport"), 1, "which asks for the report itself, without generating again")
 T.check(client.assumed[2] and not client.assumed[2].ahead, "the turn's, in their place")
+T.eq(client.assumed[2].credentials and client.assumed[2].credentials.kept_for, a.role_arn,
+     "the turn starts with the credentials prepare kept of the role")
+o = w:process(a)
+T.eq(client.assumed[3] and client.assumed[3].credentials, nil, "kept credentials serve one turn")
 a = member(A)
 T.eq(w:prepare(a), false, "prepare: a report already generated is not one prepare started")
 T.eq(a.report_requested, nil, "and the account has no request time")
 client = org_client({[A] = states{fake.error("AccessDenied", {status = 403})}})
 a = member(A)
-T.eq(new({}, client):prepare(a), false, "prepare: an error is no report started")
+w = new({}, client)
+T.eq(w:prepare(a), false, "prepare: an error is no report started")
 T.eq(a.report_requested, nil, "and leaves no request time")
+T.eq(next(w.kept_credentials), nil, "nor credentials kept")
 
 -- the management account with the run's own credentials: no role
 client = org_client{own = states{"COMPLETE"}}

@@ -963,6 +963,75 @@ static void test_creds_expired_token(void)
     env_free(&e);
 }
 
+/* A role client's kept credentials start a later client of the same role without another
+ * AssumeRole, once; credentials about to be renewed, or another role's, start nothing. */
+static void test_creds_kept(void)
+{
+    struct env e;
+    struct outcome o;
+    struct logged l;
+    struct test_provider tp;
+    struct aws_kept_role k;
+    char first[64];
+    s_section = "test_creds_kept";
+
+    env_init(&e, 3, 0);
+    emu_reset(NULL);
+    struct aws_role role = {.role_arn = ROLE_OK, .session_name = "test-kept"};
+    struct aws_client *a = aws_client_new_role(e.mgmt, &role);
+    if (!a)
+        bail("out of memory");
+    CHECK(aws_role_keep(a, &k) == 0, "nothing kept before the role is assumed");
+    call_sts(a, &o);
+    CHECK(o.ok, "the first client calls as the role: %s", o.code);
+    snprintf(first, sizeof first, "%s", last_gci_key(&l));
+    CHECK(aws_role_keep(e.mgmt, &k) == 0, "a client with fixed keys is no role's");
+    CHECK(aws_role_keep(a, &k) == 1 && k.role_arn && strcmp(k.role_arn, ROLE_OK) == 0 &&
+              k.creds.access_key_id && strcmp(k.creds.access_key_id, first) == 0,
+          "kept: the role and its key");
+    aws_client_unref(a);
+    role.kept = &k;
+    struct aws_client *b = aws_client_new_role(e.mgmt, &role);
+    if (!b)
+        bail("out of memory");
+    CHECK(!k.role_arn && !k.creds.access_key_id, "taken by the new client");
+    call_sts(b, &o);
+    CHECK(o.ok, "the later client calls: %s", o.code);
+    CHECK_STR(last_gci_key(&l), first, "with the kept key");
+    requests("service=sts&action=AssumeRole", &l);
+    CHECK(l.n == 1, "the role was assumed once (%d)", l.n);
+    CHECK(aws_role_keep(b, &k) == 1, "kept again");
+    aws_client_unref(b);
+    role.role_arn = "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole";
+    struct aws_client *other = aws_client_new_role(e.mgmt, &role);
+    if (!other)
+        bail("out of memory");
+    CHECK(!k.role_arn, "another role's kept credentials are dropped");
+    call_sts(other, &o);
+    CHECK(o.ok && strcmp(last_gci_key(&l), first) != 0, "that client assumes its own role: %s", o.code);
+    aws_client_unref(other);
+
+    /* Kept credentials within 10 minutes of expiring would be renewed at once: not used. */
+    struct aws_client *c = provider_client(&e, &tp, ROLE_OK, 500);
+    call_sts(c, &o);
+    struct aws_creds short_lived;
+    memset(&short_lived, 0, sizeof short_lived);
+    CHECK(aws_client_creds(c, &short_lived) == 1, "a copy of the short-lived credentials");
+    aws_client_unref(c);
+    struct test_provider tp2;
+    c = provider_client(&e, &tp2, ROLE_OK, 3600);
+    CHECK(!aws_client_start_with(c, &short_lived) && !short_lived.access_key_id,
+          "credentials with 500 s left are not started with, and are wiped");
+    call_sts(c, &o);
+    CHECK(o.ok && tp2.fetches == 1, "the client fetches its own: %s, fetches %d", o.code, tp2.fetches);
+    struct aws_creds more;
+    memset(&more, 0, sizeof more);
+    CHECK(aws_client_creds(c, &more) == 1, "a copy of the long-lived credentials");
+    CHECK(!aws_client_start_with(c, &more), "a client that has credentials keeps them");
+    aws_client_unref(c);
+    env_free(&e);
+}
+
 static void test_creds_failure(void)
 {
     struct env e;
@@ -1089,6 +1158,7 @@ int main(void)
     test_redirect();
     test_creds_expiry();
     test_creds_expired_token();
+    test_creds_kept();
     test_creds_failure();
     test_close_idle_connections();
 

@@ -95,6 +95,34 @@ struct aws_client *aws_client_new_role(struct aws_client *parent, const struct a
         aws_client_separate_rate_limits(c);
     if (c && role->ahead)
         aws_client_send_ahead(c);
+    if (c && role->kept && role->kept->role_arn && strcmp(role->kept->role_arn, role->role_arn) == 0)
+        aws_client_start_with(c, &role->kept->creds);
+    if (role->kept)
+        aws_kept_role_free(role->kept);
     return c;
+}
+
+int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
+{
+    memset(out, 0, sizeof *out);
+    struct aws_provider *p = aws_client_provider(c);
+    if (!p || p->fetch != s_role_fetch)
+        return 0;
+    int rc = aws_client_creds(c, &out->creds);
+    if (rc <= 0)
+        return rc;
+    out->role_arn = strdup(((struct role_provider *)p)->role_arn);
+    if (!out->role_arn) {
+        creds_free(&out->creds);
+        return -1;
+    }
+    return 1;
+}
+
+void aws_kept_role_free(struct aws_kept_role *k)
+{
+    free(k->role_arn);
+    k->role_arn = NULL;
+    creds_free(&k->creds);
 }
 
