@@ -211,7 +211,10 @@ function M.delivered(client, dest, date, out)
       end
     end
   end
-  for i = 1, VERIFY_IN_FLIGHT do tasks[i] = core.spawn(verify_claims) end
+  for _ in pairs(claimed) do
+    if #tasks == VERIFY_IN_FLIGHT then break end
+    tasks[#tasks + 1] = core.spawn(verify_claims)
+  end
   for _, t in ipairs(tasks) do t:join() end
   return done
 end
