@@ -117,6 +117,8 @@ int aws_shared_init(struct aws_shared *s)
 {
     retry_quota_init(&s->quota, RETRY_QUOTA_CAPACITY);
     atomic_store(&s->skew_offset, 0);
+    atomic_store(&s->kept_bytes, 0);
+    s->kept_budget = AWS_KEPT_BUDGET;
     s->limits = rate_limits_new();
     return s->limits ? 0 : -1;
 }
@@ -254,6 +256,41 @@ bool aws_client_start_with(struct aws_client *c, struct aws_creds *creds)
 struct aws_provider *aws_client_provider(const struct aws_client *c)
 {
     return c->provider;
+}
+
+int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *arn = aws_client_role_arn(c);
+    if (!arn || !c->have_creds)
+        return 0;
+    const struct aws_creds *cr = &c->creds;
+    size_t bytes = sizeof *out + strlen(arn) + strlen(cr->access_key_id) +
+                   strlen(cr->secret_access_key) + (cr->session_token ? strlen(cr->session_token) : 0);
+    struct aws_shared *shared = c->ctx->shared;
+    if (atomic_fetch_add(&shared->kept_bytes, bytes) + bytes > shared->kept_budget) {
+        atomic_fetch_sub(&shared->kept_bytes, bytes);
+        return 0;
+    }
+    out->shared = shared;
+    out->bytes = bytes;
+    out->role_arn = strdup(arn);
+    if (!out->role_arn || creds_copy(&out->creds, cr) != 0) {
+        aws_kept_role_free(out);
+        return -1;
+    }
+    return 1;
+}
+
+void aws_kept_role_free(struct aws_kept_role *k)
+{
+    free(k->role_arn);
+    k->role_arn = NULL;
+    creds_free(&k->creds);
+    if (k->shared)
+        atomic_fetch_sub(&k->shared->kept_bytes, k->bytes);
+    k->shared = NULL;
+    k->bytes = 0;
 }
 
 struct aws_ctx *aws_client_ctx(const struct aws_client *c)

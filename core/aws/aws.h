@@ -29,7 +29,14 @@ struct aws_shared {
     struct retry_quota quota;
     _Atomic long skew_offset; /* seconds to add to local time when signing */
     struct rate_limits *limits;
+    /* Bytes of credentials kept (aws_role_keep) across the run's threads, and at most: keeping
+     * is bounded whatever the organization's size. */
+    _Atomic size_t kept_bytes;
+    size_t kept_budget;
 };
+
+/* The default kept_budget: about 3,000 roles' credentials with session tokens of AWS's size. */
+#define AWS_KEPT_BUDGET ((size_t)4 << 20)
 
 /* Decodes a JSON error body into e->code / e->message; 0 on success. Supplied by whoever
  * owns a JSON decoder (the Lua runtime uses lua-cjson). */
@@ -131,6 +138,8 @@ typedef void (*aws_done_fn)(void *arg, const struct aws_result *res);
 struct aws_kept_role {
     char *role_arn;
     struct aws_creds creds;
+    struct aws_shared *shared; /* whose kept_bytes counts these */
+    size_t bytes;
 };
 
 struct aws_role {
@@ -162,9 +171,13 @@ struct aws_client *aws_client_new_anonymous(struct aws_ctx *ctx);
 /* A client whose credentials come from assuming a role with parent's, renewed before they
  * expire. The client keeps a reference on parent. (A provider client: see credentials/provider_role.c.) */
 struct aws_client *aws_client_new_role(struct aws_client *parent, const struct aws_role *role);
+/* The role a client assumes; NULL for a client that is no role's. */
+const char *aws_client_role_arn(const struct aws_client *c);
 /* 1 with *out (the role's ARN and a copy of the credentials c holds now) when c is a role
- * client that has assumed its role, 0 when not, -1 when memory runs out. */
+ * client that has assumed its role, 0 when not or when the run's kept_budget would be
+ * exceeded, -1 when memory runs out. */
 int aws_role_keep(struct aws_client *c, struct aws_kept_role *out);
+/* Wipes and frees what k holds and gives its bytes back to the budget. */
 void aws_kept_role_free(struct aws_kept_role *k);
 
 /* Credential providers: where a client's temporary credentials come from (a role assumed

@@ -601,7 +601,8 @@ static int l_client_close(lua_State *L)
 /* client:keep_credentials() -> kept | nil
  * A role client's credentials (an opaque value: the keys stay in C, wiped when it is
  * collected), for a later client of the same role to start with: assume_role{credentials =
- * kept}. nil for a client that is no role's or has not assumed it yet. */
+ * kept}. nil for a client that is no role's or has not assumed it yet, and once the run keeps
+ * AWS_KEPT_BUDGET bytes of such credentials. */
 static int l_client_keep(lua_State *L)
 {
     struct client_ud *cu = s_check_client(L, 1);

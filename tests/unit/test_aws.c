@@ -1001,12 +1001,19 @@ static void test_creds_kept(void)
     requests("service=sts&action=AssumeRole", &l);
     CHECK(l.n == 1, "the role was assumed once (%d)", l.n);
     CHECK(aws_role_keep(b, &k) == 1, "kept again");
+    CHECK(atomic_load(&e.shared.kept_bytes) == k.bytes && k.bytes > sizeof k + strlen(ROLE_OK),
+          "counted against the budget: %zu bytes", k.bytes);
+    struct aws_kept_role over;
+    e.shared.kept_budget = 2 * k.bytes - 1;
+    CHECK(aws_role_keep(b, &over) == 0 && !over.role_arn, "nothing kept beyond the budget");
+    e.shared.kept_budget = AWS_KEPT_BUDGET;
     aws_client_unref(b);
     role.role_arn = "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole";
     struct aws_client *other = aws_client_new_role(e.mgmt, &role);
     if (!other)
         bail("out of memory");
     CHECK(!k.role_arn, "another role's kept credentials are dropped");
+    CHECK(atomic_load(&e.shared.kept_bytes) == 0, "and their bytes given back");
     call_sts(other, &o);
     CHECK(o.ok && strcmp(last_gci_key(&l), first) != 0, "that client assumes its own role: %s", o.code);
     aws_client_unref(other);

@@ -102,27 +102,8 @@ struct aws_client *aws_client_new_role(struct aws_client *parent, const struct a
     return c;
 }
 
-int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
+const char *aws_client_role_arn(const struct aws_client *c)
 {
-    memset(out, 0, sizeof *out);
     struct aws_provider *p = aws_client_provider(c);
-    if (!p || p->fetch != s_role_fetch)
-        return 0;
-    int rc = aws_client_creds(c, &out->creds);
-    if (rc <= 0)
-        return rc;
-    out->role_arn = strdup(((struct role_provider *)p)->role_arn);
-    if (!out->role_arn) {
-        creds_free(&out->creds);
-        return -1;
-    }
-    return 1;
+    return p && p->fetch == s_role_fetch ? ((struct role_provider *)p)->role_arn : NULL;
 }
-
-void aws_kept_role_free(struct aws_kept_role *k)
-{
-    free(k->role_arn);
-    k->role_arn = NULL;
-    creds_free(&k->creds);
-}
-
