@@ -265,7 +265,7 @@ int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
     if (!arn || !c->have_creds)
         return 0;
     const struct aws_creds *cr = &c->creds;
-    size_t bytes = sizeof *out + strlen(arn) + strlen(cr->access_key_id) +
+    size_t bytes = sizeof *out + AWS_KEPT_OVERHEAD + strlen(arn) + strlen(cr->access_key_id) +
                    strlen(cr->secret_access_key) + (cr->session_token ? strlen(cr->session_token) : 0);
     struct aws_shared *shared = c->ctx->shared;
     if (atomic_fetch_add(&shared->kept_bytes, bytes) + bytes > shared->kept_budget) {
