@@ -276,9 +276,9 @@ end
 -- Asks IAM to start generating the account's report, and nothing more: the runner calls it
 -- for accounts still waiting their turn, so that the report is ready when it comes, and hands
 -- `a` as left here to process() then, on this thread. The role's credentials are kept for
--- the turn (a few hundred bytes each, against a call to STS). True when it started a report
--- (the runner goes on preparing while that pays). What fails here is met again, and
--- reported, in the turn.
+-- the turn while the run's budget for them allows (a call to STS saved for each). True when
+-- it started a report (the runner goes on preparing while that pays). What fails here is met
+-- again, and reported, in the turn.
 function Workflow:prepare(a)
   local client = self:account_client(a, true)
   local gen = client:query("iam", "GenerateCredentialReport")
