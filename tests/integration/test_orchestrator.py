@@ -224,6 +224,30 @@ def test_worker_threads_under_thread_sanitizer(ctx):
     check(f"{len(active_ids(fx))} account(s) in scope" in proc.stdout, proc.stdout)
 
 
+def test_prepared_accounts_under_thread_sanitizer(ctx):
+    """Accounts prepared ahead of their turn on two threads, their roles' credentials kept
+    for the turn against a budget the threads share: ThreadSanitizer finds no race, every
+    account is delivered and each member's role is assumed once."""
+    ctx.binary = str(ctx.root / "build" / "tsan" / "credreport")
+    path, fx = generate(ctx, accounts=16, seed=41, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=1500, max_delay_ms=1500)
+    emu = ctx.emulator(path)
+    patient = "[report]\nretry_limit = 40\nwait_interval = 0.1\nwait_growth = 1.3\nmax_wait = 1\n"
+    proc = _run(ctx, emu, fx, patient, ["--threads", "2", "--concurrency", "4"],
+                env_extra={"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1"})
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    check("ThreadSanitizer" not in proc.stderr, proc.stderr[-4000:])
+    calls = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole"]
+    roles = {r["params"]["RoleArn"] for r in calls}
+    check(len(roles) == len(active_ids(fx)) - 1 and len(calls) == len(roles),
+          f"{len(calls)} AssumeRole calls for {len(roles)} roles")
+    log = emu.requests()["requests"]
+    first_report = min(r["time"] for r in log if r["action"] == "GetCredentialReport" and r["status"] == 200)
+    asked = [r for r in log if r["action"] == "GenerateCredentialReport" and r["time"] < first_report]
+    check(len(asked) > 4, f"{len(asked)} reports asked for before the first was ready, more than the 4 "
+                          "accounts in flight: the others were prepared ahead")
+
+
 def test_a_planted_symlink_or_a_writable_parent_is_refused(ctx):
     # Another local user must not choose where reports go: a symbolic link planted inside the
     # destination is not followed, and a destination under a directory others can write (no
