@@ -65,6 +65,7 @@ function M.fetch(client, policy, fields, requested_at)
   local checks = 0
   local last_err
   local started = core.monotonic()
+  local due -- core.monotonic() when the next check is due
   local generating_since = requested_at -- os.time() when IAM said a new report was being generated
   while true do
     checks = checks + 1
@@ -108,12 +109,18 @@ function M.fetch(client, policy, fields, requested_at)
                    message = ("credential report not COMPLETE after %d checks over %.0f s (retry_limit %d%s)"):format(
                      checks, core.monotonic() - started, policy.retry_limit, detail)}
     end
+    -- The checks keep to a schedule that starts when the first one is answered (when IAM
+    -- started generating): each comes its wait after the previous one was due, however
+    -- long the calls queued and took; after a call slower than its wait (throttled,
+    -- retried) half the wait still passes.
     local wait = policy.wait(checks)
+    local now = core.monotonic()
+    due = math.max((due or now) + wait, now + wait / 2)
     if fields then
       core.log("debug", "report not ready", {account = fields.account, check = checks,
-               state = state or (err and err.code), next_check_in = wait})
+               state = state or (err and err.code), next_check_in = due - now})
     end
-    core.sleep(wait)
+    core.sleep(due - now)
   end
 end
 

@@ -80,6 +80,39 @@ T.eq(#c:calls("iam GenerateCredentialReport"), 1, "one GenerateCredentialReport"
 T.eq(#c:calls("iam GetCredentialReport"), 3, "then GetCredentialReport until the report comes")
 T.eq(table.concat(waits, " "), "0.001 0.002 0.003", "each wait grows by wait_growth, up to max_wait")
 
+-- The checks keep to a schedule counted from the first one's answer: on a fake clock where
+-- every call takes 0.25 s, they still start 2, 5 and 9.5 s after that answer (waits of 2, 3,
+-- 4.5); a call slower than its wait (10 s against 6.75) is followed by half the wait, not by
+-- another call at once, and the schedule goes on from there.
+do
+  local core = require "credreport.core"
+  local real_monotonic, real_sleep = core.monotonic, core.sleep
+  local now, starts, durations = 100, {}, {0.25, 0.25, 0.25, 10, 0.25, 0.25}
+  local function slow(answer)
+    return function()
+      starts[#starts + 1] = now
+      now = now + durations[#starts]
+      if fake.is_error(answer) then return nil, answer end
+      return answer
+    end
+  end
+  c = fake.client{
+    ["iam GenerateCredentialReport"] = slow({State = "STARTED"}),
+    ["iam GetCredentialReport"] = function(...)
+      return slow(#starts < 5 and in_progress or fake.report(CSV, NOW))(...)
+    end,
+  }
+  core.monotonic = function() return now end
+  core.sleep = function(s) now = now + s end
+  local ok, got_or_err, ferr = pcall(report.fetch, c, report.policy({}, {wait_interval = 2, wait_growth = 1.5, retry_on = {}}))
+  core.monotonic, core.sleep = real_monotonic, real_sleep
+  T.check(ok and got_or_err and got_or_err.checks == 6, "six checks: " .. tostring(ok and (ferr and ferr.message) or got_or_err))
+  local answered, offsets = starts[1] + durations[1], {}
+  for i = 2, #starts do offsets[#offsets + 1] = ("%.3f"):format(starts[i] - answered) end
+  T.eq(table.concat(offsets, " "), "2.000 5.000 9.500 22.875 33.000",
+       "checks on the schedule; half the wait after the slow one")
+end
+
 -- INPROGRESS (another caller started it) is polled the same way; ReportInProgress is IAM's
 -- "not yet" there even when retry_on does not name it
 c = account({"INPROGRESS"}, {in_progress, fake.report(CSV, NOW)})
