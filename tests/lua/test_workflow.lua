@@ -128,6 +128,26 @@ T.eq(client.assumed[3] and client.assumed[3].credentials, nil, "kept credentials
 a = member(A)
 T.eq(w:prepare(a), false, "prepare: a report already generated is not one prepare started")
 T.eq(a.report_requested, nil, "and the account has no request time")
+
+-- a process of the script's own that never asks for the account's client: what prepare kept
+-- is dropped when the turn ends, so that the run's budget for it comes back
+do
+  local runner = require "credreport.runner"
+  local cjson = require "cjson"
+  client = org_client({[A] = states{"STARTED"}})
+  w = new({}, client)
+  a = member(A)
+  w:prepare(a)
+  T.check(w.kept_credentials[A] ~= nil, "prepare kept the role's credentials")
+  function w:process() return {status = "skipped", reason = "a script's own process"} end
+  local real_post, posted = core.post_outcome, nil
+  core.post_outcome = function(msg) posted = msg end
+  local pok, perr = pcall(runner.process, w, cjson.encode(a))
+  core.post_outcome = real_post
+  T.check(pok and posted ~= nil, "the turn posts its outcome: " .. tostring(perr))
+  T.eq(w.kept_credentials[A], nil, "the unused credentials are dropped when the turn ends")
+end
+
 client = org_client({[A] = states{fake.error("AccessDenied", {status = 403})}})
 a = member(A)
 w = new({}, client)
