@@ -319,7 +319,6 @@ static void s_release_easy(struct loop *l, CURL *easy)
         l->idle = p;
         l->cap_idle = cap;
     }
-    curl_easy_reset(easy);
     l->idle[l->n_idle++] = easy;
 }
 
@@ -454,6 +453,41 @@ static int s_on_seek(void *arg, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* A handle with the options every request shares; loop_http sets the others each time. */
+static CURL *s_easy_new(struct loop *l)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    const struct http_settings *s = &l->settings;
+    /* curl copies each HTTPS request into an upload buffer of this size, allocated per
+     * transfer: 16 KiB (its minimum) instead of 64 KiB keeps requests in flight small. */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
+    curl_easy_setopt(e, CURLOPT_SHARE, l->share);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, s_on_open_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, s_on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, l);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, s_on_read);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, s_on_seek);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, s->low_speed_bytes);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->low_speed_seconds);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (s->ca_bundle)
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_bundle);
+    /* One CA file and no CA directory: curl then loads the store once per loop and keeps it,
+     * instead of parsing every certificate again for each connection. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    return e;
+}
+
 int loop_http(struct loop *l, const struct http_request *req, http_done_fn done, void *arg,
               char *err, size_t errlen)
 {
@@ -465,7 +499,7 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     t->loop = l;
     t->slot = req->slot;
     t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
-    t->easy = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
+    t->easy = l->n_idle ? l->idle[--l->n_idle] : s_easy_new(l);
     if (!t->easy)
         goto oom;
     struct buf line = BUF_INIT;
@@ -491,58 +525,37 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
 
     CURL *e = t->easy;
     const struct http_settings *s = &l->settings;
+    /* A handle keeps its options from one request to the next (s_easy_new set those all
+     * requests share), so each request sets every other one, the body's last: setting
+     * POSTFIELDS, even to NULL, makes the request a POST, and UPLOAD and NOBODY change it. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 0L);
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
     /* A HEAD response's Content-Length is the object's size, not a body that comes. */
-    if (strcmp(req->method, "HEAD") == 0)
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    else
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
+    bool head = strcmp(req->method, "HEAD") == 0;
+    curl_easy_setopt(e, CURLOPT_NOBODY, head ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, head ? (curl_off_t)0 : (curl_off_t)t->max_body);
     if (req->body_file) {
         t->file = *req->body_file;
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->file.len);
-        curl_easy_setopt(e, CURLOPT_READFUNCTION, s_on_read);
-        curl_easy_setopt(e, CURLOPT_READDATA, t);
-        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, s_on_seek);
-        curl_easy_setopt(e, CURLOPT_SEEKDATA, t);
     } else if (req->body_len || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
-    /* curl copies each HTTPS request into an upload buffer of this size, allocated per
-     * transfer: 16 KiB (its minimum) instead of 64 KiB keeps requests in flight small. */
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
-    curl_easy_setopt(e, CURLOPT_SHARE, l->share);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, s_on_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, s_on_close_socket);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, l);
+    curl_easy_setopt(e, CURLOPT_READDATA, t);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     long total = req->timeout_ms > 0 ? req->timeout_ms : s->total_timeout_ms;
     long connect = s->connect_timeout_ms < total ? s->connect_timeout_ms : total;
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, s->low_speed_bytes);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->low_speed_seconds);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (s->ca_bundle)
-        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_bundle);
-    /* One CA file and no CA directory: curl then loads the store once per loop and keeps it,
-     * instead of parsing every certificate again for each connection. */
-    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     if (curl_multi_add_handle(l->multi, e) != CURLM_OK)
         goto oom;
     l->transfers++;

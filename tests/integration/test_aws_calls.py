@@ -146,6 +146,34 @@ def test_s3_put_get_head_list(ctx):
           f"stored object: {o}")
 
 
+def test_one_handle_serves_requests_of_every_shape_in_turn(ctx):
+    """Requests one after the other on one thread reuse one curl handle: what a request set
+    (a body from a file, a string body, HEAD) must not carry over into the next."""
+    emu = ctx.emulator()
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    path = ctx.tmp / "findings.jsonl"
+    path.write_text('{"a": 1}\n')
+    key = "2026-11-28/findings.jsonl"
+    results = calls(ctx, env, [
+        s3("PUT", bucket="credreport-reports", key=key, body_file=str(path)),
+        s3("HEAD", bucket="credreport-reports", key=key),
+        s3("GET", bucket="credreport-reports", key=key),
+        q("sts", "GetCallerIdentity"),
+        s3("PUT", bucket="credreport-reports", key="b.txt", body="b"),
+        s3("GET", bucket="credreport-reports", key="b.txt"),
+        s3("HEAD", bucket="credreport-reports", key="b.txt"),
+        q("sts", "GetCallerIdentity"),
+    ])
+    check(all(r["ok"] for r in results), f"{[r for r in results if not r['ok']]}")
+    check(results[2]["result"]["body"] == '{"a": 1}\n' and results[5]["result"]["body"] == "b",
+          f"the bodies read back: {results[2]} {results[5]}")
+    check(results[1]["result"]["headers"].get("content-length") == "9", f"{results[1]}")
+    log = [(r["method"], r["action"]) for r in emu.requests()["requests"]]
+    check(log == [("PUT", "PutObject"), ("HEAD", "HeadObject"), ("GET", "GetObject"), ("POST", "GetCallerIdentity"),
+                  ("PUT", "PutObject"), ("GET", "GetObject"), ("HEAD", "HeadObject"), ("POST", "GetCallerIdentity")],
+          f"each request went as asked: {log}")
+
+
 def test_many_requests_in_flight_on_one_thread(ctx):
     emu = ctx.emulator(faults={"rules": [{"type": "latency", "service": "sts", "min_ms": 200, "max_ms": 200}]})
     env = ctx.aws_env(emu, **MGMT_KEYS)
