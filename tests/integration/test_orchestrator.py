@@ -237,11 +237,11 @@ def test_prepared_accounts_under_thread_sanitizer(ctx):
                 env_extra={"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1"})
     check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}")
     check("ThreadSanitizer" not in proc.stderr, proc.stderr[-4000:])
-    calls = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole"]
+    log = emu.requests()["requests"]
+    calls = [r for r in log if r["action"] == "AssumeRole"]
     roles = {r["params"]["RoleArn"] for r in calls}
     check(len(roles) == len(active_ids(fx)) - 1 and len(calls) == len(roles),
           f"{len(calls)} AssumeRole calls for {len(roles)} roles")
-    log = emu.requests()["requests"]
     first_report = min(r["time"] for r in log if r["action"] == "GetCredentialReport" and r["status"] == 200)
     asked = [r for r in log if r["action"] == "GenerateCredentialReport" and r["time"] < first_report]
     check(len(asked) > 4, f"{len(asked)} reports asked for before the first was ready, more than the 4 "
