@@ -229,9 +229,10 @@ function M.process(W, json)
   json = nil -- an account waiting for its report keeps as little as possible
   local started = core.monotonic()
   local ok, outcome = xpcall(W.process, debug.traceback, W, account)
-  -- Credentials prepare kept for this turn and a process of the script's own left unused go
-  -- now: the run's budget for them comes back when they are collected, not at the run's end.
-  if type(W.kept_credentials) == "table" then W.kept_credentials[account.id] = nil end
+  if W.end_turn then
+    local ended, err = pcall(W.end_turn, W, account)
+    if not ended then core.log("error", "workflow error", {account = account.id, error = tostring(err)}) end
+  end
   if not ok then
     core.log("error", "workflow error", {account = account.id, error = tostring(outcome)})
     outcome = {status = "failed", error = as_error(outcome)}

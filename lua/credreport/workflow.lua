@@ -266,6 +266,13 @@ function Workflow:account_client(a, ahead)
   }
 end
 
+-- Called by the runner when the account's turn ends, whatever `process` did: credentials
+-- prepare kept and a process of the script's own left unused go now, so that the run's budget
+-- for them comes back when they are collected, not at the run's end.
+function Workflow:end_turn(a)
+  self.kept_credentials[a.id] = nil
+end
+
 function Workflow:key_for(a)
   return delivery.render(self.key_template, {
     date = run.date, time = run.time, run_id = run.id, account = a.id,

@@ -146,6 +146,14 @@ do
   core.post_outcome = real_post
   T.check(pok and posted ~= nil, "the turn posts its outcome: " .. tostring(perr))
   T.eq(w.kept_credentials[A], nil, "the unused credentials are dropped when the turn ends")
+  -- an end_turn of the script's own that raises does not cost the account its outcome
+  function w:end_turn() error("end_turn broke") end
+  posted = nil
+  core.post_outcome = function(msg) posted = msg end
+  pok, perr = pcall(runner.process, w, cjson.encode(a))
+  core.post_outcome = real_post
+  T.check(pok and posted ~= nil, "a raising end_turn still posts the outcome: " .. tostring(perr))
+  T.eq(pok and posted and cjson.decode(posted).status, "skipped", "the outcome process returned")
 end
 
 client = org_client({[A] = states{fake.error("AccessDenied", {status = 403})}})
