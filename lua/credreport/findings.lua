@@ -426,7 +426,8 @@ function Store:view()
           if account ~= nil then return account, v end
           in_store = true
         end
-        account = next(store.where, account)
+        -- an account set with rawset is the value set, given once
+        repeat account = next(store.where, account) until account == nil or rawget(t, account) == nil
         if account ~= nil then return account, store:lines(account) end
       end, t, nil
     end,

@@ -372,6 +372,10 @@ T.eq(whole.findings["000000000003"], nil, "an account not compared has no lines"
 whole.findings["000000000001"] = nil
 T.eq(whole.findings["000000000001"], nil, "an account's lines, once used, are let go")
 T.check(#lines_of(whole, "000000000002") > 0, "the others' kept")
+rawset(whole.findings, "000000000002", {mine = "set with rawset"})
+local seen = {}
+for id, lines in pairs(whole.findings) do seen[#seen + 1] = id .. ":" .. tostring(lines.mine) end
+T.eq(table.concat(seen, " "), "000000000002:set with rawset", "pairs: an account set with rawset, once, as set")
 
 -- spool_run (--resume): the lines of the accounts wanted, back from the spool in the file's order
 local evaluated, store = findings.spool_run(fake.client(bucket.handlers), dest, "2026-05-31", "r1",
