@@ -192,6 +192,15 @@ local function tag_match(tags, wanted)
   return true
 end
 
+-- What a first run from the wrong account meets when it lists the organization, said as the
+-- fix.
+local LISTING_HINTS = {
+  AccessDeniedException = "the runner needs the runner policy, in the organization's management "
+    .. "account or a delegated administrator (docs/deploy.md, sections 2 and 5)",
+  AWSOrganizationsNotInUseException = "the account credreport runs in is not in an organization: "
+    .. "run it in the management account or a delegated administrator (docs/deploy.md)",
+}
+
 -- Finds the accounts in scope and emits each as soon as it is known; skipped(account, why),
 -- when given, hears of every account found but out of scope. Raises a table error
 -- {code, message} when the organization cannot be listed.
@@ -248,7 +257,11 @@ function Workflow:discover(emit, skipped)
     end
   end, self.discovery_timeout)
   for _, t in ipairs(pending_tags) do t:join() end
-  if not ok then error(derr, 0) end
+  if not ok then
+    local hint = type(derr) == "table" and LISTING_HINTS[derr.code]
+    if hint then derr = {code = derr.code, message = M.describe(derr) .. "; " .. hint} end
+    error(derr, 0)
+  end
 end
 
 -- The client that acts in an account: the caller's own credentials, or the member role,

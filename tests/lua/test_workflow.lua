@@ -283,6 +283,16 @@ core.all_connections = all_connections
 T.check(not ok and tostring(err):find("bug in a hook", 1, true), "an error raised while reading the manifests stops discovery")
 T.eq(table.concat(connections, " "), "on off",
      "and the main thread keeps to its share of connections again")
+-- run from an account that may not list the organization: the error says where to run from
+local denied = new({}, org_client({}, {["organizations ListRoots"] = function()
+  return nil, fake.error("AccessDeniedException", {service = "organizations", action = "ListRoots",
+                                                   message = "You don't have permissions to access this resource."})
+end}))
+ok, err = pcall(denied.discover, denied, function() end)
+T.check(not ok and type(err) == "table" and err.code == "AccessDeniedException", "access denied stops discovery")
+T.check(type(err) == "table" and tostring(err.message):find("to access this resource. (organizations ListRoots", 1, true)
+        and err.message:find("management account or a delegated administrator", 1, true),
+        "with the call and where to run from: " .. tostring(type(err) == "table" and err.message))
 
 -- ---- finish --------------------------------------------------------------------------------------
 -- Runs finish with stdout captured: the exit status and what it printed.
