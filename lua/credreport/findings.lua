@@ -426,7 +426,7 @@ function Store:view()
           if account ~= nil then return account, v end
           in_store = true
         end
-        -- an account set with rawset is the value set, given once
+        -- accounts the table holds itself (a script's rawset) were given above
         repeat account = next(store.where, account) until account == nil or rawget(t, account) == nil
         if account ~= nil then return account, store:lines(account) end
       end, t, nil
