@@ -86,28 +86,36 @@ local LISTS = {requested_not_processed = {"id", "reason"}}
 -- The keys of each order list as a set, made once: a manifest orders thousands of rows.
 local KNOWN = setmetatable({}, {__mode = "k"})
 
-local function ordered_keys(t, order)
+local function known_keys(order)
   local known = KNOWN[order]
   if not known then
     known = {}
     for _, k in ipairs(order) do known[k] = true end
     KNOWN[order] = known
   end
-  local keys = {}
-  for _, k in ipairs(order) do
-    if t[k] ~= nil then keys[#keys + 1] = k end
-  end
-  local extra
+  return known
+end
+
+-- The keys of t that `order` does not name, sorted, or nil (the usual case).
+local NONE = {}
+local function other_keys(t, order)
+  local known, extra = known_keys(order), nil
   for k in pairs(t) do
     if not known[k] then
       extra = extra or {}
       extra[#extra + 1] = tostring(k)
     end
   end
-  if extra then
-    table.sort(extra)
-    for _, k in ipairs(extra) do keys[#keys + 1] = k end
+  if extra then table.sort(extra) end
+  return extra
+end
+
+local function ordered_keys(t, order)
+  local keys = {}
+  for _, k in ipairs(order) do
+    if t[k] ~= nil then keys[#keys + 1] = k end
   end
+  for _, k in ipairs(other_keys(t, order) or NONE) do keys[#keys + 1] = k end
   return keys
 end
 
@@ -130,20 +138,43 @@ local function key_json(k)
   return s
 end
 
-local function value(v, order, list_order)
-  if type(v) == "table" and list_order then
-    local parts = {}
-    for i, item in ipairs(v) do parts[i] = value(item, list_order) end
-    return "[" .. table.concat(parts, ", ") .. "]"
+-- Appends the JSON text of v to the pieces out[1..n] and returns the new n: a table in
+-- `order` is an object with its keys in that order (then any others, sorted), one with
+-- `list_order` a list of such objects. One table.concat then makes a whole row, instead of
+-- a string for each of its fields.
+local function append(out, n, v, order, list_order)
+  if type(v) ~= "table" or not (order or list_order) then
+    out[n + 1] = json(v)
+    return n + 1
   end
-  if type(v) == "table" and order then
-    local parts = {}
-    for i, k in ipairs(ordered_keys(v, order)) do
-      parts[i] = key_json(k) .. value(v[k], NESTED[k])
+  if list_order then
+    local sep = "["
+    for _, item in ipairs(v) do
+      out[n + 1] = sep
+      n, sep = append(out, n + 1, item, list_order), ", "
     end
-    return "{" .. table.concat(parts, ", ") .. "}"
+    out[n + 1] = sep == "[" and "[]" or "]"
+    return n + 1
   end
-  return json(v)
+  local sep = "{"
+  for _, k in ipairs(order) do
+    local x = v[k]
+    if x ~= nil then
+      out[n + 1], out[n + 2] = sep, key_json(k)
+      n, sep = append(out, n + 2, x, NESTED[k]), ", "
+    end
+  end
+  for _, k in ipairs(other_keys(v, order) or NONE) do
+    out[n + 1], out[n + 2] = sep, key_json(k)
+    n, sep = append(out, n + 2, v[k], NESTED[k]), ", "
+  end
+  out[n + 1] = sep == "{" and "{}" or "}"
+  return n + 1
+end
+
+local function value(v, order, list_order)
+  local out = {}
+  return table.concat(out, "", 1, append(out, 0, v, order, list_order))
 end
 
 -- Reports checked side by side when resuming: enough to hide S3's latency, few enough not to
@@ -229,8 +260,10 @@ local function emit(m, put)
     end
   end
   put('  "accounts": [')
+  local out = {} -- one row's pieces, the table kept from row to row
   for i, row in ipairs(m.accounts) do
-    put((i > 1 and ",\n    " or "\n    ") .. value(row, ROW))
+    out[1] = i > 1 and ",\n    " or "\n    "
+    put(table.concat(out, "", 1, append(out, 1, row, ROW)))
   end
   put(#m.accounts > 0 and "\n  ]\n}\n" or "]\n}\n")
 end
