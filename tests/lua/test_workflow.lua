@@ -293,6 +293,14 @@ T.check(not ok and type(err) == "table" and err.code == "AccessDeniedException",
 T.check(type(err) == "table" and tostring(err.message):find("to access this resource. (organizations ListRoots", 1, true)
         and err.message:find("management account or a delegated administrator", 1, true),
         "with the call and where to run from: " .. tostring(type(err) == "table" and err.message))
+local outside = new({}, org_client({}, {["organizations ListRoots"] = function()
+  return nil, fake.error("AWSOrganizationsNotInUseException", {service = "organizations", action = "ListRoots",
+                         message = "Your account is not a member of an organization."})
+end}))
+ok, err = pcall(outside.discover, outside, function() end)
+T.check(not ok and type(err) == "table" and err.code == "AWSOrganizationsNotInUseException"
+        and tostring(err.message):find("not in an organization: run it in the management account", 1, true),
+        "an account outside any organization is told where to run: " .. tostring(type(err) == "table" and err.message))
 
 -- ---- finish --------------------------------------------------------------------------------------
 -- Runs finish with stdout captured: the exit status and what it printed.
