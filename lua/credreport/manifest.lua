@@ -96,8 +96,9 @@ local function known_keys(order)
   return known
 end
 
+local NONE = {} -- what other_keys' nil stands for in a loop
+
 -- The keys of t that `order` does not name, sorted, or nil (the usual case).
-local NONE = {}
 local function other_keys(t, order)
   local known, extra = known_keys(order), nil
   for k in pairs(t) do
@@ -110,6 +111,8 @@ local function other_keys(t, order)
   return extra
 end
 
+-- t's keys in `order`, then the others sorted: for the manifest's top level, written a key a
+-- line (objects inside it and the rows go through append).
 local function ordered_keys(t, order)
   local keys = {}
   for _, k in ipairs(order) do
