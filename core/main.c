@@ -23,8 +23,9 @@
 #include "base/suggest.h"
 #include "lua/workflow.h"
 
-/* Connections per endpoint a workflow's main thread keeps: organizations.max_in_flight, the
- * listing calls it makes at once. */
+/* Connections per endpoint a workflow's main thread keeps, and so the Organizations calls its
+ * listing has in flight at once (the others wait in the queue): Organizations allows few
+ * requests per second, and more at once would mostly collect throttling errors. */
 #define MAIN_THREAD_CONNECTIONS 16
 
 static const char s_usage[] =

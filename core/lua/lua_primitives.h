@@ -6,7 +6,7 @@
 
 #include <lua.h>
 
-void task_primitives_add(lua_State *L);     /* lua_runtime.c: spawn, sleep, semaphore, time */
+void task_primitives_add(lua_State *L);     /* lua_runtime.c: spawn, sleep, time */
 void aws_primitives_add(lua_State *L);      /* lua_aws.c: client, sign, xml_decode */
 void workflow_primitives_add(lua_State *L); /* lua_workflow.c: the account and outcome queues */
 void sys_primitives_add(lua_State *L);      /* lua_sys.c: files, digests, logging, encodings */

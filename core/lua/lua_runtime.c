@@ -313,82 +313,8 @@ static int l_monotonic(lua_State *L)
     return 1;
 }
 
-/* ---- semaphores: at most n tasks at once in a section ------------------------------ */
-
-#define SEMAPHORE_MT "credreport.semaphore"
-
-struct semaphore {
-    lua_Integer permits;
-    lua_Integer first, last; /* waiting tasks, in the uservalue table, FIFO */
-};
-
-/* core.semaphore(n) -> semaphore */
-static int l_semaphore(lua_State *L)
-{
-    lua_Integer n = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, n >= 1, 1, "must be at least 1");
-    struct semaphore *s = lua_newuserdatauv(L, sizeof *s, 1);
-    s->permits = n;
-    s->first = 1;
-    s->last = 0;
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, 1);
-    luaL_setmetatable(L, SEMAPHORE_MT);
-    return 1;
-}
-
-/* semaphore:acquire(): takes a permit, waiting while there is none. */
-static int l_semaphore_acquire(lua_State *L)
-{
-    struct semaphore *s = luaL_checkudata(L, 1, SEMAPHORE_MT);
-    if (s->permits > 0) {
-        s->permits--;
-        return 0;
-    }
-    struct task *t = runtime_current_task(L);
-    lua_getiuservalue(L, 1, 1);
-    lua_pushlightuserdata(L, t);
-    lua_rawseti(L, -2, ++s->last);
-    lua_pop(L, 1);
-    return runtime_wait(L, t);
-}
-
-static void s_on_permit(void *arg)
-{
-    struct task *t = arg;
-    runtime_wake(t->rt, t, 0);
-}
-
-/* semaphore:release(): hands the permit to the longest waiting task, if any. */
-static int l_semaphore_release(lua_State *L)
-{
-    struct semaphore *s = luaL_checkudata(L, 1, SEMAPHORE_MT);
-    if (s->first > s->last) {
-        s->permits++;
-        return 0;
-    }
-    lua_getiuservalue(L, 1, 1);
-    lua_rawgeti(L, -1, s->first);
-    struct task *t = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, s->first++);
-    lua_pop(L, 1);
-    /* Resumed from the loop, not inside the releasing task. */
-    if (!loop_timer_add(t->rt->loop, 0, s_on_permit, t))
-        return luaL_error(L, "out of memory");
-    return 0;
-}
-
 void task_primitives_add(lua_State *L)
 {
-    static const luaL_Reg semaphore_methods[] = {
-        {"acquire", l_semaphore_acquire}, {"release", l_semaphore_release}, {NULL, NULL}};
-    if (luaL_newmetatable(L, SEMAPHORE_MT)) {
-        luaL_newlib(L, semaphore_methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
     static const luaL_Reg task_methods[] = {
         {"join", l_task_join}, {"done", l_task_done}, {NULL, NULL}};
     if (luaL_newmetatable(L, TASK_MT)) {
@@ -400,7 +326,7 @@ void task_primitives_add(lua_State *L)
     lua_pop(L, 1);
     static const luaL_Reg funcs[] = {
         {"spawn", l_spawn}, {"sleep", l_sleep}, {"time", l_time},
-        {"monotonic", l_monotonic}, {"semaphore", l_semaphore}, {NULL, NULL}};
+        {"monotonic", l_monotonic}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
 

@@ -1,17 +1,14 @@
 -- Organization discovery: the whole organization or OU subtrees, walked in parallel, with
--- each account handed to `emit` as soon as its listing page arrives.
+-- each account handed to `emit` as soon as its listing page arrives. Organizations allows few
+-- requests per second per account, shared with every other tool that calls it: the calls in
+-- flight at once are as many as the thread's connections to the endpoint (a run's main thread
+-- keeps 16, core/main.c), and the core queues the others.
 local core = require "credreport.core"
 local paging = require "credreport.paging"
 local pause = require "credreport.pause"
 local cjson = require "cjson"
 
 local M = {}
-
--- Organizations allows few requests per second per account, shared with every other tool
--- that calls it: walking many subtrees at once would mostly collect throttling errors. At most
--- this many listing calls are in flight per thread; a script may change it before discovery.
-M.max_in_flight = 16
-local gate
 
 -- Listing is the foundation of a run, so a call that failed for a passing reason (throttling
 -- that outlasted the request's own retries, 5xx, network) is tried again, with backoff, until
@@ -29,17 +26,13 @@ local function interrupted()
 end
 
 local function call(client, op, params)
-  gate = gate or core.semaphore(M.max_in_flight)
   local started = core.monotonic()
   -- Outside a discovery the call is a listing of its own.
   local window = listing or {budget = M.budget, progress = started}
   local backoff, tries = 1, 0
   while true do
     if core.stopping() then return nil, interrupted() end
-    gate:acquire()
-    local ok, res, err = pcall(client.json, client, "organizations", op, params)
-    gate:release()
-    if not ok then error(res, 0) end
+    local res, err = client:json("organizations", op, params)
     if res then window.progress = core.monotonic() end
     if res or not err.retryable then return res, err end
     tries = tries + 1

@@ -4,6 +4,7 @@ account may be lost, and none delivered in part."""
 import csv
 import io
 import json
+from datetime import datetime
 
 from harness import check, run_credreport
 from orgs import active_ids, generate, keys_for
@@ -84,6 +85,35 @@ def test_answers_cut_short_or_garbled_never_become_a_delivered_report(ctx):
     faults = {(r["action"], r["fault"]) for r in emu.requests()["requests"] if r["fault"]}
     check({("GetCredentialReport", "truncate"), ("GetCredentialReport", "malformed"),
            ("AssumeRole", "malformed")} <= faults, f"faults injected: {faults}")
+
+
+def test_the_listing_has_as_many_calls_in_flight_as_the_main_thread_has_connections(ctx):
+    """A wide organization (3 levels of 8 OUs: 585 subtrees) answered slowly is walked in
+    parallel, but with no more Organizations calls in flight at once than the 16 connections
+    the main thread keeps: Organizations allows few calls a second, shared with every other
+    tool. The endpoint takes many more connections, so only that limit keeps the count down."""
+    path, fx = generate(ctx, accounts=200, seed=29, depth=3, ous_per_level=8, suspended=0,
+                        pending_closure=0, closed=0, role_missing=0, never_complete=0,
+                        min_delay_ms=50, max_delay_ms=200, max_users=2)
+    emu = ctx.emulator(path, extra=["--log-limit", "100000"], faults={"rules": [
+        {"type": "latency", "service": "organizations", "min_ms": 40, "max_ms": 60},
+    ]})
+    proc = _run(ctx, emu, fx, FAST)
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    check(_delivered(ctx) == set(active_ids(fx)), "every account delivered")
+    events = []
+    for r in emu.requests()["requests"]:
+        if r["service"] == "organizations":
+            start = datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() * 1000
+            # The log's times are whole milliseconds: a call that followed another on its
+            # connection may seem to start a millisecond before that one ended.
+            events += [(start, 1), (start + r["duration_ms"] - 2, -1)]
+    peak = inside = 0
+    for _, step in sorted(events):
+        inside += step
+        peak = max(peak, inside)
+    check(len(events) // 2 > 585, f"every subtree listed: {len(events) // 2} calls")
+    check(8 <= peak <= 16, f"listing calls in flight at once: at most {peak}, expected 8 to 16")
 
 
 def test_a_listing_that_outlasts_the_discovery_budget_while_progressing_goes_on(ctx):

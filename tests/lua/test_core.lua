@@ -1,4 +1,4 @@
--- The core's primitives that need no AWS: tasks, time, semaphores, encodings, XML, files.
+-- The core's primitives that need no AWS: tasks, time, encodings, XML, files.
 local core = require "credreport.core"
 local T = require "testlib"
 
@@ -25,26 +25,6 @@ local tasks = {}
 for i = 1, 50 do tasks[i] = core.spawn(core.sleep, 0.2) end
 for _, task in ipairs(tasks) do task:join() end
 T.check(core.monotonic() - start < 2, "50 sleeps of 0.2 s run together")
-
--- semaphores bound a section, first come first served
-local sem = core.semaphore(2)
-local inside, peak, order = 0, 0, {}
-tasks = {}
-for i = 1, 6 do
-  tasks[i] = core.spawn(function()
-    sem:acquire()
-    inside = inside + 1
-    peak = math.max(peak, inside)
-    core.sleep(0.02)
-    order[#order + 1] = i
-    inside = inside - 1
-    sem:release()
-  end)
-end
-for _, task in ipairs(tasks) do task:join() end
-T.eq(peak, 2, "at most 2 inside")
-T.eq(table.concat(order, ","), "1,2,3,4,5,6", "in arrival order")
-T.check(not pcall(core.semaphore, 0), "a semaphore needs a permit")
 
 -- encodings and digests (OpenSSL)
 T.eq(core.base64_encode("credential report"), "Y3JlZGVudGlhbCByZXBvcnQ=", "base64")
