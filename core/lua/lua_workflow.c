@@ -651,6 +651,8 @@ int workflow_main(const struct workflow_options *o)
     if (o->mode == WF_RUN) {
         status = s_run_workflow(rt, o, wf_ref);
     } else if (s_push_runner_fn(rt, o->mode == WF_ACCOUNTS ? "list" : "dry_run") == 0) {
+        /* It lists the organization as a run's main thread does, so it keeps to its share. */
+        loop_set_max_connections(rt->loop, o->main_connections);
         lua_rawgeti(L, LUA_REGISTRYINDEX, wf_ref);
         lua_pushstring(L, o->format ? o->format : "table");
         int keep = LUA_NOREF;

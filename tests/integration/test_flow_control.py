@@ -91,7 +91,8 @@ def test_the_listing_has_as_many_calls_in_flight_as_the_main_thread_has_connecti
     """A wide organization (3 levels of 8 OUs: 585 subtrees) answered slowly is walked in
     parallel, but with no more Organizations calls in flight at once than the 16 connections
     the main thread keeps: Organizations allows few calls a second, shared with every other
-    tool. The endpoint takes many more connections, so only that limit keeps the count down."""
+    tool. The endpoint takes many more connections, so only that limit keeps the count down.
+    `credreport accounts` lists it the same way."""
     path, fx = generate(ctx, accounts=200, seed=29, depth=3, ous_per_level=8, suspended=0,
                         pending_closure=0, closed=0, role_missing=0, never_complete=0,
                         min_delay_ms=50, max_delay_ms=200, max_users=2)
@@ -101,6 +102,15 @@ def test_the_listing_has_as_many_calls_in_flight_as_the_main_thread_has_connecti
     proc = _run(ctx, emu, fx, FAST)
     check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     check(_delivered(ctx) == set(active_ids(fx)), "every account delivered")
+    _check_listing_in_flight(emu, "run")
+    emu.admin("DELETE", "/requests")
+    listed = run_credreport(ctx, ["accounts", "-c", str(ctx.tmp / "config.ini")],
+                            env=ctx.aws_env(emu, **keys_for(fx)), cwd=ctx.tmp)
+    check(listed.stdout.count("ACTIVE") == len(active_ids(fx)), listed.stdout[-2000:])
+    _check_listing_in_flight(emu, "accounts")
+
+
+def _check_listing_in_flight(emu, command):
     events = []
     for r in emu.requests()["requests"]:
         if r["service"] == "organizations":
@@ -112,8 +122,8 @@ def test_the_listing_has_as_many_calls_in_flight_as_the_main_thread_has_connecti
     for _, step in sorted(events):
         inside += step
         peak = max(peak, inside)
-    check(len(events) // 2 > 585, f"every subtree listed: {len(events) // 2} calls")
-    check(8 <= peak <= 16, f"listing calls in flight at once: at most {peak}, expected 8 to 16")
+    check(len(events) // 2 > 585, f"{command}: every subtree listed: {len(events) // 2} calls")
+    check(8 <= peak <= 16, f"{command}: listing calls in flight at once: at most {peak}, expected 8 to 16")
 
 
 def test_a_listing_that_outlasts_the_discovery_budget_while_progressing_goes_on(ctx):
