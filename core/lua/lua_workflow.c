@@ -93,7 +93,7 @@ static struct link *s_link(lua_State *L, bool coordinator)
 {
     struct runtime *rt = runtime_get(L);
     struct link *k = rt->workflow;
-    if (!k || k->coordinator != coordinator)
+    if (!k || k->coordinator != coordinator || !k->accounts)
         luaL_error(L, "this primitive belongs to the workflow runner (%s thread only)",
                    coordinator ? "coordinator" : "worker");
     return k;
@@ -651,7 +651,12 @@ int workflow_main(const struct workflow_options *o)
     if (o->mode == WF_RUN) {
         status = s_run_workflow(rt, o, wf_ref);
     } else if (s_push_runner_fn(rt, o->mode == WF_ACCOUNTS ? "list" : "dry_run") == 0) {
-        /* It lists the organization as a run's main thread does, so it keeps to its share. */
+        /* It lists the organization as a run's main thread does: with that thread's share of
+         * connections, and all of them for the checks of --resume (core.all_connections), the
+         * one workflow primitive it has: no queue links it to workers. */
+        struct link solo = {.coordinator = true, .main_connections = o->main_connections,
+                            .all_connections = o->rt.http.max_connections};
+        rt->workflow = &solo;
         loop_set_max_connections(rt->loop, o->main_connections);
         lua_rawgeti(L, LUA_REGISTRYINDEX, wf_ref);
         lua_pushstring(L, o->format ? o->format : "table");
@@ -660,6 +665,7 @@ int workflow_main(const struct workflow_options *o)
         runtime_drive(rt, NULL, NULL);
         status = s_task_status(rt, t, EXIT_CANNOT_START);
         luaL_unref(L, LUA_REGISTRYINDEX, keep);
+        rt->workflow = NULL;
     } else {
         status = EXIT_USAGE;
     }
