@@ -132,7 +132,7 @@ static int l_close_accounts(lua_State *L)
 
 /* core.all_connections(on): while no account has gone to the workers, the main thread may use
  * every connection (on), or keeps to its share again, closing those it keeps idle (off). Does
- * nothing outside a workflow run or on a worker. */
+ * nothing outside a workflow's main thread (run, accounts, --dry-run) or on a worker. */
 static int l_all_connections(lua_State *L)
 {
     bool on = lua_toboolean(L, 1);
