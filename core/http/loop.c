@@ -673,6 +673,11 @@ void loop_set_max_connections(struct loop *l, int n)
     s_fit_connection_cache(l);
 }
 
+int loop_max_connections(const struct loop *l)
+{
+    return l->settings.max_connections;
+}
+
 struct loop_origin *loop_origin(struct loop *l, const char *url)
 {
     const char *host = strstr(url, "://");

@@ -123,6 +123,8 @@ double loop_request_timeout(const struct loop *l);
 bool loop_close_idle_connections(struct loop *l);
 /* Changes max_connections, for the origins already met too (at least 1). */
 void loop_set_max_connections(struct loop *l, int n);
+/* Connections per origin this loop may use (loop_set_max_connections). */
+int loop_max_connections(const struct loop *l);
 
 /* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
  * of success (it is freed before fn runs); NULL when memory runs out. */

@@ -297,6 +297,55 @@ static int l_sleep(lua_State *L)
     return runtime_wait(L, t);
 }
 
+/* ---- the connection queue: calls that can wait their turn in their task ------------ */
+
+/* A request waiting for a connection holds its built call (call, attempt, headers, URL:
+ * about 1.3 KB); a task waiting here holds nothing more than itself. When the checks of
+ * thousands of waiting accounts fall due faster than the endpoint answers, they wait here,
+ * in turn, while the connections stay as busy: the thread keeps twice its connections per
+ * endpoint in requests waiting for one, as many as a worker lets queue before it starts no
+ * new account. */
+static size_t s_queue_limit(const struct runtime *rt)
+{
+    return 2 * (size_t)loop_max_connections(rt->loop);
+}
+
+/* core.wait_queue(): returns at once while the thread has room in its connection queue and
+ * no task waits here before it; otherwise waits, first come first served. */
+static int l_wait_queue(lua_State *L)
+{
+    struct runtime *rt = runtime_get(L);
+    if (rt->queue_len == 0 && loop_slot_backlog(rt->loop) < s_queue_limit(rt))
+        return 0;
+    struct task *t = runtime_current_task(L);
+    if (rt->queue_len == rt->queue_cap) {
+        size_t cap = rt->queue_cap ? 2 * rt->queue_cap : 64;
+        struct task **q = malloc(cap * sizeof *q);
+        if (!q)
+            return luaL_error(L, "out of memory");
+        for (size_t i = 0; i < rt->queue_len; i++)
+            q[i] = rt->queue[(rt->queue_head + i) % rt->queue_cap];
+        free(rt->queue);
+        rt->queue = q;
+        rt->queue_cap = cap;
+        rt->queue_head = 0;
+    }
+    rt->queue[(rt->queue_head + rt->queue_len++) % rt->queue_cap] = t;
+    return runtime_wait(L, t);
+}
+
+/* Wakes the tasks waiting in core.wait_queue() while the connection queue has room: each
+ * queues its call as it resumes. */
+static void s_wake_queue(struct runtime *rt)
+{
+    while (rt->queue_len > 0 && loop_slot_backlog(rt->loop) < s_queue_limit(rt)) {
+        struct task *t = rt->queue[rt->queue_head];
+        rt->queue_head = (rt->queue_head + 1) % rt->queue_cap;
+        rt->queue_len--;
+        runtime_wake(rt, t, 0);
+    }
+}
+
 /* core.time() -> seconds since the epoch (with fractions). */
 static int l_time(lua_State *L)
 {
@@ -326,7 +375,7 @@ void task_primitives_add(lua_State *L)
     lua_pop(L, 1);
     static const luaL_Reg funcs[] = {
         {"spawn", l_spawn}, {"sleep", l_sleep}, {"time", l_time},
-        {"monotonic", l_monotonic}, {NULL, NULL}};
+        {"monotonic", l_monotonic}, {"wait_queue", l_wait_queue}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
 
@@ -659,6 +708,7 @@ void runtime_free(struct runtime *rt)
     aws_ctx_free(rt->aws);
     loop_free(rt->loop);
     aws_shared_cleanup(&rt->own_shared);
+    free(rt->queue);
     free(rt);
 }
 
@@ -694,6 +744,7 @@ int runtime_drive(struct runtime *rt, runtime_keep_going_fn keep_going, void *ar
     while (keep_going(rt, arg)) {
         if (loop_run_once(rt->loop, 1000) == 0 && !keep_going(rt, arg))
             break;
+        s_wake_queue(rt);
         if (loop_pending(rt->loop) == 0 && rt->live_tasks > 0 && !rt->external_wakeups) {
             log_msg(LOG_ERROR, "%d task(s) wait for each other with nothing in progress: giving up",
                     rt->live_tasks);

@@ -39,6 +39,9 @@ struct runtime {
      * the loop itself is then no deadlock. */
     bool external_wakeups;
     void *workflow; /* the workflow link of this thread (lua_workflow.c), or NULL */
+    /* Tasks waiting in core.wait_queue(), oldest first: a ring of queue_cap. */
+    struct task **queue;
+    size_t queue_head, queue_len, queue_cap;
 };
 
 struct task;

@@ -71,6 +71,8 @@ function M.fetch(client, policy, fields, requested_at)
     checks = checks + 1
     local rep, err, state
     if generating_since then
+      -- Due checks beyond what the connections can carry wait their turn here, in the task.
+      core.wait_queue()
       rep, err = result(client:query("iam", "GetCredentialReport"))
       local t = rep and M.epoch(rep.GeneratedTime)
       if t and t < generating_since - CLOCK_SKEW then

@@ -142,6 +142,44 @@ def _check_listing_in_flight(emu, command):
     check(8 <= peak <= 16, f"{command}: listing calls in flight at once: at most {peak}, expected 8 to 16")
 
 
+def test_calls_that_can_wait_wait_their_turn_in_their_task(ctx):
+    """core.wait_queue(), which a report's next check passes through: with 38 calls waiting for
+    the 2 connections a thread may use, tasks that call it wait, in the order they came, until
+    fewer than 4 (twice the connections) wait; with nothing waiting it returns at once. Each
+    call waiting for a connection holds its built request; a task waiting here only itself."""
+    path, fx = generate(ctx, accounts=5, seed=30)
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "latency", "service": "sts", "min_ms": 40, "max_ms": 40},
+    ]})
+    script = ctx.tmp / "queue.lua"
+    script.write_text("""
+local core, cjson = require "credreport.core", require "cjson"
+local client = assert(core.client())
+local done, seen = 0, {}
+core.wait_queue()
+seen[1] = {who = "alone", done = done}
+local tasks = {}
+for i = 1, 40 do
+  tasks[i] = core.spawn(function() assert(client:query("sts", "GetCallerIdentity")); done = done + 1 end)
+end
+for i = 1, 3 do
+  tasks[#tasks + 1] = core.spawn(function() core.wait_queue(); seen[#seen + 1] = {who = i, done = done} end)
+end
+for _, t in ipairs(tasks) do t:join() end
+print(cjson.encode(seen))
+""")
+    cfg = ctx.tmp / "config.ini"
+    cfg.write_text("[aws]\nmax_connections = 2\n")
+    proc = run_credreport(ctx, ["-c", str(cfg), "run", str(script)], env=ctx.aws_env(emu, **keys_for(fx)),
+                          check_status=0, cwd=ctx.tmp)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    check(seen[0] == {"who": "alone", "done": 0}, f"with nothing waiting it returns at once: {seen}")
+    check([s["who"] for s in seen[1:]] == [1, 2, 3], f"in the order they came: {seen}")
+    # 40 calls, 2 at a time: a waiter goes on once fewer than 4 wait, so at least 40 - 4 - 2
+    # are answered by then.
+    check(all(s["done"] >= 34 for s in seen[1:]), f"the waiters waited for the queue: {seen}")
+
+
 def test_a_listing_that_outlasts_the_discovery_budget_while_progressing_goes_on(ctx):
     """[run] discovery_timeout is how long the listing may go without a call that succeeds,
     not how long it may take: one OU's accounts fail to list for 6 s (its calls fail after
