@@ -303,11 +303,10 @@ static int l_sleep(lua_State *L)
  * about 1.3 KB); a task waiting here holds nothing more than itself. When the checks of
  * thousands of waiting accounts fall due faster than the endpoint answers, they wait here,
  * in turn, while the connections stay as busy: the thread keeps twice its connections per
- * endpoint in requests waiting for one, as many as a worker lets queue before it starts no
- * new account. */
-static size_t s_queue_limit(const struct runtime *rt)
+ * endpoint in requests waiting for one. */
+bool runtime_queue_has_room(const struct runtime *rt, size_t more)
 {
-    return 2 * (size_t)loop_max_connections(rt->loop);
+    return loop_slot_backlog(rt->loop) + more < 2 * (size_t)loop_max_connections(rt->loop);
 }
 
 /* core.wait_queue(): returns at once while the thread has room in its connection queue and
@@ -315,7 +314,7 @@ static size_t s_queue_limit(const struct runtime *rt)
 static int l_wait_queue(lua_State *L)
 {
     struct runtime *rt = runtime_get(L);
-    if (rt->queue_len == 0 && loop_slot_backlog(rt->loop) < s_queue_limit(rt))
+    if (rt->queue_len == 0 && runtime_queue_has_room(rt, 0))
         return 0;
     struct task *t = runtime_current_task(L);
     if (rt->queue_len == rt->queue_cap) {
@@ -338,7 +337,7 @@ static int l_wait_queue(lua_State *L)
  * queues its call as it resumes. */
 static void s_wake_queue(struct runtime *rt)
 {
-    while (rt->queue_len > 0 && loop_slot_backlog(rt->loop) < s_queue_limit(rt)) {
+    while (rt->queue_len > 0 && runtime_queue_has_room(rt, 0)) {
         struct task *t = rt->queue[rt->queue_head];
         rt->queue_head = (rt->queue_head + 1) % rt->queue_cap;
         rt->queue_len--;

@@ -67,7 +67,6 @@ struct link {
     int all_connections;  /* all of them, while the workers have no account */
     /* worker */
     int in_flight, limit;
-    int backlog_limit;    /* requests waiting for connections above which no account starts */
     /* Accounts whose reports this thread asked for ahead of their turn (the workflow's
      * prepare), oldest first: they start before those still queued. Only this thread uses
      * the list, so it is not an mq, which locks. */
@@ -362,8 +361,7 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
      * one started now would only wait in that queue, holding memory, and those already in
      * flight would wait longer behind it. Accounts waiting for their reports queue nothing. */
     size_t started = 0; /* their first requests are not queued yet: they run from the loop */
-    while (stopping || (k->in_flight < k->limit &&
-                        loop_slot_backlog(rt->loop) + started < (size_t)k->backlog_limit)) {
+    while (stopping || (k->in_flight < k->limit && runtime_queue_has_room(rt, started))) {
         struct mq_msg *m = s_next_account(k);
         if (!m)
             break;
@@ -546,7 +544,6 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         w->o = o;
         w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
                                 .limit = per_thread, .workflow_ref = LUA_NOREF,
-                                .backlog_limit = 2 * o->worker_connections,
                                 .prepare_limit = 4 * o->worker_connections < per_thread
                                                      ? 4 * o->worker_connections : per_thread};
         w->ready_mu = &ready_mu;
