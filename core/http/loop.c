@@ -49,23 +49,38 @@ struct origin_share {
     atomic_int users;      /* loops with a slot taken or a sender waiting for one */
     atomic_int users_max;  /* the connections those loops may have together (their max summed) */
     atomic_int open;       /* connections open to it, all loops together, idle ones too */
+    atomic_int accepted;   /* those of them the server took: one has answered on each */
+    atomic_int idle_held;  /* those of them kept by loops not using it now */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
                                 * share, since the limit last changed */
+    /* The connections the server had taken at its last refusal, or more it took since (0
+     * before the first). Raising the limit above them is a probe: a connection more, which a
+     * server still at its limit refuses. Each probe refused doubles the wait before the next,
+     * up to PROBE_WAIT_MAX, so a server that stays at its limit sees one every PROBE_WAIT_MAX
+     * however long the run, and one that takes more again is found within that wait. */
+    atomic_int known;
+    atomic_int probe_shift;       /* the next probe waits PROBE_WAIT_MIN << probe_shift */
+    atomic_llong probe_not_before; /* loop_now() in microseconds */
     char name[];
 };
+
+#define PROBE_WAIT_MIN 0.05
+#define PROBE_WAIT_MAX 2.0
 
 static pthread_mutex_t s_shares_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct origin_share *s_shares;
 static void s_share_leave(const struct loop_origin *o);
 static int s_bound(const struct loop_origin *o);
 static long s_cache_size(const struct loop *l);
+static void s_count_connection(struct loop_origin *o, int n);
 
 struct loop_origin {
     struct loop_origin *next;
     struct origin_share *share;
     int active;        /* slots taken on this loop */
     bool using;        /* counted in share->users */
+    int open;          /* counted connections this loop has open to it */
     int max;
     struct slot_waiter *head, *tail;
     struct slot_waiter *ahead_tail; /* the last waiter asked ahead, NULL when none waits */
@@ -78,6 +93,8 @@ struct transfer {
     CURL *easy;
     struct loop *loop;
     struct loop_origin *slot;
+    int limit_at_start;   /* the slot's share->limit when the transfer started */
+    curl_socket_t opened; /* the counted socket curl last opened for it; CURL_SOCKET_BAD: none */
     size_t max_body;
     bool too_many_headers;
     struct curl_slist *headers;
@@ -88,6 +105,13 @@ struct transfer {
     void *arg;
     char errbuf[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* the loop's list of transfers in flight */
+};
+
+/* A socket curl opened to an origin with slots, counted in its share's open (and accepted). */
+struct counted_socket {
+    struct loop_origin *origin; /* NULL: not counted */
+    const struct transfer *opener;
+    bool accepted;
 };
 
 /* The loop waits in epoll for the sockets curl watches (curl_multi_socket_action), so the
@@ -111,8 +135,8 @@ struct loop {
     size_t n_idle, cap_idle;
     struct loop_origin *origins;
     long cached_connections;  /* curl's connection cache limit: the origins' bounds together */
-    struct origin_share **fd_origin; /* by socket: the origin it connects to, when counted */
-    size_t n_fd_origin;
+    struct counted_socket *sockets; /* by descriptor: the counted ones */
+    size_t n_sockets;
     struct loop_watch *watches;
     size_t n_watches;         /* not gone */
     int in_watch_callbacks;   /* >0: gone watches are freed later, not during the walk */
@@ -194,26 +218,42 @@ static curl_socket_t s_on_open_socket(void *arg, curlsocktype purpose, struct cu
     if (fd == CURL_SOCKET_BAD || !t->slot)
         return fd;
     struct loop *l = t->loop;
-    if ((size_t)fd >= l->n_fd_origin) {
+    if ((size_t)fd >= l->n_sockets) {
         size_t n = (size_t)fd + 64;
-        struct origin_share **p = realloc(l->fd_origin, n * sizeof *p);
+        struct counted_socket *p = realloc(l->sockets, n * sizeof *p);
         if (!p)
             return fd; /* not counted: a refusal then looks like any failure */
-        memset(p + l->n_fd_origin, 0, (n - l->n_fd_origin) * sizeof *p);
-        l->fd_origin = p;
-        l->n_fd_origin = n;
+        memset(p + l->n_sockets, 0, (n - l->n_sockets) * sizeof *p);
+        l->sockets = p;
+        l->n_sockets = n;
     }
-    l->fd_origin[fd] = t->slot->share;
-    atomic_fetch_add(&t->slot->share->open, 1);
+    l->sockets[fd] = (struct counted_socket){.origin = t->slot, .opener = t};
+    s_count_connection(t->slot, 1);
+    t->opened = fd;
     return fd;
+}
+
+/* A transfer answered: the connection it opened, if it did, is one the server took. */
+static void s_note_answered(struct loop *l, const struct transfer *t)
+{
+    if (t->opened == CURL_SOCKET_BAD || (size_t)t->opened >= l->n_sockets)
+        return;
+    struct counted_socket *c = &l->sockets[t->opened];
+    if (c->origin && c->opener == t && !c->accepted) {
+        c->accepted = true;
+        atomic_fetch_add(&c->origin->share->accepted, 1);
+    }
 }
 
 static int s_on_close_socket(void *arg, curl_socket_t fd)
 {
     struct loop *l = arg;
-    if ((size_t)fd < l->n_fd_origin && l->fd_origin[fd]) {
-        atomic_fetch_sub(&l->fd_origin[fd]->open, 1);
-        l->fd_origin[fd] = NULL;
+    if ((size_t)fd < l->n_sockets && l->sockets[fd].origin) {
+        struct counted_socket *c = &l->sockets[fd];
+        s_count_connection(c->origin, -1);
+        if (c->accepted)
+            atomic_fetch_sub(&c->origin->share->accepted, 1);
+        *c = (struct counted_socket){0};
     }
     return close(fd);
 }
@@ -359,7 +399,7 @@ void loop_free(struct loop *l)
     for (size_t i = 0; i < l->n_idle; i++)
         curl_easy_cleanup(l->idle[i]);
     free(l->idle);
-    free(l->fd_origin);
+    free(l->sockets);
     if (l->share)
         curl_share_cleanup(l->share);
     if (l->epfd >= 0)
@@ -502,6 +542,9 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     t->arg = arg;
     t->loop = l;
     t->slot = req->slot;
+    if (t->slot)
+        t->limit_at_start = atomic_load(&t->slot->share->limit);
+    t->opened = CURL_SOCKET_BAD;
     t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
     t->easy = l->n_idle ? l->idle[--l->n_idle] : s_easy_new(l);
     if (!t->easy)
@@ -619,18 +662,21 @@ static void s_share_leave(const struct loop_origin *o)
 }
 
 /* The slots this loop may use now: all of max_connections until the server refuses a
- * connection, then an equal share of the limit it showed among the loops sending to it. */
+ * connection, then an equal share, among the loops sending to it, of the limit it showed
+ * less the connections that loops not sending keep (until they close them). */
 static int s_bound(const struct loop_origin *o)
 {
     int limit = atomic_load(&o->share->limit);
     if (limit == 0)
         return o->max;
     int users = atomic_load(&o->share->users) + !o->using;
-    int share = limit / users;
+    int kept = atomic_load(&o->share->idle_held) - (o->using ? 0 : o->open);
+    int share = (limit - kept) / users;
     return share < 1 ? 1 : share > o->max ? o->max : share;
 }
 
-/* Counts the loop among the origin's users while it has slots taken or senders waiting. */
+/* Counts the loop among the origin's users while it has slots taken or senders waiting, and
+ * its connections among those kept idle while it has not. */
 static void s_note_use(struct loop_origin *o)
 {
     bool using = o->active > 0 || o->head;
@@ -638,7 +684,17 @@ static void s_note_use(struct loop_origin *o)
         o->using = using;
         atomic_fetch_add(&o->share->users, using ? 1 : -1);
         atomic_fetch_add(&o->share->users_max, using ? o->max : -o->max);
+        atomic_fetch_add(&o->share->idle_held, using ? -o->open : o->open);
     }
+}
+
+/* n connections more (or fewer) of this loop to the origin. */
+static void s_count_connection(struct loop_origin *o, int n)
+{
+    o->open += n;
+    atomic_fetch_add(&o->share->open, n);
+    if (!o->using)
+        atomic_fetch_add(&o->share->idle_held, n);
 }
 
 /* The origins' bounds together (max_connections before the first origin). */
@@ -809,30 +865,49 @@ static bool s_refused(CURLcode rc, long new_connections)
 
 /* Adapts the limit to how the transfer that held a slot ended, and frees the slot (the
  * waiters are served after the transfer's callback). True when the server refused the
- * connection while the process had others open to it: the limit is now those it keeps. */
-static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused)
+ * connection while the process had others open to it. limit_at_start: the limit when the
+ * transfer started. */
+static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused, int limit_at_start)
 {
     struct origin_share *s = o->share;
     bool busy = o->active >= s_bound(o);
     o->active--;
-    int open = atomic_load(&s->open);
-    if (refused && open > 0) {
-        int limit = atomic_load(&s->limit);
-        int lower;
-        do {
-            lower = limit == 0 || limit - 1 > open ? open : limit - 1;
-            lower = lower > 1 ? lower : 1;
-        } while (!atomic_compare_exchange_weak(&s->limit, &limit, lower));
+    int limit = atomic_load(&s->limit);
+    int known = atomic_load(&s->known);
+    double now = loop_now();
+    if (refused && atomic_load(&s->open) > 0) {
+        /* Before any connection has answered, the server has shown nothing to learn from. */
+        int taken = atomic_load(&s->accepted);
+        if (taken == 0)
+            return true;
+        atomic_store(&s->limit, taken);
+        atomic_store(&s->known, taken);
+        double wait = PROBE_WAIT_MIN;
+        /* A probe refused (its first refusal: the others opened with it add nothing) waits
+         * twice as long for the next. */
+        if (limit_at_start > known && now * 1e6 >= (double)atomic_load(&s->probe_not_before)) {
+            int shift = atomic_load(&s->probe_shift);
+            wait = PROBE_WAIT_MIN * (double)(1 << shift);
+            if (wait < PROBE_WAIT_MAX)
+                atomic_store(&s->probe_shift, shift + 1);
+            else
+                wait = PROBE_WAIT_MAX;
+        }
+        atomic_store(&s->probe_not_before, (long long)((now + wait) * 1e6));
         atomic_store(&s->busy_successes, 0);
-        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", lower),
+        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", taken),
                                 LOG_NUM("threads", atomic_load(&s->users))};
         log_event(LOG_DEBUG, "the endpoint refused a connection: fewer at once", f, 3);
         return true;
     }
-    int limit = atomic_load(&s->limit);
     if (ok && busy && limit != 0 && limit < atomic_load(&s->users_max) &&
-        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit) {
+        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit &&
+        now * 1e6 >= (double)atomic_load(&s->probe_not_before)) {
         atomic_store(&s->busy_successes, 0);
+        /* The server took more than it had since the last refusal: probes need not wait. */
+        int taken = atomic_load(&s->accepted);
+        if (taken > known && atomic_compare_exchange_strong(&s->known, &known, taken))
+            atomic_store(&s->probe_shift, 0);
         atomic_compare_exchange_strong(&s->limit, &limit, limit + 1);
     }
     return false;
@@ -929,7 +1004,10 @@ static void s_finish_transfers(struct loop *l)
         if (t->slot) {
             long connects = 0;
             curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
-            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects));
+            if (rc == CURLE_OK)
+                s_note_answered(l, t);
+            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects),
+                                                      t->limit_at_start);
             s_fit_connection_cache(l);
         }
         if (rc == CURLE_FILESIZE_EXCEEDED ||

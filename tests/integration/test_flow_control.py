@@ -211,11 +211,13 @@ def _seconds(iso):
 
 
 def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
-    """2,000 accounts in flight against an emulator that accepts at most 64 connections: the
-    connections refused beyond them lower credreport's bound; every account is delivered and
-    none fails on a timeout."""
+    """2,000 accounts in flight against an emulator that accepts at most 64 connections, its
+    reports ready over 8 s, so that the run stays at the limit: the connections refused beyond
+    it lower credreport's bound; every account is delivered and none fails on a timeout, and
+    the refusals are the first burst (up to the 80 of the default 144 beyond 64) and a few
+    probes, not a stream for as long as the run lasts."""
     path, fx = generate(ctx, accounts=2000, seed=22, depth=2, suspended=0, pending_closure=0,
-                        closed=0, role_missing=0, never_complete=0, min_delay_ms=200, max_delay_ms=1500,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=200, max_delay_ms=8000,
                         max_users=2)
     emu = ctx.emulator(path, extra=["--max-connections", "64", "--log-limit", "1000"])
     proc = _run(ctx, emu, fx, FAST, ["--concurrency", "2000"])
@@ -225,8 +227,9 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     check(not [r for r in m["accounts"] if r.get("error", {}).get("code") == "RequestTimeout"], "timeouts")
     conns = emu.admin("GET", "/info")["connections"]
     check(conns["peak"] <= 64, f"the emulator's limit held: {conns}")
-    # Bounded by the connection limits, not one or more per account: 143-604 opened in 35 runs
-    # (the bound, one connection more at a time, keeps probing the server's limit).
+    # 28-47 refused in 6 runs; with probes that never back off (one per 64 requests or so at
+    # the limit), 158-168.
+    check(conns["dropped"] <= 100, f"connections refused: {conns}")
     check(conns["opened"] < 1000, f"connections opened: {conns}")
 
 
