@@ -847,9 +847,12 @@ void loop_origin_release(struct loop_origin *o)
     s_note_use(o);
 }
 
-/* A new connection that failed at once: the server is at its connection limit. */
-static bool s_refused(CURLcode rc, long new_connections)
+/* A new connection that failed at once: the server is at its connection limit. One whose TLS
+ * handshake went through was taken, and failed later like any other (a reset, say). */
+static bool s_refused(CURL *e, CURLcode rc)
 {
+    long connects = 0;
+    curl_off_t handshake_done = 0;
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
         return true;
@@ -857,7 +860,9 @@ static bool s_refused(CURLcode rc, long new_connections)
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-        return new_connections > 0;
+        curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+        curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &handshake_done);
+        return connects > 0 && handshake_done == 0;
     default:
         return false;
     }
@@ -1002,11 +1007,9 @@ static void s_finish_transfers(struct loop *l)
         if (t->next)
             t->next->prev = t->prev;
         if (t->slot) {
-            long connects = 0;
-            curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
             if (rc == CURLE_OK)
                 s_note_answered(l, t);
-            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(rc, connects),
+            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(e, rc),
                                                       t->limit_at_start);
             s_fit_connection_cache(l);
         }

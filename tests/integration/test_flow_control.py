@@ -252,6 +252,28 @@ def test_connections_come_back_when_the_endpoint_takes_more_again(ctx):
     check(conns["peak"] >= 32, f"more than the 4 learned at first, later: {conns}")
 
 
+def test_connections_reset_after_their_handshake_leave_the_bound_alone(ctx):
+    """Over HTTPS, an endpoint with no connection limit that resets 5% of its connections
+    after their TLS handshake: a reset is a failure like any other, retried, and never taken
+    for a refusal at a connection limit, which would cut the connections credreport keeps.
+    Every account is delivered."""
+    path, fx = generate(ctx, accounts=1000, seed=29, depth=2, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=200, max_delay_ms=1500,
+                        max_users=2)
+    emu = ctx.emulator(path, tls=ctx.test_ca(), faults={"rules": [
+        {"type": "latency", "service": "*", "min_ms": 20, "max_ms": 40},
+        {"type": "reset", "service": "*", "probability": 0.05},
+    ]}, extra=["--log-limit", "1000"])
+    proc = _run(ctx, emu, fx, FAST, ["--log-level", "debug"])
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    m = _manifest(ctx)
+    check(m["summary"]["delivered"] == 1000 and m["summary"]["failed"] == 0, f"{m['summary']}")
+    conns = emu.admin("GET", "/info")["connections"]
+    check(conns["dropped"] == 0 and conns["opened"] > 144, f"the emulator refused none, reset some: {conns}")
+    refusals = [line for line in proc.stderr.splitlines() if "refused a connection" in line]
+    check(not refusals, f"{len(refusals)} resets taken for refusals: {refusals[:3]}")
+
+
 def test_an_account_that_meets_a_storm_is_delivered_on_its_second_try(ctx):
     """AssumeRole into one account answers 503 for 30 s, then recovers: the account fails its
     first try, waits, and is delivered on the second; the manifest shows 2 attempts."""
