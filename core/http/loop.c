@@ -881,10 +881,13 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
     int known = atomic_load(&s->known);
     double now = loop_now();
     if (refused && atomic_load(&s->open) > 0) {
-        /* Before any connection has answered, the server has shown nothing to learn from. */
+        /* Before any connection has answered, those still open are the best guess: the
+         * others refused with this one close as their refusals come in. */
         int taken = atomic_load(&s->accepted);
-        if (taken == 0)
-            return true;
+        if (taken == 0) {
+            taken = atomic_load(&s->open);
+            taken = limit != 0 && limit < taken ? limit : taken;
+        }
         atomic_store(&s->limit, taken);
         atomic_store(&s->known, taken);
         double wait = PROBE_WAIT_MIN;
