@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "base/errmsg.h"
+#include "base/cpus.h"
 #include "base/exitcode.h"
 #include "base/log.h"
 #include "lua/lua_bundle.h"
@@ -53,7 +54,7 @@ static const char s_usage[] =
     "      --exclude-account ID   leave this account out (repeatable)\n"
     "      --concurrency N        accounts in flight at once (default 10000; requests are\n"
     "                             bounded separately by [aws] max_connections)\n"
-    "      --threads N            worker threads (default: one per CPU core)\n"
+    "      --threads N            worker threads (default: the usable CPUs less one, at least 1)\n"
     "      --output DEST          a folder, or s3://bucket/prefix (default ./reports)\n"
     "      --dry-run              check access, list what would be collected and where;\n"
     "                             touch no account\n"
@@ -437,8 +438,11 @@ static void s_workflow_options(const struct config *cfg, struct workflow_options
     o->rt.endpoints.allow_http = config_bool(cfg, "endpoints", "allow_http");
     o->rt.config = cfg;
     long threads = config_int(cfg, "run", "threads");
+    /* The main thread lists the organization and takes every outcome: it keeps a CPU busy
+     * too. On 2 CPUs, one worker ran 1,000 accounts with 15% less CPU than two, in the same
+     * time, and 10,000 in the same time too (bench/run-org). */
     if (threads <= 0)
-        threads = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus_usable() - 1;
     o->threads = threads > 0 ? (int)threads : 1;
     o->concurrency = (int)config_int(cfg, "run", "concurrency");
     if (o->threads > o->concurrency)
