@@ -16,9 +16,9 @@ static int s_quota_cpus(const char *dir, bool v2)
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
-    bool read = fgets(text, sizeof text, f) != NULL;
+    bool got = fgets(text, sizeof text, f) != NULL;
     fclose(f);
-    if (!read)
+    if (!got)
         return 0;
     if (v2) {
         if (sscanf(text, "%lld %lld", &quota, &period) != 2)
