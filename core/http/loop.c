@@ -868,6 +868,12 @@ static bool s_refused(CURL *e, CURLcode rc)
     }
 }
 
+/* Whether the wait after the last refusal is over at now. */
+static bool s_probe_may_go(const struct origin_share *s, double now)
+{
+    return now * 1e6 >= (double)atomic_load(&s->probe_not_before);
+}
+
 /* Adapts the limit to how the transfer that held a slot ended, and frees the slot (the
  * waiters are served after the transfer's callback). True when the server refused the
  * connection while the process had others open to it. limit_at_start: the limit when the
@@ -879,8 +885,8 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
     o->active--;
     int limit = atomic_load(&s->limit);
     int known = atomic_load(&s->known);
-    double now = loop_now();
     if (refused && atomic_load(&s->open) > 0) {
+        double now = loop_now();
         /* Before any connection has answered, those still open are the best guess: the
          * others refused with this one close as their refusals come in. */
         int taken = atomic_load(&s->accepted);
@@ -893,7 +899,7 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
         double wait = PROBE_WAIT_MIN;
         /* A probe refused (its first refusal: the others opened with it add nothing) waits
          * twice as long for the next. */
-        if (limit_at_start > known && now * 1e6 >= (double)atomic_load(&s->probe_not_before)) {
+        if (limit_at_start > known && s_probe_may_go(s, now)) {
             int shift = atomic_load(&s->probe_shift);
             wait = PROBE_WAIT_MIN * (double)(1 << shift);
             if (wait < PROBE_WAIT_MAX)
@@ -909,8 +915,7 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
         return true;
     }
     if (ok && busy && limit != 0 && limit < atomic_load(&s->users_max) &&
-        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit &&
-        now * 1e6 >= (double)atomic_load(&s->probe_not_before)) {
+        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit && s_probe_may_go(s, loop_now())) {
         atomic_store(&s->busy_successes, 0);
         /* The server took more than it had since the last refusal: probes need not wait. */
         int taken = atomic_load(&s->accepted);

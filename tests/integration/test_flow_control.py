@@ -229,8 +229,8 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     check(not [r for r in m["accounts"] if r.get("error", {}).get("code") == "RequestTimeout"], "timeouts")
     conns = emu.admin("GET", "/info")["connections"]
     check(conns["peak"] <= 64, f"the emulator's limit held: {conns}")
-    # 28-47 refused in 6 runs; with probes that never back off (one per 64 requests or so at
-    # the limit), 158-168.
+    # 34-52 refused in 6 runs; with probes that never back off (one per 64 requests or so at
+    # the limit), 158 and 168 in 2.
     check(conns["dropped"] <= 100, f"connections refused: {conns}")
     check(conns["opened"] < 1000, f"connections opened: {conns}")
 
