@@ -102,7 +102,7 @@ class Emulator {
         setTimeout(() => { server.maxConnections = Infinity; }, this.opts.maxConnectionsForMs).unref();
       });
     }
-    const conns = this.connections = { opened: 0, open: 0, peak: 0, dropped: 0, resumed: 0 };
+    const conns = this.connections = { opened: 0, open: 0, peak: 0, dropped: 0, dropped_late: 0, resumed: 0 };
     server.on(this.opts.tlsCert ? 'secureConnection' : 'connection', (sock) => {
       conns.opened += 1;
       if (this.opts.tlsCert && sock.isSessionReused()) conns.resumed += 1; // no full handshake
@@ -115,7 +115,15 @@ class Emulator {
       sock.once('end', closed);
       sock.once('close', closed);
     });
-    server.on('drop', () => { conns.dropped += 1; });
+    // A client's first burst may open many connections before it sees the first drop; the
+    // drops a second or more after the first one tell how it behaves once it could know.
+    let firstDrop = 0;
+    server.on('drop', () => {
+      const now = Date.now();
+      if (!firstDrop) firstDrop = now;
+      conns.dropped += 1;
+      if (now - firstDrop >= 1000) conns.dropped_late += 1;
+    });
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);

@@ -229,9 +229,13 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     check(not [r for r in m["accounts"] if r.get("error", {}).get("code") == "RequestTimeout"], "timeouts")
     conns = emu.admin("GET", "/info")["connections"]
     check(conns["peak"] <= 64, f"the emulator's limit held: {conns}")
-    # 34-52 refused in 6 runs; with probes that never back off (one per 64 requests or so at
-    # the limit), 158 and 168 in 2.
-    check(conns["dropped"] <= 100, f"connections refused: {conns}")
+    # How many of the first burst the emulator takes and then drops, rather than leaves in its
+    # backlog until credreport closes them, is a matter of timing: 0 to 80 (the 144 opened
+    # before the first drop can be seen, less the 64 taken). After it, 11-52 refused in 14
+    # runs, a probe now and then; with probes that never back off (one per 64 requests or so
+    # at the limit) the stop-25 binary had 158 and 168 refused in all.
+    check(conns["dropped"] - conns["dropped_late"] <= 80, f"connections refused in the first burst: {conns}")
+    check(conns["dropped_late"] <= 60, f"connections refused after the first burst: {conns}")
     check(conns["opened"] < 1000, f"connections opened: {conns}")
 
 
