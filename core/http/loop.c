@@ -41,8 +41,9 @@ struct slot_waiter {
 };
 
 /* An origin as the whole process meets it. A server's connection limit counts every thread's
- * connections, so what one thread learns of it bounds all of them: each loop gets an equal
- * share, and no thread can hold every connection while another has none. */
+ * connections, so what one thread learns of it bounds all of them: a loop may use what the
+ * others do not hold, and no more than an equal share while others have senders waiting, so
+ * no thread holds every connection while another has none. */
 struct origin_share {
     struct origin_share *next;
     int loops;             /* loops with this origin; under s_shares_mu */
@@ -50,15 +51,18 @@ struct origin_share {
     atomic_int users_max;  /* the connections those loops may have together (their max summed) */
     atomic_int open;       /* connections open to it, all loops together, idle ones too */
     atomic_int accepted;   /* those of them the server took: one has answered on each */
-    atomic_int idle_held;  /* those of them kept by loops not using it now */
+    atomic_int wanting;    /* loops with senders waiting for a slot */
+    atomic_int settled;    /* connections open of the loops with none waiting */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
                                 * share, since the limit last changed */
-    /* The connections the server had taken at its last refusal, or more it took since (0
-     * before the first). Raising the limit above them is a probe: a connection more, which a
-     * server still at its limit refuses. Each probe refused doubles the wait before the next,
-     * up to PROBE_WAIT_MAX, so a server that stays at its limit sees one every PROBE_WAIT_MAX
-     * however long the run, and one that takes more again is found within that wait. */
+    /* The connections the server took at its last refusal (those that had answered, or all
+     * but the refused one of the limit then: connections opened with the refused one answer
+     * after it), or more it took since; 0 before the first. Raising the limit above them is a
+     * probe: a connection more, which a server still at its limit refuses. Each probe refused
+     * doubles the wait before the next, up to PROBE_WAIT_MAX, so a server that stays at its
+     * limit sees one every PROBE_WAIT_MAX however long the run, and one that takes more again
+     * is found within that wait. */
     atomic_int known;
     atomic_int probe_shift;       /* the next probe waits PROBE_WAIT_MIN << probe_shift */
     atomic_llong probe_not_before; /* loop_now() in microseconds */
@@ -80,6 +84,7 @@ struct loop_origin {
     struct origin_share *share;
     int active;        /* slots taken on this loop */
     bool using;        /* counted in share->users */
+    bool wanting;      /* counted in share->wanting; its open not in share->settled */
     int open;          /* counted connections this loop has open to it */
     int max;
     struct slot_waiter *head, *tail;
@@ -650,6 +655,8 @@ static void s_share_leave(const struct loop_origin *o)
         atomic_fetch_sub(&s->users, 1);
         atomic_fetch_sub(&s->users_max, o->max);
     }
+    if (o->wanting)
+        atomic_fetch_sub(&s->wanting, 1);
     pthread_mutex_lock(&s_shares_mu);
     if (--s->loops == 0) {
         struct origin_share **p = &s_shares;
@@ -662,21 +669,31 @@ static void s_share_leave(const struct loop_origin *o)
 }
 
 /* The slots this loop may use now: all of max_connections until the server refuses a
- * connection, then an equal share, among the loops sending to it, of the limit it showed
- * less the connections that loops not sending keep (until they close them). */
+ * connection, then what the other loops leave of the limit it showed. While other loops have
+ * senders waiting, at most an equal share among the loops that wait (this one counted) of
+ * what the loops with none waiting leave, rounded up: one connection more to the limit is
+ * one more for whichever loop takes it first, not one for each. Shares that follow demand: a
+ * thread that sends now and then (the listing, say) keeps its connection without making the
+ * others close theirs each time it sends and open them again after; a thread that needs more
+ * takes it from those above their share, not from one that has only a few. */
 static int s_bound(const struct loop_origin *o)
 {
-    int limit = atomic_load(&o->share->limit);
+    const struct origin_share *s = o->share;
+    int limit = atomic_load(&s->limit);
     if (limit == 0)
         return o->max;
-    int users = atomic_load(&o->share->users) + !o->using;
-    int kept = atomic_load(&o->share->idle_held) - (o->using ? 0 : o->open);
-    int share = (limit - kept) / users;
-    return share < 1 ? 1 : share > o->max ? o->max : share;
+    int bound = limit - (atomic_load(&s->open) - o->open);
+    int wanting = atomic_load(&s->wanting) + !o->wanting;
+    if (wanting > 1) {
+        int settled = atomic_load(&s->settled) - (o->wanting ? 0 : o->open);
+        int share = (limit - settled + wanting - 1) / wanting;
+        bound = share < bound ? share : bound;
+    }
+    return bound < 1 ? 1 : bound > o->max ? o->max : bound;
 }
 
 /* Counts the loop among the origin's users while it has slots taken or senders waiting, and
- * its connections among those kept idle while it has not. */
+ * among those wanting more while senders wait. */
 static void s_note_use(struct loop_origin *o)
 {
     bool using = o->active > 0 || o->head;
@@ -684,7 +701,12 @@ static void s_note_use(struct loop_origin *o)
         o->using = using;
         atomic_fetch_add(&o->share->users, using ? 1 : -1);
         atomic_fetch_add(&o->share->users_max, using ? o->max : -o->max);
-        atomic_fetch_add(&o->share->idle_held, using ? -o->open : o->open);
+    }
+    bool wanting = o->head != NULL;
+    if (wanting != o->wanting) {
+        o->wanting = wanting;
+        atomic_fetch_add(&o->share->wanting, wanting ? 1 : -1);
+        atomic_fetch_add(&o->share->settled, wanting ? -o->open : o->open);
     }
 }
 
@@ -693,8 +715,8 @@ static void s_count_connection(struct loop_origin *o, int n)
 {
     o->open += n;
     atomic_fetch_add(&o->share->open, n);
-    if (!o->using)
-        atomic_fetch_add(&o->share->idle_held, n);
+    if (!o->wanting)
+        atomic_fetch_add(&o->share->settled, n);
 }
 
 /* The origins' bounds together (max_connections before the first origin). */
@@ -895,7 +917,7 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
             taken = limit != 0 && limit < taken ? limit : taken;
         }
         atomic_store(&s->limit, taken);
-        atomic_store(&s->known, taken);
+        atomic_store(&s->known, limit_at_start - 1 > taken ? limit_at_start - 1 : taken);
         double wait = PROBE_WAIT_MIN;
         /* A probe refused (its first refusal: the others opened with it add nothing) waits
          * twice as long for the next. */
@@ -915,7 +937,9 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
         return true;
     }
     if (ok && busy && limit != 0 && limit < atomic_load(&s->users_max) &&
-        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit && s_probe_may_go(s, loop_now())) {
+        atomic_fetch_add(&s->busy_successes, 1) + 1 >= limit &&
+        (limit < known || s_probe_may_go(s, loop_now()))) {
+        /* Back up to what the server took needs no wait; a probe above it does. */
         atomic_store(&s->busy_successes, 0);
         /* The server took more than it had since the last refusal: probes need not wait. */
         int taken = atomic_load(&s->accepted);

@@ -93,9 +93,10 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
  * the slot is given back when the transfer ends. Connections are kept alive and reused, so an
  * origin never has more connections than slots. The bound adapts to the server: when it drops
  * or refuses a new connection while the process keeps others open to it (on any loop, busy or
- * idle), the process's limit for it falls to those connections, and each loop sending to it
- * gets an equal share; the limit climbs back by one after every `limit` requests that went
- * through while their loop used its whole share, up to max_connections per loop. */
+ * idle), the process's limit for it falls to those connections; each loop may use what the
+ * others do not hold of it, and no more than an equal share while others have senders waiting.
+ * The limit climbs back by one after every `limit` requests that went through while their loop
+ * used its whole bound, up to max_connections per loop. */
 
 /* The origin of url (created on first use); NULL when url has no scheme://host or memory runs
  * out. It lives as long as the loop. */
