@@ -55,7 +55,7 @@ struct origin_share {
     atomic_int settled;    /* connections open of the loops with none waiting */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
-                                * share, since the limit last changed */
+                                * bound, since the limit last changed */
     /* The connections the server took at its last refusal (those that had answered, or all
      * but the refused one of the limit then: connections opened with the refused one answer
      * after it), or more it took since; 0 before the first. Raising the limit above them is a
