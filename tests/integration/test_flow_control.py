@@ -230,11 +230,13 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     conns = emu.admin("GET", "/info")["connections"]
     check(conns["peak"] <= 64, f"the emulator's limit held: {conns}")
     # How many of the first burst the emulator takes and then drops, rather than leaves in its
-    # backlog until credreport closes them, is a matter of timing: 0 to 80 (the 144 opened
-    # before the first drop can be seen, less the 64 taken). After it, 2-27 refused in 8 runs,
-    # a probe now and then; with probes that never back off (one per 64 requests or so at the
-    # limit) an older binary had 66 and 70.
-    check(conns["dropped"] - conns["dropped_late"] <= 80, f"connections refused in the first burst: {conns}")
+    # backlog until credreport closes them, is a matter of timing: up to the 80 beyond 64 of
+    # the 144 opened before the first drop can be seen, and the connections of calls that took
+    # their slots before it (8-102 in the first second in 16 runs), bounded here by the 144 the
+    # run may open at once. After it, 2-33 refused in those runs, a probe now and then; with
+    # probes that never back off (one per 64 requests or so at the limit) an older binary had
+    # 66 and 70.
+    check(conns["dropped"] - conns["dropped_late"] <= 144, f"connections refused in the first burst: {conns}")
     check(conns["dropped_late"] <= 60, f"connections refused after the first burst: {conns}")
     check(conns["opened"] < 1000, f"connections opened: {conns}")
 
