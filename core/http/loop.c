@@ -907,15 +907,14 @@ static bool s_origin_transfer_ended(struct loop_origin *o, bool ok, bool refused
     o->active--;
     int limit = atomic_load(&s->limit);
     int known = atomic_load(&s->known);
-    if (refused && atomic_load(&s->open) > 0) {
+    int open = refused ? atomic_load(&s->open) : 0;
+    if (open > 0) {
         double now = loop_now();
         /* Before any connection has answered, those still open are the best guess: the
          * others refused with this one close as their refusals come in. */
         int taken = atomic_load(&s->accepted);
-        if (taken == 0) {
-            taken = atomic_load(&s->open);
-            taken = limit != 0 && limit < taken ? limit : taken;
-        }
+        if (taken == 0)
+            taken = limit != 0 && limit < open ? limit : open;
         atomic_store(&s->limit, taken);
         atomic_store(&s->known, limit_at_start - 1 > taken ? limit_at_start - 1 : taken);
         double wait = PROBE_WAIT_MIN;
