@@ -254,6 +254,12 @@ class Emulator {
           try { if (sock.resetAndDestroy && !sock.encrypted) sock.resetAndDestroy(); else sock.destroy(); } catch { sock.destroy(); }
           return undefined;
         }
+        if (fault.type === 'hang') {
+          // The connection stays open and silent until the client gives up on it.
+          entry.status = 0;
+          this.record(entry, started);
+          return undefined;
+        }
         if (fault.type === 'throttle') {
           const [s, c, m] = THROTTLE[service];
           throw new HttpError(s, c, m);

@@ -1,10 +1,10 @@
 'use strict';
 // Fault injection: latency, throttling (token bucket), random/deterministic errors, connection
-// resets, truncated, malformed and oversized bodies, empty Organizations pages, listings that
+// resets, requests never answered, truncated, malformed and oversized bodies, empty Organizations pages, listings that
 // never end, and a global clock skew.
 const { rng } = require('./util');
 
-const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'truncate', 'malformed', 'empty_page', 'endless_pages',
+const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'hang', 'truncate', 'malformed', 'empty_page', 'endless_pages',
   'oversized'];
 
 class Faults {

@@ -103,6 +103,25 @@ class FaultTest(EmuTestCase):
         self.emu.set_faults({"rules": [{"type": "reset", "service": "sts", "count": 1}]})
         self.assertEqual(self.emu.client("sts", attempts=3).get_caller_identity()["Account"], "111111111111")
 
+    def test_hang_answers_nothing_and_keeps_the_connection(self):
+        self.emu.set_faults({"rules": [{"type": "hang", "service": "sts", "count": 1}]})
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        from harness import MGMT
+        req = AWSRequest(method="POST", url=self.emu.endpoint + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        SigV4Auth(Credentials(*MGMT), "sts", "us-east-1").add_auth(req)
+        p = req.prepare()
+        conn = http.client.HTTPConnection("127.0.0.1", self.emu.port, timeout=1)
+        conn.request("POST", "/", body=p.body, headers=dict(p.headers))
+        with self.assertRaises(TimeoutError):
+            conn.getresponse()
+        conn.close()
+        (hung,) = self.emu.requests(action="GetCallerIdentity")
+        self.assertEqual((hung["fault"], hung["status"]), ("hang", 0))
+        self.assertEqual(self.emu.client("sts").get_caller_identity()["Account"], "111111111111")
+
     def test_truncated_body(self):
         self.emu.set_faults({"rules": [{"type": "truncate", "service": "sts", "count": 1}]})
         conn = http.client.HTTPConnection("127.0.0.1", self.emu.port, timeout=5)
