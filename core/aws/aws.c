@@ -866,6 +866,21 @@ static size_t s_max_body(const struct aws_request *r)
     return HTTP_MAX_BODY_DEFAULT;
 }
 
+/* How long a call's request may go unanswered while the endpoint answers those sent after
+ * it, before it is taken as lost and sent again (http_request.lost_after_ms). The services
+ * credreport itself calls answer within a second or two. Others may hold a call open on
+ * purpose (long polls, synchronous invocations): for those, only the stall limit applies. */
+#define LOST_AFTER_MS 5000
+
+static long s_lost_after_ms(const struct aws_request *r)
+{
+    static const char *const prompt[] = {"sts", "iam", "organizations", "s3", "sns"};
+    for (size_t i = 0; i < sizeof prompt / sizeof *prompt; i++)
+        if (strcmp(r->service.id, prompt[i]) == 0)
+            return LOST_AFTER_MS;
+    return 0;
+}
+
 static const char *s_body(const struct aws_request *r, size_t *len)
 {
     *len = r->body_ref ? r->body_ref_len : r->body.len;
@@ -930,6 +945,7 @@ static void s_send(void *arg)
         .body_len = body_len,
         .body_file = file,
         .max_body = s_max_body(&call->req),
+        .lost_after_ms = s_lost_after_ms(&call->req),
     };
     fail_code = "HttpError";
     if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)

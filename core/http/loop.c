@@ -87,6 +87,7 @@ struct loop_origin {
     bool wanting;      /* counted in share->wanting; its open not in share->settled */
     int open;          /* counted connections this loop has open to it */
     int max;
+    unsigned long answered; /* transfers of this loop whose answer has begun */
     struct slot_waiter *head, *tail;
     struct slot_waiter *ahead_tail; /* the last waiter asked ahead, NULL when none waits */
     size_t waiting;
@@ -102,6 +103,13 @@ struct transfer {
     curl_socket_t opened; /* the counted socket curl last opened for it; CURL_SOCKET_BAD: none */
     size_t max_body;
     bool too_many_headers;
+    bool answering;       /* its answer has begun */
+    long lost_after_ms;   /* the request's lost_after_ms */
+    unsigned long answered_ahead; /* the slot's answered count, plus the transfers in flight
+                                   * when it started: answers beyond it are to later requests */
+    double quiet_since;   /* loop_now() of its last sign of progress before any answer; 0:
+                           * not yet seen sent */
+    curl_off_t uploaded;  /* body bytes sent, as last seen */
     struct curl_slist *headers;
     struct http_file_body file; /* the body, when it comes from a file */
     size_t file_sent;
@@ -127,6 +135,7 @@ struct loop {
     int epfd;
     int wakefd;               /* eventfd: loop_wakeup() from other threads */
     double curl_due;          /* when curl wants its timeout handled; -1: not wanted */
+    double lost_check_due;    /* when to look for lost requests next (s_end_lost_transfers) */
     struct http_settings settings;
     char *ca_bundle;
     bool ca_from_env;         /* ca_bundle came from AWS_CA_BUNDLE */
@@ -444,6 +453,9 @@ static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     /* A new status line (redirect or 100-continue) starts a fresh header set. */
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        if (!t->answering && t->slot)
+            t->slot->answered++;
+        t->answering = true;
         headers_free(&t->resp.headers);
         return len;
     }
@@ -547,8 +559,12 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     t->arg = arg;
     t->loop = l;
     t->slot = req->slot;
-    if (t->slot)
+    if (t->slot) {
         t->limit_at_start = atomic_load(&t->slot->share->limit);
+        int ahead = t->slot->active - 1; /* the slot taken for this one is counted */
+        t->answered_ahead = t->slot->answered + (unsigned long)(ahead > 0 ? ahead : 0);
+    }
+    t->lost_after_ms = req->lost_after_ms;
     t->opened = CURL_SOCKET_BAD;
     t->max_body = req->max_body ? req->max_body : HTTP_MAX_BODY_DEFAULT;
     t->easy = l->n_idle ? l->idle[--l->n_idle] : s_easy_new(l);
@@ -1018,6 +1034,96 @@ static void s_explain_ca(const struct loop *l, char *error, size_t cap)
              "AWS_CA_BUNDLE or [aws] ca_bundle to its PEM file)", from, store);
 }
 
+/* Ends transfer t with curl's result rc: its slot and easy handle go back, then its callback
+ * runs and it is freed. */
+static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
+{
+    CURL *e = t->easy;
+    curl_multi_remove_handle(l->multi, e);
+    l->transfers--;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        l->in_flight = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (t->slot) {
+        if (rc == CURLE_OK)
+            s_note_answered(l, t);
+        t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(e, rc),
+                                                  t->limit_at_start);
+        s_fit_connection_cache(l);
+    }
+    if (rc == CURLE_FILESIZE_EXCEEDED ||
+        (rc == CURLE_WRITE_ERROR && (t->resp.too_large || t->too_many_headers))) {
+        /* A failed transfer (status 0), not a response cut short that reads as whole. */
+        t->resp.too_large = true;
+        t->resp.status = 0;
+        t->resp.transport_error = (int)rc;
+        buf_free_secret(&t->resp.body);
+        if (t->too_many_headers)
+            snprintf(t->resp.error, sizeof t->resp.error,
+                     "the response has more than %d headers", LOOP_MAX_HEADERS);
+        else
+            snprintf(t->resp.error, sizeof t->resp.error,
+                     "the response body is larger than %zu bytes, the limit for this "
+                     "request", t->max_body);
+    } else if (rc == CURLE_OK) {
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
+    } else {
+        t->resp.status = 0;
+        t->resp.transport_error = (int)rc;
+        t->resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        snprintf(t->resp.error, sizeof t->resp.error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+        if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+            t->resp.certificate_error = true;
+            s_explain_ca(l, t->resp.error, sizeof t->resp.error);
+        }
+    }
+    s_release_easy(l, e);
+    t->done(t->arg, &t->resp);
+    if (t->slot) {
+        s_dispatch(t->slot);
+        s_note_use(t->slot);
+    }
+    s_transfer_free(t);
+}
+
+/* A request a server lost (its process died holding it, or the network dropped it on a
+ * connection that stays open) would hold its connection until the stall limit, and at
+ * thousands of accounts enough of them would hold every connection. One that had no answer
+ * its lost_after_ms after it went out, while LOOP_LOST_OVERTAKEN requests sent after it to the
+ * same origin were answered, ends as timed out, to be sent again: a server slow for every
+ * request is waited for. */
+static void s_end_lost_transfers(struct loop *l, double now)
+{
+    for (struct transfer *t = l->in_flight, *next; t; t = next) {
+        next = t->next;
+        if (!t->lost_after_ms || t->answering || !t->slot)
+            continue;
+        long sent = 0;
+        curl_off_t uploaded = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
+        curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+        if (sent == 0)
+            continue; /* still connecting: the connect timeout's part */
+        if (t->quiet_since == 0 || uploaded != t->uploaded) {
+            /* Seen sent for the first time, or its body still going out. */
+            t->uploaded = uploaded;
+            t->quiet_since = now;
+            continue;
+        }
+        unsigned long answered = t->slot->answered;
+        double quiet = now - t->quiet_since;
+        if (quiet * 1000 < (double)t->lost_after_ms || answered < t->answered_ahead + LOOP_LOST_OVERTAKEN)
+            continue;
+        snprintf(t->errbuf, sizeof t->errbuf, "no answer %.0f s after the request was sent, while "
+                 "%lu requests sent after it were answered: taken as lost", quiet,
+                 answered - t->answered_ahead);
+        s_transfer_end(l, t, CURLE_OPERATION_TIMEDOUT);
+    }
+}
+
 static void s_finish_transfers(struct loop *l)
 {
     CURLMsg *m;
@@ -1026,57 +1132,9 @@ static void s_finish_transfers(struct loop *l)
         if (m->msg != CURLMSG_DONE)
             continue;
         struct transfer *t = NULL;
-        CURL *e = m->easy_handle;
         CURLcode rc = m->data.result;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&t);
-        curl_multi_remove_handle(l->multi, e);
-        l->transfers--;
-        if (t->prev)
-            t->prev->next = t->next;
-        else
-            l->in_flight = t->next;
-        if (t->next)
-            t->next->prev = t->prev;
-        if (t->slot) {
-            if (rc == CURLE_OK)
-                s_note_answered(l, t);
-            t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(e, rc),
-                                                      t->limit_at_start);
-            s_fit_connection_cache(l);
-        }
-        if (rc == CURLE_FILESIZE_EXCEEDED ||
-            (rc == CURLE_WRITE_ERROR && (t->resp.too_large || t->too_many_headers))) {
-            /* A failed transfer (status 0), not a response cut short that reads as whole. */
-            t->resp.too_large = true;
-            t->resp.status = 0;
-            t->resp.transport_error = (int)rc;
-            buf_free_secret(&t->resp.body);
-            if (t->too_many_headers)
-                snprintf(t->resp.error, sizeof t->resp.error,
-                         "the response has more than %d headers", LOOP_MAX_HEADERS);
-            else
-                snprintf(t->resp.error, sizeof t->resp.error,
-                         "the response body is larger than %zu bytes, the limit for this "
-                         "request", t->max_body);
-        } else if (rc == CURLE_OK) {
-            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->resp.status);
-        } else {
-            t->resp.status = 0;
-            t->resp.transport_error = (int)rc;
-            t->resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-            snprintf(t->resp.error, sizeof t->resp.error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
-            if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
-                t->resp.certificate_error = true;
-                s_explain_ca(l, t->resp.error, sizeof t->resp.error);
-            }
-        }
-        s_release_easy(l, e);
-        t->done(t->arg, &t->resp);
-        if (t->slot) {
-            s_dispatch(t->slot);
-            s_note_use(t->slot);
-        }
-        s_transfer_free(t);
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        s_transfer_end(l, t, rc);
     }
 }
 
@@ -1177,6 +1235,8 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     double due = l->n_timers ? l->heap[0]->due : -1;
     if (l->curl_due >= 0 && (due < 0 || l->curl_due < due))
         due = l->curl_due;
+    if (l->transfers && (due < 0 || l->lost_check_due < due))
+        due = l->lost_check_due;
     double watch_due = l->n_watches ? s_watches_due(l) : -1;
     if (watch_due >= 0 && (due < 0 || watch_due < due))
         due = watch_due;
@@ -1219,6 +1279,10 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     }
     s_finish_transfers(l);
     now = loop_now();
+    if (l->transfers && now >= l->lost_check_due) {
+        s_end_lost_transfers(l, now);
+        l->lost_check_due = now + 1.0;
+    }
     if (l->n_watches)
         s_watches_expire(l, now);
     s_watches_sweep(l);

@@ -507,3 +507,31 @@ def test_a_workflow_can_turn_preparing_off(ctx):
     check(_delivered(ctx) == set(active_ids(fx)), f"{len(_delivered(ctx))} delivered")
     assumed = _calls_per_account(emu.requests()["requests"], "AssumeRole")
     check(assumed and set(assumed.values()) == {1}, f"each role assumed once: {assumed}")
+
+
+def test_a_request_the_endpoint_never_answers_is_sent_again(ctx):
+    """One GenerateCredentialReport meets a server that takes it and never answers, on a
+    connection that stays open, while the endpoint answers every other call. Once it has had
+    no answer for 5 s while calls sent after it were answered, it is taken as lost and sent
+    again on another connection, well before the 30 s stall limit: the account is delivered on
+    its first try."""
+    path, fx = generate(ctx, accounts=40, seed=25, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=20, max_delay_ms=100)
+    target = active_ids(fx)[5]
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "hang", "service": "iam", "action": "GenerateCredentialReport", "account": target,
+         "count": 1},
+    ]})
+    proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
+    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
+    check(all(r["status"] == "delivered" and r["attempts"] == 1 for r in rows.values()),
+          f"{[r for r in rows.values() if r['status'] != 'delivered' or r['attempts'] != 1]}")
+    gens = [r for r in emu.requests()["requests"]
+            if r["action"] == "GenerateCredentialReport" and r["account"] == target]
+    check(len(gens) >= 2 and gens[0]["fault"] == "hang" and gens[1]["status"] == 200, f"{gens}")
+    lost = [line for line in proc.stderr.splitlines() if "taken as lost" in line]
+    check(len(lost) == 1 and "GenerateCredentialReport" in lost[0], proc.stderr[-3000:])
+    # The emulator's clock: the call went again after about 5 s, not after the stall limit.
+    gap = (datetime.fromisoformat(gens[1]["time"].replace("Z", "+00:00")) -
+           datetime.fromisoformat(gens[0]["time"].replace("Z", "+00:00"))).total_seconds()
+    check(4.5 <= gap < 20, f"sent again {gap:.1f} s later")
