@@ -52,6 +52,8 @@ struct origin_share {
     atomic_int open;       /* connections open to it, all loops together, idle ones too */
     atomic_int accepted;   /* those of them the server took: one has answered on each */
     atomic_int wanting;    /* loops with senders waiting for a slot */
+    atomic_ulong answered; /* transfers whose answer has begun, all loops together */
+    atomic_int unanswered; /* transfers in flight with no answer begun, all loops together */
     atomic_int settled;    /* connections open of the loops with none waiting */
     atomic_int limit;      /* 0: no limit seen; else the connections all loops may have */
     atomic_int busy_successes; /* requests that went through while their loop used its whole
@@ -87,7 +89,6 @@ struct loop_origin {
     bool wanting;      /* counted in share->wanting; its open not in share->settled */
     int open;          /* counted connections this loop has open to it */
     int max;
-    unsigned long answered; /* transfers of this loop whose answer has begun */
     struct slot_waiter *head, *tail;
     struct slot_waiter *ahead_tail; /* the last waiter asked ahead, NULL when none waits */
     size_t waiting;
@@ -105,8 +106,9 @@ struct transfer {
     bool too_many_headers;
     bool answering;       /* its answer has begun */
     long lost_after_ms;   /* the request's lost_after_ms */
-    unsigned long answered_ahead; /* the slot's answered count, plus the transfers in flight
-                                   * when it started: answers beyond it are to later requests */
+    unsigned long answered_ahead; /* the origin's answered count, plus its transfers with no
+                                   * answer yet, when it started: answers beyond it are to
+                                   * later requests */
     double quiet_since;   /* loop_now() of its last sign of progress before any answer; 0:
                            * not yet seen sent */
     curl_off_t uploaded;  /* body bytes sent, as last seen */
@@ -355,6 +357,8 @@ static void s_slist_free_secret(struct curl_slist *list)
 
 static void s_transfer_free(struct transfer *t)
 {
+    if (t->slot && !t->answering)
+        atomic_fetch_sub(&t->slot->share->unanswered, 1);
     s_slist_free_secret(t->headers);
     headers_free(&t->resp.headers);
     buf_free_secret(&t->resp.body); /* an AssumeRole answer holds a secret key and a token */
@@ -453,8 +457,10 @@ static size_t s_on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     /* A new status line (redirect or 100-continue) starts a fresh header set. */
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-        if (!t->answering && t->slot)
-            t->slot->answered++;
+        if (!t->answering && t->slot) {
+            atomic_fetch_sub(&t->slot->share->unanswered, 1);
+            atomic_fetch_add(&t->slot->share->answered, 1);
+        }
         t->answering = true;
         headers_free(&t->resp.headers);
         return len;
@@ -561,8 +567,9 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     t->slot = req->slot;
     if (t->slot) {
         t->limit_at_start = atomic_load(&t->slot->share->limit);
-        int ahead = t->slot->active - 1; /* the slot taken for this one is counted */
-        t->answered_ahead = t->slot->answered + (unsigned long)(ahead > 0 ? ahead : 0);
+        struct origin_share *share = t->slot->share;
+        int ahead = atomic_fetch_add(&share->unanswered, 1);
+        t->answered_ahead = atomic_load(&share->answered) + (unsigned long)(ahead > 0 ? ahead : 0);
     }
     t->lost_after_ms = req->lost_after_ms;
     t->opened = CURL_SOCKET_BAD;
@@ -1093,8 +1100,9 @@ static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
  * connection that stays open) would hold its connection until the stall limit, and at
  * thousands of accounts enough of them would hold every connection. One that had no answer
  * its lost_after_ms after it went out, while LOOP_LOST_OVERTAKEN requests sent after it to the
- * same origin were answered, ends as timed out, to be sent again: a server slow for every
- * request is waited for. */
+ * same origin (by any thread) were answered, ends as timed out, to be sent again: a server
+ * slow for every request is waited for. With fewer sent after it (the last requests of a
+ * run, a call alone), LOOP_LOST_ALONE times as long. */
 static void s_end_lost_transfers(struct loop *l, double now)
 {
     for (struct transfer *t = l->in_flight, *next; t; t = next) {
@@ -1113,13 +1121,17 @@ static void s_end_lost_transfers(struct loop *l, double now)
             t->quiet_since = now;
             continue;
         }
-        unsigned long answered = t->slot->answered;
-        double quiet = now - t->quiet_since;
-        if (quiet * 1000 < (double)t->lost_after_ms || answered < t->answered_ahead + LOOP_LOST_OVERTAKEN)
+        unsigned long answered = atomic_load(&t->slot->share->answered);
+        unsigned long later = answered > t->answered_ahead ? answered - t->answered_ahead : 0;
+        double quiet_ms = (now - t->quiet_since) * 1000;
+        if (quiet_ms < (double)t->lost_after_ms ||
+            (later < LOOP_LOST_OVERTAKEN && quiet_ms < LOOP_LOST_ALONE * (double)t->lost_after_ms))
             continue;
-        snprintf(t->errbuf, sizeof t->errbuf, "no answer %.0f s after the request was sent, while "
-                 "%lu requests sent after it were answered: taken as lost", quiet,
-                 answered - t->answered_ahead);
+        char others[64] = "";
+        if (later)
+            snprintf(others, sizeof others, ", while %lu sent after it were answered", later);
+        snprintf(t->errbuf, sizeof t->errbuf, "no answer %.0f s after the request was sent%s: "
+                 "taken as lost", quiet_ms / 1000, others);
         s_transfer_end(l, t, CURLE_OPERATION_TIMEDOUT);
     }
 }

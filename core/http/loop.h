@@ -43,10 +43,11 @@ struct http_request {
                                 * instead of the loop's settings */
     long lost_after_ms;        /* > 0: a request sent this long ago with no answer begun,
                                 * while LOOP_LOST_OVERTAKEN requests sent after it to the same
-                                * origin have been answered, is taken as lost: the transfer
-                                * ends timed out (its connection closed) instead of holding
-                                * the connection until the loop's stall limit. 0: only the
-                                * loop's limits apply (calls a server may hold, long polls) */
+                                * origin have been answered (or LOOP_LOST_ALONE times as long
+                                * with fewer), is taken as lost: the transfer ends timed out
+                                * (its connection closed) instead of holding the connection
+                                * until the loop's stall limit. 0: only the loop's limits
+                                * apply (calls a server may hold, long polls) */
     size_t max_body;           /* the largest response body accepted, in bytes; 0:
                                 * HTTP_MAX_BODY_DEFAULT. A larger one, announced by
                                 * Content-Length or as it arrives, is not read: the transfer
@@ -56,6 +57,8 @@ struct http_request {
 
 /* Answers to requests sent later that show a silent request lost, not a slow server. */
 #define LOOP_LOST_OVERTAKEN 8
+/* Without them, how many times lost_after_ms a request waits before it is taken as lost. */
+#define LOOP_LOST_ALONE 3
 
 /* AWS sends a dozen or two headers: an endless stream of them is cut off. */
 #define LOOP_MAX_HEADERS 200

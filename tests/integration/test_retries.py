@@ -1,4 +1,6 @@
 """Retries as the SDKs' standard mode, driven by the emulator's fault injection."""
+from datetime import datetime
+
 from awscalls import MGMT_KEYS, calls, j, q, s3
 from harness import check
 
@@ -36,6 +38,20 @@ def test_transient_errors_are_retried(ctx):
     check(put["ok"] and put["meta"]["attempts"] == 2, f"SlowDown retried: {put}")
     codes = [r["error_code"] for r in emu.requests()["requests"] if r["action"] == "ListRoots"]
     check("TooManyRequestsException" in codes, f"throttled with Organizations' own code: {codes}")
+
+
+def test_a_call_alone_that_is_never_answered_goes_again_before_the_stall_limit(ctx):
+    """The endpoint takes the call and never answers, and no other request goes to it to show
+    it answering: after three times the 5 s it would wait with such others, 15 s, the call is
+    taken as lost and sent again, before the 30 s stall limit."""
+    emu = ctx.emulator(faults={"rules": [dict(type="hang", service="sts", action="GetCallerIdentity", count=1)]})
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    (sts,) = calls(ctx, env, [q("sts", "GetCallerIdentity")])
+    check(sts["ok"] and sts["meta"]["attempts"] == 2, f"{sts}")
+    sent = [r for r in emu.requests()["requests"] if r["action"] == "GetCallerIdentity"]
+    check([(r["fault"], r["status"]) for r in sent] == [("hang", 0), (None, 200)], f"{sent}")
+    t0, t1 = (datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in sent)
+    check(14.5 <= (t1 - t0).total_seconds() < 25, f"sent again {(t1 - t0).total_seconds():.1f} s later")
 
 
 def test_a_body_sent_from_a_file_is_sent_whole_again_on_retry(ctx):
