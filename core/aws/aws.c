@@ -97,6 +97,7 @@ struct aws_call {
     const char *endpoint;         /* of the last attempt (owned by the loop), for errors */
     int attempts;
     int refusals;                 /* attempts the server refused at its connection limit */
+    int lost;                     /* attempts taken as lost (http_request.lost_after_ms) */
     char file_hash[65];           /* a file body's SHA-256 (hex), once read; "" before */
     int retry_cost;
     bool skew_retried;
@@ -869,15 +870,22 @@ static size_t s_max_body(const struct aws_request *r)
 /* How long a call's request may go unanswered while the endpoint answers those sent after
  * it, before it is taken as lost and sent again (http_request.lost_after_ms). The services
  * credreport itself calls answer within a second or two. Others may hold a call open on
- * purpose (long polls, synchronous invocations): for those, only the stall limit applies. */
+ * purpose (long polls, synchronous invocations): for those, only the stall limit applies.
+ * Each attempt of a call taken as lost makes the next wait three times as long: an
+ * operation slower than the rest (one slow service behind an endpoint shared with fast
+ * ones) costs its call an attempt, not every attempt. */
 #define LOST_AFTER_MS 5000
 
-static long s_lost_after_ms(const struct aws_request *r)
+static long s_lost_after_ms(const struct aws_call *call)
 {
     static const char *const prompt[] = {"sts", "iam", "organizations", "s3", "sns"};
     for (size_t i = 0; i < sizeof prompt / sizeof *prompt; i++)
-        if (strcmp(r->service.id, prompt[i]) == 0)
-            return LOST_AFTER_MS;
+        if (strcmp(call->req.service.id, prompt[i]) == 0) {
+            long ms = LOST_AFTER_MS;
+            for (int n = 0; n < call->lost && ms < 3600000; n++)
+                ms *= 3;
+            return ms;
+        }
     return 0;
 }
 
@@ -945,7 +953,7 @@ static void s_send(void *arg)
         .body_len = body_len,
         .body_file = file,
         .max_body = s_max_body(&call->req),
-        .lost_after_ms = s_lost_after_ms(&call->req),
+        .lost_after_ms = s_lost_after_ms(call),
     };
     fail_code = "HttpError";
     if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)
@@ -1105,6 +1113,7 @@ static void s_on_http(void *arg, struct http_response *resp)
         snprintf(res.error.code, sizeof res.error.code, "CertificateError");
         snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);
     } else if (resp->status == 0) {
+        call->lost += resp->lost;
         res.error.transport = resp->transport_error ? resp->transport_error : -1;
         res.error.timeout = resp->timed_out;
         snprintf(res.error.code, sizeof res.error.code, resp->timed_out ? "RequestTimeout" : "NetworkError");

@@ -1132,6 +1132,7 @@ static void s_end_lost_transfers(struct loop *l, double now)
             snprintf(others, sizeof others, ", while %lu sent after it were answered", later);
         snprintf(t->errbuf, sizeof t->errbuf, "no answer %.0f s after the request was sent%s: "
                  "taken as lost", quiet_ms / 1000, others);
+        t->resp.lost = true;
         s_transfer_end(l, t, CURLE_OPERATION_TIMEDOUT);
     }
 }

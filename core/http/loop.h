@@ -75,6 +75,7 @@ struct http_response {
                                 * LOOP_MAX_HEADERS: a failed transfer (status 0,
                                 * transport_error set, no body) */
     bool certificate_error;    /* the server's certificate could not be verified */
+    bool lost;                 /* timed out as lost (http_request.lost_after_ms) */
     bool refused;              /* a new connection the server dropped at once while the
                                 * process kept others open to it: it is at its connection limit
                                 * and did not process the request; the loops now keep fewer

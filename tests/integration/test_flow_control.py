@@ -536,3 +536,25 @@ def test_a_request_the_endpoint_never_answers_is_sent_again(ctx):
     gap = (datetime.fromisoformat(gens[1]["time"].replace("Z", "+00:00")) -
            datetime.fromisoformat(gens[0]["time"].replace("Z", "+00:00"))).total_seconds()
     check(4.5 <= gap < 12, f"sent again {gap:.1f} s later")
+
+
+def test_a_call_slower_than_the_rest_costs_one_attempt_not_the_account(ctx):
+    """Behind one endpoint, STS takes 7 s to answer AssumeRole into one account while every
+    other call is answered at once, and the other accounts keep checking on their reports
+    all along: the first attempt is taken as lost after 5 s, the next waits three times as
+    long, gets its answer, and the account is delivered on its first try. Waiting 5 s each
+    time would have failed the call, and the account with it."""
+    path, fx = generate(ctx, accounts=60, seed=26, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=12000, max_delay_ms=14000)
+    target = active_ids(fx)[5]
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "latency", "service": "sts", "action": "AssumeRole", "target_account": target, "ms": 7000},
+    ]})
+    proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
+    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
+    check(rows[target]["status"] == "delivered" and rows[target]["attempts"] == 1, f"{rows[target]}")
+    lost = [line for line in proc.stderr.splitlines() if "taken as lost" in line]
+    check(len(lost) == 1 and "AssumeRole" in lost[0], "\n".join(lost) or proc.stderr[-3000:])
+    assumed = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole" and
+               target in (r.get("params") or {}).get("RoleArn", "")]
+    check(len(assumed) == 2, f"{assumed}")
