@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -89,6 +90,9 @@ struct loop_origin {
     bool wanting;      /* counted in share->wanting; its open not in share->settled */
     int open;          /* counted connections this loop has open to it */
     int max;
+    double slowest;    /* the longest wait for an answer (s), seen at slowest_at; it counts
+                        * half when a minute old (s_slowest_answer) */
+    double slowest_at;
     struct slot_waiter *head, *tail;
     struct slot_waiter *ahead_tail; /* the last waiter asked ahead, NULL when none waits */
     size_t waiting;
@@ -1041,6 +1045,26 @@ static void s_explain_ca(const struct loop *l, char *error, size_t cap)
              "AWS_CA_BUNDLE or [aws] ca_bundle to its PEM file)", from, store);
 }
 
+/* The longest wait for an answer from o lately, in seconds: one seen a minute ago counts
+ * half. */
+static double s_slowest_answer(const struct loop_origin *o, double now)
+{
+    return o->slowest * exp2(-(now - o->slowest_at) / 60.0);
+}
+
+/* An answer began: the wait from the request going out to it, for s_slowest_answer. */
+static void s_note_wait(struct loop_origin *o, CURL *e)
+{
+    curl_off_t sent = 0, first = 0;
+    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &sent);
+    curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &first);
+    double wait = (double)(first - sent) / 1e6, now = loop_now();
+    if (wait > s_slowest_answer(o, now)) {
+        o->slowest = wait;
+        o->slowest_at = now;
+    }
+}
+
 /* Ends transfer t with curl's result rc: its slot and easy handle go back, then its callback
  * runs and it is freed. */
 static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
@@ -1057,6 +1081,8 @@ static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
     if (t->slot) {
         if (rc == CURLE_OK)
             s_note_answered(l, t);
+        if (t->answering)
+            s_note_wait(t->slot, e);
         t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(e, rc),
                                                   t->limit_at_start);
         s_fit_connection_cache(l);
@@ -1102,7 +1128,9 @@ static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
  * its lost_after_ms after it went out, while LOOP_LOST_OVERTAKEN requests sent after it to the
  * same origin (by any thread) were answered, ends as timed out, to be sent again: a server
  * slow for every request is waited for. With fewer sent after it (the last requests of a
- * run, a call alone), LOOP_LOST_ALONE times as long. */
+ * run, a call alone), LOOP_LOST_ALONE times as long. And never before LOOP_LOST_SLOWEST
+ * times the longest wait the origin's answers took lately: an endpoint whose answers take
+ * seconds, some more than others, is slow, not losing requests. */
 static void s_end_lost_transfers(struct loop *l, double now)
 {
     for (struct transfer *t = l->in_flight, *next; t; t = next) {
@@ -1123,15 +1151,17 @@ static void s_end_lost_transfers(struct loop *l, double now)
         }
         unsigned long answered = atomic_load(&t->slot->share->answered);
         unsigned long later = answered > t->answered_ahead ? answered - t->answered_ahead : 0;
-        double quiet_ms = (now - t->quiet_since) * 1000;
-        if (quiet_ms < (double)t->lost_after_ms ||
-            (later < LOOP_LOST_OVERTAKEN && quiet_ms < LOOP_LOST_ALONE * (double)t->lost_after_ms))
+        double quiet = now - t->quiet_since, after = (double)t->lost_after_ms / 1000;
+        double slowest = LOOP_LOST_SLOWEST * s_slowest_answer(t->slot, now);
+        if (slowest > after)
+            after = slowest;
+        if (quiet < after || (later < LOOP_LOST_OVERTAKEN && quiet < LOOP_LOST_ALONE * after))
             continue;
         char others[64] = "";
         if (later)
             snprintf(others, sizeof others, ", while %lu sent after it were answered", later);
         snprintf(t->errbuf, sizeof t->errbuf, "no answer %.0f s after the request was sent%s: "
-                 "taken as lost", quiet_ms / 1000, others);
+                 "taken as lost", quiet, others);
         t->resp.lost = true;
         s_transfer_end(l, t, CURLE_OPERATION_TIMEDOUT);
     }

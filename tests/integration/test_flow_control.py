@@ -558,3 +558,22 @@ def test_a_call_slower_than_the_rest_costs_one_attempt_not_the_account(ctx):
     assumed = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole" and
                target in (r.get("params") or {}).get("RoleArn", "")]
     check(len(assumed) == 2, f"{assumed}")
+
+
+def test_an_endpoint_slow_to_answer_loses_nothing(ctx):
+    """STS takes 2-7 s to answer each AssumeRole, some more than others. Calls still waiting
+    after 5 s while later ones were answered are not lost: the endpoint's answers took
+    seconds lately, so credreport waits three times the longest of them before it sends one
+    again, and no call is sent twice."""
+    path, fx = generate(ctx, accounts=40, seed=27, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=20, max_delay_ms=100)
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "latency", "service": "sts", "action": "AssumeRole", "min_ms": 2000, "max_ms": 7000},
+    ]})
+    proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
+    rows = _manifest(ctx)["accounts"]
+    check(all(r["status"] == "delivered" and r["attempts"] == 1 for r in rows), f"{rows}")
+    lost = [line for line in proc.stderr.splitlines() if "taken as lost" in line]
+    check(not lost, "\n".join(lost))
+    assumed = _calls_per_account(emu.requests()["requests"], "AssumeRole")
+    check(set(assumed.values()) == {1}, f"each role assumed once: {assumed}")
