@@ -509,6 +509,11 @@ def test_a_workflow_can_turn_preparing_off(ctx):
     check(assumed and set(assumed.values()) == {1}, f"each role assumed once: {assumed}")
 
 
+def _taken_as_lost(proc):
+    """The log lines of requests credreport gave up on as lost (debug level)."""
+    return [line for line in proc.stderr.splitlines() if "taken as lost" in line]
+
+
 def test_a_request_the_endpoint_never_answers_is_sent_again(ctx):
     """One GenerateCredentialReport meets a server that takes it and never answers, on a
     connection that stays open, while the endpoint answers every other call. Once it has had
@@ -529,12 +534,11 @@ def test_a_request_the_endpoint_never_answers_is_sent_again(ctx):
     gens = [r for r in emu.requests()["requests"]
             if r["action"] == "GenerateCredentialReport" and r["account"] == target]
     check(len(gens) >= 2 and gens[0]["fault"] == "hang" and gens[1]["status"] == 200, f"{gens}")
-    lost = [line for line in proc.stderr.splitlines() if "taken as lost" in line]
+    lost = _taken_as_lost(proc)
     check(len(lost) == 1 and "GenerateCredentialReport" in lost[0], proc.stderr[-3000:])
     # The emulator's clock: the call went again after about 5 s, not after the 15 s a call
     # alone waits, nor after the stall limit.
-    gap = (datetime.fromisoformat(gens[1]["time"].replace("Z", "+00:00")) -
-           datetime.fromisoformat(gens[0]["time"].replace("Z", "+00:00"))).total_seconds()
+    gap = _seconds(gens[1]["time"]) - _seconds(gens[0]["time"])
     check(4.5 <= gap < 12, f"sent again {gap:.1f} s later")
 
 
@@ -553,7 +557,7 @@ def test_a_call_slower_than_the_rest_costs_one_attempt_not_the_account(ctx):
     proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
     rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
     check(rows[target]["status"] == "delivered" and rows[target]["attempts"] == 1, f"{rows[target]}")
-    lost = [line for line in proc.stderr.splitlines() if "taken as lost" in line]
+    lost = _taken_as_lost(proc)
     check(len(lost) == 1 and "AssumeRole" in lost[0], "\n".join(lost) or proc.stderr[-3000:])
     assumed = [r for r in emu.requests()["requests"] if r["action"] == "AssumeRole" and
                target in (r.get("params") or {}).get("RoleArn", "")]
@@ -573,7 +577,7 @@ def test_an_endpoint_slow_to_answer_loses_nothing(ctx):
     proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
     rows = _manifest(ctx)["accounts"]
     check(all(r["status"] == "delivered" and r["attempts"] == 1 for r in rows), f"{rows}")
-    lost = [line for line in proc.stderr.splitlines() if "taken as lost" in line]
+    lost = _taken_as_lost(proc)
     check(not lost, "\n".join(lost))
     assumed = _calls_per_account(emu.requests()["requests"], "AssumeRole")
     check(set(assumed.values()) == {1}, f"each role assumed once: {assumed}")
