@@ -1129,5 +1129,12 @@ static void s_on_http(void *arg, struct http_response *resp)
     if (s_retry(call, resp, &res.error, kind, overtaken))
         return;
     res.retryable = kind != RETRY_NONE;
+    /* An error the service meant (ReportInProgress, AccessDenied) shows it healthy, as a
+     * success does: the quota gets back what the call's retries took. The SDKs give back on
+     * 2xx only, but most answers to credreport's polls are such errors; without this, 1 in 10
+     * requests failing at random drained the quota in a few seconds of polling, and calls
+     * then failed at their first error, each costing its account a second try. */
+    if (kind == RETRY_NONE && resp->status != 0 && !resp->too_large)
+        retry_quota_release(&ctx->shared->quota, call->retry_cost);
     s_call_finish(call, &res);
 }

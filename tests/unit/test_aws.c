@@ -544,6 +544,19 @@ static void test_retry(void)
     CHECK(l.n == 3, "three requests on the wire (%d)", l.n);
     CHECK(atomic_load(&e.shared.quota.tokens) == RETRY_QUOTA_CAPACITY - 2 * RETRY_COST,
           "a failure keeps what its retries took (%d)", atomic_load(&e.shared.quota.tokens));
+    /* An error the service meant, after a 500: the service is healthy, as after a success. */
+    emu_reset("[{\"type\": \"fail\", \"service\": \"sts\", \"count\": 1, \"status\": 500},"
+              " {\"type\": \"fail\", \"service\": \"sts\", \"count\": 2, \"status\": 400,"
+              " \"code\": \"ValidationError\"}]");
+    call_sts(e.mgmt, &o);
+    CHECK(!o.ok && o.attempts == 2 && !o.retryable, "500 then 400: ok %d, attempts %d, retryable %d",
+          o.ok, o.attempts, o.retryable);
+    CHECK(atomic_load(&e.shared.quota.tokens) == RETRY_QUOTA_CAPACITY - 2 * RETRY_COST,
+          "the retry's cost came back (%d)", atomic_load(&e.shared.quota.tokens));
+    call_sts(e.mgmt, &o);
+    CHECK(!o.ok && o.attempts == 1, "400 at once: attempts %d", o.attempts);
+    CHECK(atomic_load(&e.shared.quota.tokens) == RETRY_QUOTA_CAPACITY - 2 * RETRY_COST + 1,
+          "one token back, as for a success without retries (%d)", atomic_load(&e.shared.quota.tokens));
     env_free(&e);
 
     /* A quota that pays for one retry: the second retry is not made, though attempts are left. */
