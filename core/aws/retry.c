@@ -96,7 +96,7 @@ enum retry_kind retry_classify(const struct aws_error *e)
 
 void retry_config_default(struct retry_config *c)
 {
-    c->max_attempts = 3;
+    c->max_attempts = 5;
     c->base_delay = 0.1;
     c->throttle_base_delay = 0.5;
     c->max_backoff = 20.0;

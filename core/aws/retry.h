@@ -33,7 +33,7 @@ enum retry_kind retry_classify(const struct aws_error *e);
 void aws_error_clean_code(struct aws_error *e);
 
 struct retry_config {
-    int max_attempts;           /* attempts in all, first included; default 3 */
+    int max_attempts;           /* attempts in all, first included; default 5 */
     double base_delay;          /* seconds; default 0.1 (JS SDK) */
     double throttle_base_delay; /* seconds, when throttled; default 0.5 */
     double max_backoff;         /* seconds; default 20 */

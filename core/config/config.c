@@ -780,7 +780,7 @@ static const struct s_spec s_schema[] = {
      "a readable PEM file of CA certificates", F_PATH},
     {"aws", "connect_timeout", CFG_NUMBER, "10", 0, 3600, NULL, NULL, S_SECONDS, F_MIN_EXCL},
     {"aws", "request_timeout", CFG_NUMBER, "120", 0, 86400, NULL, NULL, S_SECONDS, F_MIN_EXCL},
-    {"aws", "max_attempts", CFG_INT, "3", 1, 20, NULL, NULL, NULL, 0},
+    {"aws", "max_attempts", CFG_INT, "5", 1, 20, NULL, NULL, NULL, 0},
     {"aws", "max_connections", CFG_INT, "144", 1, 4096, NULL, NULL, NULL, 0},
     {"aws", "max_pages", CFG_INT, "10000", 1, 10000000, NULL, NULL, NULL, 0},
 

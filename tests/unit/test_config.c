@@ -167,7 +167,7 @@ static void test_defaults(void)
     CHECK_STR(config_str(&c, "aws", "region"), "", "region");
     CHECK(config_num(&c, "aws", "connect_timeout") == 10, "connect_timeout");
     CHECK(config_num(&c, "aws", "request_timeout") == 120, "request_timeout");
-    CHECK(config_int(&c, "aws", "max_attempts") == 3, "max_attempts");
+    CHECK(config_int(&c, "aws", "max_attempts") == 5, "max_attempts");
     CHECK_STR(config_str(&c, "accounts", "states"), "ACTIVE", "states");
     CHECK_STR(config_str(&c, "accounts", "role_name"), "OrganizationAccountAccessRole", "role");
     CHECK_STR(config_str(&c, "accounts", "session_name"), "credreport", "session");

@@ -185,7 +185,7 @@ static void test_delay(void)
 {
     struct retry_config c;
     retry_config_default(&c);
-    CHECK(c.max_attempts == 3, "max_attempts %d", c.max_attempts);
+    CHECK(c.max_attempts == 5, "max_attempts %d", c.max_attempts);
     CHECK(near(c.base_delay, 0.1), "base %g", c.base_delay);
     CHECK(near(c.throttle_base_delay, 0.5), "throttle base %g", c.throttle_base_delay);
     CHECK(near(c.max_backoff, 20.0), "max backoff %g", c.max_backoff);
