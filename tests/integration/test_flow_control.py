@@ -324,6 +324,29 @@ def test_an_account_that_meets_a_storm_is_delivered_on_its_second_try(ctx):
     check("will try the account again" in proc.stderr, proc.stderr[-2000:])
 
 
+def test_polls_among_random_server_errors_leave_the_calls_their_retries(ctx):
+    """One request in ten fails at random, and most answers are "not ready yet" to polls. Each
+    call still gets its attempts (eight here, so that running out of them is as good as
+    impossible): no account needs a second try. When only successes refilled the retry
+    quota, the polls drained it within seconds and calls failed at their first error."""
+    path, fx = generate(ctx, accounts=300, seed=25, depth=2, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=4000, max_delay_ms=5000)
+    emu = ctx.emulator(path, faults={"seed": 25, "rules": [
+        {"type": "error", "service": "*", "probability": 0.1, "status": 500, "code": "InternalError"},
+    ]}, extra=["--log-limit", "20000"])
+    proc = _run(ctx, emu, fx, "[report]\nretry_limit = 60\nwait_interval = 0.2\nwait_growth = 1\n"
+                "[aws]\nmax_attempts = 8\n[run]\naccount_retry_delay = 1\n"
+                "[output]\ndestination = s3://credreport-reports/noisy\n", status=0)
+    n = len(active_ids(fx))
+    check(f"{n} account(s) in scope, {n} delivered, 0 failed" in proc.stdout, proc.stdout[-2000:])
+    again = [line for line in proc.stderr.splitlines() if "will try the account again" in line]
+    check(not again, f"{len(again)} accounts needed another try: {again[:3]}")
+    log = emu.requests()["requests"]
+    polls = [r for r in log if r["error_code"] == "ReportInProgress"]
+    errors = [r for r in log if r["fault"] == "error"]
+    check(len(polls) > 4000 and len(errors) > 500, f"{len(polls)} polls not ready, {len(errors)} errors")
+
+
 def test_a_filter_that_raises_fails_only_its_account(ctx):
     path, fx = generate(ctx, accounts=12, seed=24, depth=2, suspended=0, pending_closure=0, closed=0,
                         role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=50)
