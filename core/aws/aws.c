@@ -43,6 +43,10 @@ struct ctx_http {
  * (each lowers the limit the process keeps to it); after them it backs off: from 50 ms,
  * doubling, up to 1 s. */
 #define S_PROMPT_REFUSALS 4
+/* Attempts of a call that may end in a timeout. Each may take the stall limit (30 s): an
+ * endpoint that takes requests and answers none fails the preflight after about 80 s, not
+ * after max_attempts of them. Errors answered at once get every attempt. */
+#define S_MAX_TIMEOUTS 3
 static const struct retry_config s_refusal_backoff = {.base_delay = 0.05, .max_backoff = 1.0};
 
 struct aws_ctx {
@@ -98,6 +102,7 @@ struct aws_call {
     int attempts;
     int refusals;                 /* attempts the server refused at its connection limit */
     int lost;                     /* attempts taken as lost (http_request.lost_after_ms) */
+    int timeouts;                 /* attempts that timed out, lost ones included */
     char file_hash[65];           /* a file body's SHA-256 (hex), once read; "" before */
     int retry_cost;
     bool skew_retried;
@@ -1058,6 +1063,8 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     if (kind == RETRY_NONE || kind == RETRY_SKEW)
         return false;
     if (call->attempts >= ctx->settings.retry.max_attempts)
+        return false;
+    if (e->timeout && ++call->timeouts >= S_MAX_TIMEOUTS)
         return false;
     int cost = retry_quota_acquire(&ctx->shared->quota, e->timeout);
     if (!cost)

@@ -54,6 +54,21 @@ def test_a_call_alone_that_is_never_answered_goes_again_before_the_stall_limit(c
     check(14.5 <= (t1 - t0).total_seconds() < 25, f"sent again {(t1 - t0).total_seconds():.1f} s later")
 
 
+def test_a_call_whose_attempts_all_time_out_gives_up_after_three(ctx):
+    """An endpoint that takes every request and answers none: each attempt can take the
+    stall limit, so a call gives up after 3 attempts that timed out, though [aws]
+    max_attempts allows 5 (4 s a request here, to keep the test short)."""
+    emu = ctx.emulator(faults={"rules": [dict(type="hang", service="sts", action="GetCallerIdentity")]})
+    cfg = ctx.tmp / "config.ini"
+    cfg.write_text("[aws]\nconnect_timeout = 2\nrequest_timeout = 4\n")
+    env = dict(ctx.aws_env(emu, **MGMT_KEYS), CREDREPORT_CONFIG=str(cfg))
+    (sts,) = calls(ctx, env, [q("sts", "GetCallerIdentity")])
+    check(not sts["ok"] and sts["error"]["code"] == "RequestTimeout" and sts["error"]["attempts"] == 3,
+          f"{sts}")
+    sent = [r for r in emu.requests()["requests"] if r["action"] == "GetCallerIdentity"]
+    check(len(sent) == 3, f"3 requests, the emulator saw {len(sent)}")
+
+
 def test_a_body_sent_from_a_file_is_sent_whole_again_on_retry(ctx):
     """An upload read from a file as it goes out (the findings file): after a 503, and after
     a connection reset, the next attempt sends it again from its start, signed with its hash."""
