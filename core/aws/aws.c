@@ -43,11 +43,11 @@ struct ctx_http {
  * (each lowers the limit the process keeps to it); after them it backs off: from 50 ms,
  * doubling, up to 1 s. */
 #define S_PROMPT_REFUSALS 4
+static const struct retry_config s_refusal_backoff = {.base_delay = 0.05, .max_backoff = 1.0};
 /* Attempts of a call that may end in a timeout. Each may take the stall limit (30 s): an
  * endpoint that takes requests and answers none fails the preflight after about 80 s, not
  * after max_attempts of them. Errors answered at once get every attempt. */
 #define S_MAX_TIMEOUTS 3
-static const struct retry_config s_refusal_backoff = {.base_delay = 0.05, .max_backoff = 1.0};
 
 struct aws_ctx {
     struct loop *loop;
