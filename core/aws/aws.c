@@ -1064,7 +1064,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
         return false;
     if (call->attempts >= ctx->settings.retry.max_attempts)
         return false;
-    if (e->timeout && ++call->timeouts >= S_MAX_TIMEOUTS)
+    if (e->timeout && call->timeouts >= S_MAX_TIMEOUTS)
         return false;
     int cost = retry_quota_acquire(&ctx->shared->quota, e->timeout);
     if (!cost)
@@ -1121,6 +1121,7 @@ static void s_on_http(void *arg, struct http_response *resp)
         snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);
     } else if (resp->status == 0) {
         call->lost += resp->lost;
+        call->timeouts += resp->timed_out;
         res.error.transport = resp->transport_error ? resp->transport_error : -1;
         res.error.timeout = resp->timed_out;
         snprintf(res.error.code, sizeof res.error.code, resp->timed_out ? "RequestTimeout" : "NetworkError");
