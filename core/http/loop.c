@@ -82,6 +82,11 @@ static int s_bound(const struct loop_origin *o);
 static long s_cache_size(const struct loop *l);
 static void s_count_connection(struct loop_origin *o, int n);
 
+/* Answers' waits kept per origin and loop, for s_usual_wait. */
+#define S_WAITS 32
+/* ... kept this long (s). */
+#define S_WAITS_AGE 120.0
+
 struct loop_origin {
     struct loop_origin *next;
     struct origin_share *share;
@@ -90,9 +95,10 @@ struct loop_origin {
     bool wanting;      /* counted in share->wanting; its open not in share->settled */
     int open;          /* counted connections this loop has open to it */
     int max;
-    double slowest;    /* the longest wait for an answer (s), seen at slowest_at; it counts
-                        * half when a minute old (s_slowest_answer) */
-    double slowest_at;
+    struct {
+        double wait, at; /* from the request going out to its answer (s), and when it came */
+    } waits[S_WAITS];  /* the latest answers' (s_usual_wait) */
+    int next_wait;     /* where the next one goes */
     struct slot_waiter *head, *tail;
     struct slot_waiter *ahead_tail; /* the last waiter asked ahead, NULL when none waits */
     size_t waiting;
@@ -113,6 +119,8 @@ struct transfer {
     unsigned long answered_ahead; /* the origin's answered count, plus its transfers with no
                                    * answer yet, when it started: answers beyond it are to
                                    * later requests */
+    bool origin_known;    /* the origin had answered LOOP_LOST_OVERTAKEN requests when it
+                           * started */
     double quiet_since;   /* loop_now() of its last sign of progress before any answer; 0:
                            * not yet seen sent */
     curl_off_t uploaded;  /* body bytes sent, as last seen */
@@ -573,7 +581,9 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
         t->limit_at_start = atomic_load(&t->slot->share->limit);
         struct origin_share *share = t->slot->share;
         int ahead = atomic_fetch_add(&share->unanswered, 1);
-        t->answered_ahead = atomic_load(&share->answered) + (unsigned long)(ahead > 0 ? ahead : 0);
+        unsigned long answered = atomic_load(&share->answered);
+        t->answered_ahead = answered + (unsigned long)(ahead > 0 ? ahead : 0);
+        t->origin_known = answered >= LOOP_LOST_OVERTAKEN;
     }
     t->lost_after_ms = req->lost_after_ms;
     t->opened = CURL_SOCKET_BAD;
@@ -1045,24 +1055,33 @@ static void s_explain_ca(const struct loop *l, char *error, size_t cap)
              "AWS_CA_BUNDLE or [aws] ca_bundle to its PEM file)", from, store);
 }
 
-/* The longest wait for an answer from o lately, in seconds: one seen a minute ago counts
- * half. */
-static double s_slowest_answer(const struct loop_origin *o, double now)
+/* The longest wait for an answer from o lately, in seconds, the slowest 1 in 8 left out:
+ * one answer in a hundred that takes seconds is an outlier, better sent again than waited
+ * for; most answers taking seconds are a slow endpoint. */
+static double s_usual_wait(const struct loop_origin *o, double now)
 {
-    return o->slowest * exp2(-(now - o->slowest_at) / 60.0);
+    double waits[S_WAITS];
+    int n = 0;
+    for (int i = 0; i < S_WAITS; i++) {
+        if (o->waits[i].at <= 0 || now - o->waits[i].at > S_WAITS_AGE)
+            continue;
+        int j = n++; /* sorted, longest first */
+        for (; j > 0 && waits[j - 1] < o->waits[i].wait; j--)
+            waits[j] = waits[j - 1];
+        waits[j] = o->waits[i].wait;
+    }
+    return n ? waits[n / 8] : 0;
 }
 
-/* An answer began: the wait from the request going out to it, for s_slowest_answer. */
+/* An answer began: the wait from the request going out to it, for s_usual_wait. */
 static void s_note_wait(struct loop_origin *o, CURL *e)
 {
     curl_off_t sent = 0, first = 0;
     curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &sent);
     curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &first);
-    double wait = (double)(first - sent) / 1e6, now = loop_now();
-    if (wait > s_slowest_answer(o, now)) {
-        o->slowest = wait;
-        o->slowest_at = now;
-    }
+    o->waits[o->next_wait].wait = (double)(first - sent) / 1e6;
+    o->waits[o->next_wait].at = loop_now();
+    o->next_wait = (o->next_wait + 1) % S_WAITS;
 }
 
 /* Ends transfer t with curl's result rc: its slot and easy handle go back, then its callback
@@ -1127,10 +1146,11 @@ static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
  * thousands of accounts enough of them would hold every connection. One that had no answer
  * its lost_after_ms after it went out, while LOOP_LOST_OVERTAKEN requests sent after it to the
  * same origin (by any thread) were answered, ends as timed out, to be sent again: a server
- * slow for every request is waited for. With fewer sent after it (the last requests of a
- * run, a call alone), LOOP_LOST_ALONE times as long. And never before LOOP_LOST_SLOWEST
- * times the longest wait the origin's answers took lately: an endpoint whose answers take
- * seconds, some more than others, is slow, not losing requests. */
+ * slow for every request is waited for. With fewer answered after it, LOOP_LOST_ALONE times
+ * as long, unless few others are in flight (the last requests of a run, a call alone) on an
+ * origin known to answer. And never before LOOP_LOST_SLOWEST times the longest wait the
+ * origin's answers took lately, outliers aside: an endpoint whose answers take seconds, some
+ * more than others, is slow, not losing requests. */
 static void s_end_lost_transfers(struct loop *l, double now)
 {
     for (struct transfer *t = l->in_flight, *next; t; t = next) {
@@ -1152,10 +1172,17 @@ static void s_end_lost_transfers(struct loop *l, double now)
         unsigned long answered = atomic_load(&t->slot->share->answered);
         unsigned long later = answered > t->answered_ahead ? answered - t->answered_ahead : 0;
         double quiet = now - t->quiet_since, after = (double)t->lost_after_ms / 1000;
-        double slowest = LOOP_LOST_SLOWEST * s_slowest_answer(t->slot, now);
-        if (slowest > after)
-            after = slowest;
-        if (quiet < after || (later < LOOP_LOST_OVERTAKEN && quiet < LOOP_LOST_ALONE * after))
+        if (quiet < after)
+            continue;
+        double usual = LOOP_LOST_SLOWEST * s_usual_wait(t->slot, now);
+        if (usual > after)
+            after = usual;
+        /* Others in flight and unanswered too are a server that paused, not one that lost a
+         * request; and an origin not yet seen answering may be slow for every request. */
+        bool compared = later >= LOOP_LOST_OVERTAKEN ||
+                        (t->origin_known &&
+                         atomic_load(&t->slot->share->unanswered) <= LOOP_LOST_OVERTAKEN);
+        if (quiet < after || (!compared && quiet < LOOP_LOST_ALONE * after))
             continue;
         char others[64] = "";
         if (later)

@@ -44,10 +44,12 @@ struct http_request {
     long lost_after_ms;        /* > 0: a request sent this long ago with no answer begun,
                                 * while LOOP_LOST_OVERTAKEN requests sent after it to the same
                                 * origin have been answered (or LOOP_LOST_ALONE times as long
-                                * with fewer; at least LOOP_LOST_SLOWEST times the longest
-                                * wait for an answer lately), is taken as lost: the transfer
-                                * ends timed out (its connection closed) instead of holding
-                                * the connection until the loop's stall limit. 0: only the
+                                * with fewer, unless the origin had answered that many before
+                                * and few others are in flight; at least LOOP_LOST_SLOWEST
+                                * times the longest wait for an answer lately, the slowest
+                                * few left out), is taken as lost: the transfer ends timed
+                                * out (its connection closed) instead of holding the
+                                * connection until the loop's stall limit. 0: only the
                                 * loop's limits apply (calls a server may hold, long polls) */
     size_t max_body;           /* the largest response body accepted, in bytes; 0:
                                 * HTTP_MAX_BODY_DEFAULT. A larger one, announced by
@@ -58,10 +60,11 @@ struct http_request {
 
 /* Answers to requests sent later that show a silent request lost, not a slow server. */
 #define LOOP_LOST_OVERTAKEN 8
-/* Without them, how many times lost_after_ms a request waits before it is taken as lost. */
+/* Without them (and when others wait too, or nothing is known of the origin yet), how many
+ * times lost_after_ms a request waits before it is taken as lost. */
 #define LOOP_LOST_ALONE 3
 /* A request is not taken as lost before this many times the longest wait the origin's
- * answers took lately, whatever lost_after_ms says. */
+ * answers took lately (the slowest 1 in 8 left out), whatever lost_after_ms says. */
 #define LOOP_LOST_SLOWEST 3
 
 /* AWS sends a dozen or two headers: an endless stream of them is cut off. */
