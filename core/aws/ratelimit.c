@@ -22,6 +22,25 @@
 #define SHARE_WEIGHT 0.02
 #define THROTTLE_SHARE 0.1
 
+/* Throttling caused by the rate sent falls as the rate does (cut by BETA, a rate 30% too
+ * high is throttled no more), while a service that throttles at random (an overloaded
+ * fleet, a fault) throttles as often whatever the rate: cutting for it again and again
+ * brought the rate down to a few requests per second (1,000 accounts, a tenth of every
+ * answer throttled: 8 s became 27-42 s). So a cut made while fewer than NOISE_MAX of the last
+ * TRIAL_ANSWERS answers were throttled holds the rate for the next TRIAL_ANSWERS (or as
+ * long as the cubic curve would take to climb back), and is judged by them: throttled
+ * closer to as often as before than to what the lower rate predicts, and less than
+ * NOISE_MAX, they undo it, and their share is taken as noise, which cuts must then exceed by
+ * NOISE_MARGIN (the noise counting half after NOISE_HALF_LIFE seconds). A cut with fewer
+ * than TRIAL_MIN_ANSWERS to judge by (a low rate), or whose prediction is within DISTINCT of
+ * the share before, cannot be judged, and is kept. */
+#define NOISE_MAX 0.4
+#define DISTINCT 0.1
+#define TRIAL_ANSWERS 40
+#define TRIAL_MIN_ANSWERS 10
+#define NOISE_MARGIN 0.1
+#define NOISE_HALF_LIFE 60.0
+
 /* A request is promised a token at most this far ahead; later ones ask again after this long,
  * so that a rate that climbs back is used at once instead of by promises made when it was
  * low, and so the debt stays bounded whatever the number of waiting requests. */
@@ -79,6 +98,46 @@ static double s_cubic_zero(double w_max)
     return cbrt(w_max * (1.0 - BETA) / SCALE_CONSTANT);
 }
 
+/* The share of throttled answers that cuts the rate. */
+static double s_cut_share(const struct rate_limiter *r, double now)
+{
+    double noise = r->noise * exp2(-(now - r->noise_at) / NOISE_HALF_LIFE);
+    return fmax(THROTTLE_SHARE, noise + NOISE_MARGIN);
+}
+
+/* Counts an answer to a request paced after the cut on trial; ends the trial once it has
+ * enough of them, undoing the cut if they were throttled as often as before it. */
+static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
+{
+    if (r->trial.answers++ == 0)
+        r->trial.since = now;
+    r->trial.throttled += throttled;
+    if (r->trial.answers < TRIAL_ANSWERS && now - r->last_throttle < r->k)
+        return;
+    r->trial.on = false;
+    double share = (double)r->trial.throttled / r->trial.answers;
+    /* The rate accepted before the cut, as a share of the rate sent since. */
+    double sent = (r->trial.answers - 1) / fmax(now - r->trial.since, 1e-3);
+    double predicted = fmax(0, 1 - (1 - r->trial.share) * r->trial.rate / sent);
+    if (r->trial.answers < TRIAL_MIN_ANSWERS || share < (r->trial.share + predicted) / 2 ||
+        r->trial.share - predicted < DISTINCT || share >= NOISE_MAX) {
+        r->k += now - r->last_throttle; /* the climb back starts now, from the cut rate */
+        return;
+    }
+    r->enabled = r->trial.enabled;
+    if (r->tokens < 0) /* a debt is kept in seconds, as at a cut */
+        r->tokens *= r->trial.fill_rate / r->fill_rate;
+    r->fill_rate = r->trial.fill_rate;
+    r->capacity = r->trial.capacity;
+    r->w_max = r->trial.w_max;
+    r->k = r->trial.k;
+    r->last_throttle = r->trial.last_throttle;
+    if (r->tokens > r->capacity)
+        r->tokens = r->capacity;
+    r->noise = fmax(share, r->noise * exp2(-(now - r->noise_at) / NOISE_HALF_LIFE));
+    r->noise_at = now;
+}
+
 bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at, double now)
 {
     pthread_mutex_lock(&r->mu);
@@ -95,7 +154,15 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
         return true;
     }
     r->throttled_share += SHARE_WEIGHT * ((throttled ? 1.0 : 0.0) - r->throttled_share);
-    bool cut = throttled && r->throttled_share >= THROTTLE_SHARE;
+    r->recent = r->recent << 1 | throttled;
+    if (r->recent_n < TRIAL_ANSWERS)
+        r->recent_n++;
+    double recent = (double)__builtin_popcountll(r->recent & ((1ULL << TRIAL_ANSWERS) - 1)) /
+                    r->recent_n;
+    if (r->trial.on && paced_at >= r->last_throttle)
+        s_judge_trial(r, throttled, now);
+    bool cut = throttled && r->throttled_share >= s_cut_share(r, now) &&
+               (!r->trial.on || recent >= NOISE_MAX);
     if (!cut && !r->enabled) {
         pthread_mutex_unlock(&r->mu);
         return false;
@@ -105,12 +172,26 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
     double sending = fmax(r->measured_rate, r->bucket_count / BUCKET_SECONDS);
     double rate;
     if (cut) {
+        r->trial.on = recent < NOISE_MAX;
+        if (r->trial.on) {
+            r->trial.share = recent;
+            r->trial.rate = sending;
+            r->trial.answers = r->trial.throttled = 0;
+            r->trial.enabled = r->enabled;
+            r->trial.fill_rate = r->fill_rate;
+            r->trial.capacity = r->capacity;
+            r->trial.w_max = r->w_max;
+            r->trial.k = r->k;
+            r->trial.last_throttle = r->last_throttle;
+        }
         double base = r->enabled ? fmin(sending, r->fill_rate) : sending;
         r->w_max = base;
         r->k = s_cubic_zero(base);
         r->last_throttle = now;
         r->enabled = true;
         rate = base * BETA;
+    } else if (r->trial.on) {
+        rate = r->w_max * BETA; /* held while the cut is on trial */
     } else {
         double dt = now - r->last_throttle - r->k;
         rate = SCALE_CONSTANT * dt * dt * dt + r->w_max;

@@ -1,9 +1,10 @@
 /* Client-side rate limiting, as the AWS SDKs' "adaptive" retry mode does it: a token bucket
  * per service and operation that is off until the service first throttles, then sends at a
- * rate that falls by a factor (beta) on every throttling error and climbs back on a cubic
- * curve (CUBIC congestion control) while requests succeed, never above twice the rate
- * actually measured. Time is an input (seconds on any monotonic clock), so tests need no
- * sleeping.
+ * rate that falls by a factor (beta) on throttling errors and climbs back on a cubic curve
+ * (CUBIC congestion control) while requests succeed, never above twice the rate actually
+ * measured. Unlike the SDKs', a cut is undone when the answers after it show the throttling
+ * is not caused by the rate (ratelimit.c). Time is an input (seconds on any monotonic
+ * clock), so tests need no sleeping.
  *
  * A limiter never blocks: rate_limiter_acquire() reserves the next token and says how long
  * the caller must wait before sending. Limiters and sets are thread-safe: the calls made with
@@ -14,11 +15,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct rate_limiter {
     pthread_mutex_t mu;
     bool enabled;          /* after the first throttling error that cut the rate */
     double throttled_share; /* of the recent answers (a moving average) */
+    uint64_t recent;       /* the latest answers, a bit set for each throttled one */
+    int recent_n;          /* how many of its bits are answers (at most 64) */
     /* token bucket */
     double fill_rate;      /* tokens per second */
     double capacity;
@@ -32,6 +36,18 @@ struct rate_limiter {
     double w_max;
     double k;
     double last_throttle;
+    /* a cut on trial: undone if the answers to the requests paced after it are throttled as
+     * often (ratelimit.c) */
+    struct {
+        bool on;
+        double share;      /* of the TRIAL_ANSWERS answers before the cut */
+        double rate;       /* sent before the cut */
+        double since;      /* when the first of the next answers came */
+        int answers, throttled;
+        bool enabled;      /* the limiter as it was before the cut */
+        double fill_rate, capacity, w_max, k, last_throttle;
+    } trial;
+    double noise, noise_at; /* the share of throttles a cut did not lower, and when seen */
 };
 
 void rate_limiter_init(struct rate_limiter *r, double now);
