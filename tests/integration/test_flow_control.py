@@ -537,6 +537,11 @@ def _taken_as_lost(proc):
     return [line for line in proc.stderr.splitlines() if "taken as lost" in line]
 
 
+def _check_each_delivered_on_its_first_try(ctx):
+    late = [r for r in _manifest(ctx)["accounts"] if r["status"] != "delivered" or r["attempts"] != 1]
+    check(not late, f"{late}")
+
+
 def test_a_request_the_endpoint_never_answers_is_sent_again(ctx):
     """One GenerateCredentialReport meets a server that takes it and never answers, on a
     connection that stays open, while the endpoint answers every other call. Once it has had
@@ -551,9 +556,7 @@ def test_a_request_the_endpoint_never_answers_is_sent_again(ctx):
          "count": 1},
     ]})
     proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
-    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
-    check(all(r["status"] == "delivered" and r["attempts"] == 1 for r in rows.values()),
-          f"{[r for r in rows.values() if r['status'] != 'delivered' or r['attempts'] != 1]}")
+    _check_each_delivered_on_its_first_try(ctx)
     gens = [r for r in emu.requests()["requests"]
             if r["action"] == "GenerateCredentialReport" and r["account"] == target]
     check(len(gens) >= 2 and gens[0]["fault"] == "hang" and gens[1]["status"] == 200, f"{gens}")
@@ -580,9 +583,7 @@ def test_a_request_alone_on_an_endpoint_known_to_answer_is_sent_again_after_5_s(
          "count": 1},
     ]})
     proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
-    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
-    check(all(r["status"] == "delivered" and r["attempts"] == 1 for r in rows.values()),
-          f"{[r for r in rows.values() if r['status'] != 'delivered' or r['attempts'] != 1]}")
+    _check_each_delivered_on_its_first_try(ctx)
     requests = emu.requests()["requests"]
     gets = [r for r in requests if r["action"] == "GetCredentialReport" and r["account"] == target]
     check(len(gets) >= 2 and gets[0]["fault"] == "hang", f"{gets}")
@@ -631,9 +632,7 @@ def test_an_occasional_slow_answer_does_not_make_the_endpoint_slow(ctx):
          "ms": 8000, "count": 1},
     ]})
     proc = _run(ctx, emu, fx, FAST + "[run]\nthreads = 1\n", args=["--log-level", "debug"], status=0)
-    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
-    check(all(r["status"] == "delivered" and r["attempts"] == 1 for r in rows.values()),
-          f"{[r for r in rows.values() if r['status'] != 'delivered' or r['attempts'] != 1]}")
+    _check_each_delivered_on_its_first_try(ctx)
     lost = _taken_as_lost(proc)
     check(len(lost) == 1 and "AssumeRole" in lost[0], "\n".join(lost) or proc.stderr[-3000:])
     # The emulator logs the calls it answered: the slow one, and the slower one's second
