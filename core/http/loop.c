@@ -82,9 +82,9 @@ static int s_bound(const struct loop_origin *o);
 static long s_cache_size(const struct loop *l);
 static void s_count_connection(struct loop_origin *o, int n);
 
-/* Answers' waits kept per origin and loop, for s_usual_wait. */
+/* For s_usual_wait, each origin of a loop keeps the waits of its latest S_WAITS answers,
+ * those at most S_WAITS_AGE seconds old counting. */
 #define S_WAITS 32
-/* ... kept this long (s). */
 #define S_WAITS_AGE 120.0
 
 struct loop_origin {
