@@ -50,12 +50,12 @@ void rate_limiter_init(struct rate_limiter *r, double now)
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
-    r->fill_rate = MIN_FILL_RATE;
-    r->capacity = MIN_CAPACITY;
+    r->set.fill_rate = MIN_FILL_RATE;
+    r->set.capacity = MIN_CAPACITY;
     r->last_refill = now;
     r->last_bucket = floor(now / BUCKET_SECONDS) * BUCKET_SECONDS;
-    r->w_max = MIN_FILL_RATE;
-    r->last_throttle = now;
+    r->set.w_max = MIN_FILL_RATE;
+    r->set.last_throttle = now;
 }
 
 void rate_limiter_destroy(struct rate_limiter *r)
@@ -66,9 +66,9 @@ void rate_limiter_destroy(struct rate_limiter *r)
 static void s_refill(struct rate_limiter *r, double now)
 {
     if (now > r->last_refill) {
-        r->tokens += (now - r->last_refill) * r->fill_rate;
-        if (r->tokens > r->capacity)
-            r->tokens = r->capacity;
+        r->tokens += (now - r->last_refill) * r->set.fill_rate;
+        if (r->tokens > r->set.capacity)
+            r->tokens = r->set.capacity;
         r->last_refill = now;
     }
 }
@@ -77,9 +77,9 @@ double rate_limiter_acquire(struct rate_limiter *r, double now)
 {
     pthread_mutex_lock(&r->mu);
     double wait = 0;
-    if (r->enabled) {
+    if (r->set.enabled) {
         s_refill(r, now);
-        wait = (1.0 - r->tokens) / r->fill_rate;
+        wait = (1.0 - r->tokens) / r->set.fill_rate;
         if (wait <= 0) {
             wait = 0;
             r->tokens -= 1.0;
@@ -98,11 +98,16 @@ static double s_cubic_zero(double w_max)
     return cbrt(w_max * (1.0 - BETA) / SCALE_CONSTANT);
 }
 
+/* The share of throttles learned as noise, as it counts now. */
+static double s_noise(const struct rate_limiter *r, double now)
+{
+    return r->noise * exp2(-(now - r->noise_at) / NOISE_HALF_LIFE);
+}
+
 /* The share of throttled answers that cuts the rate. */
 static double s_cut_share(const struct rate_limiter *r, double now)
 {
-    double noise = r->noise * exp2(-(now - r->noise_at) / NOISE_HALF_LIFE);
-    return fmax(THROTTLE_SHARE, noise + NOISE_MARGIN);
+    return fmax(THROTTLE_SHARE, s_noise(r, now) + NOISE_MARGIN);
 }
 
 /* Counts an answer to a request paced after the cut on trial; ends the trial once it has
@@ -112,7 +117,7 @@ static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
     if (r->trial.answers++ == 0)
         r->trial.since = now;
     r->trial.throttled += throttled;
-    if (r->trial.answers < TRIAL_ANSWERS && now - r->last_throttle < r->k)
+    if (r->trial.answers < TRIAL_ANSWERS && now - r->set.last_throttle < r->set.k)
         return;
     r->trial.on = false;
     double share = (double)r->trial.throttled / r->trial.answers;
@@ -121,20 +126,15 @@ static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
     double predicted = fmax(0, 1 - (1 - r->trial.share) * r->trial.rate / sent);
     if (r->trial.answers < TRIAL_MIN_ANSWERS || share < (r->trial.share + predicted) / 2 ||
         r->trial.share - predicted < DISTINCT || share >= NOISE_MAX) {
-        r->k += now - r->last_throttle; /* the climb back starts now, from the cut rate */
+        r->set.k += now - r->set.last_throttle; /* the climb back starts now, from the cut rate */
         return;
     }
-    r->enabled = r->trial.enabled;
     if (r->tokens < 0) /* a debt is kept in seconds, as at a cut */
-        r->tokens *= r->trial.fill_rate / r->fill_rate;
-    r->fill_rate = r->trial.fill_rate;
-    r->capacity = r->trial.capacity;
-    r->w_max = r->trial.w_max;
-    r->k = r->trial.k;
-    r->last_throttle = r->trial.last_throttle;
-    if (r->tokens > r->capacity)
-        r->tokens = r->capacity;
-    r->noise = fmax(share, r->noise * exp2(-(now - r->noise_at) / NOISE_HALF_LIFE));
+        r->tokens *= r->trial.before.fill_rate / r->set.fill_rate;
+    r->set = r->trial.before;
+    if (r->tokens > r->set.capacity)
+        r->tokens = r->set.capacity;
+    r->noise = fmax(share, s_noise(r, now));
     r->noise_at = now;
 }
 
@@ -149,7 +149,7 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
         r->bucket_count = 0;
         r->last_bucket = bucket;
     }
-    if (throttled && r->enabled && paced_at < r->last_throttle) {
+    if (throttled && r->set.enabled && paced_at < r->set.last_throttle) {
         pthread_mutex_unlock(&r->mu);
         return true;
     }
@@ -159,11 +159,11 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
         r->recent_n++;
     double recent = (double)__builtin_popcountll(r->recent & ((1ULL << TRIAL_ANSWERS) - 1)) /
                     r->recent_n;
-    if (r->trial.on && paced_at >= r->last_throttle)
+    if (r->trial.on && paced_at >= r->set.last_throttle)
         s_judge_trial(r, throttled, now);
     bool cut = throttled && r->throttled_share >= s_cut_share(r, now) &&
                (!r->trial.on || recent >= NOISE_MAX);
-    if (!cut && !r->enabled) {
+    if (!cut && !r->set.enabled) {
         pthread_mutex_unlock(&r->mu);
         return false;
     }
@@ -177,24 +177,19 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
             r->trial.share = recent;
             r->trial.rate = sending;
             r->trial.answers = r->trial.throttled = 0;
-            r->trial.enabled = r->enabled;
-            r->trial.fill_rate = r->fill_rate;
-            r->trial.capacity = r->capacity;
-            r->trial.w_max = r->w_max;
-            r->trial.k = r->k;
-            r->trial.last_throttle = r->last_throttle;
+            r->trial.before = r->set;
         }
-        double base = r->enabled ? fmin(sending, r->fill_rate) : sending;
-        r->w_max = base;
-        r->k = s_cubic_zero(base);
-        r->last_throttle = now;
-        r->enabled = true;
+        double base = r->set.enabled ? fmin(sending, r->set.fill_rate) : sending;
+        r->set.w_max = base;
+        r->set.k = s_cubic_zero(base);
+        r->set.last_throttle = now;
+        r->set.enabled = true;
         rate = base * BETA;
     } else if (r->trial.on) {
-        rate = r->w_max * BETA; /* held while the cut is on trial */
+        rate = r->set.w_max * BETA; /* held while the cut is on trial */
     } else {
-        double dt = now - r->last_throttle - r->k;
-        rate = SCALE_CONSTANT * dt * dt * dt + r->w_max;
+        double dt = now - r->set.last_throttle - r->set.k;
+        rate = SCALE_CONSTANT * dt * dt * dt + r->set.w_max;
     }
     rate = fmin(rate, MAX_RATE_SCALE * sending);
     s_refill(r, now);
@@ -202,11 +197,11 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
      * that a cut rate does not hold every later request until the old debt is repaid. */
     double fill = fmax(rate, MIN_FILL_RATE);
     if (r->tokens < 0)
-        r->tokens *= fill / r->fill_rate;
-    r->fill_rate = fill;
-    r->capacity = fmax(rate, MIN_CAPACITY);
-    if (r->tokens > r->capacity)
-        r->tokens = r->capacity;
+        r->tokens *= fill / r->set.fill_rate;
+    r->set.fill_rate = fill;
+    r->set.capacity = fmax(rate, MIN_CAPACITY);
+    if (r->tokens > r->set.capacity)
+        r->tokens = r->set.capacity;
     pthread_mutex_unlock(&r->mu);
     return false;
 }
@@ -214,7 +209,7 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
 double rate_limiter_rate(struct rate_limiter *r)
 {
     pthread_mutex_lock(&r->mu);
-    double rate = r->enabled ? r->fill_rate : 0;
+    double rate = r->set.enabled ? r->set.fill_rate : 0;
     pthread_mutex_unlock(&r->mu);
     return rate;
 }

@@ -17,25 +17,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a cut sets, and an undone cut puts back. */
+struct rate_setting {
+    bool enabled;          /* after the first throttling error that cut the rate */
+    double fill_rate;      /* the token bucket's tokens per second */
+    double capacity;
+    /* cubic: the rate at the last throttle and when it happened */
+    double w_max;
+    double k;
+    double last_throttle;
+};
+
 struct rate_limiter {
     pthread_mutex_t mu;
-    bool enabled;          /* after the first throttling error that cut the rate */
+    struct rate_setting set;
     double throttled_share; /* of the recent answers (a moving average) */
     uint64_t recent;       /* the latest answers, a bit set for each throttled one */
-    int recent_n;          /* how many of its bits are answers (at most 64) */
+    int recent_n;          /* how many of its bits are answers (at most TRIAL_ANSWERS) */
     /* token bucket */
-    double fill_rate;      /* tokens per second */
-    double capacity;
     double tokens;         /* negative: tokens already promised to waiting requests */
     double last_refill;
     /* measured send rate: responses per second, smoothed over half-second buckets */
     double measured_rate;
     double last_bucket;
     double bucket_count;
-    /* cubic: the rate at the last throttle and when it happened */
-    double w_max;
-    double k;
-    double last_throttle;
     /* a cut on trial: undone if the answers to the requests paced after it are throttled as
      * often (ratelimit.c) */
     struct {
@@ -44,8 +49,7 @@ struct rate_limiter {
         double rate;       /* sent before the cut */
         double since;      /* when the first of the next answers came */
         int answers, throttled;
-        bool enabled;      /* the limiter as it was before the cut */
-        double fill_rate, capacity, w_max, k, last_throttle;
+        struct rate_setting before;
     } trial;
     double noise, noise_at; /* the share of throttles a cut did not lower, and when seen */
 };

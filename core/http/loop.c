@@ -1169,11 +1169,11 @@ static void s_end_lost_transfers(struct loop *l, double now)
             t->quiet_since = now;
             continue;
         }
-        unsigned long answered = atomic_load(&t->slot->share->answered);
-        unsigned long later = answered > t->answered_ahead ? answered - t->answered_ahead : 0;
         double quiet = now - t->quiet_since, after = (double)t->lost_after_ms / 1000;
         if (quiet < after)
             continue;
+        unsigned long answered = atomic_load(&t->slot->share->answered);
+        unsigned long later = answered > t->answered_ahead ? answered - t->answered_ahead : 0;
         double usual = LOOP_LOST_SLOWEST * s_usual_wait(t->slot, now);
         if (usual > after)
             after = usual;
