@@ -86,6 +86,13 @@ static void s_count_connection(struct loop_origin *o, int n);
  * those at most S_WAITS_AGE seconds old counting. */
 #define S_WAITS 32
 #define S_WAITS_AGE 120.0
+/* s_end_lost_transfers looks at the requests in flight at least this often (seconds), and
+ * this often while some have waited long enough to be lost once later ones are answered. */
+#define S_LOST_CHECK_EVERY 1.0
+#define S_LOST_RECHECK 0.25
+/* A request whose body is at most this long (bytes: curl's upload buffer) leaves in one
+ * piece: it has been silent since it was sent. */
+#define S_ONE_PIECE 16384
 
 struct loop_origin {
     struct loop_origin *next;
@@ -121,6 +128,8 @@ struct transfer {
                                    * later requests */
     bool origin_known;    /* the origin had answered LOOP_LOST_OVERTAKEN requests when it
                            * started */
+    double sent_at;       /* loop_now() when curl was about to send it (s_on_prereq); 0:
+                           * not yet */
     double quiet_since;   /* loop_now() of its last sign of progress before any answer; 0:
                            * not yet seen sent */
     curl_off_t uploaded;  /* body bytes sent, as last seen */
@@ -528,6 +537,17 @@ static int s_on_seek(void *arg, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* The request is about to go out, on a connection made or reused: when its silence starts,
+ * for s_end_lost_transfers. */
+static int s_on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                       int conn_local_port)
+{
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+    struct transfer *t = ud;
+    t->sent_at = loop_now();
+    return CURL_PREREQFUNC_OK;
+}
+
 /* A handle with the options every request shares; loop_http sets the others each time. */
 static CURL *s_easy_new(struct loop *l)
 {
@@ -551,6 +571,7 @@ static CURL *s_easy_new(struct loop *l)
     curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, s_on_seek);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, s_on_prereq);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, s->low_speed_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->low_speed_seconds);
@@ -641,6 +662,7 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
     long total = req->timeout_ms > 0 ? req->timeout_ms : s->total_timeout_ms;
     long connect = s->connect_timeout_ms < total ? s->connect_timeout_ms : total;
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
@@ -1150,11 +1172,13 @@ static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
  * as long, unless few others are in flight (the last requests of a run, a call alone) on an
  * origin known to answer. And never before LOOP_LOST_SLOWEST times the longest wait the
  * origin's answers took lately, outliers aside: an endpoint whose answers take seconds, some
- * more than others, is slow, not losing requests. */
-static void s_end_lost_transfers(struct loop *l, double now)
+ * more than others, is slow, not losing requests. Returns when to look again: when the
+ * first request could be taken as lost, and at least every S_LOST_CHECK_EVERY seconds. */
+static double s_end_lost_transfers(struct loop *l, double now)
 {
-    for (struct transfer *t = l->in_flight, *next; t; t = next) {
-        next = t->next;
+    double next = now + S_LOST_CHECK_EVERY;
+    for (struct transfer *t = l->in_flight, *nt; t; t = nt) {
+        nt = t->next;
         if (!t->lost_after_ms || t->answering || !t->slot)
             continue;
         long sent = 0;
@@ -1164,14 +1188,21 @@ static void s_end_lost_transfers(struct loop *l, double now)
         if (sent == 0)
             continue; /* still connecting: the connect timeout's part */
         if (t->quiet_since == 0 || uploaded != t->uploaded) {
-            /* Seen sent for the first time, or its body still going out. */
+            /* Seen sent for the first time, or its body still going out. A request that left
+             * in one piece has been silent since it was sent, however long ago this loop
+             * last looked; a longer body, since it was last seen moving. */
+            bool one_piece = t->quiet_since == 0 && uploaded <= S_ONE_PIECE && t->sent_at > 0;
             t->uploaded = uploaded;
-            t->quiet_since = now;
-            continue;
+            t->quiet_since = one_piece ? t->sent_at : now;
+            if (!one_piece)
+                continue;
         }
         double quiet = now - t->quiet_since, after = (double)t->lost_after_ms / 1000;
-        if (quiet < after)
+        if (quiet < after) {
+            if (t->quiet_since + after < next)
+                next = t->quiet_since + after;
             continue;
+        }
         unsigned long answered = atomic_load(&t->slot->share->answered);
         unsigned long later = answered > t->answered_ahead ? answered - t->answered_ahead : 0;
         double usual = LOOP_LOST_SLOWEST * s_usual_wait(t->slot, now);
@@ -1182,8 +1213,12 @@ static void s_end_lost_transfers(struct loop *l, double now)
         bool compared = later >= LOOP_LOST_OVERTAKEN ||
                         (t->origin_known &&
                          atomic_load(&t->slot->share->unanswered) <= LOOP_LOST_OVERTAKEN);
-        if (quiet < after || (!compared && quiet < LOOP_LOST_ALONE * after))
+        if (quiet < after || (!compared && quiet < LOOP_LOST_ALONE * after)) {
+            /* Answers to later requests may show it lost any moment now. */
+            if (now + S_LOST_RECHECK < next)
+                next = now + S_LOST_RECHECK;
             continue;
+        }
         char others[64] = "";
         if (later)
             snprintf(others, sizeof others, ", while %lu sent after it were answered", later);
@@ -1192,6 +1227,7 @@ static void s_end_lost_transfers(struct loop *l, double now)
         t->resp.lost = true;
         s_transfer_end(l, t, CURLE_OPERATION_TIMEDOUT);
     }
+    return next;
 }
 
 static void s_finish_transfers(struct loop *l)
@@ -1349,10 +1385,8 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
     }
     s_finish_transfers(l);
     now = loop_now();
-    if (l->transfers && now >= l->lost_check_due) {
-        s_end_lost_transfers(l, now);
-        l->lost_check_due = now + 1.0;
-    }
+    if (l->transfers && now >= l->lost_check_due)
+        l->lost_check_due = s_end_lost_transfers(l, now);
     if (l->n_watches)
         s_watches_expire(l, now);
     s_watches_sweep(l);
