@@ -134,34 +134,52 @@ function Workflow:in_scope(a)
 end
 
 -- Checks what would otherwise fail every account, before any is touched: who the run's
--- credentials are, that the destination is usable and that the topic exists. Returns true,
--- or nil and {check =, resource =, code =, message =}.
+-- credentials are, that the destination is usable and that the topic exists. They do not
+-- depend on each other, so they are made at once: one round trip before the listing starts,
+-- not three. Returns true, or nil and {check =, resource =, code =, message =} of the first
+-- that failed, in that order (bad credentials fail them all; the identity says why).
 function Workflow:preflight()
   local ok, client = pcall(self.client, self)
   if not ok then
     return nil, {check = "credentials", resource = "the AWS credential chain",
                  code = client.code or "NoCredentials", message = tostring(client.message or client)}
   end
-  local me, err = client:query("sts", "GetCallerIdentity")
-  if not me then
-    return nil, {check = "caller identity (sts:GetCallerIdentity)", resource = "the run's credentials",
-                 code = err.code, message = err.message}
-  end
-  self.caller = me
-  local info = client:credentials_info() or {}
-  log("info", "running as " .. tostring(me.Arn), {account = me.Account, credentials = info.source})
-  local dok, derr = delivery.check(client, self.dest, self.output)
-  if not dok then
-    return nil, {check = derr.check, resource = delivery.describe(self.dest), code = derr.code,
-                 message = derr.message}
-  end
+  local checks = {
+    function()
+      local me, err = client:query("sts", "GetCallerIdentity")
+      if not me then
+        return nil, {check = "caller identity (sts:GetCallerIdentity)", resource = "the run's credentials",
+                     code = err.code, message = err.message}
+      end
+      self.caller = me
+      local info = client:credentials_info() or {}
+      log("info", "running as " .. tostring(me.Arn), {account = me.Account, credentials = info.source})
+      return true
+    end,
+    function()
+      local dok, derr = delivery.check(client, self.dest, self.output)
+      if dok then return true end
+      return nil, {check = derr.check, resource = delivery.describe(self.dest), code = derr.code,
+                   message = derr.message}
+    end,
+  }
   if notify.enabled(self.notify) and not self.on_failure then
-    local nok, nerr = notify.check(client, self.notify)
-    if not nok then
+    checks[#checks + 1] = function()
+      local nok, nerr = notify.check(client, self.notify)
+      if nok then return true end
       return nil, {check = "the SNS topic (sns:GetTopicAttributes)", resource = self.notify.sns_topic_arn,
                    code = nerr.code, message = nerr.message}
     end
   end
+  local tasks = {}
+  for i, check in ipairs(checks) do tasks[i] = core.spawn(check) end
+  local failed
+  for _, task in ipairs(tasks) do
+    local done, passed, err = task:join()
+    if not done then error(passed, 0) end
+    if not passed then failed = failed or err end
+  end
+  if failed then return nil, failed end
   return true
 end
 

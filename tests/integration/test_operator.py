@@ -135,6 +135,32 @@ def test_preflight_fails_before_any_account_and_names_what_failed(ctx):
           and "4 account(s) in scope, 4 to collect, 0 already delivered today" in proc.stdout, proc.stdout)
 
 
+def test_the_preflight_checks_go_out_together_and_bad_keys_are_named_by_the_identity_check(ctx):
+    """The identity, the bucket and the topic are checked at once: STS takes 0.5 s to answer,
+    and the other two checks reach the emulator before it has. With keys no one knows, every
+    check fails, and the one reported is the identity's, which says why."""
+    emu = ctx.emulator(faults={"rules": [{"type": "latency", "service": "sts", "action": "GetCallerIdentity",
+                                          "ms": 500}]})
+    cfg = _config(ctx, FAST + "[notify]\nsns_topic_arn = arn:aws:sns:us-east-1:111111111111:credreport-local\n")
+    out = ["--output", "s3://credreport-reports/x"]
+    proc = run_credreport(ctx, ["run", "--dry-run", "-c", cfg] + out, env=ctx.aws_env(emu, **MGMT_KEYS), cwd=ctx.tmp)
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr}")
+    log = {r["action"]: r for r in emu.requests()["requests"]}
+    identity = log["GetCallerIdentity"]
+    answered = _seconds(identity["time"]) + identity["duration_ms"] / 1000
+    for action in ("GetBucketLocation", "GetTopicAttributes"):
+        check(_seconds(log[action]["time"]) < answered, f"{action} waited for the identity: {[(a, r['time']) for a, r in log.items()]}")
+    proc = run_credreport(ctx, ["run", "-c", cfg] + out, cwd=ctx.tmp,
+                          env=ctx.aws_env(emu, AWS_ACCESS_KEY_ID="AKIAUNKNOWN000000000", AWS_SECRET_ACCESS_KEY="x"))
+    check(proc.returncode == 3 and "cannot start: the run's credentials: caller identity" in proc.stderr
+          and "InvalidClientTokenId" in proc.stderr, f"exit {proc.returncode}\n{proc.stderr}")
+
+
+def _seconds(iso):
+    from datetime import datetime
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def test_diagnostics_an_operator_can_act_on(ctx):
     emu = ctx.emulator(faults={"rules": [{"type": "error", "service": "iam", "action": "GetCredentialReport",
                                           "count": 1, "status": 503, "code": "ServiceUnavailable"}]})
