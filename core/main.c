@@ -28,6 +28,8 @@
  * listing has in flight at once (the others wait in the queue): Organizations allows few
  * requests per second, and more at once would mostly collect throttling errors. */
 #define MAIN_THREAD_CONNECTIONS 16
+/* How many times its share of the default [aws] max_connections a worker may grow to. */
+#define GROW_CONNECTIONS 4
 
 static const char s_usage[] =
     "usage: credreport [options] run [WORKFLOW.lua] [options] [-- SCRIPT-ARGS...]\n"
@@ -461,6 +463,11 @@ static void s_workflow_options(const struct config *cfg, struct workflow_options
         o->threads = total - o->main_connections > 1 ? total - o->main_connections : 1;
     int worker_share = (total - o->main_connections) / o->threads;
     o->worker_connections = worker_share > 0 ? worker_share : 1;
+    /* Left to its default, the bound grows for an endpoint far away (loop.c): a user never
+     * has to raise it for a distant region. One that is set is a limit (a proxy's, a NAT
+     * gateway's), kept. */
+    const struct config_value *set = config_get(cfg, "aws", "max_connections");
+    o->worker_grow_connections = set && set->set ? 0 : GROW_CONNECTIONS * o->worker_connections;
     o->grace_period = config_num(cfg, "run", "grace_period");
 }
 

@@ -93,6 +93,16 @@ static void s_count_connection(struct loop_origin *o, int n);
 /* A request whose body is at most this long (bytes: curl's upload buffer) leaves in one
  * piece: it has been silent since it was sent. */
 #define S_ONE_PIECE 16384
+/* s_fit_to_distance: steps to more connections are tried while answers take more than
+ * S_FIT_FAR seconds, kept when the rate of answers rises S_FIT_GAIN times, judged on at least
+ * S_FIT_ANSWERS answers; one taken back holds the next off S_FIT_HOLD seconds, twice as
+ * long after each (up to 16 times). */
+#define S_FIT_FAR 0.05
+#define S_FIT_GAIN 1.2
+#define S_FIT_QUEUED 1.2
+#define S_FIT_STEADY 0.1
+#define S_FIT_ANSWERS 64
+#define S_FIT_HOLD 5.0
 
 struct loop_origin {
     struct loop_origin *next;
@@ -105,6 +115,17 @@ struct loop_origin {
     struct {
         double wait, at; /* from the request going out to its answer (s), and when it came */
     } waits[S_WAITS];  /* the latest answers' (s_usual_wait) */
+    struct {
+        enum { FIT_BEFORE, FIT_SETTLING, FIT_AFTER } state;
+        unsigned answers;      /* answers seen */
+        double window_start;   /* loop_now() the rate's count began (FIT_SETTLING: will); 0: not */
+        unsigned window_answers; /* answers then */
+        double rate_before;    /* answers per second before the step being judged */
+        double wait_before;    /* the median wait then (s) */
+        int from;              /* the bound before it */
+        int backs;             /* steps taken back */
+        double not_before;     /* no step before then */
+    } fit;                 /* s_fit_to_distance */
     int next_wait;     /* where the next one goes */
     struct slot_waiter *head, *tail;
     struct slot_waiter *ahead_tail; /* the last waiter asked ahead, NULL when none waits */
@@ -295,6 +316,12 @@ static int s_on_close_socket(void *arg, curl_socket_t fd)
     return close(fd);
 }
 
+/* curl's own bound per host, behind the loop's (s_bound): the most the loop may have. */
+static long s_host_connections(const struct http_settings *s)
+{
+    return s->grow_connections > s->max_connections ? s->grow_connections : s->max_connections;
+}
+
 /* The multi handle, and with it the cache of connections kept for reuse. */
 static CURLM *s_multi_new(struct loop *l)
 {
@@ -308,7 +335,7 @@ static CURLM *s_multi_new(struct loop *l)
     /* Slots keep transfers per origin at or below max_connections, so curl never queues; its
      * own limit is a backstop. Its cache keeps every origin's connections for reuse, up to
      * the origins' bounds together (s_fit_connection_cache). */
-    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)l->settings.max_connections);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, s_host_connections(&l->settings));
     l->cached_connections = s_cache_size(l);
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, l->cached_connections);
     return m;
@@ -806,7 +833,7 @@ void loop_set_max_connections(struct loop *l, int n)
             atomic_fetch_add(&o->share->users_max, l->settings.max_connections - o->max);
         o->max = l->settings.max_connections;
     }
-    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)l->settings.max_connections);
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, s_host_connections(&l->settings));
     s_fit_connection_cache(l);
 }
 
@@ -1077,10 +1104,9 @@ static void s_explain_ca(const struct loop *l, char *error, size_t cap)
              "AWS_CA_BUNDLE or [aws] ca_bundle to its PEM file)", from, store);
 }
 
-/* The longest wait for an answer from o lately, in seconds, the slowest 1 in 8 left out:
- * one answer in a hundred that takes seconds is an outlier, better sent again than waited
- * for; most answers taking seconds are a slow endpoint. */
-static double s_usual_wait(const struct loop_origin *o, double now)
+/* The wait for an answer from o lately that a share `longer` of the latest S_WAITS answers (at
+ * most S_WAITS_AGE old) took longer than, in seconds; 0 when there are none. */
+static double s_recent_wait(const struct loop_origin *o, double now, double longer)
 {
     double waits[S_WAITS];
     int n = 0;
@@ -1092,7 +1118,106 @@ static double s_usual_wait(const struct loop_origin *o, double now)
             waits[j] = waits[j - 1];
         waits[j] = o->waits[i].wait;
     }
-    return n ? waits[n / 8] : 0;
+    int i = (int)(longer * n);
+    return n ? waits[i < n ? i : n - 1] : 0;
+}
+
+/* The longest wait for an answer from o lately, the slowest 1 in 8 left out: one answer in a
+ * hundred that takes seconds is an outlier, better sent again than waited for; most answers
+ * taking seconds are a slow endpoint. */
+static double s_usual_wait(const struct loop_origin *o, double now)
+{
+    return s_recent_wait(o, now, 1.0 / 8);
+}
+
+/* o's connection bound on this loop becomes max. */
+static void s_set_origin_max(struct loop *l, struct loop_origin *o, int max)
+{
+    if (o->using)
+        atomic_fetch_add(&o->share->users_max, max - o->max);
+    o->max = max;
+    s_fit_connection_cache(l);
+}
+
+/* How far an endpoint is decides how many connections carry a rate of requests: at 150 ms an
+ * answer, 128 connections carry 850 requests/s; at 20 ms, 6,400. While senders wait for a
+ * connection, every one is busy, answers take more than S_FIT_FAR and their rate and wait
+ * have held steady, the loop tries half as many connections more, up to grow_connections.
+ * Where the endpoint is far, not busy, the answers to the requests sent since come faster
+ * (S_FIT_GAIN times or more) and take about as long as before (at most S_FIT_QUEUED times):
+ * the step is kept, and the next one tried. A busy server only queues what more connections
+ * bring (the wait grows, the rate does not), and fewer senders than connections send no
+ * faster: the loop goes back, and tries again only after a wait, doubled with each step it
+ * took back. Rates and waits are counted over windows of at least S_FIT_ANSWERS answers and
+ * twice the median wait. A server that limits connections is not asked for more. */
+static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
+{
+    int ceiling = l->settings.grow_connections;
+    if (ceiling <= l->settings.max_connections)
+        return;
+    o->fit.answers++;
+    bool busy = o->head && o->active >= o->max;
+    if (o->fit.state == FIT_SETTLING) {
+        if (now < o->fit.window_start)
+            return;
+        o->fit.state = FIT_AFTER;
+        o->fit.window_answers = o->fit.answers;
+        return;
+    }
+    if (o->fit.state == FIT_BEFORE && !busy) {
+        /* The rate of a loop that does not use its bound says nothing. */
+        o->fit.window_start = 0;
+        o->fit.rate_before = 0;
+        return;
+    }
+    if (o->fit.window_start == 0) {
+        o->fit.window_start = now;
+        o->fit.window_answers = o->fit.answers;
+        return;
+    }
+    unsigned answers = o->fit.answers - o->fit.window_answers;
+    if (answers < S_FIT_ANSWERS || answers % 8)
+        return;
+    double span = now - o->fit.window_start, median = s_recent_wait(o, now, 0.5);
+    if (span < 2 * median)
+        return;
+    double rate = answers / span;
+    int max = o->max;
+    /* A step is tried from a steady rate and wait (two windows in a row within S_FIT_STEADY
+     * of each other), or right after one was kept: while the endpoint warms up or the demand
+     * ramps up, any step would look like a gain. */
+    bool steady = o->fit.rate_before > 0 && fabs(rate / o->fit.rate_before - 1) <= S_FIT_STEADY &&
+                  fabs(median / o->fit.wait_before - 1) <= S_FIT_STEADY;
+    if (o->fit.state == FIT_AFTER) {
+        bool kept = rate >= S_FIT_GAIN * o->fit.rate_before && median <= S_FIT_QUEUED * o->fit.wait_before;
+        struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", kept ? max : o->fit.from),
+                                LOG_NUM("answers_per_s", (long)rate),
+                                LOG_NUM("before_per_s", (long)o->fit.rate_before),
+                                LOG_NUM("median_wait_ms", (long)(median * 1000)),
+                                LOG_NUM("before_ms", (long)(o->fit.wait_before * 1000))};
+        log_event(LOG_DEBUG, kept ? "more connections to a distant endpoint"
+                                  : "more connections did not answer faster: back to fewer", f, 6);
+        o->fit.state = FIT_BEFORE;
+        if (!kept) {
+            s_set_origin_max(l, o, o->fit.from);
+            o->fit.not_before = now + S_FIT_HOLD * (double)(1 << (o->fit.backs < 4 ? o->fit.backs : 4));
+            o->fit.backs++;
+            o->fit.window_start = 0;
+            o->fit.rate_before = 0;
+            return;
+        }
+        steady = true;
+    }
+    o->fit.rate_before = rate;
+    o->fit.wait_before = median;
+    o->fit.window_start = 0;
+    if (steady && busy && max < ceiling && median > S_FIT_FAR && now >= o->fit.not_before &&
+        atomic_load(&o->share->limit) == 0) {
+        o->fit.from = max;
+        s_set_origin_max(l, o, max + max / 2 < ceiling ? max + max / 2 : ceiling);
+        o->fit.state = FIT_SETTLING;
+        o->fit.window_start = now + median; /* the requests sent from now are being answered */
+    }
 }
 
 /* An answer began: the wait from the request going out to it, for s_usual_wait. */
@@ -1122,8 +1247,10 @@ static void s_transfer_end(struct loop *l, struct transfer *t, CURLcode rc)
     if (t->slot) {
         if (rc == CURLE_OK)
             s_note_answered(l, t);
-        if (t->answering)
+        if (t->answering) {
             s_note_wait(t->slot, e);
+            s_fit_to_distance(l, t->slot, loop_now());
+        }
         t->resp.refused = s_origin_transfer_ended(t->slot, rc == CURLE_OK, s_refused(e, rc),
                                                   t->limit_at_start);
         s_fit_connection_cache(l);

@@ -14,6 +14,10 @@
 struct http_settings {
     long connect_timeout_ms;  /* default 10 s */
     int max_connections;      /* per origin, on this loop (default 64); see loop_origin_acquire */
+    int grow_connections;     /* above max_connections: the connections per origin this loop
+                               * may grow to while its answers show the endpoint far rather
+                               * than busy (loop.c, s_fit_to_distance); else max_connections
+                               * is all */
     long total_timeout_ms;    /* default 120 s */
     long low_speed_bytes;     /* abort when slower than this ... */
     long low_speed_seconds;   /* ... for this long (default 1 byte/s over 30 s) */

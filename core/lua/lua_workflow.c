@@ -398,6 +398,7 @@ static void *s_worker_main(void *arg)
     char err[512];
     struct runtime_options ro = w->o->rt;
     ro.http.max_connections = w->o->worker_connections;
+    ro.http.grow_connections = w->o->worker_grow_connections;
     w->rt = runtime_new(&ro, err, sizeof err);
     pthread_mutex_lock(w->ready_mu);
     (*w->ready)++;

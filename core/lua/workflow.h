@@ -21,6 +21,7 @@ struct workflow_options {
      * (rt.http.max_connections, all of it, is for a script's only thread) */
     int worker_connections;
     int main_connections;
+    int worker_grow_connections; /* each worker's to grow to for a far endpoint; 0: none */
     const char *lock_path;     /* held for the whole run; NULL: no lock */
     double grace_period;       /* seconds in-flight accounts get after SIGINT/SIGTERM */
     const char *format;        /* WF_ACCOUNTS: "table", "json" or "csv" */

@@ -241,6 +241,27 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
     check(conns["opened"] < 1000, f"connections opened: {conns}")
 
 
+def test_a_distant_endpoint_gets_more_connections_unless_they_are_limited(ctx):
+    """Every answer takes 250 ms, as from a region far away: the default 144 connections would
+    carry 500 requests/s. With senders waiting and the rate of answers rising with each step,
+    credreport opens more connections than that, and every account is delivered. A
+    max_connections that is set is a limit (a proxy's, a NAT gateway's): kept, however far."""
+    path, fx = generate(ctx, accounts=600, seed=30, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=100, max_delay_ms=2000)
+    far = {"rules": [{"type": "latency", "service": "*", "ms": 250}]}
+    emu = ctx.emulator(path, faults=far, extra=["--log-limit", "1000"])
+    proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
+    check(_delivered(ctx) == set(active_ids(fx)), f"{len(_delivered(ctx))} delivered")
+    steps = [line for line in proc.stderr.splitlines() if "more connections to a distant endpoint" in line]
+    conns = emu.admin("GET", "/info")["connections"]
+    check(steps and conns["peak"] > 144, f"{conns}\n" + "\n".join(steps))
+    emu = ctx.emulator(path, faults=far, extra=["--log-limit", "1000"])
+    proc = _run(ctx, emu, fx, FAST + "[aws]\nmax_connections = 144\n", args=["--output", str(ctx.tmp / "set")],
+                status=0)
+    conns = emu.admin("GET", "/info")["connections"]
+    check(conns["peak"] <= 144, f"{conns}")
+
+
 def test_a_slow_listing_leaves_the_workers_connections_alone(ctx):
     """Organizations throttled to 5 requests/s after a burst of 20 pages, so the main thread
     lists for seconds, a page now and then, while a worker sends to the same endpoint, which
