@@ -12,6 +12,7 @@
 #define SMOOTHING 0.8
 #define BUCKET_SECONDS 0.5
 #define MAX_RATE_SCALE 2.0
+#define RATE_MIN_SPAN 0.1
 
 /* A throttle cuts the rate when at least THROTTLE_SHARE of the recent answers were throttled
  * (a moving average, each answer weighing SHARE_WEIGHT): a service that refuses the rate sent
@@ -28,14 +29,14 @@
  * brought the rate down to a few requests per second (1,000 accounts, a tenth of every
  * answer throttled: 8 s became 27-42 s). So a cut made while fewer than NOISE_MAX of the last
  * TRIAL_ANSWERS answers were throttled holds the rate for the next TRIAL_ANSWERS (or as
- * long as the cubic curve would take to climb back), and is judged by them: throttled
- * closer to as often as before than to what the lower rate predicts, and less than
- * NOISE_MAX, they undo it, and their share is taken as noise, which cuts must then exceed by
- * NOISE_MARGIN (the noise counting half after NOISE_HALF_LIFE seconds). A cut with fewer
- * than TRIAL_MIN_ANSWERS to judge by (a low rate), or whose prediction is within DISTINCT of
- * the share before, cannot be judged, and is kept. */
+ * long as the cubic curve would take to climb back), and is judged by them: unless they are
+ * throttled markedly less often than before (by FELL times the spread of a share over that
+ * many answers), and less than NOISE_MAX, they undo it, and their share is taken as noise,
+ * which cuts must then exceed by NOISE_MARGIN (the noise counting half after
+ * NOISE_HALF_LIFE seconds). A cut with fewer than TRIAL_MIN_ANSWERS to judge by (a low
+ * rate) cannot be judged, and is kept. */
 #define NOISE_MAX 0.4
-#define DISTINCT 0.1
+#define FELL 2.0
 #define TRIAL_ANSWERS 40
 #define TRIAL_MIN_ANSWERS 10
 #define NOISE_MARGIN 0.1
@@ -114,18 +115,14 @@ static double s_cut_share(const struct rate_limiter *r, double now)
  * enough of them, undoing the cut if they were throttled as often as before it. */
 static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
 {
-    if (r->trial.answers++ == 0)
-        r->trial.since = now;
+    r->trial.answers++;
     r->trial.throttled += throttled;
     if (r->trial.answers < TRIAL_ANSWERS && now - r->set.last_throttle < r->set.k)
         return;
     r->trial.on = false;
-    double share = (double)r->trial.throttled / r->trial.answers;
-    /* The rate accepted before the cut, as a share of the rate sent since. */
-    double sent = (r->trial.answers - 1) / fmax(now - r->trial.since, 1e-3);
-    double predicted = fmax(0, 1 - (1 - r->trial.share) * r->trial.rate / sent);
-    if (r->trial.answers < TRIAL_MIN_ANSWERS || share < (r->trial.share + predicted) / 2 ||
-        r->trial.share - predicted < DISTINCT || share >= NOISE_MAX) {
+    double share = (double)r->trial.throttled / r->trial.answers, before = r->trial.share;
+    double spread = sqrt(before * (1 - before) / r->trial.answers);
+    if (r->trial.answers < TRIAL_MIN_ANSWERS || share <= before - FELL * spread || share >= NOISE_MAX) {
         r->set.k += now - r->set.last_throttle; /* the climb back starts now, from the cut rate */
         return;
     }
@@ -161,21 +158,30 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
                     r->recent_n;
     if (r->trial.on && paced_at >= r->set.last_throttle)
         s_judge_trial(r, throttled, now);
+    /* Below NOISE_MAX, a cut is put on trial, judged against the share before it: that
+     * share is taken over TRIAL_ANSWERS answers. Over fewer, a streak (6 throttled of the
+     * first 16, where 1 in 10 were) passed for a rate refused, the cut was kept, and the rate
+     * then held the run back for seconds. */
     bool cut = throttled && r->throttled_share >= s_cut_share(r, now) &&
-               (!r->trial.on || recent >= NOISE_MAX);
+               (recent >= NOISE_MAX || (!r->trial.on && r->recent_n >= TRIAL_ANSWERS));
     if (!cut && !r->set.enabled) {
         pthread_mutex_unlock(&r->mu);
         return false;
     }
-    /* The responses of the half second under way count too: a first throttle within the
-     * first half second of a burst would otherwise measure a rate of 0 and cut to the floor. */
-    double sending = fmax(r->measured_rate, r->bucket_count / BUCKET_SECONDS);
+    /* The responses of the half second under way count too, at the rate they came (over at
+     * least RATE_MIN_SPAN): a first throttle early in a burst would otherwise measure a
+     * fraction of the rate sent, or none, and cut far below it. A run's first AssumeRoles,
+     * 130 a second, measured 26, and the rate cut to 18 held the run's start for seconds. */
+    double span = fmax(now - r->last_bucket, RATE_MIN_SPAN);
+    double sending = fmax(r->measured_rate, r->bucket_count / span);
     double rate;
     if (cut) {
         r->trial.on = recent < NOISE_MAX;
         if (r->trial.on) {
-            r->trial.share = recent;
-            r->trial.rate = sending;
+            /* The window that made the cut is most likely a streak: judged against it, the
+             * next answers (throttled as often as ever) look improved, and the cut was kept.
+             * The moving average, which has seen more, stands for "before". */
+            r->trial.share = fmin(recent, r->throttled_share);
             r->trial.answers = r->trial.throttled = 0;
             r->trial.before = r->set;
         }

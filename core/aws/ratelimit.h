@@ -45,9 +45,7 @@ struct rate_limiter {
      * often (ratelimit.c) */
     struct {
         bool on;
-        double share;      /* of the TRIAL_ANSWERS answers before the cut */
-        double rate;       /* sent before the cut */
-        double since;      /* when the first of the next answers came */
+        double share;      /* throttled before the cut */
         int answers, throttled;
         struct rate_setting before;
     } trial;
