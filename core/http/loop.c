@@ -94,9 +94,10 @@ static void s_count_connection(struct loop_origin *o, int n);
  * piece: it has been silent since it was sent. */
 #define S_ONE_PIECE 16384
 /* s_fit_to_distance: steps to more connections are tried while answers take more than
- * S_FIT_FAR seconds, kept when the rate of answers rises S_FIT_GAIN times, judged on at least
- * S_FIT_ANSWERS answers; one taken back holds the next off S_FIT_HOLD seconds, twice as
- * long after each (up to 16 times). */
+ * S_FIT_FAR seconds and their rate and wait held within S_FIT_STEADY over two windows of at
+ * least S_FIT_ANSWERS answers; kept when the rate rises S_FIT_GAIN times and the wait at most
+ * S_FIT_QUEUED times. One taken back holds the next off S_FIT_HOLD seconds, twice as long
+ * after each (up to 16 times). */
 #define S_FIT_FAR 0.05
 #define S_FIT_GAIN 1.2
 #define S_FIT_QUEUED 1.2
