@@ -212,6 +212,14 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
     return false;
 }
 
+bool rate_limiter_noisy(struct rate_limiter *r, double now)
+{
+    pthread_mutex_lock(&r->mu);
+    bool noisy = s_noise(r, now) >= NOISE_MARGIN / 2;
+    pthread_mutex_unlock(&r->mu);
+    return noisy;
+}
+
 double rate_limiter_rate(struct rate_limiter *r)
 {
     pthread_mutex_lock(&r->mu);

@@ -65,6 +65,9 @@ double rate_limiter_acquire(struct rate_limiter *r, double now);
 bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at, double now);
 /* The current sending rate in requests per second, 0 while the limiter is off. */
 double rate_limiter_rate(struct rate_limiter *r);
+/* Whether the service throttles at random, whatever the rate: a cut it made was undone
+ * (its noise still counts for something at now). */
+bool rate_limiter_noisy(struct rate_limiter *r, double now);
 
 /* Limiters by (service, operation), created on first use. */
 struct rate_limits;

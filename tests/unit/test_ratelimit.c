@@ -174,6 +174,7 @@ static void test_random_throttles_do_not_bring_the_rate_down(void)
     double share = s_closed_loop(&r, 0.0, 60.0, 100, INFINITY, 5, 20, &rate);
     CHECK(rate >= 90, "sent over the last 20 s: %g a second (wanted 100)", rate);
     CHECK(share > 0.19 && share < 0.21, "throttled: %g", share);
+    CHECK(rate_limiter_noisy(&r, 60.0), "the service is known to throttle at random");
     rate_limiter_destroy(&r);
 }
 
