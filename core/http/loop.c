@@ -1212,9 +1212,10 @@ static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
                                 LOG_NUM("answers_per_s", (long)rate),
                                 LOG_NUM("before_per_s", (long)o->fit.rate_before),
                                 LOG_NUM("median_wait_ms", (long)(median * 1000)),
-                                LOG_NUM("before_ms", (long)(o->fit.wait_before * 1000))};
+                                LOG_NUM("before_ms", (long)(o->fit.wait_before * 1000)),
+                                LOG_NUM("thread_cpu_percent", (long)(cpu * 100))};
         log_event(LOG_DEBUG, kept ? "more connections to a distant endpoint"
-                                  : "more connections did not answer faster: back to fewer", f, 6);
+                                  : "more connections did not answer faster: back to fewer", f, 7);
         o->fit.state = FIT_BEFORE;
         if (!kept) {
             s_set_origin_max(l, o, o->fit.from);

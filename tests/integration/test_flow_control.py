@@ -243,11 +243,12 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
 
 def test_a_distant_endpoint_gets_more_connections_unless_they_are_limited(ctx):
     """Every answer takes 250 ms, as from a region far away: the default 144 connections would
-    carry 500 requests/s. With senders waiting and the rate of answers rising with each step,
+    carry 500 requests/s, fewer than 600 accounts ask for while they check on reports that
+    take 3-6 s. With senders waiting and the rate of answers rising with each step,
     credreport opens more connections than that, and every account is delivered. A
     max_connections that is set is a limit (a proxy's, a NAT gateway's): kept, however far."""
     path, fx = generate(ctx, accounts=600, seed=30, depth=1, suspended=0, pending_closure=0, closed=0,
-                        role_missing=0, never_complete=0, min_delay_ms=100, max_delay_ms=2000)
+                        role_missing=0, never_complete=0, min_delay_ms=3000, max_delay_ms=6000)
     far = {"rules": [{"type": "latency", "service": "*", "ms": 250}]}
     emu = ctx.emulator(path, faults=far, extra=["--log-limit", "1000"])
     proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
