@@ -99,6 +99,18 @@ static double s_cubic_zero(double w_max)
     return cbrt(w_max * (1.0 - BETA) / SCALE_CONSTANT);
 }
 
+/* The limiter takes set. Tokens already promised keep their times: a debt is kept in seconds,
+ * not in tokens, so that a cut rate does not hold every later request until the old debt is
+ * repaid. */
+static void s_apply(struct rate_limiter *r, struct rate_setting set)
+{
+    if (r->tokens < 0)
+        r->tokens *= set.fill_rate / r->set.fill_rate;
+    r->set = set;
+    if (r->tokens > r->set.capacity)
+        r->tokens = r->set.capacity;
+}
+
 /* The share of throttles learned as noise, as it counts now. */
 static double s_noise(const struct rate_limiter *r, double now)
 {
@@ -126,11 +138,7 @@ static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
         r->set.k += now - r->set.last_throttle; /* the climb back starts now, from the cut rate */
         return;
     }
-    if (r->tokens < 0) /* a debt is kept in seconds, as at a cut */
-        r->tokens *= r->trial.before.fill_rate / r->set.fill_rate;
-    r->set = r->trial.before;
-    if (r->tokens > r->set.capacity)
-        r->tokens = r->set.capacity;
+    s_apply(r, r->trial.before);
     r->noise = fmax(share, s_noise(r, now));
     r->noise_at = now;
 }
@@ -199,15 +207,10 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
     }
     rate = fmin(rate, MAX_RATE_SCALE * sending);
     s_refill(r, now);
-    /* Tokens already promised keep their times: a debt is kept in seconds, not in tokens, so
-     * that a cut rate does not hold every later request until the old debt is repaid. */
-    double fill = fmax(rate, MIN_FILL_RATE);
-    if (r->tokens < 0)
-        r->tokens *= fill / r->set.fill_rate;
-    r->set.fill_rate = fill;
-    r->set.capacity = fmax(rate, MIN_CAPACITY);
-    if (r->tokens > r->set.capacity)
-        r->tokens = r->set.capacity;
+    struct rate_setting set = r->set;
+    set.fill_rate = fmax(rate, MIN_FILL_RATE);
+    set.capacity = fmax(rate, MIN_CAPACITY);
+    s_apply(r, set);
     pthread_mutex_unlock(&r->mu);
     return false;
 }

@@ -829,14 +829,19 @@ static void s_fit_connection_cache(struct loop *l)
     }
 }
 
+/* o's connection bound on this loop becomes max (the connection cache is fitted after). */
+static void s_set_origin_max(struct loop_origin *o, int max)
+{
+    if (o->using)
+        atomic_fetch_add(&o->share->users_max, max - o->max);
+    o->max = max;
+}
+
 void loop_set_max_connections(struct loop *l, int n)
 {
     l->settings.max_connections = n > 0 ? n : 1;
-    for (struct loop_origin *o = l->origins; o; o = o->next) {
-        if (o->using)
-            atomic_fetch_add(&o->share->users_max, l->settings.max_connections - o->max);
-        o->max = l->settings.max_connections;
-    }
+    for (struct loop_origin *o = l->origins; o; o = o->next)
+        s_set_origin_max(o, l->settings.max_connections);
     curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, s_host_connections(&l->settings));
     s_fit_connection_cache(l);
 }
@@ -1143,15 +1148,6 @@ static double s_thread_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* o's connection bound on this loop becomes max. */
-static void s_set_origin_max(struct loop *l, struct loop_origin *o, int max)
-{
-    if (o->using)
-        atomic_fetch_add(&o->share->users_max, max - o->max);
-    o->max = max;
-    s_fit_connection_cache(l);
-}
-
 /* How far an endpoint is decides how many connections carry a rate of requests: at 150 ms an
  * answer, 128 connections carry 850 requests/s; at 20 ms, 6,400. While senders wait for a
  * connection, every one is busy, answers take more than S_FIT_FAR and their rate and wait
@@ -1165,7 +1161,8 @@ static void s_set_origin_max(struct loop *l, struct loop_origin *o, int max)
  * more connections: on a small machine shared with a busy local endpoint, steps taken by
  * chance opened 673 connections for 10,000 accounts. Rates and waits are counted over
  * windows of at least S_FIT_ANSWERS answers and twice the median wait. A server that limits
- * connections is not asked for more. */
+ * connections is not asked for more. Called as a transfer ends, which then fits the
+ * connection cache to the bound. */
 static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
 {
     int ceiling = l->settings.grow_connections;
@@ -1218,7 +1215,7 @@ static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
                                   : "more connections did not answer faster: back to fewer", f, 7);
         o->fit.state = FIT_BEFORE;
         if (!kept) {
-            s_set_origin_max(l, o, o->fit.from);
+            s_set_origin_max(o, o->fit.from);
             o->fit.not_before = now + S_FIT_HOLD * (double)(1 << (o->fit.backs < 4 ? o->fit.backs : 4));
             o->fit.backs++;
             o->fit.window_start = 0;
@@ -1233,7 +1230,7 @@ static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
     if (steady && busy && max < ceiling && median > S_FIT_FAR && cpu < S_FIT_CPU &&
         now >= o->fit.not_before && atomic_load(&o->share->limit) == 0) {
         o->fit.from = max;
-        s_set_origin_max(l, o, max + max / 2 < ceiling ? max + max / 2 : ceiling);
+        s_set_origin_max(o, max + max / 2 < ceiling ? max + max / 2 : ceiling);
         o->fit.state = FIT_SETTLING;
         o->fit.window_start = now + median; /* the requests sent from now are being answered */
     }

@@ -5,6 +5,7 @@
 -- keeps 16, core/main.c), and the core queues the others.
 local core = require "credreport.core"
 local paging = require "credreport.paging"
+local all = require("credreport.tasks").all
 local pause = require "credreport.pause"
 local cjson = require "cjson"
 
@@ -87,20 +88,6 @@ function M.account(raw, ou_id, ou_path)
     email = present(raw.Email) and tostring(raw.Email) or "",
     arn = present(raw.Arn) and raw.Arn or "", state = state, ou_id = ou_id, ou_path = ou_path,
   }
-end
-
--- Runs fns concurrently as tasks and returns true, or nil and the first error.
-local function all(fns)
-  local tasks = {}
-  for i, fn in ipairs(fns) do tasks[i] = core.spawn(fn) end
-  local first_err
-  for _, t in ipairs(tasks) do
-    local ok, res, err = t:join()
-    if not ok then first_err = first_err or {code = "ScriptError", message = tostring(res)}
-    elseif res == nil then first_err = first_err or err end
-  end
-  if first_err then return nil, first_err end
-  return true
 end
 
 -- A missing OU is named: it is usually a typo in [accounts] ous or --ou.

@@ -14,6 +14,7 @@ local delivery = require "credreport.delivery"
 local notify = require "credreport.notify"
 local manifest = require "credreport.manifest"
 local pause = require "credreport.pause"
+local tasks = require "credreport.tasks"
 local findings = require "credreport.findings"
 local dataset = require "credreport.dataset"
 local summary = require "credreport.summary"
@@ -171,16 +172,11 @@ function Workflow:preflight()
                    code = nerr.code, message = nerr.message}
     end
   end
-  local tasks = {}
-  for i, check in ipairs(checks) do tasks[i] = core.spawn(check) end
-  local failed
-  for _, task in ipairs(tasks) do
-    local done, passed, err = task:join()
-    if not done then error(passed, 0) end
-    if not passed then failed = failed or err end
+  local passed, err = tasks.all(checks)
+  if not passed and not err.check then -- a check that raised
+    err.check, err.resource = "preflight", "the workflow"
   end
-  if failed then return nil, failed end
-  return true
+  return passed, err
 end
 
 -- Accounts delivered earlier the same day (manifest.delivered): id -> {run_id, location, key,
