@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -103,7 +104,7 @@ struct aws_call {
     int refusals;                 /* attempts the server refused at its connection limit */
     int lost;                     /* attempts taken as lost (http_request.lost_after_ms) */
     int timeouts;                 /* attempts that timed out, lost ones included */
-    char file_hash[65];           /* a file body's SHA-256 (hex), once read; "" before */
+    char body_hash[65];           /* the body's SHA-256 (hex) once known; "" before */
     int retry_cost;
     bool skew_retried;
     bool region_retried;
@@ -902,6 +903,22 @@ static const char *s_body(const struct aws_request *r, size_t *len)
     return r->body_ref ? r->body_ref : r->body.data;
 }
 
+/* An S3 upload's x-amz-checksum-sha256 is the body's SHA-256 in base64, and S3 checks the
+ * body against it as it does against the signed payload hash: the signature takes its hex
+ * instead of hashing the body again (a report was hashed once, for that header). Sets hex
+ * and returns true when the header holds a SHA-256. */
+static bool s_hash_from_checksum(const struct header_list *headers, char hex[65])
+{
+    const char *b64 = headers_get(headers, "x-amz-checksum-sha256");
+    unsigned char raw[33];
+    if (!b64 || strlen(b64) != 44 || b64[42] == '=' || b64[43] != '=' ||
+        EVP_DecodeBlock(raw, (const unsigned char *)b64, 44) != 33)
+        return false;
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    return true;
+}
+
 /* With a connection slot (or none to be had): signs and sends the call's attempt. */
 static void s_send(void *arg)
 {
@@ -931,6 +948,8 @@ static void s_send(void *arg)
         p.sign_body = true;
         if (call->req.unsigned_payload)
             p.payload_hash = "UNSIGNED-PAYLOAD";
+        else if (call->body_hash[0] || s_hash_from_checksum(&at->headers, call->body_hash))
+            p.payload_hash = call->body_hash;
     }
     if (file) {
         body = NULL;
@@ -938,12 +957,12 @@ static void s_send(void *arg)
         if (!p.payload_hash) {
             /* Read once per call: a retry sends the same file. */
             fail_code = "ReadFailed";
-            if (!call->file_hash[0] && sigv4_sha256_hex_file(file->fd, file->len, call->file_hash) != 0) {
+            if (!call->body_hash[0] && sigv4_sha256_hex_file(file->fd, file->len, call->body_hash) != 0) {
                 snprintf(err, sizeof err, "cannot read the body to send: %s", strerror(errno));
                 goto fail;
             }
             fail_code = "SigningError";
-            p.payload_hash = call->file_hash;
+            p.payload_hash = call->body_hash;
         }
     }
     if (!call->client->anonymous &&

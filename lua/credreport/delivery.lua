@@ -54,9 +54,9 @@ function S3.check(dest, client, out)
                message = (why[err.code] and (why[err.code] .. ": ") or "") .. tostring(err.message)}
 end
 
-function S3.put(dest, client, out, key, body, content_type)
+function S3.put(dest, client, out, key, body, content_type, sha256)
   local full = join(dest.prefix, key)
-  local headers = M.s3_headers(out, body)
+  local headers = M.s3_headers(out, body, sha256)
   if content_type then headers["Content-Type"] = content_type end
   local res, err = client:s3("PUT", {bucket = dest.bucket, key = full, body = body, headers = headers,
                                      region = bucket_region(out)})
@@ -273,8 +273,10 @@ function M.render(template, vars)
   end))
 end
 
--- The S3 headers an upload carries, from the [output] settings.
-function M.s3_headers(out, body)
+-- The S3 headers an upload carries, from the [output] settings. sha256: the body's SHA-256
+-- (hex), when the caller has it: the checksum is then not computed again, nor the signature's
+-- hash of the body, which the core takes from the checksum.
+function M.s3_headers(out, body, sha256)
   local h = {["Content-Type"] = "text/csv"}
   if out.sse == "AES256" then
     h["x-amz-server-side-encryption"] = "AES256"
@@ -292,14 +294,16 @@ function M.s3_headers(out, body)
   if out.checksum == "md5" then
     h["Content-MD5"] = core.digest("md5", body, "base64")
   elseif out.checksum ~= "none" then
-    h["x-amz-checksum-sha256"] = core.digest("sha256", body, "base64")
+    h["x-amz-checksum-sha256"] = sha256 and hex_to_base64(sha256) or core.digest("sha256", body, "base64")
   end
   return h
 end
 
 -- Stores body under key. Returns the location (s3://bucket/key or a file path) or nil, err.
-function M.put(client, dest, out, key, body, content_type)
-  return backend(dest).put(dest, client, out, key, body, content_type)
+-- content_type: optional (text/csv); sha256: the body's SHA-256 (hex), optional, when the
+-- caller has it (see s3_headers).
+function M.put(client, dest, out, key, body, content_type, sha256)
+  return backend(dest).put(dest, client, out, key, body, content_type, sha256)
 end
 
 -- Names of the objects or files directly under dir (a path relative to the destination; ""

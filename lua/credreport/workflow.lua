@@ -335,16 +335,16 @@ function Workflow:collect(a, ctx)
     return {status = "skipped", reason = "on_report kept the report back",
             generated_time = got.generated_time, checks = got.checks}
   end
-  local key = self:key_for(a)
-  local location, perr = delivery.put(self:client(), self.dest, self.output, key, got.csv)
+  local key, sha256 = self:key_for(a), core.digest("sha256", got.csv)
+  local location, perr = delivery.put(self:client(), self.dest, self.output, key, got.csv, nil, sha256)
   if not location then return nil, perr end
   if self.output.dataset ~= "" then
     local dkey = dataset.partition_key(self.output.dataset, run.date, a.id)
-    local dloc, derr = delivery.put(self:client(), self.dest, self.output, dkey, got.csv)
+    local dloc, derr = delivery.put(self:client(), self.dest, self.output, dkey, got.csv, nil, sha256)
     if not dloc then return nil, derr end
   end
   local outcome = {status = "delivered", key = key, location = location, generated_time = got.generated_time,
-                   checks = got.checks, sha256 = core.digest("sha256", got.csv), bytes = #got.csv}
+                   checks = got.checks, sha256 = sha256, bytes = #got.csv}
   self:examine(a, got, outcome)
   return outcome
 end
