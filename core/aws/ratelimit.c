@@ -28,17 +28,17 @@
  * fleet, a fault) throttles as often whatever the rate: cutting for it again and again
  * brought the rate down to a few requests per second (1,000 accounts, a tenth of every
  * answer throttled: 8 s became 27-42 s). So a cut made while fewer than NOISE_MAX of the last
- * TRIAL_ANSWERS answers were throttled holds the rate for the next TRIAL_ANSWERS (or as
- * long as the cubic curve would take to climb back), and is judged by them: unless they are
- * throttled markedly less often than before (by FELL times the spread of a share over that
- * many answers), and less than NOISE_MAX, they undo it, and their share is taken as noise,
- * which cuts must then exceed by NOISE_MARGIN (the noise counting half after
- * NOISE_HALF_LIFE seconds). A cut with fewer than TRIAL_MIN_ANSWERS to judge by (a low
- * rate) cannot be judged, and is kept. */
+ * TRIAL_ANSWERS answers were throttled holds the rate for the next TRIAL_ANSWERS, however
+ * long they take, and is judged by them: unless they are throttled markedly less often than
+ * before (by FELL times the spread of a share over that many answers), and less than
+ * NOISE_MAX, they undo it, and their share is taken as noise, which cuts must then exceed by
+ * NOISE_MARGIN (the noise counting half after NOISE_HALF_LIFE seconds). A trial that ended
+ * sooner, at a few requests a second, had 2 or 3 answers to judge by: the cut was kept for
+ * want of more, and the next throttle cut again, down to MIN_FILL_RATE; judged by 10, a
+ * rate that was refused looked no better after the cut, and the cut was undone. */
 #define NOISE_MAX 0.4
 #define FELL 2.0
 #define TRIAL_ANSWERS 40
-#define TRIAL_MIN_ANSWERS 10
 #define NOISE_MARGIN 0.1
 #define NOISE_HALF_LIFE 60.0
 
@@ -129,12 +129,12 @@ static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
 {
     r->trial.answers++;
     r->trial.throttled += throttled;
-    if (r->trial.answers < TRIAL_ANSWERS && now - r->set.last_throttle < r->set.k)
+    if (r->trial.answers < TRIAL_ANSWERS)
         return;
     r->trial.on = false;
     double share = (double)r->trial.throttled / r->trial.answers, before = r->trial.share;
     double spread = sqrt(before * (1 - before) / r->trial.answers);
-    if (r->trial.answers < TRIAL_MIN_ANSWERS || share <= before - FELL * spread || share >= NOISE_MAX) {
+    if (share <= before - FELL * spread || share >= NOISE_MAX) {
         r->set.k += now - r->set.last_throttle; /* the climb back starts now, from the cut rate */
         return;
     }
