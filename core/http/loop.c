@@ -1163,6 +1163,22 @@ static double s_thread_cpu(void)
  * windows of at least S_FIT_ANSWERS answers and twice the median wait. A server that limits
  * connections is not asked for more. Called as a transfer ends, which then fits the
  * connection cache to the bound. */
+/* s_fit_to_distance's window of answers opens: those counted from now, over the time from
+ * start (now, or when the answers to a step's requests begin), with this thread's CPU. */
+static void s_fit_open_window(struct loop_origin *o, double start)
+{
+    o->fit.window_start = start;
+    o->fit.window_answers = o->fit.answers;
+    o->fit.cpu_start = s_thread_cpu();
+}
+
+/* What the last windows showed no longer stands: the next two must agree again. */
+static void s_fit_forget(struct loop_origin *o)
+{
+    o->fit.window_start = 0;
+    o->fit.rate_before = 0;
+}
+
 static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
 {
     int ceiling = l->settings.grow_connections;
@@ -1174,20 +1190,15 @@ static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
         if (now < o->fit.window_start)
             return;
         o->fit.state = FIT_AFTER;
-        o->fit.window_answers = o->fit.answers;
-        o->fit.cpu_start = s_thread_cpu();
+        s_fit_open_window(o, o->fit.window_start);
         return;
     }
     if (o->fit.state == FIT_BEFORE && !busy) {
-        /* The rate of a loop that does not use its bound says nothing. */
-        o->fit.window_start = 0;
-        o->fit.rate_before = 0;
+        s_fit_forget(o); /* the rate of a loop that does not use its bound says nothing */
         return;
     }
     if (o->fit.window_start == 0) {
-        o->fit.window_start = now;
-        o->fit.window_answers = o->fit.answers;
-        o->fit.cpu_start = s_thread_cpu();
+        s_fit_open_window(o, now);
         return;
     }
     unsigned answers = o->fit.answers - o->fit.window_answers;
@@ -1218,8 +1229,7 @@ static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
             s_set_origin_max(o, o->fit.from);
             o->fit.not_before = now + S_FIT_HOLD * (double)(1 << (o->fit.backs < 4 ? o->fit.backs : 4));
             o->fit.backs++;
-            o->fit.window_start = 0;
-            o->fit.rate_before = 0;
+            s_fit_forget(o);
             return;
         }
         steady = true;
