@@ -1148,21 +1148,6 @@ static double s_thread_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* How far an endpoint is decides how many connections carry a rate of requests: at 150 ms an
- * answer, 128 connections carry 850 requests/s; at 20 ms, 6,400. While senders wait for a
- * connection, every one is busy, answers take more than S_FIT_FAR and their rate and wait
- * have held steady, the loop tries half as many connections more, up to grow_connections.
- * Where the endpoint is far, not busy, the answers to the requests sent since come faster
- * (S_FIT_GAIN times or more) and take about as long as before (at most S_FIT_QUEUED times):
- * the step is kept, and the next one tried. A busy server only queues what more connections
- * bring (the wait grows, the rate does not), and fewer senders than connections send no
- * faster: the loop goes back, and tries again only after a wait, doubled with each step it
- * took back. Nor does a thread that is itself busy (half a CPU or more) get more done with
- * more connections: on a small machine shared with a busy local endpoint, steps taken by
- * chance opened 673 connections for 10,000 accounts. Rates and waits are counted over
- * windows of at least S_FIT_ANSWERS answers and twice the median wait. A server that limits
- * connections is not asked for more. Called as a transfer ends, which then fits the
- * connection cache to the bound. */
 /* s_fit_to_distance's window of answers opens: those counted from now, over the time from
  * start (now, or when the answers to a step's requests begin), with this thread's CPU. */
 static void s_fit_open_window(struct loop_origin *o, double start)
@@ -1179,6 +1164,21 @@ static void s_fit_forget(struct loop_origin *o)
     o->fit.rate_before = 0;
 }
 
+/* How far an endpoint is decides how many connections carry a rate of requests: at 150 ms an
+ * answer, 128 connections carry 850 requests/s; at 20 ms, 6,400. While senders wait for a
+ * connection, every one is busy, answers take more than S_FIT_FAR and their rate and wait
+ * have held steady, the loop tries half as many connections more, up to grow_connections.
+ * Where the endpoint is far, not busy, the answers to the requests sent since come faster
+ * (S_FIT_GAIN times or more) and take about as long as before (at most S_FIT_QUEUED times):
+ * the step is kept, and the next one tried. A busy server only queues what more connections
+ * bring (the wait grows, the rate does not), and fewer senders than connections send no
+ * faster: the loop goes back, and tries again only after a wait, doubled with each step it
+ * took back. Nor does a thread that is itself busy (half a CPU or more) get more done with
+ * more connections: on a small machine shared with a busy local endpoint, steps taken by
+ * chance opened 673 connections for 10,000 accounts. Rates and waits are counted over
+ * windows of at least S_FIT_ANSWERS answers and twice the median wait. A server that limits
+ * connections is not asked for more. Called as a transfer ends, which then fits the
+ * connection cache to the bound. */
 static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
 {
     int ceiling = l->settings.grow_connections;
