@@ -113,6 +113,53 @@ do
        "checks on the schedule; half the wait after the slow one")
 end
 
+-- A check that found fewer than one report in EARLY_CHECKS, as did every check before it, is
+-- skipped by the run's later accounts. Here EARLY_CHECKS accounts find none after the first
+-- wait and theirs after the second: the next account makes no check after the first wait.
+policy, waits = recording{}
+local checks_made = 0
+for _ = 1, report.EARLY_CHECKS do
+  c = account({"STARTED"}, {in_progress, fake.report(CSV, NOW)})
+  got = report.fetch(c, policy)
+  checks_made = checks_made + (got and got.checks or 0)
+end
+T.eq(checks_made, 3 * report.EARLY_CHECKS, "each of the first accounts checks after each wait")
+T.check(policy.skips(1), "the check after the first wait is early")
+T.check(not policy.skips(2), "the second, where every report was found, is not")
+local waits_before = #waits
+c = account({"STARTED"}, {fake.report(CSV, NOW)})
+got, err = report.fetch(c, policy)
+T.eq(got and got.checks, 2, "the next account: generate, then one get: " .. tostring(err and err.message))
+T.eq(#waits - waits_before, 2, "after both waits")
+-- A report IAM was already generating (INPROGRESS) started at a time unknown: no check skipped.
+waits_before = #waits
+c = account({"INPROGRESS"}, {fake.report(CSV, NOW)})
+got, err = report.fetch(c, policy)
+T.eq(got and got.checks, 2, "INPROGRESS: the check after the first wait is made: " .. tostring(err and err.message))
+T.eq(#waits - waits_before, 1, "after one wait")
+
+-- Which points are early: fewer than one report in EARLY_CHECKS found by then, as the checks
+-- at that point and every one before it tell (a check late in the schedule that keeps
+-- finding nothing, of a report that never completes, is not early once earlier checks found
+-- reports; nor are many checks that each find a few, when the few add up).
+p = report.policy(nil)
+for _ = 1, report.EARLY_CHECKS do p.learn(2, false) end
+T.check(not p.skips(2), "not early while the point before it is not")
+for _ = 1, report.EARLY_CHECKS - 1 do p.learn(1, false) end
+T.check(not p.skips(1), "early only after EARLY_CHECKS checks")
+p.learn(1, true)
+p.learn(1, true)
+T.check(not p.skips(1) and not p.skips(2), "2 reports found in EARLY_CHECKS + 1: not early")
+for _ = 1, report.EARLY_CHECKS + 2 do p.learn(1, false) end
+T.check(p.skips(1) and p.skips(2), "2 in 2 x EARLY_CHECKS + 3: early, and so is the next point")
+p = report.policy(nil)
+local n = report.EARLY_CHECKS + 6
+for point = 1, 2 do
+  for i = 1, n do p.learn(point, i == 1) end
+end
+T.check(p.skips(1), "1 report in EARLY_CHECKS + 6 found: early")
+T.check(not p.skips(2), "as many again at the next point: 2 in about as many accounts, not early")
+
 -- INPROGRESS (another caller started it) is polled the same way; ReportInProgress is IAM's
 -- "not yet" there even when retry_on does not name it
 c = account({"INPROGRESS"}, {in_progress, fake.report(CSV, NOW)})
