@@ -113,9 +113,9 @@ do
        "checks on the schedule; half the wait after the slow one")
 end
 
--- A check that found fewer than one report in EARLY_CHECKS, as did every check before it, is
--- skipped by the run's later accounts. Here EARLY_CHECKS accounts find none after the first
--- wait and theirs after the second: the next account makes no check after the first wait.
+-- A check by which fewer than one report in EARLY_CHECKS would have been found is skipped by
+-- the run's later accounts. Here EARLY_CHECKS accounts find none after the first wait and
+-- theirs after the second: the next account makes no check after the first wait.
 policy, waits = recording{}
 local checks_made = 0
 for _ = 1, report.EARLY_CHECKS do
