@@ -160,7 +160,12 @@ function M.fetch(client, policy, fields, requested_at)
     while point and policy.skips(point) do
       waits, point = waits + 1, point + 1
       due = due + policy.wait(waits)
-      core.sleep(math.max(0, due - core.monotonic()))
+      now = core.monotonic()
+      if fields then
+        core.log("debug", "report check skipped: too early for this run's reports",
+                 {account = fields.account, next_check_in = due - now})
+      end
+      core.sleep(math.max(0, due - now))
     end
   end
 end

@@ -128,7 +128,15 @@ T.check(policy.skips(1), "the check after the first wait is early")
 T.check(not policy.skips(2), "the second, where every report was found, is not")
 local waits_before = #waits
 c = account({"STARTED"}, {fake.report(CSV, NOW)})
-got, err = report.fetch(c, policy)
+do
+  local core = require "credreport.core"
+  local real_log, logged = core.log, {}
+  core.log = function(level, msg, f) logged[#logged + 1] = level .. " " .. msg .. " " .. tostring(f and f.account) end
+  got, err = report.fetch(c, policy, {account = "111122223333"})
+  core.log = real_log
+  T.eq(logged[2], "debug report check skipped: too early for this run's reports 111122223333",
+       "the skip is traced with the account: " .. table.concat(logged, "; "))
+end
 T.eq(got and got.checks, 2, "the next account: generate, then one get: " .. tostring(err and err.message))
 T.eq(#waits - waits_before, 2, "after both waits")
 -- A report IAM was already generating (INPROGRESS) started at a time unknown: no check skipped.
