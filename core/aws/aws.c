@@ -914,8 +914,7 @@ static bool s_hash_from_checksum(const struct header_list *headers, char hex[65]
     if (!b64 || strlen(b64) != 44 || b64[42] == '=' || b64[43] != '=' ||
         EVP_DecodeBlock(raw, (const unsigned char *)b64, 44) != 33)
         return false;
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    sigv4_hex(raw, 32, hex);
     return true;
 }
 

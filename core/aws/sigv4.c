@@ -26,7 +26,7 @@ static void s_set_err(char *err, size_t errlen, const char *msg)
         snprintf(err, errlen, "%s", msg);
 }
 
-static void s_hex(const unsigned char *in, size_t n, char *out)
+void sigv4_hex(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -116,7 +116,7 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
         out[0] = '\0';
         return;
     }
-    s_hex(md, sizeof md, out);
+    sigv4_hex(md, sizeof md, out);
 }
 
 int sigv4_sha256_hex_file(int fd, size_t len, char out[65])
@@ -126,7 +126,7 @@ int sigv4_sha256_hex_file(int fd, size_t len, char out[65])
     const EVP_MD *md_sha256 = s_sha256_md();
     if (!md_sha256 || pieces_digest(fd, len, md_sha256, md, &mdlen) != 0 || mdlen != 32)
         return -1;
-    s_hex(md, mdlen, out);
+    sigv4_hex(md, mdlen, out);
     return 0;
 }
 
@@ -877,7 +877,7 @@ static int s_stage_signature(struct s_signing *s)
                     s->out->string_to_sign.len, sig) != 0)
         s->msg = "sigv4: HMAC failed";
     else {
-        s_hex(sig, sizeof sig, s->out->signature);
+        sigv4_hex(sig, sizeof sig, s->out->signature);
         rc = 0;
     }
     OPENSSL_cleanse(key, sizeof key);

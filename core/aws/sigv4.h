@@ -88,6 +88,8 @@ void sigv4_result_free(struct sigv4_result *r);
 void sigv4_cache_clear(void);
 
 /* Helpers the rest of the core uses. */
+/* Lowercase hex of in[0, n) into out[2n + 1]. */
+void sigv4_hex(const unsigned char *in, size_t n, char *out);
 /* Lowercase hex SHA-256 of data into out[65]. */
 void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 /* The same of fd's bytes [0, len), read in pieces (pieces_digest): 0, or -1 with errno. */

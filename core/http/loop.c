@@ -1221,9 +1221,9 @@ static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
     bool steady = o->fit.rate_before > 0 && fabs(rate / o->fit.rate_before - 1) <= S_FIT_STEADY &&
                   fabs(median / o->fit.wait_before - 1) <= S_FIT_STEADY;
     if (o->fit.state == FIT_AFTER) {
-        double out = rate * median / (o->fit.rate_before * o->fit.wait_before);
+        double out_ratio = rate * median / (o->fit.rate_before * o->fit.wait_before); /* requests out */
         bool kept = rate >= S_FIT_GAIN * o->fit.rate_before && median <= S_FIT_QUEUED * o->fit.wait_before &&
-                    out >= 1 + S_FIT_CARRIED * ((double)max / o->fit.from - 1);
+                    out_ratio >= 1 + S_FIT_CARRIED * ((double)max / o->fit.from - 1);
         struct log_field f[] = {LOG_STR("endpoint", o->name), LOG_NUM("connections", kept ? max : o->fit.from),
                                 LOG_NUM("answers_per_s", (long)rate),
                                 LOG_NUM("before_per_s", (long)o->fit.rate_before),
