@@ -1085,9 +1085,13 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     /* A service that throttles at random, whatever the rate (its limiter undid a cut), is
      * not refusing this call: at 1 answer in 5 throttled, 1 call in 3,000 met 5 in a row, and
      * its account waited a minute for its second try. Such throttles get twice the attempts;
-     * the retry quota still bounds them. */
+     * the retry quota still bounds them. Nor does waiting make the next answer less likely
+     * throttled, so they wait as server errors do: at 1 in 10 over 1,000 accounts, the
+     * throttles' waits (0.5 s doubling) of a few calls throttled in a row ended the run 1-3 s
+     * later. */
     int attempts = ctx->settings.retry.max_attempts;
-    if (kind == RETRY_THROTTLE && call->limiter && rate_limiter_noisy(call->limiter, loop_now()))
+    bool noise = kind == RETRY_THROTTLE && call->limiter && rate_limiter_noisy(call->limiter, loop_now());
+    if (noise)
         attempts *= 2;
     if (call->attempts >= attempts)
         return false;
@@ -1097,7 +1101,8 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     if (!cost)
         return false;
     call->retry_cost += cost;
-    double delay = retry_delay(&ctx->settings.retry, kind, call->attempts, s_random01(ctx));
+    double delay = retry_delay(&ctx->settings.retry, noise ? RETRY_TRANSIENT : kind, call->attempts,
+                               s_random01(ctx));
     if (log_enabled(LOG_DEBUG)) {
         struct log_field f[] = {LOG_STR("service", call->req.service.id),
                                 LOG_STR("operation", call->req.operation ? call->req.operation : ""),

@@ -6,6 +6,7 @@ import io
 import json
 from datetime import datetime
 
+from awscalls import MGMT_KEYS
 from harness import check, run_credreport
 from orgs import active_ids, generate, keys_for
 
@@ -367,6 +368,40 @@ def test_polls_among_random_server_errors_leave_the_calls_their_retries(ctx):
     polls = [r for r in log if r["error_code"] == "ReportInProgress"]
     errors = [r for r in log if r["fault"] == "error"]
     check(len(polls) > 4000 and len(errors) > 500, f"{len(polls)} polls not ready, {len(errors)} errors")
+
+
+def test_throttles_at_random_wait_as_server_errors_once_the_rate_is_cleared(ctx):
+    """STS throttles 1 answer in 5 at random, whatever the rate. Until the rate limiter has
+    tried a cut and undone it, a throttle waits as the SDKs have it: up to 0.5 s, doubling.
+    From then on the throttles are not about the rate, and a throttle waits what a server
+    error would: up to 0.1 s, doubling. At 1 throttle in 10 over 1,000 accounts, the longer
+    waits of calls throttled several times in a row added 1-3 s to the run's end."""
+    emu = ctx.emulator(faults={"seed": 7, "rules": [
+        {"type": "error", "service": "sts", "action": "GetCallerIdentity", "probability": 0.2,
+         "status": 400, "code": "Throttling"},
+    ]}, extra=["--log-limit", "5000"])
+    script = ctx.tmp / "throttled.lua"
+    script.write_text("""
+local core = require "credreport.core"
+local client = assert(core.client())
+local tasks = {}
+for i = 1, 20 do
+  tasks[i] = core.spawn(function() for _ = 1, 30 do client:query("sts", "GetCallerIdentity") end end)
+end
+for _, t in ipairs(tasks) do t:join() end
+""")
+    proc = run_credreport(ctx, ["run", str(script), "--log-level", "debug"], env=ctx.aws_env(emu, **MGMT_KEYS),
+                          check_status=0, cwd=ctx.tmp)
+    waits = []  # (attempt, delay) of each throttle retried, in order
+    for line in proc.stderr.splitlines():
+        if " retrying " in line and "code=Throttling" in line:
+            fields = dict(f.split("=", 1) for f in line.split() if f.startswith(("attempt=", "delay=")))
+            waits.append((int(fields["attempt"]), float(fields["delay"])))
+    over = [(a, d) for a, d in waits if d > 0.1 * 2 ** (a - 1)]
+    check(len(waits) > 100, f"the throttles were retried: {len(waits)}")
+    check(any(w in over for w in waits[:10]), f"the first throttles wait as refusals of the rate: {waits[:10]}")
+    late = waits[len(waits) // 2:]
+    check(not [w for w in late if w in over], f"later throttles wait as server errors: {[w for w in late if w in over]}")
 
 
 def test_a_filter_that_raises_fails_only_its_account(ctx):
