@@ -370,7 +370,7 @@ def test_polls_among_random_server_errors_leave_the_calls_their_retries(ctx):
     check(len(polls) > 4000 and len(errors) > 500, f"{len(polls)} polls not ready, {len(errors)} errors")
 
 
-def test_throttles_at_random_wait_as_server_errors_once_the_rate_is_cleared(ctx):
+def test_throttles_at_random_wait_as_server_errors_once_the_rate_is_not_to_blame(ctx):
     """STS throttles 1 answer in 5 at random, whatever the rate. Until the rate limiter has
     tried a cut and undone it, a throttle waits as the SDKs have it: up to 0.5 s, doubling.
     From then on the throttles are not about the rate, and a throttle waits what a server
