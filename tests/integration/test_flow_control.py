@@ -353,7 +353,7 @@ def test_polls_among_random_server_errors_leave_the_calls_their_retries(ctx):
     impossible): no account needs a second try. When only successes refilled the retry
     quota, the polls drained it within seconds and calls failed at their first error."""
     path, fx = generate(ctx, accounts=300, seed=25, depth=2, suspended=0, pending_closure=0, closed=0,
-                        role_missing=0, never_complete=0, min_delay_ms=500, max_delay_ms=6500)
+                        role_missing=0, never_complete=0, min_delay_ms=500, max_delay_ms=8500)
     emu = ctx.emulator(path, faults={"seed": 25, "rules": [
         {"type": "error", "service": "*", "probability": 0.1, "status": 500, "code": "InternalError"},
     ]}, extra=["--log-limit", "20000"])
