@@ -325,7 +325,8 @@ static struct mq_msg *s_next_account(struct link *k)
 
 /* An account that has waited PREPARE_AFTER for its turn has its report asked for: the
  * workflow's prepare, a task of two calls (AssumeRole, GenerateCredentialReport) that keeps
- * nothing. IAM generates it meanwhile, so it is ready, or nearly, when the account starts,
+ * only the role's credentials, while the run's budget for them allows (aws_role_keep). IAM
+ * generates the report meanwhile, so it is ready, or nearly, when the account starts,
  * instead of every account waiting in turn for its own. This goes on while it pays: a
  * prepare that finds the report already generated (a run within IAM's 4 hours of the last)
  * or fails costs two calls for nothing. Until prepares show they pay, few are in flight. */
