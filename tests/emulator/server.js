@@ -3,11 +3,13 @@
 // Local AWS emulator for credreport: Organizations, STS, IAM, S3 and SNS on one HTTP(S) port,
 // and for scripts' own calls Account Management, Security Hub and SQS.
 // Usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F]
-//                       [--faults FILE] [--seed N] [--log-limit N] [--max-connections N] [--verbose]
+//                       [--faults FILE] [--seed N] [--log-limit N] [--max-connections N]
+//                       [--session-token-chars N] [--verbose]
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
 const { State, loadFixture } = require('./lib/state');
+const { MIN_TOKEN_CHARS } = require('./lib/sts');
 const { Faults } = require('./lib/faults');
 const { parseAuth, verify, AuthError } = require('./lib/sigv4');
 const { errorResponse, THROTTLE, INTERNAL, PROTOCOL, JSON_VERSION, JSON_TARGET_PREFIX, QUERY_NS, s3RequestId, hostId } = require('./lib/protocols');
@@ -56,9 +58,10 @@ function parseArgs(argv) {
       case '--log-limit': o.logLimit = Number(v()); break;
       case '--max-connections': o.maxConnections = Number(v()); break;
       case '--max-connections-for-ms': o.maxConnectionsForMs = Number(v()); break;
+      case '--session-token-chars': o.sessionTokenChars = Number(v()); break;
       case '--verbose': o.verbose = true; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--max-connections N [--max-connections-for-ms MS]] [--verbose]\n');
+        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--max-connections N [--max-connections-for-ms MS]] [--session-token-chars N] [--verbose]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a}`);
@@ -69,6 +72,10 @@ function parseArgs(argv) {
   if (o.maxConnectionsForMs !== undefined && !(o.maxConnectionsForMs > 0 && o.maxConnections > 0)) {
     throw new Error('--max-connections-for-ms needs a duration above 0 and --max-connections');
   }
+  if (o.sessionTokenChars !== undefined && !(Number.isInteger(o.sessionTokenChars) &&
+      o.sessionTokenChars >= MIN_TOKEN_CHARS && o.sessionTokenChars <= 65536)) {
+    throw new Error(`--session-token-chars needs a whole number from ${MIN_TOKEN_CHARS} to 65536`);
+  }
   return o;
 }
 
@@ -78,6 +85,7 @@ class Emulator {
   constructor(opts) {
     this.opts = opts;
     this.state = new State(loadFixture(opts.fixture));
+    if (opts.sessionTokenChars) this.state.sessionTokenChars = opts.sessionTokenChars;
     this.initialFaults = opts.faults ? JSON.parse(fs.readFileSync(opts.faults, 'utf8')) : {};
     if (opts.seed !== undefined && this.initialFaults.seed === undefined) this.initialFaults.seed = opts.seed;
     this.faults = new Faults(this.state, this.initialFaults);

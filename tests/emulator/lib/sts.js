@@ -6,6 +6,11 @@ const { HttpError, xmlEscape, isoSeconds, randomString, UPPER_ALNUM, B64CHARS } 
 
 const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:[\w+=,.@/-]*\/)?([\w+=,.@-]{1,64})$/;
 const SESSION_RE = /^[\w+=,.@-]{2,64}$/;
+// Session tokens: AWS's are commonly about 1,100 characters and their size is not fixed; the
+// emulator's are 319 unless the server is started with --session-token-chars.
+const TOKEN_PREFIX = 'IQoJb3JpZ2luX2VtEmu';
+const DEFAULT_TOKEN_CHARS = 319;
+const MIN_TOKEN_CHARS = TOKEN_PREFIX.length + 1;
 
 function validation(msg) { return new HttpError(400, 'ValidationError', msg); }
 
@@ -33,7 +38,8 @@ function findRole(fx, account, roleName) {
 function issue(state, account, roleName, roleArn, session, durationSec, source) {
   const akid = `ASIA${randomString(UPPER_ALNUM, 16)}`;
   const secret = randomString(B64CHARS, 40);
-  const token = `IQoJb3JpZ2luX2VtEmu${randomString(B64CHARS, 300)}`;
+  const chars = state.sessionTokenChars || DEFAULT_TOKEN_CHARS;
+  const token = TOKEN_PREFIX + randomString(B64CHARS, chars - TOKEN_PREFIX.length);
   const roleId = roleIdFor(account, roleName);
   const expirationMs = Math.floor(state.stateNow() / 1000) * 1000 + durationSec * 1000;
   const cred = {
@@ -140,4 +146,4 @@ function handle(ctx) {
   }
 }
 
-module.exports = { handle, findRole };
+module.exports = { handle, findRole, MIN_TOKEN_CHARS };

@@ -1,7 +1,7 @@
 import datetime
 import time
 
-from harness import MEMBER, MGMT, EmuTestCase
+from harness import MEMBER, MGMT, Emulator, EmuTestCase
 
 
 class StsTest(EmuTestCase):
@@ -29,6 +29,22 @@ class StsTest(EmuTestCase):
         default = sts.assume_role(RoleArn="arn:aws:iam::444444444444:role/OrganizationAccountAccessRole", RoleSessionName="x1")
         delta = (default["Credentials"]["Expiration"] - before).total_seconds()
         self.assertTrue(3580 <= delta <= 3620, delta)
+
+    def test_session_tokens_of_the_default_size(self):
+        c = self.emu.assume("333333333333")
+        self.assertEqual(len(c[2]), 319)
+
+    def test_session_tokens_of_a_chosen_size_sign_requests(self):
+        e = Emulator(extra_args=["--session-token-chars", "1100"])
+        try:
+            c = e.assume("333333333333")
+            self.assertEqual(len(c[2]), 1100)
+            self.assertEqual(e.client("sts", creds=c).get_caller_identity()["Account"], "333333333333")
+        finally:
+            e.stop()
+        for bad in ("19", "65537", "1e3x"):
+            with self.assertRaises(RuntimeError):
+                Emulator(extra_args=["--session-token-chars", bad]).stop()
 
     def test_assume_role_denied(self):
         sts = self.emu.client("sts")
@@ -153,7 +169,6 @@ class AuthTest(EmuTestCase):
         self.assertEqual(self.emu.client("sts", creds=MEMBER).get_caller_identity()["Account"], "333333333333")
 
     def test_sigterm_stops(self):
-        from harness import Emulator
         e = Emulator()
         try:
             e.proc.terminate()
