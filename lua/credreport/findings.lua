@@ -350,32 +350,52 @@ local Store = {}
 Store.__index = Store
 
 local function line_store()
-  return setmetatable({file = spool_file(), size = 0, where = {}}, Store)
+  return setmetatable({file = spool_file(), size = 0, where = {}, pending = {}, pending_bytes = 0}, Store)
+end
+
+-- Records wait to be written together, up to this many bytes: a write each would be a system
+-- call per finding, hundreds of thousands for a large organization.
+local PENDING_BYTES = 256 * 1024
+
+-- Writes the waiting records, all of one account of one run, to the spool (or keeps them in
+-- memory when it does not take them).
+function Store:flush()
+  local pending = self.pending
+  if #pending == 0 then return end
+  local bytes, parts = table.concat(pending), self.pending_parts
+  self.pending, self.pending_bytes = {}, 0
+  local file = self.file
+  if file and self.failed then self.failed = file:seek("set", self.size) == nil end
+  if file and not self.failed and file:write(bytes) then
+    local last = parts[#parts]
+    if type(last) == "table" and last[1] + last[2] == self.size then
+      last[2] = last[2] + #bytes -- an account's lines come together
+    else
+      parts[#parts + 1] = {self.size, #bytes}
+    end
+    self.size = self.size + #bytes
+  else
+    self.failed = true
+    parts[#parts + 1] = bytes
+  end
 end
 
 -- Adds a line of a run's file: run[account] collects where that account's records are.
 function Store:add(run, account, id, text)
-  local record = string.pack("<s4s4", id, text)
   local parts = run[account] or {}
   run[account] = parts
-  local file = self.file
-  if file and self.failed then self.failed = file:seek("set", self.size) == nil end
-  if file and not self.failed and file:write(record) then
-    local last = parts[#parts]
-    if type(last) == "table" and last[1] + last[2] == self.size then
-      last[2] = last[2] + #record -- an account's lines come together
-    else
-      parts[#parts + 1] = {self.size, #record}
-    end
-    self.size = self.size + #record
-  else
-    self.failed = true
-    parts[#parts + 1] = record
+  if parts ~= self.pending_parts or self.pending_bytes >= PENDING_BYTES then
+    self:flush()
+    self.pending_parts = parts
   end
+  local record = string.pack("<s4s4", id, text)
+  self.pending[#self.pending + 1] = record
+  self.pending_bytes = self.pending_bytes + #record
 end
 
 -- The account's lines are those of the run given (later runs win).
 function Store:keep(account, parts)
+  self:flush()
   self.where[account] = parts or {}
 end
 

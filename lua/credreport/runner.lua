@@ -151,6 +151,10 @@ function M.coordinate(W)
   local run = require "credreport.run"
   core.log("info", "run started", {event = "run_started", version = run.version,
            destination = W.dest and require("credreport.delivery").describe(W.dest) or nil})
+  if W.start then
+    local ok, err = pcall(W.start, W)
+    if not ok then core.log("error", "start failed", {error = tostring(err)}) end
+  end
   local waiting = 0
   local function record(o)
     local id = o.account.id

@@ -457,24 +457,96 @@ local function destination_client(self)
   return nil
 end
 
--- The run's findings on the main thread, compared with the latest earlier day's (read at the
--- first outcome). Only with checks.
+-- The run's findings on the main thread, compared with the latest earlier day's. Only with
+-- checks.
+local function load_findings_log(self)
+  local started = core.monotonic()
+  local client, err = destination_client(self)
+  local base
+  if not err then base, err = findings.load_baseline(client, self.dest, run.date, nil, self.output) end
+  if err then
+    log("warn", "cannot read earlier findings: every finding counts as new",
+        {error = tostring(type(err) == "table" and err.message or err)})
+  elseif base then
+    log("info", "read the findings of " .. base.date .. " to compare with",
+        {seconds = math.floor((core.monotonic() - started) * 10 + 0.5) / 10})
+  end
+  return findings.log(self.checks, base, run)
+end
+
+-- Called by the runner as the run starts, on the main thread: the earlier day's findings
+-- are read meanwhile, while the organization is listed and the first reports generate, not
+-- when the first outcome arrives. For a large organization they are hundreds of MB, and the
+-- findings of every outcome that arrives before they are read wait for them
+-- (defer_findings).
+function Workflow:start()
+  if self.checks and not self._findings_loader then
+    self._findings_loader = core.spawn(load_findings_log, self)
+  end
+end
+
+-- The findings of outcomes that arrive while the earlier day's are still being read wait for
+-- the log: their lines and keys (the bulk: a large organization's run hundreds of MB) in a
+-- temporary file, the rest in memory; in memory whole when no such file takes them.
+local function defer_findings(self, o)
+  local p, d = o.findings, {outcome = o}
+  if self._deferred_spool == nil then
+    self._deferred_spool = findings.open_spool() or false
+    if self._deferred_spool then self._deferred_spool:setvbuf("no") end
+  end
+  local spool = self._deferred_spool
+  if spool and type(p.lines) == "string" and type(p.keys) == "string" then
+    local at = spool:seek("end")
+    if at and spool:write(p.lines, p.keys) then
+      d.at, d.lines, d.keys = at, #p.lines, #p.keys
+      p.lines, p.keys = nil, nil
+    end
+  end
+  self._deferred = self._deferred or {}
+  self._deferred[#self._deferred + 1] = d
+end
+
+-- The outcome as it arrived, its lines and keys read back.
+local function undefer(self, d)
+  local o = d.outcome
+  if d.at then
+    local spool = self._deferred_spool
+    local text = spool:seek("set", d.at) and spool:read(d.lines + d.keys)
+    if type(text) == "string" and #text == d.lines + d.keys then
+      o.findings.lines, o.findings.keys = text:sub(1, d.lines), text:sub(d.lines + 1)
+    else
+      o.findings, o.findings_error = nil, "the findings could not be read back from a temporary file"
+      log("error", "findings lost", {account = o.account.id, error = o.findings_error})
+    end
+  end
+  return o
+end
+
 function Workflow:findings_log()
   if not self._findings_log then
-    local client, err = destination_client(self)
-    local base
-    if not err then base, err = findings.load_baseline(client, self.dest, run.date, nil, self.output) end
-    if err then
-      log("warn", "cannot read earlier findings: every finding counts as new",
-          {error = tostring(type(err) == "table" and err.message or err)})
+    self._findings_loader = self._findings_loader or core.spawn(load_findings_log, self)
+    local ok, flog = self._findings_loader:join()
+    if not ok then error(flog, 0) end
+    self._findings_log = flog
+    for _, d in ipairs(self._deferred or {}) do
+      local o = undefer(self, d)
+      if o.findings then flog:add(o.account, o) end
     end
-    self._findings_log = findings.log(self.checks, base, run)
+    self._deferred = nil
+    if self._deferred_spool then self._deferred_spool:close() end
+    self._deferred_spool = nil
   end
   return self._findings_log
 end
 
 function Workflow:on_outcome(o)
-  if self.checks and o.findings then self:findings_log():add(o.account, o) end
+  if self.checks and o.findings then
+    if self._findings_loader and not self._findings_loader:done() then
+      defer_findings(self, o)
+    else
+      self:findings_log():add(o.account, o)
+    end
+  end
   local a = o.account
   if o.status == "failed" and o.error.code == "Interrupted" then
     return -- counted in the summary, not a line each

@@ -315,6 +315,7 @@ def test_what_changed_since_the_last_run(ctx):
           and mf["resolved"] == len(resolved) and mf["total"] == len(current), f"manifest {mf}")
     check(sum(r["findings"]["new"] for r in m["accounts"]) == len(new), "new per account")
     check(f"{len(new)} new, {len(resolved)} resolved since {yesterday}" in proc.stdout, proc.stdout)
+    check(f"read the findings of {yesterday} to compare with" in proc.stderr, proc.stderr[-3000:])
     msgs = emu.admin("GET", "/sns/messages")["messages"]
     check(len(msgs) == 1, f"one message per run: {len(msgs)}")
     msg = msgs[0]

@@ -383,6 +383,40 @@ T.eq(#pub, 1, "one message for the new findings (on = failure: no summary)")
 T.check(pub[1] and pub[1].params.Subject:find("1 new finding(s)", 1, true), "about the new findings")
 T.check(pub[1] and pub[1].params.Message:find("[critical] " .. A, 1, true), "listing them")
 
+-- the earlier findings are read from the start of the run, in a task of their own, once
+local reads, real_load = 0, findings.load_baseline
+findings.load_baseline = function(...)
+  reads = reads + 1
+  core.sleep(0.05)
+  return real_load(...)
+end
+w = new({checks = findings.bundled()}, client)
+w:start()
+w:start()
+T.eq(reads, 0, "start does not wait for them")
+local early = w:process(member(A))
+early.account = member(A)
+T.eq(early.findings and early.findings.n, 1, "an outcome with a finding")
+core.sleep(0) -- the reading starts
+w:on_outcome(early)
+T.check(reads == 1 and early.findings and early.findings.lines == nil,
+        "an outcome that arrives while they are read: its lines wait in a temporary file")
+local flog = w:findings_log()
+T.check(reads == 1 and flog and w:findings_log() == flog, "read once; the log waits for them")
+T.check(early.findings == nil and early.finding_counts and early.finding_counts.total == 1
+        and flog.counts.total == 1, "then the waiting findings go to the log")
+local later = w:process(member(A))
+later.account = member(A)
+w:on_outcome(later)
+T.check(later.findings == nil and flog.counts.total == 2, "later ones at once")
+local text = flog:body()
+if io.type(text) == "file" then text = text:seek("set") and text:read("a") end
+T.eq(select(2, text:gsub('"account":"' .. A .. '"', "")), 2, "both in the findings file")
+local unchecked = new({}, client)
+unchecked:start()
+T.eq(reads, 1, "without checks, nothing to read")
+findings.load_baseline = real_load
+
 -- the files cannot be written: the run did not complete
 local bad = new({destination = dir .. "/" .. run.date .. "/credentialReport_" .. A .. ".csv/under-a-file"}, org_client{})
 status, text = finish(bad, info_of{{id = A, o = delivered}})
