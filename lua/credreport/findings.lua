@@ -333,11 +333,12 @@ end
 
 -- A temporary file without a name (M.open_spool), or nil. Unbuffered: a full disk fails the
 -- write, not a later flush, so what a write took is there to read back.
-local function spool_file()
+function M.spool_file()
   local file = M.open_spool()
   if file then file:setvbuf("no") end
   return file
 end
+local spool_file = M.spool_file
 
 -- A day's findings lines, kept by account in a spool file rather than in memory: a large
 -- organization's are tens of MB, and each account's are read once, when its outcome

@@ -479,10 +479,13 @@ end
 -- when the first outcome arrives. For a large organization they are hundreds of MB, and the
 -- findings of every outcome that arrives before they are read wait for them
 -- (defer_findings).
+local function findings_loader(self)
+  self._findings_loader = self._findings_loader or core.spawn(load_findings_log, self)
+  return self._findings_loader
+end
+
 function Workflow:start()
-  if self.checks and not self._findings_loader then
-    self._findings_loader = core.spawn(load_findings_log, self)
-  end
+  if self.checks then findings_loader(self) end
 end
 
 -- The findings of outcomes that arrive while the earlier day's are still being read wait for
@@ -490,10 +493,7 @@ end
 -- temporary file, the rest in memory; in memory whole when no such file takes them.
 local function defer_findings(self, o)
   local p, d = o.findings, {outcome = o}
-  if self._deferred_spool == nil then
-    self._deferred_spool = findings.open_spool() or false
-    if self._deferred_spool then self._deferred_spool:setvbuf("no") end
-  end
+  if self._deferred_spool == nil then self._deferred_spool = findings.spool_file() or false end
   local spool = self._deferred_spool
   if spool and type(p.lines) == "string" and type(p.keys) == "string" then
     local at = spool:seek("end")
@@ -524,8 +524,7 @@ end
 
 function Workflow:findings_log()
   if not self._findings_log then
-    self._findings_loader = self._findings_loader or core.spawn(load_findings_log, self)
-    local ok, flog = self._findings_loader:join()
+    local ok, flog = findings_loader(self):join()
     if not ok then error(flog, 0) end
     self._findings_log = flog
     for _, d in ipairs(self._deferred or {}) do
