@@ -477,20 +477,22 @@ static int l_write_file(lua_State *L)
     return 1;
 }
 
-/* core.read_file(path[, root]) -> content | nil, err
- * A regular file's content. With a root, the directories from root to the file are opened
- * as s_open_dir() does and the file itself is not followed if it is a symbolic link, so a
- * link planted inside a destination cannot send the read elsewhere. */
-static int l_read_file(lua_State *L)
+/* [-0, +0|+2] Opens the regular file at path for reading and returns its descriptor; else
+ * pushes nil and why, and returns -1. With a root, the directories from root to the file are
+ * opened as s_open_dir() does and the file itself is not followed if it is a symbolic link,
+ * so a link planted inside a destination cannot send the read elsewhere. */
+static int s_open_regular(lua_State *L, const char *path, const char *root)
 {
-    const char *path = luaL_checkstring(L, 1);
-    const char *root = luaL_optstring(L, 2, NULL);
+    int top = lua_gettop(L);
     const char *name;
     const char *dir = s_split_path(L, path, &name);
     struct buf why = BUF_INIT;
     int dirfd = s_open_dir(dir, root, false, 0700, &why);
-    if (dirfd < 0)
-        return s_fail_why(L, &why);
+    lua_settop(L, top);
+    if (dirfd < 0) {
+        s_fail_why(L, &why);
+        return -1;
+    }
     buf_free(&why);
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     int e = errno;
@@ -504,15 +506,27 @@ static int l_read_file(lua_State *L)
         close(fd);
         lua_pushnil(L);
         lua_pushfstring(L, "cannot read %s: not a regular file", path);
-        return 2;
+        return -1;
     }
     if (fd < 0 && e == ELOOP) {
         lua_pushnil(L);
         lua_pushfstring(L, "cannot read %s: a symbolic link (not followed inside the destination)", path);
-        return 2;
+        return -1;
     }
     if (fd < 0)
-        return s_fail(L, "cannot read", path, e);
+        s_fail(L, "cannot read", path, e);
+    return fd;
+}
+
+/* core.read_file(path[, root]) -> content | nil, err
+ * A regular file's whole content, opened as s_open_regular() does. */
+static int l_read_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *root = luaL_optstring(L, 2, NULL);
+    int fd = s_open_regular(L, path, root);
+    if (fd < 0)
+        return 2;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (;;) {
@@ -521,7 +535,7 @@ static int l_read_file(lua_State *L)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            e = errno;
+            int e = errno;
             if (n < 0) {
                 close(fd);
                 return s_fail(L, "cannot read", path, e);
@@ -532,6 +546,40 @@ static int l_read_file(lua_State *L)
     }
     close(fd);
     luaL_pushresult(&b);
+    return 1;
+}
+
+/* The __close and __gc of a file core.open_file made (a luaL_Stream's closef), as io.open's. */
+static int s_close_stream(lua_State *L)
+{
+    luaL_Stream *file = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    errno = 0;
+    return luaL_fileresult(L, fclose(file->f) == 0, NULL);
+}
+
+/* core.open_file(path[, root]) -> file | nil, err
+ * A regular file opened for reading as s_open_regular() does, as a Lua file (io.open's kind):
+ * a file of any size can be read in pieces with file:read(n). */
+static int l_open_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *root = luaL_optstring(L, 2, NULL);
+    luaL_Stream *file = lua_newuserdatauv(L, sizeof *file, 0);
+    file->f = NULL;
+    file->closef = NULL; /* closed, as io's own files are until fopen succeeds */
+    if (luaL_getmetatable(L, LUA_FILEHANDLE) != LUA_TTABLE)
+        return luaL_error(L, "core.open_file needs the io library loaded");
+    lua_setmetatable(L, -2);
+    int fd = s_open_regular(L, path, root);
+    if (fd < 0)
+        return 2;
+    file->f = fdopen(fd, "r");
+    if (!file->f) {
+        int e = errno;
+        close(fd);
+        return s_fail(L, "cannot read", path, e);
+    }
+    file->closef = s_close_stream;
     return 1;
 }
 
@@ -761,7 +809,7 @@ void sys_primitives_add(lua_State *L)
     static const luaL_Reg funcs[] = {
         {"base64_decode", l_base64_decode}, {"base64_encode", l_base64_encode},
         {"digest", l_digest}, {"mkdir_p", l_mkdir_p}, {"write_file", l_write_file},
-        {"read_file", l_read_file},
+        {"read_file", l_read_file}, {"open_file", l_open_file},
         {"log", l_log}, {"printable", l_printable}, {"check_key_template", l_check_key_template},
         {"check_shard", l_check_shard},
         {"can_write", l_can_write}, {"progress", l_progress}, {"uri_encode", l_uri_encode}, {"list_dir", l_list_dir}, {NULL, NULL}};

@@ -191,20 +191,38 @@ function Folder.get(dest, _, key)
   return body
 end
 
--- A local file is read in one piece.
-function Folder.each_piece(dest, client, key, _, fn)
-  local body, err = Folder.get(dest, client, key)
-  if not body then return nil, err end
-  fn(body)
-  return true
+-- Opened as Folder.get reads.
+local function open(dest, key)
+  local file, err = core.open_file(dest.path .. "/" .. key, dest.path)
+  if not file then return nil, {code = "ReadFailed", message = err} end
+  return file
 end
 
--- A file has no stored checksum: it is read and hashed.
-function Folder.verify(dest, client, _, key, bytes, sha256)
-  local body, err = Folder.get(dest, client, key)
-  if not body then return nil, tostring(err.message) end
-  if #body ~= bytes then return nil, ("%d bytes, not %d"):format(#body, bytes) end
-  if core.digest("sha256", body) ~= sha256:lower() then return nil, "its SHA-256 differs" end
+-- Pieces of at most M.PIECE bytes, as from S3: a file of any size is never held whole.
+function Folder.each_piece(dest, _, key, _, fn)
+  local file, err = open(dest, key)
+  if not file then return nil, err end
+  while true do
+    local piece, rerr = file:read(M.PIECE)
+    if not piece then
+      file:close()
+      if rerr then return nil, {code = "ReadFailed", message = rerr} end
+      return true
+    end
+    fn(piece)
+  end
+end
+
+-- A file has no stored checksum: it is hashed where it lies.
+function Folder.verify(dest, _, _, key, bytes, sha256)
+  local file, err = open(dest, key)
+  if not file then return nil, tostring(err.message) end
+  local size = file:seek("end")
+  local digest, derr = size == bytes and core.digest("sha256", file)
+  file:close()
+  if size ~= bytes then return nil, ("%d bytes, not %d"):format(size, bytes) end
+  if not digest then return nil, tostring(derr) end
+  if digest ~= sha256:lower() then return nil, "its SHA-256 differs" end
   return true
 end
 

@@ -326,6 +326,26 @@ def test_what_changed_since_the_last_run(ctx):
     check(f"since the runs of {yesterday}" in msg["message"] and second.split("/")[-1] in msg["message"], msg["message"][-500:])
 
 
+def test_a_folder_compares_with_the_day_before(ctx):
+    path, fx, _ = _org(ctx, accounts=6, seed=33, depth=2, max_users=10, role_missing=0, never_complete=0,
+                       min_delay_ms=20, max_delay_ms=60)
+    emu = ctx.emulator(path)
+    folder = ctx.tmp / "reports"
+    out = f"[output]\ndestination = {folder}\n"
+    _run(ctx, emu, fx, out + "[findings]\nrotation_days = 3650\nunused_days = 45\n", status=0)
+    (day,) = [d.name for d in folder.iterdir()]
+    yesterday = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).isoformat()
+    (folder / day).rename(folder / yesterday)
+    (before,) = (folder / yesterday).glob("findings-*.jsonl")
+    old = _lines(before.read_text())
+    proc = _run(ctx, emu, fx, out + "[findings]\nrotation_days = 90\nunused_days = 3650\n", status=0)
+    (today,) = (folder / day).glob("findings-*.jsonl")
+    changes = [f["change"] for f in _lines(today.read_text())]
+    new, resolved = changes.count("new"), changes.count("resolved")
+    check(old and new and resolved, f"changes {sorted(set(changes))} against {len(old)} findings")
+    check(f"{new} new, {resolved} resolved since {yesterday}" in proc.stdout, proc.stdout)
+
+
 def test_checks_turned_off_replaced_and_added_from_lua(ctx):
     emu = ctx.emulator()
     fx = json.loads((ROOT / "tests/emulator/fixtures/small.json").read_text())

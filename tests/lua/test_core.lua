@@ -81,6 +81,23 @@ T.check(not pcall(core.write_file, dir .. "/r/f", "x", 99999), "a mode past 0777
 T.check(core.write_file(dir .. "/r/big", bigfile, 384, dir .. "/r"), "write_file from a file")
 T.eq(core.read_file(dir .. "/r/big", dir .. "/r"), big, "the file's whole content is copied")
 bigfile:close()
+-- open_file: the same checks, and a Lua file to read in pieces
+local of = core.open_file(dir .. "/r/big", dir .. "/r")
+T.eq(io.type(of), "file", "open_file gives a Lua file")
+T.eq(of:read(5) .. of:read("a"), big, "read in pieces, then the rest")
+of:close()
+T.eq(io.type(of), "closed file", "closed as io's files are")
+ok, err = core.open_file(dir .. "/r/link/f.csv", dir .. "/r")
+T.check(not ok and err:find("symbolic link", 1, true), "open_file through a link below the root: " .. tostring(err))
+os.execute("ln -s " .. dir .. "/x/y/f.csv " .. dir .. "/r/filelink")
+ok, err = core.open_file(dir .. "/r/filelink", dir .. "/r")
+T.check(not ok and err:find("not followed", 1, true), "open_file of a link: " .. tostring(err))
+ok, err = core.open_file(dir .. "/r/a", dir .. "/r")
+T.check(not ok and err:find("not a regular file", 1, true), "open_file of a directory: " .. tostring(err))
+ok, err = core.open_file(dir .. "/r/none", dir .. "/r")
+T.check(not ok and err:find("No such file", 1, true), "open_file of a missing file: " .. tostring(err))
+T.eq(core.open_file(dir .. "/x/y/f.csv"):read("a"), "data", "open_file without a root")
+collectgarbage() -- a file left open is closed by the collector
 os.execute("rm -rf " .. dir)
 
 return T.done("lua core")

@@ -209,6 +209,16 @@ ok, why = delivery.verify(nil, f, OUT, "2026-06-01/credentialReport_1.csv", #BOD
 T.check(not ok and why == "its SHA-256 differs", "a file that differs")
 ok, why = delivery.verify(nil, f, OUT, "2026-06-01/credentialReport_1.csv", 3, SHA)
 T.check(not ok and why:find("bytes"), "a file of another size")
+-- each_piece: a file is read in pieces of PIECE bytes, never whole
+delivery.PIECE = 7
+local pieces = {}
+T.eq(delivery.each_piece(nil, f, "2026-06-01/credentialReport_1.csv", OUT, function(p) pieces[#pieces + 1] = p end), true,
+     "each_piece reads a file")
+delivery.PIECE = real_piece
+T.eq(#pieces, math.ceil(#BODY / 7), "a file comes in pieces of PIECE bytes")
+T.eq(table.concat(pieces), BODY, "the pieces make up the file, in order")
+ok, why = delivery.each_piece(nil, f, "nope.csv", OUT, function() end)
+T.check(not ok and why.code == "ReadFailed", "each_piece of a missing file: ReadFailed")
 -- links planted inside the destination are not followed when reading either
 local outside = dir .. "/outside.csv"
 local oh = assert(io.open(outside, "wb"))
@@ -224,6 +234,8 @@ T.check(not body and gerr.code == "ReadFailed", "a planted link to a folder is n
         tostring(gerr and gerr.message))
 ok, why = delivery.verify(nil, f, OUT, "2026-06-01/planted.csv", #BODY, SHA)
 T.check(not ok, "a planted link does not verify as a delivered report")
+ok, why = delivery.each_piece(nil, f, "2026-06-01/planted.csv", OUT, function() error("read through a link") end)
+T.check(not ok and why.message:find("symbolic link", 1, true), "nor is it read in pieces: " .. tostring(why and why.message))
 cok, cerr = delivery.check(nil, delivery.destination(dir .. "/reports/2026-06-01/credentialReport_1.csv/sub"))
 T.check(not cok and cerr.code == "WriteFailed", "a folder under a file cannot be written: the check fails")
 cleanup()
