@@ -1076,6 +1076,11 @@ struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn 
     return t;
 }
 
+void loop_timer_cancel(struct loop_timer *t)
+{
+    t->fn = NULL;
+}
+
 static struct loop_timer *s_timer_pop(struct loop *l)
 {
     struct loop_timer *top = l->heap[0];
@@ -1556,7 +1561,8 @@ size_t loop_run_once(struct loop *l, int max_wait_ms)
         loop_timer_fn fn = t->fn;
         void *arg = t->arg;
         free(t);
-        fn(arg);
+        if (fn)
+            fn(arg);
     }
     return loop_pending(l);
 }

@@ -151,9 +151,12 @@ void loop_set_max_connections(struct loop *l, int n);
 /* Connections per origin this loop may use (loop_set_max_connections). */
 int loop_max_connections(const struct loop *l);
 
-/* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is only a token
- * of success (it is freed before fn runs); NULL when memory runs out. */
+/* Calls fn(arg) once, after delay_s seconds (monotonic clock). The handle is freed before
+ * fn runs: keep it only to cancel the timer before then. NULL when memory runs out. */
 struct loop_timer *loop_timer_add(struct loop *l, double delay_s, loop_timer_fn fn, void *arg);
+/* The timer's fn is not called (it stays in the queue until due, doing nothing). Only for a
+ * timer that has not fired yet. */
+void loop_timer_cancel(struct loop_timer *t);
 
 /* Watching a descriptor that is not curl's (a child process's pipe, a pidfd): fn(arg, false)
  * is called from loop_run_once() whenever fd is readable or hung up, until loop_unwatch(); or,

@@ -36,6 +36,11 @@ struct task {
     int result_ref;  /* table {ok, n, ...} once it ended */
     int joiners_ref; /* array of tasks waiting in join() */
     bool running, waiting, done, is_main;
+    /* In core.sleep(): its timer, what it will return, and its place among the sleeps
+     * runtime_short_of_work() cuts short (rt->cuttable). */
+    struct loop_timer *sleep_timer;
+    bool sleep_cut;
+    struct task *cut_prev, *cut_next;
 };
 
 struct runtime *runtime_get(lua_State *L)
@@ -280,21 +285,62 @@ static int l_task_gc(lua_State *L)
     return 0;
 }
 
+static void s_uncuttable(struct task *t)
+{
+    if (t->cut_prev)
+        t->cut_prev->cut_next = t->cut_next;
+    else if (t->rt->cuttable == t)
+        t->rt->cuttable = t->cut_next;
+    if (t->cut_next)
+        t->cut_next->cut_prev = t->cut_prev;
+    t->cut_prev = t->cut_next = NULL;
+}
+
 static void s_on_sleep_timer(void *arg)
 {
     struct task *t = arg;
-    runtime_wake(t->rt, t, 0);
+    t->sleep_timer = NULL;
+    s_uncuttable(t);
+    lua_pushboolean(t->rt->L, t->sleep_cut);
+    runtime_wake(t->rt, t, 1);
 }
 
-/* core.sleep(seconds) */
+/* core.sleep(seconds[, idle_seconds]) -> whether it waited idle_seconds, or less, instead */
 static int l_sleep(lua_State *L)
 {
     double s = luaL_checknumber(L, 1);
     luaL_argcheck(L, s >= 0, 1, "must not be negative");
+    double idle = luaL_optnumber(L, 2, s);
+    luaL_argcheck(L, idle >= 0, 2, "must not be negative");
     struct task *t = runtime_current_task(L);
-    if (!loop_timer_add(t->rt->loop, s, s_on_sleep_timer, t))
+    struct runtime *rt = t->rt;
+    bool cuttable = idle < s;
+    t->sleep_cut = cuttable && rt->short_of_work;
+    t->sleep_timer = loop_timer_add(rt->loop, t->sleep_cut ? idle : s, s_on_sleep_timer, t);
+    if (!t->sleep_timer)
         return luaL_error(L, "out of memory");
+    if (cuttable && !rt->short_of_work) {
+        t->cut_next = rt->cuttable;
+        if (rt->cuttable)
+            rt->cuttable->cut_prev = t;
+        rt->cuttable = t;
+    }
     return runtime_wait(L, t);
+}
+
+void runtime_short_of_work(struct runtime *rt)
+{
+    if (rt->short_of_work)
+        return;
+    rt->short_of_work = true;
+    while (rt->cuttable) {
+        struct task *t = rt->cuttable;
+        s_uncuttable(t);
+        loop_timer_cancel(t->sleep_timer);
+        t->sleep_timer = NULL;
+        lua_pushboolean(rt->L, 1);
+        runtime_wake(rt, t, 1);
+    }
 }
 
 /* ---- the connection queue: calls that can wait their turn in their task ------------ */

@@ -42,6 +42,9 @@ struct runtime {
     /* Tasks waiting in core.wait_queue(), oldest first: a ring of queue_cap. */
     struct task **queue;
     size_t queue_head, queue_len, queue_cap;
+    /* Set once by runtime_short_of_work(); the tasks in core.sleep() that it cuts short. */
+    bool short_of_work;
+    struct task *cuttable;
 };
 
 struct task;
@@ -89,6 +92,10 @@ struct task *runtime_current_task(lua_State *L);
 int runtime_wait(lua_State *L, struct task *t);
 /* Resumes t with the n values on top of rt->L's stack (moved to the task). [-n, +0, -] */
 void runtime_wake(struct runtime *rt, struct task *t, int n);
+/* The thread has run short of work (a worker: every account of the run started, and few in
+ * flight): the tasks in core.sleep(seconds, idle_seconds) return at once, with true, and later
+ * calls wait only idle_seconds. Once; later calls do nothing. */
+void runtime_short_of_work(struct runtime *rt);
 /* True while t is the running task (a completion arriving before the task yielded). */
 bool runtime_task_running(const struct task *t);
 /* True once t has ended. */

@@ -389,6 +389,12 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
     }
     if (!stopping)
         s_prepare_ahead(rt, k);
+    /* The last accounts decide when the run ends: once every account has started and this
+     * thread has no more in flight than connections per endpoint, checking each often costs
+     * the run nothing it could use otherwise (report.fetch). */
+    if (!rt->short_of_work && k->in_flight <= loop_max_connections(rt->loop) && k->preparing == 0 &&
+        !k->prepared_head && mq_drained(k->accounts))
+        runtime_short_of_work(rt);
     return !(k->in_flight == 0 && k->preparing == 0 && !k->prepared_head && rt->live_tasks == 0 &&
              mq_drained(k->accounts));
 }

@@ -66,6 +66,15 @@ function M.policy(settings, base)
   }
 end
 
+-- Between the checks of its schedule, an account of a thread that has run short of work (the
+-- run's last accounts: every account started, fewer in flight than connections) is checked
+-- every IDLE_WAIT seconds, or a twentieth of the time it has waited when that is longer,
+-- where the schedule waits at least 4 times as long. The run ends when their reports are
+-- seen, and the schedule's waits have grown by then (1.5 s after 6 s); the connections are
+-- idle, and IAM's limits are per account. These checks are not counted in retry_limit: the
+-- schedule keeps its time.
+M.IDLE_WAIT = 0.25
+
 -- IAM regenerates a report at most every 4 hours, and its clock and ours may differ: a report
 -- generated this long before IAM said it started a new one is the old report.
 local CLOCK_SKEW = 900
@@ -88,16 +97,19 @@ end
 -- generating until COMPLETE and then getting. ReportNotPresent or ReportExpired (or an old
 -- or empty report) sends the next check back to GenerateCredentialReport.
 function M.fetch(client, policy, fields, requested_at)
-  local checks = 0
+  local checks = 0 -- those of the schedule, which policy.retry_limit counts
+  local extras = 0 -- those between them (M.IDLE_WAIT)
+  local extra = false -- whether this check is one of them
   local last_err
   local started = core.monotonic()
   local due -- core.monotonic() when the next check is due
   local generating_since = requested_at -- os.time() when IAM said a new report was being generated
   local waits = 0
+  local wait -- the schedule's wait before the next check
   local point -- waits since IAM said it STARTED generating, when that was in this call
               -- (and the policy learns which checks come too early)
   while true do
-    checks = checks + 1
+    if extra then extras = extras + 1 else checks = checks + 1 end
     local rep, err, state
     if generating_since then
       -- Due checks beyond what the connections can carry wait their turn here, in the task.
@@ -111,7 +123,7 @@ function M.fetch(client, policy, fields, requested_at)
       elseif err and err.code == "ReportInProgress" then
         state, err = err.code, nil
       end
-      if point and (rep or state == "ReportInProgress") then policy.learn(point, rep ~= nil) end
+      if point and not extra and (rep or state == "ReportInProgress") then policy.learn(point, rep ~= nil) end
     else
       local gen
       gen, err = result(client:query("iam", "GenerateCredentialReport"))
@@ -130,42 +142,51 @@ function M.fetch(client, policy, fields, requested_at)
     if rep then
       local csv, derr = core.base64_decode(rep.Content)
       if not csv then return nil, {code = "MalformedReport", message = derr} end
-      return {csv = csv, generated_time = rep.GeneratedTime, checks = checks}
+      return {csv = csv, generated_time = rep.GeneratedTime, checks = checks + extras}
     end
     if err then
       if not policy.waits_on(err) then return nil, err end
       last_err = err
     end
-    if checks >= policy.retry_limit then
-      local detail = last_err and ("; last error " .. tostring(last_err.code)) or ""
-      return nil, {code = "ReportNotReady",
-                   message = ("credential report not COMPLETE after %d checks over %.0f s (retry_limit %d%s)"):format(
-                     checks, core.monotonic() - started, policy.retry_limit, detail)}
-    end
-    -- The checks keep to a schedule that starts when the first one is answered (when IAM
-    -- started generating): each comes its wait after the previous one was due, however
-    -- long the calls queued and took; after a call slower than its wait (throttled,
-    -- retried) half the wait still passes.
-    waits = waits + 1
-    local wait = policy.wait(waits)
-    local now = core.monotonic()
-    due = math.max((due or now) + wait, now + wait / 2)
-    if fields then
-      core.log("debug", "report not ready", {account = fields.account, check = checks,
-               state = state or (err and err.code), next_check_in = due - now})
-    end
-    core.sleep(due - now)
-    -- A check that the run has found too early is not made: the next one is waited for.
-    point = generating_since and point and point + 1
-    while point and policy.skips(point) do
-      waits, point = waits + 1, point + 1
-      due = due + policy.wait(waits)
-      now = core.monotonic()
-      if fields then
-        core.log("debug", "report check skipped: too early for this run's reports",
-                 {account = fields.account, next_check_in = due - now})
+    if not extra then
+      if checks >= policy.retry_limit then
+        local detail = last_err and ("; last error " .. tostring(last_err.code)) or ""
+        local more = extras > 0 and (", %d more between them as the run ended"):format(extras) or ""
+        return nil, {code = "ReportNotReady",
+                     message = ("credential report not COMPLETE after %d checks over %.0f s (retry_limit %d%s%s)"):format(
+                       checks, core.monotonic() - started, policy.retry_limit, more, detail)}
       end
-      core.sleep(math.max(0, due - now))
+      -- The checks keep to a schedule that starts when the first one is answered (when IAM
+      -- started generating): each comes its wait after the previous one was due, however
+      -- long the calls queued and took; after a call slower than its wait (throttled,
+      -- retried) half the wait still passes.
+      waits = waits + 1
+      wait = policy.wait(waits)
+      local now = core.monotonic()
+      due = math.max((due or now) + wait, now + wait / 2)
+      if fields then
+        core.log("debug", "report not ready", {account = fields.account, check = checks,
+                 state = state or (err and err.code), next_check_in = due - now})
+      end
+    end
+    -- A report being generated (not an error) may be checked sooner, between these.
+    local now = core.monotonic()
+    local idle = math.max(M.IDLE_WAIT, (now - started) / 20)
+    if state ~= "ReportInProgress" or idle * 4 > wait then idle = nil end
+    extra = core.sleep(math.max(0, due - now), idle)
+    if not extra then
+      -- A check that the run has found too early is not made: the next one is waited for.
+      point = generating_since and point and point + 1
+      while point and policy.skips(point) do
+        waits, point = waits + 1, point + 1
+        due = due + policy.wait(waits)
+        now = core.monotonic()
+        if fields then
+          core.log("debug", "report check skipped: too early for this run's reports",
+                   {account = fields.account, next_check_in = due - now})
+        end
+        core.sleep(math.max(0, due - now))
+      end
     end
   end
 end

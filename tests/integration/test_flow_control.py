@@ -556,6 +556,29 @@ def test_accounts_waiting_their_turn_find_their_reports_ready(ctx):
     check(len(ready) >= 4, f"prepared accounts whose report was ready at their first check: {checks}")
 
 
+def test_the_last_reports_are_checked_between_the_checks_of_their_schedule(ctx):
+    """Reports that take 3.5 s, checked every 2 s, 3 checks at most: the schedule alone would
+    see them at 4 s. Once every account has started and few are in flight, the run checks them
+    every 0.25 s between the checks of their schedule, and these do not count against
+    retry_limit: every report is seen, with more checks than retry_limit allows, and none of
+    its checks is 2 s after the one before."""
+    path, fx = generate(ctx, accounts=4, seed=43, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=3500, max_delay_ms=3500)
+    emu = ctx.emulator(path)
+    proc = _run(ctx, emu, fx, "[report]\nretry_limit = 3\nwait_interval = 2\nwait_growth = 1\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    want = set(active_ids(fx))
+    check(_delivered(ctx) == want, f"{len(_delivered(ctx))} delivered of {len(want)}")
+    log = emu.requests()["requests"]
+    rows = {r["id"]: r for r in _manifest(ctx)["accounts"]}
+    for account in want:
+        calls = [_seconds(r["time"]) for r in log if r.get("account") == account
+                 and r["action"] in ("GenerateCredentialReport", "GetCredentialReport")]
+        gaps = [round(b - a, 2) for a, b in zip(calls, calls[1:])]
+        check(len(calls) > 3 and rows[account]["checks"] == len(calls), f"{account}: checks {rows[account]['checks']}, calls {len(calls)}")
+        check(gaps and gaps[0] > 1.5 and max(gaps[1:]) < 1, f"{account}: the first check after 2 s, then more often: {gaps}")
+
+
 def test_preparing_stops_when_the_reports_are_already_there(ctx):
     """A second run within IAM's 4 hours finds every report generated: asking for them ahead
     would be two calls for nothing per account, so after the first few prepares show it,

@@ -26,6 +26,13 @@ for i = 1, 50 do tasks[i] = core.spawn(core.sleep, 0.2) end
 for _, task in ipairs(tasks) do task:join() end
 T.check(core.monotonic() - start < 2, "50 sleeps of 0.2 s run together")
 
+-- a sleep with a shorter wait for a thread short of work: outside a run's workers, the whole wait
+start = core.monotonic()
+T.eq(core.sleep(0.05, 0.01), false, "the whole wait, outside the workers")
+T.check(core.monotonic() - start >= 0.05, "slept the whole 0.05 s")
+T.eq(core.sleep(0), false, "a plain sleep says it was not cut short")
+T.check(not pcall(core.sleep, 1, -1), "a negative shorter wait raises")
+
 -- encodings and digests (OpenSSL)
 T.eq(core.base64_encode("credential report"), "Y3JlZGVudGlhbCByZXBvcnQ=", "base64")
 T.eq(core.base64_decode("Y3JlZGVudGlhbCByZXBvcnQ="), "credential report", "unbase64")
