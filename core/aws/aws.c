@@ -1042,7 +1042,10 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
      * by connections it cannot give back (another client's), which free it when they close,
      * so after a few refusals in a row the call waits a moment before it tries again, rather
      * than fail or hammer the server. A throttle of a request paced before the limiter's
-     * last cut answered the burst it was part of: it goes again at the new rate. */
+     * last cut answered the burst it was part of: it goes again at the new rate, unless the
+     * call gave itself fewer attempts (an optional check) and has had them. */
+    if (overtaken && call->req.max_attempts > 0 && call->attempts >= call->req.max_attempts)
+        overtaken = false;
     if ((resp->refused || overtaken) && loop_now() - call->started < loop_request_timeout(ctx->loop)) {
         call->attempts--;
         int extra = resp->refused ? ++call->refusals - S_PROMPT_REFUSALS : 0;
@@ -1093,6 +1096,8 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     bool noise = kind == RETRY_THROTTLE && call->limiter && rate_limiter_noisy(call->limiter, loop_now());
     if (noise)
         attempts *= 2;
+    if (call->req.max_attempts > 0 && call->req.max_attempts < attempts)
+        attempts = call->req.max_attempts;
     if (call->attempts >= attempts)
         return false;
     if (e->timeout && call->timeouts >= S_MAX_TIMEOUTS)

@@ -110,6 +110,8 @@ struct aws_request {
                                  * AWS_MAX_BODY_OBJECT for an S3 object GET, else
                                  * HTTP_MAX_BODY_DEFAULT). A larger response fails the call
                                  * with ResponseTooLarge, not retried */
+    int max_attempts;           /* fewer attempts than [aws] max_attempts (a call that may as
+                                 * well fail, as an optional check); 0: those */
 };
 
 /* A credential report of IAM's 5,000 users with long paths is about 15 MB of CSV, a third

@@ -322,6 +322,21 @@ static const char *s_opt_string(lua_State *L, int opts, const char *field, size_
     return v;
 }
 
+/* [-0, +0, v] opts.attempts (opts at index opts, or a field of the table there): at most this
+ * many attempts for the call, when fewer than [aws] max_attempts; 0 when not given. */
+static int s_opt_attempts(lua_State *L, int opts)
+{
+    if (!lua_istable(L, opts))
+        return 0;
+    lua_getfield(L, opts, "attempts");
+    int isnum = 0;
+    lua_Integer n = lua_isnil(L, -1) ? 0 : lua_tointegerx(L, -1, &isnum);
+    if (!lua_isnil(L, -1) && (!isnum || n < 1 || n > 20))
+        luaL_error(L, "opts.attempts: expected a whole number from 1 to 20");
+    lua_pop(L, 1);
+    return (int)n;
+}
+
 /* [-0, +0, v] The service named at idx for a call of method, which speaks one of the
  * protocols from..to: the table's entry, or for a service the table lacks, one that opts
  * (at index opts) describes (signing_name, endpoint_prefix) with the protocol from. Raises
@@ -379,9 +394,11 @@ static int l_client_query(lua_State *L)
         return luaL_argerror(L, 5, "opts.version: the API version of a service credreport "
                                    "does not list");
     const char *region = s_opt_string(L, 5, "region", 32);
+    int attempts = s_opt_attempts(L, 5);
     struct service svc = req.service;
     int rc = aws_query_init(&req, &svc, action, version);
     req.region = region;
+    req.max_attempts = attempts;
     if (lua_istable(L, 4)) {
         lua_pushnil(L);
         while (rc == 0 && lua_next(L, 4)) {
@@ -454,6 +471,7 @@ static int l_client_json(lua_State *L)
     req.operation = op;
     req.region = region;
     req.target = target; /* alive on this stack, like the body, while the task waits */
+    req.max_attempts = s_opt_attempts(L, 5);
     req.body_ref = s_push_json(L, 4, &req.body_ref_len);
     return s_call(L, cu, &req, op);
 }
@@ -521,6 +539,7 @@ static int l_client_s3(lua_State *L)
     req.query = luaL_optstring(L, 6, NULL);
     req.region = luaL_optstring(L, 9, NULL);
     req.unsigned_payload = lua_toboolean(L, 10);
+    req.max_attempts = s_opt_attempts(L, 3);
     /* The body, a string or a file, stays on this function's stack, so alive, while the task
      * waits; so does what tells the core which file to read. */
     if (body.data) {
@@ -570,6 +589,7 @@ static int l_client_rest_json(lua_State *L)
     req.path = path;
     req.query = query;
     req.region = region;
+    req.max_attempts = s_opt_attempts(L, 6);
     if (!lua_isnil(L, 5))
         req.body_ref = s_push_json(L, 5, &req.body_ref_len);
     if (s_headers_from_lua(L, 7, &req.headers) != 0) {

@@ -72,8 +72,10 @@ end
 -- where the schedule waits at least 4 times as long. The run ends when their reports are
 -- seen, and the schedule's waits have grown by then (1.5 s after 6 s); the connections are
 -- idle, and IAM's limits are per account. These checks are not counted in retry_limit: the
--- schedule keeps its time.
+-- schedule keeps its time. Each has one attempt: an account whose IAM refuses one (it
+-- throttles) is left to its schedule, never delayed by the retries' waits.
 M.IDLE_WAIT = 0.25
+local EXTRA = {attempts = 1}
 
 -- IAM regenerates a report at most every 4 hours, and its clock and ours may differ: a report
 -- generated this long before IAM said it started a new one is the old report.
@@ -100,6 +102,7 @@ function M.fetch(client, policy, fields, requested_at)
   local checks = 0 -- those of the schedule, which policy.retry_limit counts
   local extras = 0 -- those between them (M.IDLE_WAIT)
   local extra = false -- whether this check is one of them
+  local no_extras = false -- after one failed
   local last_err
   local started = core.monotonic()
   local due -- core.monotonic() when the next check is due
@@ -114,7 +117,7 @@ function M.fetch(client, policy, fields, requested_at)
     if generating_since then
       -- Due checks beyond what the connections can carry wait their turn here, in the task.
       core.wait_queue()
-      rep, err = result(client:query("iam", "GetCredentialReport"))
+      rep, err = result(client:query("iam", "GetCredentialReport", nil, extra and EXTRA or nil))
       local t = rep and M.epoch(rep.GeneratedTime)
       if t and t < generating_since - CLOCK_SKEW then
         rep, state, generating_since = nil, "OLD_REPORT", nil
@@ -146,7 +149,7 @@ function M.fetch(client, policy, fields, requested_at)
     end
     if err then
       if not policy.waits_on(err) then return nil, err end
-      last_err = err
+      last_err, no_extras = err, no_extras or extra
     end
     if not extra then
       if checks >= policy.retry_limit then
@@ -172,7 +175,7 @@ function M.fetch(client, policy, fields, requested_at)
     -- A report being generated (not an error) may be checked sooner, between these.
     local now = core.monotonic()
     local idle = math.max(M.IDLE_WAIT, (now - started) / 20)
-    if state ~= "ReportInProgress" or idle * 4 > wait then idle = nil end
+    if state ~= "ReportInProgress" or idle * 4 > wait or no_extras then idle = nil end
     extra = core.sleep(math.max(0, due - now), idle)
     if not extra then
       -- A check that the run has found too early is not made: the next one is waited for.

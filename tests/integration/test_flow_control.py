@@ -579,6 +579,29 @@ def test_the_last_reports_are_checked_between_the_checks_of_their_schedule(ctx):
         check(gaps and gaps[0] > 1.5 and max(gaps[1:]) < 1, f"{account}: the first check after 2 s, then more often: {gaps}")
 
 
+def test_a_check_between_those_of_the_schedule_that_iam_refuses_is_not_retried(ctx):
+    """As above, but each account's IAM takes 1 request a second: the first check between
+    those of the schedule is throttled. It has one attempt, and the account then keeps to its
+    schedule: no retry, no more such checks, every report delivered at the schedule's time."""
+    path, fx = generate(ctx, accounts=4, seed=43, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=3500, max_delay_ms=3500)
+    faults = {"rules": [{"type": "throttle", "service": "iam", "per_account": True, "rps": 1, "burst": 1}]}
+    emu = ctx.emulator(path, faults=faults)
+    proc = _run(ctx, emu, fx, "[report]\nretry_limit = 3\nwait_interval = 2\nwait_growth = 1\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    want = set(active_ids(fx))
+    check(_delivered(ctx) == want, f"{len(_delivered(ctx))} delivered of {len(want)}")
+    log = emu.requests()["requests"]
+    for account in want:
+        calls = [(_seconds(r["time"]), r["status"]) for r in log if r.get("account") == account
+                 and r["action"] in ("GenerateCredentialReport", "GetCredentialReport")]
+        refused = [i for i, (_, status) in enumerate(calls) if status != 200 and status != 404]
+        check(len(refused) == 1 and refused[0] + 1 < len(calls), f"{account}: one check refused: {calls}")
+        after = calls[refused[0] + 1:]
+        check(after[0][0] - calls[refused[0]][0] > 1 and all(b[0] - a[0] > 1.5 for a, b in zip(after, after[1:])),
+              f"{account}: after it, the schedule only: {calls}")
+
+
 def test_preparing_stops_when_the_reports_are_already_there(ctx):
     """A second run within IAM's 4 hours finds every report generated: asking for them ahead
     would be two calls for nothing per account, so after the first few prepares show it,

@@ -99,6 +99,20 @@ def test_attempts_are_bounded_and_errors_not_retried(ctx):
     check(n == 5, f"5 attempts in all ([aws] max_attempts' default), the emulator saw {n}")
 
 
+def test_a_call_can_take_fewer_attempts(ctx):
+    emu = ctx.emulator(faults={"rules": [
+        _fail("sts", "GetCallerIdentity", 10, status=503),
+        _fail("s3", "PutObject", 10, status=503, code="SlowDown"),
+    ]})
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    sts, put = calls(ctx, env, [q("sts", "GetCallerIdentity", opts={"attempts": 1}),
+                                s3("PUT", bucket="mgmt-private", key="k", body="v", attempts=2)])
+    check(not sts["ok"] and sts["error"]["attempts"] == 1 and sts["error"]["retryable"], f"{sts}")
+    check(not put["ok"] and put["error"]["attempts"] == 2 and put["error"]["code"] == "SlowDown", f"{put}")
+    seen = [r["action"] for r in emu.requests()["requests"]]
+    check(seen.count("GetCallerIdentity") == 1 and seen.count("PutObject") == 2, f"the emulator saw {seen}")
+
+
 def test_clock_skew_is_corrected_from_the_date_header(ctx):
     for skew in (900, -1200):
         emu = ctx.emulator(faults={"clock_skew_seconds": skew})

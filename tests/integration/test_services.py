@@ -130,12 +130,15 @@ why(c.rest_json, c, "iam", "GET", "/")
 why(c.rest_json, c, "EC2!", "GET", "/")
 why(c.rest_json, c, "account", "POST", "getAlternateContact")
 why(c.rest_json, c, "securityhub", "POST", "/findings", {}, {signing_name = ""})
+why(c.query, c, "sts", "GetCallerIdentity", {}, {attempts = 0})
+why(c.s3, c, "GET", {bucket = "b", attempts = 1.5})
 return 0
 """)
     proc = run_credreport(ctx, ["run", str(script)], env=env, check_status=0)
     lines = proc.stdout.splitlines()
     for needle in ("opts.version", "opts.target_prefix", "opts.json_version", "organizations speaks json1.1",
-                   "iam speaks query", "not a service id", "a path starts with '/'", "opts.signing_name"):
+                   "iam speaks query", "not a service id", "a path starts with '/'", "opts.signing_name",
+                   "opts.attempts"):
         check(any(needle in line for line in lines), f"{needle!r} not in:\n{proc.stdout}")
     check(not emu.requests()["requests"], "nothing was sent")
 
