@@ -154,7 +154,7 @@ function M.fetch(client, policy, fields, requested_at)
     if not extra then
       if checks >= policy.retry_limit then
         local detail = last_err and ("; last error " .. tostring(last_err.code)) or ""
-        local more = extras > 0 and (", %d more between them as the run ended"):format(extras) or ""
+        local more = extras > 0 and (", and %d checks between them with few accounts left"):format(extras) or ""
         return nil, {code = "ReportNotReady",
                      message = ("credential report not COMPLETE after %d checks over %.0f s (retry_limit %d%s%s)"):format(
                        checks, core.monotonic() - started, policy.retry_limit, more, detail)}

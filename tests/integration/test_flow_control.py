@@ -579,6 +579,27 @@ def test_the_last_reports_are_checked_between_the_checks_of_their_schedule(ctx):
         check(gaps and gaps[0] > 1.5 and max(gaps[1:]) < 1, f"{account}: the first check after 2 s, then more often: {gaps}")
 
 
+def test_a_report_that_never_completes_still_fails_after_retry_limit_checks_of_its_schedule(ctx):
+    """The checks between those of the schedule do not make an account wait longer: a report
+    that never completes fails after retry_limit checks, 2 s apart, and says how many more
+    were made."""
+    path, fx = generate(ctx, accounts=3, seed=44, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=1, min_delay_ms=100, max_delay_ms=100)
+    never = next(a["id"] for a in fx["accounts"] if a.get("report_never_completes"))
+    emu = ctx.emulator(path)
+    proc = _run(ctx, emu, fx, "[report]\nretry_limit = 3\nwait_interval = 2\nwait_growth = 1\n", ["--account", never],
+                status=1)
+    (row,) = _manifest(ctx)["accounts"]
+    message = row["error"]["message"]
+    check(row["error"]["code"] == "ReportNotReady" and "after 3 checks over " in message
+          and "(retry_limit 3, and " in message
+          and "checks between them with few accounts left" in message, message)
+    extras = int(message.split("retry_limit 3, and ")[1].split(" ")[0])
+    calls = [r for r in emu.requests()["requests"] if r.get("account") == never
+             and r["action"] in ("GenerateCredentialReport", "GetCredentialReport")]
+    check(extras >= 4 and len(calls) == 3 + extras, f"{extras} more, {len(calls)} calls: {proc.stderr[-1500:]}")
+
+
 def test_a_check_between_those_of_the_schedule_that_iam_refuses_is_not_retried(ctx):
     """As above, but each account's IAM takes 1 request a second: the first check between
     those of the schedule is throttled. It has one attempt, and the account then keeps to its
