@@ -59,7 +59,8 @@ sns_topic_arn = {topic}
     expect_delivered = set(in_scope) - expect_failed
 
     objects = {o["key"]: o for o in emu.admin("GET", f"/s3/objects?bucket={bucket['name']}")["objects"]}
-    day = _today()
+    # The run's date, not today's: a run that crosses midnight (UTC) files under the day it began.
+    day = next(k.split("/")[1] for k in objects if "/manifest-" in k)
     for acct in sorted(expect_delivered):
         key = f"credreport/{day}/credentialReport_{acct}.csv"
         o = objects.get(key)
@@ -162,8 +163,7 @@ def test_reports_to_a_folder_privately_and_atomically(ctx):
     emu = ctx.emulator()
     fx = json.loads((ctx.root / "tests/emulator/fixtures/small.json").read_text())
     proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = out/reports\n", status=0)
-    day = _today()
-    folder = ctx.tmp / "out" / "reports" / day
+    (folder,) = list((ctx.tmp / "out" / "reports").iterdir())  # the run's date, across midnight too
     files = sorted(p.name for p in folder.iterdir())
     want = sorted(f"credentialReport_{a}.csv" for a in active_ids(fx))
     check([f for f in files if f.endswith(".csv")] == want, f"{files}")
