@@ -184,18 +184,20 @@ function Folder.list(dest, _, dir)
   return names
 end
 
--- Read without following a link planted inside the destination, as files are written.
-function Folder.get(dest, _, key)
-  local body, err = core.read_file(dest.path .. "/" .. key, dest.path)
-  if not body then return nil, {code = "ReadFailed", message = err} end
-  return body
-end
-
--- Opened as Folder.get reads.
+-- Opened without following a link planted inside the destination, as files are written.
 local function open(dest, key)
   local file, err = core.open_file(dest.path .. "/" .. key, dest.path)
   if not file then return nil, {code = "ReadFailed", message = err} end
   return file
+end
+
+function Folder.get(dest, _, key)
+  local file, err = open(dest, key)
+  if not file then return nil, err end
+  local body, rerr = file:read("a")
+  file:close()
+  if not body then return nil, {code = "ReadFailed", message = rerr} end
+  return body
 end
 
 -- Pieces of at most M.PIECE bytes, as from S3: a file of any size is never held whole.
