@@ -749,9 +749,10 @@ end
 
 -- Adds lines (joined by "\n") to the file: to the spool while it takes them, else to memory.
 -- After a write that failed, the spool takes no more: what it took of that write is not read back.
+-- The spool is unbuffered, so the line's end goes in the same write: a system call per account.
 function Log:keep_lines(text)
   if self.spool == nil then self.spool = spool_file() or false end
-  if self.spool and self.spool:write(text, "\n") then
+  if self.spool and self.spool:write(text .. "\n") then
     self.spooled = self.spooled + #text + 1
     return
   end
