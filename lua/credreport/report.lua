@@ -9,6 +9,18 @@ local M = {}
 local FIELDS = {"retry_limit", "wait_interval", "wait_growth", "max_wait", "retry_on"}
 local DEFAULTS = {retry_limit = 45, wait_interval = 60, wait_growth = 1}
 
+-- GetCredentialReport's "no report to give" errors: by the codes IAM sends, and by the names
+-- its API reference (CredentialReportNotReady) and the SDKs (...Exception) give them, which
+-- an endpoint other than AWS may send instead. Each means what IAM's code means, and
+-- retry_on, which lists IAM's codes, covers it.
+local REPORT_STATES = {}
+for code, names in pairs({ReportInProgress = "NotReady", ReportNotPresent = "NotPresent",
+                          ReportExpired = "Expired"}) do
+  REPORT_STATES[code] = code
+  REPORT_STATES["CredentialReport" .. names] = code
+  REPORT_STATES["CredentialReport" .. names .. "Exception"] = code
+end
+
 -- A check comes too early for the run's reports when fewer than one in this many would have
 -- been found by then, and when at least this many checks were made there (policy.skips).
 M.EARLY_CHECKS = 24
@@ -42,7 +54,7 @@ function M.policy(settings, base)
     -- fails, and may be tried again as a whole.
     waits_on = function(err)
       return type(err) == "table" and not err.credentials and
-             (retry_on[err.code] or err.retryable == true)
+             (retry_on[REPORT_STATES[err.code] or err.code] or err.retryable == true)
     end,
     learn = function(point, ready)
       made[point] = (made[point] or 0) + 1
@@ -119,12 +131,13 @@ function M.fetch(client, policy, fields, requested_at)
       core.wait_queue()
       rep, err = result(client:query("iam", "GetCredentialReport", nil, extra and EXTRA or nil))
       local t = rep and M.epoch(rep.GeneratedTime)
+      local code = err and REPORT_STATES[err.code]
       if t and t < generating_since - CLOCK_SKEW then
         rep, state, generating_since = nil, "OLD_REPORT", nil
-      elseif err and (err.code == "ReportNotPresent" or err.code == "ReportExpired") then
-        state, err, generating_since = err.code, nil, nil
-      elseif err and err.code == "ReportInProgress" then
-        state, err = err.code, nil
+      elseif code == "ReportNotPresent" or code == "ReportExpired" then
+        state, err, generating_since = code, nil, nil
+      elseif code == "ReportInProgress" then
+        state, err = code, nil
       end
       if point and not extra and (rep or state == "ReportInProgress") then policy.learn(point, rep ~= nil) end
     else

@@ -159,6 +159,29 @@ def test_retry_limit_and_wait_interval_change_without_rebuild(ctx):
     check(len(generate_calls()) == 2, f"retry_limit 2 from Lua: {len(generate_calls())} checks")
 
 
+def test_reports_not_ready_by_their_documented_names_are_waited_for(ctx):
+    """IAM sends ReportInProgress, ReportNotPresent and ReportExpired; its API reference names
+    them CredentialReportNotReady, CredentialReportNotPresent and CredentialReportExpired, and
+    the SDKs add "Exception". An endpoint that answers with those names is saying "not yet"
+    as well: each account is waited for, asked again, and delivered."""
+    path, fx = generate(ctx, accounts=8, seed=31, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=100, max_delay_ms=300)
+    names = [(404, "CredentialReportNotReady"), (404, "CredentialReportNotReadyException"),
+             (410, "CredentialReportNotPresent"), (410, "CredentialReportNotPresentException"),
+             (410, "CredentialReportExpired"), (410, "CredentialReportExpiredException")]
+    accounts = active_ids(fx)[:len(names)]
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "error", "service": "iam", "action": "GetCredentialReport", "account": a,
+         "status": status, "code": code, "count": 2}
+        for a, (status, code) in zip(accounts, names)
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = ./reports\n", status=0)
+    n = len(active_ids(fx))
+    check(f"{n} account(s) in scope, {n} delivered, 0 failed" in proc.stdout, proc.stdout + proc.stderr[-2000:])
+    answered = {(r["account"], r["error_code"]) for r in emu.requests()["requests"] if r["fault"] == "error"}
+    check(answered == {(a, code) for a, (_, code) in zip(accounts, names)}, f"{answered}")
+
+
 def test_reports_to_a_folder_privately_and_atomically(ctx):
     emu = ctx.emulator()
     fx = json.loads((ctx.root / "tests/emulator/fixtures/small.json").read_text())

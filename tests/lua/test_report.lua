@@ -245,6 +245,14 @@ T.eq(got and got.checks, 2, "two checks")
 T.eq(#c:calls("iam GenerateCredentialReport"), 2, "generated again")
 T.eq(#waits, 1, "after one wait")
 
+-- the same by the name IAM's API reference gives it (an endpoint other than AWS): retry_on's
+-- ReportInProgress covers it
+c = account({"COMPLETE"}, {fake.error("CredentialReportNotReadyException"), fake.report(CSV)})
+policy, waits = recording{}
+got, err = report.fetch(c, policy)
+T.check(got and got.csv == CSV, "CredentialReportNotReadyException, then the report: " .. tostring(err))
+T.eq(#c:calls("iam GenerateCredentialReport"), 2, "generated again after a wait")
+
 -- other errors come back at once, as they came
 local denied = fake.error("AccessDenied", {status = 403})
 c = account{denied}
