@@ -58,7 +58,9 @@ local function present(v)
 end
 
 -- Calls op page by page (Organizations keeps paging while NextToken is present, even after
--- an empty page) and calls on_item for every element of result[key].
+-- an empty page) and calls on_item for every element of result[key]. An empty NextToken ends
+-- the listing, as it does in the SDKs' paginators: some implementations write an absent token
+-- that way, and sending it back is an invalid request.
 function M.each(client, op, params, key, on_item)
   local token
   local next_page = paging.guard("Organizations " .. op)
@@ -74,7 +76,7 @@ function M.each(client, op, params, key, on_item)
       local ok, stop = on_item(item)
       if ok == false then return nil, stop end
     end
-    token = present(res.NextToken) and res.NextToken or nil
+    token = present(res.NextToken) and res.NextToken ~= "" and res.NextToken or nil
   until not token
   return true
 end

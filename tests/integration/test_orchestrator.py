@@ -182,6 +182,22 @@ def test_reports_not_ready_by_their_documented_names_are_waited_for(ctx):
     check(answered == {(a, code) for a, (_, code) in zip(accounts, names)}, f"{answered}")
 
 
+def test_listings_that_end_with_an_empty_token_end_there(ctx):
+    """Every Organizations listing ends with "NextToken": "" instead of no token, as some
+    implementations write it: the listing ends there, as in the SDKs' paginators, and never
+    sends the empty token back (an invalid request that stopped discovery)."""
+    path, fx = generate(ctx, accounts=70, seed=32, depth=1, ous_per_level=2, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=50)
+    emu = ctx.emulator(path, faults={"rules": [{"type": "blank_token", "service": "organizations"}]})
+    proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = ./reports\n", status=0)
+    n = len(active_ids(fx))
+    check(f"{n} account(s) in scope, {n} delivered, 0 failed" in proc.stdout, proc.stdout + proc.stderr[-2000:])
+    listings = [r for r in emu.requests()["requests"] if r["service"] == "organizations"]
+    blank = [r for r in listings if (r.get("params") or {}).get("NextToken") == ""]
+    paged = [r for r in listings if (r.get("params") or {}).get("NextToken")]
+    check(not blank and paged, f"{len(blank)} listings sent an empty token, {len(paged)} a token")
+
+
 def test_reports_to_a_folder_privately_and_atomically(ctx):
     emu = ctx.emulator()
     fx = json.loads((ctx.root / "tests/emulator/fixtures/small.json").read_text())

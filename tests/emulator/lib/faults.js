@@ -1,11 +1,11 @@
 'use strict';
 // Fault injection: latency, throttling (token bucket), random/deterministic errors, connection
 // resets, requests never answered, truncated, malformed and oversized bodies, empty Organizations pages, listings that
-// never end, and a global clock skew.
+// never end or end with an empty token, and a global clock skew.
 const { rng } = require('./util');
 
 const TYPES = ['latency', 'throttle', 'error', 'fail', 'reset', 'hang', 'truncate', 'malformed', 'empty_page', 'endless_pages',
-  'oversized'];
+  'blank_token', 'oversized'];
 
 class Faults {
   constructor(state, config) {

@@ -70,10 +70,12 @@ function page(ctx, items, keyStr) {
   let next;
   if (offset + max < items.length) next = mkToken(offset + max, 'n');
   else if (ctx.state.fx.emptyPages) next = mkToken(items.length, 'e');
+  // An implementation that writes an absent token as an empty string.
+  else if (ctx.fault && ctx.fault.type === 'blank_token') next = '';
   return { slice, NextToken: next };
 }
 
-function withToken(obj, next) { if (next) obj.NextToken = next; return obj; }
+function withToken(obj, next) { if (next !== undefined) obj.NextToken = next; return obj; }
 
 function childrenOf(fx, parentId) {
   const ous = [...fx.ous.values()].filter((o) => o.parent === parentId);

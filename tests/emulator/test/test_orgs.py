@@ -114,6 +114,15 @@ class OrganizationsTest(EmuTestCase):
         r2 = org.list_accounts(NextToken=r["NextToken"])
         self.assertEqual(len(r2["Accounts"]), 6)
 
+    def test_blank_token_fault(self):
+        self.emu.set_faults({"rules": [{"type": "blank_token", "service": "organizations", "action": "ListAccounts"}]})
+        org = self.emu.client("organizations")
+        first = org.list_accounts(MaxResults=4)
+        self.assertEqual(len(first["Accounts"]), 4)
+        last = org.list_accounts(MaxResults=4, NextToken=first["NextToken"])
+        self.assertEqual((len(last["Accounts"]), last["NextToken"]), (2, ""))
+        self.assertCode(lambda: org.list_accounts(NextToken=""), "InvalidInputException", 400)
+
     def test_serialization_error(self):
         status, _, body = self.emu.raw("organizations", body=b"not json", headers={
             "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + "ListRoots"})
