@@ -887,13 +887,23 @@ static size_t s_max_body(const struct aws_request *r)
  * next wait three times as long: an operation slower than the rest (one slow service behind
  * an endpoint shared with fast ones) costs its call two attempts, not every attempt. */
 #define LOST_AFTER_MS 2000
+/* A server may take a while to store a large body once it has all of it (an S3-compatible
+ * store that syncs it to disk before it answers): a request waits a second more for each
+ * this many bytes it sent, so that a findings file of hundreds of MiB is not sent again. */
+#define LOST_BODY_BYTES_A_SECOND (32L << 20)
+
+static size_t s_body_len(const struct aws_request *r)
+{
+    return r->body_file ? r->body_file->len : r->body_ref ? r->body_ref_len : r->body.len;
+}
 
 static long s_lost_after_ms(const struct aws_call *call)
 {
     static const char *const prompt[] = {"sts", "iam", "organizations", "s3", "sns"};
     for (size_t i = 0; i < sizeof prompt / sizeof *prompt; i++)
         if (strcmp(call->req.service.id, prompt[i]) == 0) {
-            long ms = LOST_AFTER_MS;
+            long ms = LOST_AFTER_MS +
+                      (long)(s_body_len(&call->req) / LOST_BODY_BYTES_A_SECOND) * 1000;
             for (int n = 1; n < call->lost && ms < 3600000; n++)
                 ms *= 3;
             return ms;

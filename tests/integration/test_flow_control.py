@@ -728,6 +728,28 @@ def test_a_request_alone_on_an_endpoint_known_to_answer_is_sent_again_after_2_s(
     check(1.9 <= gap < 5.5, f"sent again {gap:.1f} s later")
 
 
+def test_a_large_upload_the_endpoint_takes_seconds_to_store_is_not_sent_again(ctx):
+    """A 40 MiB upload answered 2.5 s after its last byte, as by a store that syncs it to disk
+    first, on an endpoint that has answered many quick calls: it waits a second more for
+    each 32 MiB it sent, gets its answer, and goes once. A small request would have been
+    taken as lost after 2 s."""
+    emu = ctx.emulator(faults={"rules": [
+        {"type": "latency", "service": "s3", "action": "PutObject", "ms": 2500},
+    ]})
+    script = ctx.tmp / "upload.lua"
+    script.write_text("""
+local core = require "credreport.core"
+local client = assert(core.client())
+for _ = 1, 12 do assert(client:query("sts", "GetCallerIdentity")) end
+local res, meta = assert(client:s3("PUT", {bucket = "credreport-reports", key = "big/file.bin",
+                                           body = string.rep("x", 40 * 1024 * 1024)}))
+print("attempts " .. tostring(meta.attempts))
+""")
+    proc = run_credreport(ctx, ["run", str(script), "--log-level", "debug"], env=ctx.aws_env(emu, **MGMT_KEYS),
+                          check_status=0, cwd=ctx.tmp)
+    check(not _taken_as_lost(proc) and "attempts 1" in proc.stdout, proc.stdout + proc.stderr[-2000:])
+
+
 def test_a_request_lost_twice_is_sent_again_after_2_s_both_times(ctx):
     """A request lost at random says nothing of the next: when the next is lost too, it is
     also taken as lost 2 s after it went out, not 6 s, and the third is answered."""
