@@ -145,6 +145,7 @@ struct transfer {
     struct loop_origin *slot;
     int limit_at_start;   /* the slot's share->limit when the transfer started */
     curl_socket_t opened; /* the counted socket curl last opened for it; CURL_SOCKET_BAD: none */
+    double opened_at;     /* loop_now() when curl opened it */
     size_t max_body;
     bool too_many_headers;
     bool answering;       /* its answer has begun */
@@ -293,6 +294,7 @@ static curl_socket_t s_on_open_socket(void *arg, curlsocktype purpose, struct cu
     l->sockets[fd] = (struct counted_socket){.origin = t->slot, .opener = t};
     s_count_connection(t->slot, 1);
     t->opened = fd;
+    t->opened_at = loop_now();
     return fd;
 }
 
@@ -1351,9 +1353,14 @@ static double s_end_lost_transfers(struct loop *l, double now)
         curl_off_t uploaded = 0;
         curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
         curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &uploaded);
-        if (sent == 0)
-            continue; /* still connecting: the connect timeout's part */
-        if (t->quiet_since == 0 || uploaded != t->uploaded) {
+        /* Not sent yet: waiting for a connection (the connect timeout's part), or making its
+         * own. A handshake the server never completes is lost the same way, counted from
+         * when the connection was opened, instead of holding the call for the connect
+         * timeout while the endpoint takes other connections and answers on them. */
+        bool connecting = sent == 0;
+        if (connecting && t->opened == CURL_SOCKET_BAD)
+            continue;
+        if (!connecting && (t->quiet_since == 0 || uploaded != t->uploaded)) {
             /* Seen sent for the first time, or its body still going out. A request that left
              * in one piece has been silent since it was sent, however long ago this loop
              * last looked; a longer body, since it was last seen moving. */
@@ -1363,10 +1370,11 @@ static double s_end_lost_transfers(struct loop *l, double now)
             if (!one_piece)
                 continue;
         }
-        double quiet = now - t->quiet_since, after = (double)t->lost_after_ms / 1000;
+        double since = connecting ? t->opened_at : t->quiet_since;
+        double quiet = now - since, after = (double)t->lost_after_ms / 1000;
         if (quiet < after) {
-            if (t->quiet_since + after < next)
-                next = t->quiet_since + after;
+            if (since + after < next)
+                next = since + after;
             continue;
         }
         unsigned long answered = atomic_load(&t->slot->share->answered);
@@ -1388,8 +1396,9 @@ static double s_end_lost_transfers(struct loop *l, double now)
         char others[64] = "";
         if (later)
             snprintf(others, sizeof others, ", while %lu sent after it were answered", later);
-        snprintf(t->errbuf, sizeof t->errbuf, "no answer %.0f s after the request was sent%s: "
-                 "taken as lost", quiet, others);
+        snprintf(t->errbuf, sizeof t->errbuf, "%s %.0f s after %s%s: taken as lost",
+                 connecting ? "no connection" : "no answer", quiet,
+                 connecting ? "it was opened" : "the request was sent", others);
         t->resp.lost = true;
         s_transfer_end(l, t, CURLE_OPERATION_TIMEDOUT);
     }

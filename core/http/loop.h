@@ -45,7 +45,8 @@ struct http_request {
                                              * borrowed like body */
     long timeout_ms;           /* > 0: this request's whole time (and connect time) limit,
                                 * instead of the loop's settings */
-    long lost_after_ms;        /* > 0: a request sent this long ago with no answer begun,
+    long lost_after_ms;        /* > 0: a request sent this long ago with no answer begun
+                                * (or still making its own connection opened this long ago),
                                 * while LOOP_LOST_OVERTAKEN requests sent after it to the same
                                 * origin have been answered (or LOOP_LOST_ALONE times as long
                                 * with fewer, unless the origin had answered that many before

@@ -750,6 +750,77 @@ print("attempts " .. tostring(meta.attempts))
     check(not _taken_as_lost(proc) and "attempts 1" in proc.stdout, proc.stdout + proc.stderr[-2000:])
 
 
+class _StallingProxy:
+    """Forwards TCP connections to a port, except the stall-th, which it takes and never
+    reads from: over HTTPS, a handshake that never completes."""
+
+    def __init__(self, port, stall):
+        import socket
+        import threading
+        self._socket, self._threading = socket, threading
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.target, self.stall, self.accepted, self.held = port, stall, 0, []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted == self.stall:
+                self.held.append(client)
+                continue
+            upstream = self._socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(self._socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.server.close()
+        for s in self.held:
+            s.close()
+
+
+def test_a_connection_the_endpoint_never_completes_is_given_up_before_the_connect_timeout(ctx):
+    """Over HTTPS, the endpoint takes its 6th connection and never completes the handshake,
+    while it completes the others and answers on them. The call waiting for that connection
+    is sent again on another 2 s after the connection was opened, not at the 10 s connect
+    timeout, and every account is delivered on its first try."""
+    path, fx = generate(ctx, accounts=40, seed=33, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=20, max_delay_ms=100)
+    emu = ctx.emulator(path, tls=ctx.test_ca())
+    proxy = _StallingProxy(int(emu.url.rsplit(":", 1)[1]), stall=6)
+    try:
+        cfg = ctx.tmp / "config.ini"
+        cfg.write_text(FAST)
+        env = ctx.aws_env(emu, **keys_for(fx), AWS_ENDPOINT_URL=f"https://127.0.0.1:{proxy.port}")
+        proc = run_credreport(ctx, ["run", "-c", str(cfg), "--log-level", "debug"], env=env, check_status=0,
+                              cwd=ctx.tmp, timeout=120)
+    finally:
+        proxy.close()
+    check(proxy.accepted > 6 and proxy.held, f"{proxy.accepted} connections")
+    _check_each_delivered_on_its_first_try(ctx)
+    lost = _taken_as_lost(proc)
+    check(len(lost) == 1 and "no connection 2 s after it was opened" in lost[0], "\n".join(lost) or proc.stderr[-3000:])
+
+
 def test_a_request_lost_twice_is_sent_again_after_2_s_both_times(ctx):
     """A request lost at random says nothing of the next: when the next is lost too, it is
     also taken as lost 2 s after it went out, not 6 s, and the third is answered."""
