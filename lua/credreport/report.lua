@@ -207,11 +207,26 @@ function M.fetch(client, policy, fields, requested_at)
   end
 end
 
+-- The report's yes/no columns. AWS writes "true" and "false", and checks (the bundled ones and
+-- scripts') compare with those; an endpoint other than AWS may capitalize them (Python's
+-- True), which read as "not true" made every root user one without MFA.
+local FLAGS = {"password_enabled", "mfa_active", "access_key_1_active", "access_key_2_active",
+               "cert_1_active", "cert_2_active"}
+local FLAG_VALUES = {True = "true", TRUE = "true", False = "false", FALSE = "false"}
+
 -- Parses the CSV into rows keyed by column name (columns differ between report versions, so
 -- read them by name, never by position), with core.csv_decode: rows, columns, or nil and
--- "line N: ..." when the text is not a well-formed CSV with a header row.
+-- "line N: ..." when the text is not a well-formed CSV with a header row. Yes/no columns
+-- read "true" or "false", however the report capitalized them.
 function M.rows(csv)
-  return core.csv_decode(csv)
+  local rows, columns = core.csv_decode(csv)
+  for _, row in ipairs(rows or {}) do
+    for _, f in ipairs(FLAGS) do
+      local v = FLAG_VALUES[row[f]]
+      if v then row[f] = v end
+    end
+  end
+  return rows, columns
 end
 
 -- The report's special values: not dates, not booleans. "N/A": not applicable (no password,

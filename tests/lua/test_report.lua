@@ -279,4 +279,14 @@ T.eq(report.epoch("1970-01-02T01:00:00+01:00"), 86400, "its offset is honoured")
 T.eq(report.epoch("N/A"), nil, "N/A is not a time")
 T.eq(report.epoch("no_information"), nil, "nor no_information")
 
+-- rows: yes/no columns read "true" or "false", however the report capitalized them
+local rows = assert(report.rows("user,mfa_active,password_enabled,access_key_1_active,cert_1_active\n"
+                                .. "<root_account>,True,not_supported,FALSE,false\nalice,false,TRUE,true,N/A\n"))
+T.eq(rows[1].mfa_active, "true", "True is true")
+T.eq(rows[1].access_key_1_active, "false", "FALSE is false")
+T.eq(rows[1].password_enabled, "not_supported", "other values as they are")
+T.eq(rows[2].password_enabled, "true", "TRUE is true")
+T.eq(rows[2].cert_1_active, "N/A", "N/A as it is")
+T.eq(rows[2].user, "alice", "other columns as they are")
+
 return T.done("report")
