@@ -88,7 +88,9 @@ function S3.list(dest, client, dir, out)
     local folders = r.CommonPrefixes
     if folders and folders.Prefix then folders = {folders} end
     for _, f in ipairs(type(folders) == "table" and folders or {}) do names[#names + 1] = f.Prefix:sub(#prefix + 1) end
-    token = r.IsTruncated == "true" and r.NextContinuationToken or nil
+    -- An XML boolean: "true" or "1" (capitalized by some endpoints other than AWS).
+    local more = r.IsTruncated == "true" or r.IsTruncated == "1" or r.IsTruncated == "True"
+    token = more and r.NextContinuationToken or nil
   until not token
   return names
 end

@@ -90,6 +90,16 @@ for _, r in ipairs(pages) do if r.headers["x-amz-expected-bucket-owner"] == "111
 T.eq(owners, 3, "every page carries the expected owner and goes to the bucket's region")
 T.eq(#(delivery.list(client, d, "2026-07-01", OUT) or {1}), 0, "a folder with nothing under it lists nothing")
 
+-- IsTruncated as another endpoint may write it
+for _, flag in ipairs{"True", "1"} do
+  local capital = fake.client{["s3 GET"] = fake.sequence{
+    {status = 200, headers = {}, body = "<ListBucketResult><Contents><Key>reports/a</Key></Contents><IsTruncated>"
+     .. flag .. "</IsTruncated><NextContinuationToken>next</NextContinuationToken></ListBucketResult>"},
+    {status = 200, headers = {}, body = "<ListBucketResult><Contents><Key>reports/b</Key></Contents>"
+     .. "<IsTruncated>false</IsTruncated></ListBucketResult>"}}}
+  T.eq(#(delivery.list(capital, d, "", OUT) or {}), 2, "IsTruncated " .. flag .. ": the next page is read")
+end
+
 local looping = fake.client{["s3 GET"] = function(_, c)
   -- so that a listing without its guard fails here instead of looping for ever
   if #c.requests > 10 then return nil, fake.error("FakeGaveUp") end
