@@ -892,18 +892,13 @@ static size_t s_max_body(const struct aws_request *r)
  * this many bytes it sent, so that a findings file of hundreds of MiB is not sent again. */
 #define LOST_BODY_BYTES_A_SECOND (32L << 20)
 
-static size_t s_body_len(const struct aws_request *r)
-{
-    return r->body_file ? r->body_file->len : r->body_ref ? r->body_ref_len : r->body.len;
-}
-
-static long s_lost_after_ms(const struct aws_call *call)
+/* body_len: the bytes the request sends, from a file or memory. */
+static long s_lost_after_ms(const struct aws_call *call, size_t body_len)
 {
     static const char *const prompt[] = {"sts", "iam", "organizations", "s3", "sns"};
     for (size_t i = 0; i < sizeof prompt / sizeof *prompt; i++)
         if (strcmp(call->req.service.id, prompt[i]) == 0) {
-            long ms = LOST_AFTER_MS +
-                      (long)(s_body_len(&call->req) / LOST_BODY_BYTES_A_SECOND) * 1000;
+            long ms = LOST_AFTER_MS + (long)(body_len / LOST_BODY_BYTES_A_SECOND) * 1000;
             for (int n = 1; n < call->lost && ms < 3600000; n++)
                 ms *= 3;
             return ms;
@@ -992,7 +987,7 @@ static void s_send(void *arg)
         .body_len = body_len,
         .body_file = file,
         .max_body = s_max_body(&call->req),
-        .lost_after_ms = s_lost_after_ms(call),
+        .lost_after_ms = s_lost_after_ms(call, body_len),
     };
     fail_code = "HttpError";
     if (loop_http(ctx->loop, &hr, s_on_http, at, err, sizeof err) != 0)

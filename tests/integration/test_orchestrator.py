@@ -186,8 +186,8 @@ def test_listings_that_end_with_an_empty_token_end_there(ctx):
     """Every Organizations listing ends with "NextToken": "" instead of no token, as some
     implementations write it: the listing ends there, as in the SDKs' paginators, and never
     sends the empty token back (an invalid request that stopped discovery)."""
-    path, fx = generate(ctx, accounts=70, seed=32, depth=1, ous_per_level=2, suspended=0, pending_closure=0, closed=0,
-                        role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=50)
+    path, fx = generate(ctx, accounts=70, seed=32, depth=1, ous_per_level=2, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=50)
     emu = ctx.emulator(path, faults={"rules": [{"type": "blank_token", "service": "organizations"}]})
     proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = ./reports\n", status=0)
     n = len(active_ids(fx))
