@@ -146,7 +146,12 @@ end
 -- `list_order` a list of such objects. One table.concat then makes a whole row, instead of
 -- a string for each of its fields.
 local function append(out, n, v, order, list_order)
-  if type(v) ~= "table" or not (order or list_order) then
+  local t = type(v)
+  if t == "string" and not v:find('[%c"\\]') then -- most are: the text needs only its quotes
+    out[n + 1], out[n + 2], out[n + 3] = '"', v, '"'
+    return n + 3
+  end
+  if t ~= "table" or not (order or list_order) then
     out[n + 1] = json(v)
     return n + 1
   end

@@ -76,6 +76,24 @@ local none, why = manifest.write(m, full)
 T.check(none == nil and why:find("cannot write the manifest", 1, true), "a write that fails: " .. tostring(why))
 T.check(manifest.encode(manifest.build(RUN, {order = {}, accounts = {}, outcomes = {}})):find('"accounts": []', 1, true),
         "no account: an empty list, not {}")
+-- Names come from the organization: whatever they hold, the row's line decodes to them, and
+-- one account stays one line.
+local names = {'say "hi"', "back\\slash", "tab\there", "new\nline", "del\127", "nul\0byte", "a/b", "café 中",
+               "plain"}
+local odd = {order = {}, accounts = {}, outcomes = {}}
+for i, name in ipairs(names) do
+  local a = acct(tostring(i))
+  a.name = name
+  odd.order[i], odd.accounts[a.id] = a.id, a
+end
+text = manifest.encode(manifest.build(RUN, odd))
+T.eq(select(2, text:gsub('\n    {"id"', "")), #names, "names that need escaping: still one account a line")
+back = cjson.decode(text)
+for i, name in ipairs(names) do
+  T.eq(back.accounts[i].name, name, "a name decodes as it was: " .. ("%q"):format(name))
+  local as_cjson = cjson.encode(name):gsub("\\/", "/")
+  T.check(text:find('"name": ' .. as_cjson .. ',', 1, true), "and is written as lua-cjson writes it: " .. as_cjson)
+end
 
 -- ---- resume: what the day's manifests claim, and what holds ---------------------------------
 local DATE = "2026-06-01"
