@@ -1189,7 +1189,7 @@ static void s_fit_forget(struct loop_origin *o)
  * took back. Nor does a thread that is itself busy (half a CPU or more) get more done with
  * more connections: on a small machine shared with a busy local endpoint, steps taken by
  * chance opened 673 connections for 10,000 accounts. Rates and waits are counted over
- * windows of at least S_FIT_ANSWERS answers and twice the median wait. A server that limits
+ * windows of at least S_FIT_ANSWERS answers and the median wait. A server that limits
  * connections is not asked for more. Called as a transfer ends, which then fits the
  * connection cache to the bound. */
 static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
@@ -1218,7 +1218,7 @@ static void s_fit_to_distance(struct loop *l, struct loop_origin *o, double now)
     if (answers < S_FIT_ANSWERS || answers % 8)
         return;
     double span = now - o->fit.window_start, median = s_recent_wait(o, now, 0.5);
-    if (span < 2 * median)
+    if (span < median)
         return;
     double rate = answers / span, cpu = (s_thread_cpu() - o->fit.cpu_start) / span;
     int max = o->max;
