@@ -4,6 +4,8 @@ account may be lost, and none delivered in part."""
 import csv
 import io
 import json
+import socket
+import threading
 from datetime import datetime
 
 from awscalls import MGMT_KEYS
@@ -755,9 +757,6 @@ class _StallingProxy:
     reads from: over HTTPS, a handshake that never completes."""
 
     def __init__(self, port, stall):
-        import socket
-        import threading
-        self._socket, self._threading = socket, threading
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.target, self.stall, self.accepted, self.held = port, stall, 0, []
@@ -773,9 +772,9 @@ class _StallingProxy:
             if self.accepted == self.stall:
                 self.held.append(client)
                 continue
-            upstream = self._socket.create_connection(("127.0.0.1", self.target))
+            upstream = socket.create_connection(("127.0.0.1", self.target))
             for a, b in ((client, upstream), (upstream, client)):
-                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     def _pipe(self, a, b):
         try:
@@ -788,7 +787,7 @@ class _StallingProxy:
             pass
         for s in (a, b):
             try:
-                s.shutdown(self._socket.SHUT_RDWR)
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
