@@ -1,6 +1,7 @@
 #include "aws/aws.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -265,6 +266,35 @@ struct aws_provider *aws_client_provider(const struct aws_client *c)
     return c->provider;
 }
 
+/* The bytes token's base64 stands for, allocated (*raw, *len), when encoding them gives
+ * token back exactly; false otherwise (or when memory runs out): the token is then kept as
+ * text, as it came. */
+static bool s_token_decode(const char *token, unsigned char **raw, size_t *len)
+{
+    size_t n = strlen(token);
+    if (n == 0 || n % 4 != 0 || n > INT_MAX)
+        return false;
+    size_t pad = token[n - 1] == '=' ? (token[n - 2] == '=' ? 2 : 1) : 0;
+    unsigned char *bytes = malloc(n / 4 * 3);
+    char *again = malloc(n + 1);
+    bool ok = bytes && again && EVP_DecodeBlock(bytes, (const unsigned char *)token, (int)n) >= 0 &&
+              EVP_EncodeBlock((unsigned char *)again, bytes, (int)(n / 4 * 3 - pad)) == (int)n &&
+              memcmp(again, token, n) == 0;
+    if (again) {
+        OPENSSL_cleanse(again, n);
+        free(again);
+    }
+    if (!ok) {
+        if (bytes)
+            OPENSSL_cleanse(bytes, n / 4 * 3);
+        free(bytes);
+        return false;
+    }
+    *raw = bytes;
+    *len = n / 4 * 3 - pad;
+    return true;
+}
+
 int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
 {
     memset(out, 0, sizeof *out);
@@ -272,21 +302,44 @@ int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
     if (!arn || !c->have_creds)
         return 0;
     const struct aws_creds *cr = &c->creds;
+    struct aws_creds text = *cr;
+    text.session_token = NULL;
+    if (creds_copy(&out->creds, &text) != 0 || !(out->role_arn = strdup(arn)))
+        goto out_of_memory;
+    if (cr->session_token && !s_token_decode(cr->session_token, &out->token_raw, &out->token_raw_len) &&
+        !(out->creds.session_token = strdup(cr->session_token)))
+        goto out_of_memory;
     size_t bytes = sizeof *out + AWS_KEPT_OVERHEAD + strlen(arn) + strlen(cr->access_key_id) +
-                   strlen(cr->secret_access_key) + (cr->session_token ? strlen(cr->session_token) : 0);
+                   strlen(cr->secret_access_key) + out->token_raw_len +
+                   (out->creds.session_token ? strlen(out->creds.session_token) : 0);
     struct aws_shared *shared = c->ctx->shared;
     if (atomic_fetch_add(&shared->kept_bytes, bytes) + bytes > shared->kept_budget) {
         atomic_fetch_sub(&shared->kept_bytes, bytes);
+        aws_kept_role_free(out);
         return 0;
     }
     out->shared = shared;
     out->bytes = bytes;
-    out->role_arn = strdup(arn);
-    if (!out->role_arn || creds_copy(&out->creds, cr) != 0) {
-        aws_kept_role_free(out);
-        return -1;
-    }
     return 1;
+
+out_of_memory:
+    aws_kept_role_free(out);
+    return -1;
+}
+
+int aws_kept_role_take(struct aws_kept_role *k, struct aws_creds *out)
+{
+    if (k->token_raw) {
+        size_t n = (k->token_raw_len + 2) / 3 * 4;
+        if (!(k->creds.session_token = malloc(n + 1))) {
+            memset(out, 0, sizeof *out);
+            return -1;
+        }
+        EVP_EncodeBlock((unsigned char *)k->creds.session_token, k->token_raw, (int)k->token_raw_len);
+    }
+    *out = k->creds;
+    memset(&k->creds, 0, sizeof k->creds);
+    return 0;
 }
 
 void aws_kept_role_free(struct aws_kept_role *k)
@@ -294,6 +347,12 @@ void aws_kept_role_free(struct aws_kept_role *k)
     free(k->role_arn);
     k->role_arn = NULL;
     creds_free(&k->creds);
+    if (k->token_raw) {
+        OPENSSL_cleanse(k->token_raw, k->token_raw_len);
+        free(k->token_raw);
+    }
+    k->token_raw = NULL;
+    k->token_raw_len = 0;
     if (k->shared)
         atomic_fetch_sub(&k->shared->kept_bytes, k->bytes);
     k->shared = NULL;

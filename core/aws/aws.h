@@ -35,9 +35,11 @@ struct aws_shared {
     size_t kept_budget;
 };
 
-/* The default kept_budget: about 5,500 roles' credentials with session tokens of AWS's size.
- * 10,000 accounts with such tokens then peak at 50-55 MiB, within the 64 MiB a run of that size
- * must stay in; every role not kept is assumed a second time in its account's turn. */
+/* The default kept_budget: about 6,300 roles' credentials with session tokens of AWS's size
+ * (1,100 characters of base64, kept as their 825 bytes). 10,000 accounts with such tokens
+ * then peak at 54-60 MiB, within the 64 MiB a run of that size must stay in; every role not
+ * kept is assumed a second time in its account's turn. (10 MiB kept nearly every role of
+ * 10,000: 4.16-4.41 requests an account instead of 4.31-4.45, but peaked at 57-63 MiB.) */
 #define AWS_KEPT_BUDGET ((size_t)8 << 20)
 /* What a kept role costs beyond its strings: allocation headers, and the Lua value and table
  * entry that hold it (measured: RSS grew 1.4 times the strings' bytes without it). */
@@ -145,6 +147,10 @@ typedef void (*aws_done_fn)(void *arg, const struct aws_result *res);
 struct aws_kept_role {
     char *role_arn;
     struct aws_creds creds;
+    /* The session token decoded, when it is canonical base64 (as STS's are): a quarter fewer
+     * bytes for the largest part of a role's credentials. creds.session_token is then NULL. */
+    unsigned char *token_raw;
+    size_t token_raw_len;
     struct aws_shared *shared; /* whose kept_bytes counts these */
     size_t bytes;
 };
@@ -184,6 +190,9 @@ const char *aws_client_role_arn(const struct aws_client *c);
  * client that has assumed its role, 0 when not or when the run's kept_budget would be
  * exceeded, -1 when memory runs out. */
 int aws_role_keep(struct aws_client *c, struct aws_kept_role *out);
+/* Moves k's credentials into *out (its session token as text again). 0, or -1 when memory
+ * runs out (*out is then empty). */
+int aws_kept_role_take(struct aws_kept_role *k, struct aws_creds *out);
 /* Wipes and frees what k holds and gives its bytes back to the budget. */
 void aws_kept_role_free(struct aws_kept_role *k);
 

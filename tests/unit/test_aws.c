@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1052,6 +1053,62 @@ static void test_creds_kept(void)
     env_free(&e);
 }
 
+/* Kept credentials hold a session token in canonical base64 (as STS's are) decoded, and any
+ * other as it came; either is given back to the next client exactly. */
+static void test_creds_kept_token(void)
+{
+    struct env e;
+    s_section = "test_creds_kept_token";
+    env_init(&e, 1, 0);
+    unsigned char bytes[64];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (unsigned char)(i * 37 + 11);
+    char padded[3][100];
+    for (int pad = 0; pad < 3; pad++) /* 48, 47 and 46 bytes: no "=", "=" and "==" */
+        EVP_EncodeBlock((unsigned char *)padded[pad], bytes, 48 - pad);
+    const struct {
+        const char *token;
+        size_t raw; /* 0: kept as text */
+    } cases[] = {
+        {padded[0], 48}, {padded[1], 47}, {padded[2], 46},
+        {"IQoJb3JpZ2luX2VtEmu+/abc", 18},
+        {"IQoJb3JpZ2luX2VtEmuabc", 0},   /* not a whole number of 4-character groups */
+        {"IQoJb3JpZ2luX2VtEmu-_abc", 0}, /* base64url's alphabet */
+        {"IQoJb3JpZ2luX2VtEmuaAB==", 0}, /* "B" in the last group: encoding the bytes gives "A" */
+        {"IQoJb3JpZ2luX2V=Emuabcde", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct aws_role role = {.role_arn = ROLE_OK, .session_name = "test-kept"};
+        struct aws_client *c = aws_client_new_role(e.mgmt, &role);
+        struct aws_creds creds = {.access_key_id = strdup("ASIAKEPTTOKEN0000000"),
+                                  .secret_access_key = strdup("kept/secret"),
+                                  .session_token = strdup(cases[i].token),
+                                  .expiration = test_clock_now(&e.clock) + 3600};
+        if (!c || !creds.access_key_id || !creds.secret_access_key || !creds.session_token)
+            bail("out of memory");
+        CHECK(aws_client_start_with(c, &creds), "%zu: the client starts with the token", i);
+        struct aws_kept_role k;
+        CHECK(aws_role_keep(c, &k) == 1, "%zu: kept", i);
+        CHECK(cases[i].raw ? k.token_raw && k.token_raw_len == cases[i].raw && !k.creds.session_token
+                           : !k.token_raw && k.creds.session_token,
+              "%zu: %s (%zu bytes)", i, cases[i].raw ? "decoded" : "as text", k.token_raw_len);
+        size_t stored = cases[i].raw ? cases[i].raw : strlen(cases[i].token);
+        CHECK(k.bytes == sizeof k + AWS_KEPT_OVERHEAD + strlen(ROLE_OK) + 20 + 11 + stored &&
+                  atomic_load(&e.shared.kept_bytes) == k.bytes,
+              "%zu: counted at the bytes stored (%zu)", i, k.bytes);
+        struct aws_creds back;
+        CHECK(aws_kept_role_take(&k, &back) == 0 && back.session_token &&
+                  strcmp(back.session_token, cases[i].token) == 0 && back.access_key_id &&
+                  strcmp(back.access_key_id, "ASIAKEPTTOKEN0000000") == 0,
+              "%zu: given back as it was: %s", i, back.session_token ? back.session_token : "(none)");
+        creds_free(&back);
+        aws_kept_role_free(&k);
+        CHECK(atomic_load(&e.shared.kept_bytes) == 0 && !k.token_raw, "%zu: freed, its bytes given back", i);
+        aws_client_unref(c);
+    }
+    env_free(&e);
+}
+
 static void test_creds_failure(void)
 {
     struct env e;
@@ -1182,6 +1239,7 @@ int main(void)
     test_creds_expiry();
     test_creds_expired_token();
     test_creds_kept();
+    test_creds_kept_token();
     test_creds_failure();
     test_close_idle_connections();
 

@@ -95,8 +95,10 @@ struct aws_client *aws_client_new_role(struct aws_client *parent, const struct a
         aws_client_separate_rate_limits(c);
     if (c && role->ahead)
         aws_client_send_ahead(c);
-    if (c && role->kept && role->kept->role_arn && strcmp(role->kept->role_arn, role->role_arn) == 0)
-        aws_client_start_with(c, &role->kept->creds);
+    struct aws_creds kept;
+    if (c && role->kept && role->kept->role_arn && strcmp(role->kept->role_arn, role->role_arn) == 0 &&
+        aws_kept_role_take(role->kept, &kept) == 0)
+        aws_client_start_with(c, &kept);
     if (role->kept)
         aws_kept_role_free(role->kept);
     return c;
