@@ -32,8 +32,11 @@ local function bucket_region(out)
   return out and out.region ~= "" and out.region or nil
 end
 
+local BYTE_OF_HEX = {} -- "00" .. "ff" -> the byte (a table: gsub then calls no function)
+for b = 0, 255 do BYTE_OF_HEX[("%02x"):format(b)] = string.char(b) end
+
 local function hex_to_base64(hex)
-  return core.base64_encode((hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
+  return core.base64_encode((hex:lower():gsub("%x%x", BYTE_OF_HEX)))
 end
 
 function S3.describe(dest)

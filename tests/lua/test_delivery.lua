@@ -33,6 +33,11 @@ local h = delivery.s3_headers({sse = "AES256", checksum = "sha256"}, BODY)
 T.eq(h["x-amz-server-side-encryption"], "AES256", "SSE-S3")
 T.eq(h["x-amz-checksum-sha256"], core.digest("sha256", BODY, "base64"), "the body's SHA-256, base64")
 T.eq(h["Content-Type"], "text/csv", "a report is text/csv")
+local hex = core.digest("sha256", BODY)
+T.eq(delivery.s3_headers({checksum = "sha256"}, BODY, hex)["x-amz-checksum-sha256"], core.digest("sha256", BODY, "base64"),
+     "the SHA-256 already known, in hex, sent in base64")
+T.eq(delivery.s3_headers({checksum = "sha256"}, BODY, hex:upper())["x-amz-checksum-sha256"],
+     core.digest("sha256", BODY, "base64"), "in either case of hex")
 h = delivery.s3_headers({sse = "aws:kms", kms_key_id = "alias/reports", bucket_key = true, checksum = "md5",
                          expected_bucket_owner = "222222222222", acl = "bucket-owner-full-control"}, BODY)
 T.eq(h["x-amz-server-side-encryption"], "aws:kms", "SSE-KMS")
