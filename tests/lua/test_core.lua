@@ -38,6 +38,16 @@ T.eq(core.base64_encode("credential report"), "Y3JlZGVudGlhbCByZXBvcnQ=", "base6
 T.eq(core.base64_decode("Y3JlZGVudGlhbCByZXBvcnQ="), "credential report", "unbase64")
 T.eq(core.base64_decode("YQ=="), "a", "padding")
 T.check(core.base64_decode("not base64!") == nil, "bad base64 is nil, err")
+T.eq(core.base64_decode("Y3Jl\nZGVu dGlh\r\nbCBy\tZXBvcnQ=\n"), "credential report", "line breaks and spaces are skipped")
+T.eq(core.base64_decode(""), "", "nothing")
+T.eq(select(2, core.base64_decode("YWJj\0ZGV")), "base64: invalid characters", "a NUL is no base64")
+T.eq(select(2, core.base64_decode("YWJjZ")), "base64: length is not a multiple of 4", "a cut text")
+do
+  local bytes = {}
+  for i = 1, 3 * 2^18 + 2 do bytes[i] = string.char((i * 7919) % 256) end
+  bytes = table.concat(bytes)
+  T.eq(core.base64_decode(core.base64_encode(bytes)), bytes, "768 KiB there and back")
+end
 T.eq(core.digest("sha256", "abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256")
 T.eq(core.digest("md5", "", "base64"), "1B2M2Y8AsgTpgAmY7PhCfg==", "md5 base64")
 T.eq(core.uri_encode("a b/c~"), "a%20b%2Fc~", "uri_encode")
