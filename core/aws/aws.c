@@ -302,24 +302,27 @@ int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
     if (!arn || !c->have_creds)
         return 0;
     const struct aws_creds *cr = &c->creds;
-    struct aws_creds text = *cr;
-    text.session_token = NULL;
-    if (creds_copy(&out->creds, &text) != 0 || !(out->role_arn = strdup(arn)))
-        goto out_of_memory;
-    if (cr->session_token && !s_token_decode(cr->session_token, &out->token_raw, &out->token_raw_len) &&
-        !(out->creds.session_token = strdup(cr->session_token)))
-        goto out_of_memory;
+    size_t token_len = cr->session_token ? strlen(cr->session_token) : 0;
+    /* Counted with the token as text first: a role beyond the budget costs no copy. */
     size_t bytes = sizeof *out + AWS_KEPT_OVERHEAD + strlen(arn) + strlen(cr->access_key_id) +
-                   strlen(cr->secret_access_key) + out->token_raw_len +
-                   (out->creds.session_token ? strlen(out->creds.session_token) : 0);
+                   strlen(cr->secret_access_key) + token_len;
     struct aws_shared *shared = c->ctx->shared;
     if (atomic_fetch_add(&shared->kept_bytes, bytes) + bytes > shared->kept_budget) {
         atomic_fetch_sub(&shared->kept_bytes, bytes);
-        aws_kept_role_free(out);
         return 0;
     }
     out->shared = shared;
     out->bytes = bytes;
+    struct aws_creds text = *cr;
+    text.session_token = NULL;
+    if (creds_copy(&out->creds, &text) != 0 || !(out->role_arn = strdup(arn)))
+        goto out_of_memory;
+    if (cr->session_token && s_token_decode(cr->session_token, &out->token_raw, &out->token_raw_len)) {
+        atomic_fetch_sub(&shared->kept_bytes, token_len - out->token_raw_len);
+        out->bytes -= token_len - out->token_raw_len;
+    } else if (cr->session_token && !(out->creds.session_token = strdup(cr->session_token))) {
+        goto out_of_memory;
+    }
     return 1;
 
 out_of_memory:
