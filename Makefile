@@ -20,6 +20,14 @@ CJSON_A   ?= $(firstword $(wildcard $(addsuffix /liblua5.4-cjson.a,$(CJSON_DIRS)
 CJSON_LIB  = $(or $(CJSON_A),$(error liblua5.4-cjson.a not found for $(or $(MULTIARCH),this architecture) in $(CJSON_DIRS): install lua-cjson-dev (Debian) for the architecture you build for, or set CJSON_A=/path/to/liblua5.4-cjson.a))
 # libcsv ships no pkg-config file.
 LIBS       = $(CJSON_LIB) $(PKG_LIBS) -lcsv -lpthread -lm -ldl
+# The release binary allocates with mimalloc (Debian's libmimalloc2.0) instead of glibc's
+# malloc: Lua, curl and OpenSSL allocate and free small blocks for every request, and with it
+# bench/run-org takes about 16% less CPU at 10,000 accounts, 9% at 1,000. Linked ahead of the C
+# library, it serves every malloc of the process. `make MALLOC=libc` builds without it; the
+# sanitizer builds never link it (ASan and TSan bring their own malloc).
+MALLOC    ?= mimalloc
+ALLOC_CFLAGS = $(if $(filter mimalloc,$(MALLOC)),-DCREDREPORT_MIMALLOC)
+ALLOC_LIBS   = $(if $(filter mimalloc,$(MALLOC)),-lmimalloc)
 
 BUILD     := build
 SRCS      := $(wildcard core/*.c core/*/*.c core/*/*/*.c)
@@ -36,7 +44,7 @@ SAN_OBJS  := $(LIB_SRCS:core/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/lua_bu
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
 APT_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libssl-dev libinih-dev libexpat1-dev libcsv-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml \
+             libssl-dev libinih-dev libexpat1-dev libcsv-dev libmimalloc-dev nodejs npm python3-boto3 openssl curl tmux man-db python3-yaml \
              chromium
 
 PREFIX    ?= /usr/local
@@ -47,11 +55,17 @@ DESTDIR   ?=
 all: $(BUILD)/credreport
 
 $(BUILD)/credreport: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(ALLOC_LIBS) $(LIBS)
 
 $(BUILD)/obj/%.o: core/%.c $(HDRS) | $(BUILD)/obj
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(WARN) $(CFLAGS) $(ALLOC_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# alloc.c is built for one allocator: rebuilt when MALLOC changes.
+$(BUILD)/obj/base/alloc.o: $(BUILD)/malloc-$(MALLOC)
+$(BUILD)/malloc-$(MALLOC): | $(BUILD)/obj
+	@rm -f $(BUILD)/malloc-*
+	@touch $@
 
 $(BUNDLE): core/lua/embed-lua $(LUA_FILES)
 	@mkdir -p $(dir $@)

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,6 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "base/alloc.h"
 #include "base/exitcode.h"
 #include "base/log.h"
 #include "lua/mq.h"
@@ -558,13 +558,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         w->ready_cv = &ready_cv;
         w->ready = &ready;
     }
-#ifdef M_ARENA_MAX
-    /* glibc gives each thread a malloc arena of its own, which keeps what that thread freed:
-     * the main thread's outcomes grow while memory the workers freed sits idle in theirs. One
-     * arena fewer than threads lets them reuse each other's (10,000 accounts on 2 cores: peak
-     * RSS 84 -> 73 MiB, for 4% more CPU). */
-    mallopt(M_ARENA_MAX, n);
-#endif
+    alloc_tune(n);
     /* Workers subscribe their loops once they exist; each is created on its thread, so
      * wait until all are before anything is pushed. */
     for (int i = 0; i < n; i++) {

@@ -61,6 +61,28 @@ def test_throttled_organizations_and_flaky_services_lose_no_account(ctx):
     check({"error", "reset"} <= faults, f"faults injected: {faults}")
 
 
+def test_the_release_binary_delivers_an_organization_with_several_threads(ctx):
+    """The other tests run the sanitizer build, with glibc's malloc; the binary users run is
+    built with -O2 and its own allocator (mimalloc, Makefile: MALLOC). Over HTTPS, with three
+    workers and the main thread allocating and freeing across threads, it delivers every active
+    account of a 400-account organization despite server errors and connection resets."""
+    release = ctx.root / "build" / "credreport"
+    check(release.exists(), "make test builds build/credreport")
+    ctx.binary = str(release)
+    path, fx = generate(ctx, accounts=400, seed=41, depth=2, role_missing=0, never_complete=0,
+                        min_delay_ms=50, max_delay_ms=400, max_users=8)
+    emu = ctx.emulator(path, tls=ctx.test_ca(), faults={"seed": 41, "rules": [
+        {"type": "error", "service": "*", "probability": 0.03},
+        {"type": "reset", "service": "*", "probability": 0.03},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[run]\naccount_retry_delay = 1\n", args=["--threads", "3"])
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    want = set(active_ids(fx))
+    check(_delivered(ctx) == want, f"{len(_delivered(ctx))} delivered of {len(want)}")
+    m = _manifest(ctx)
+    check(m["summary"]["delivered"] == len(want) and m["summary"]["failed"] == 0, f"{m['summary']}")
+
+
 def test_answers_cut_short_or_garbled_never_become_a_delivered_report(ctx):
     """Over HTTPS, IAM cuts a fifth of the GetCredentialReport answers short and garbles a
     tenth, and STS garbles a tenth of the AssumeRole answers: what is delivered for every
