@@ -141,17 +141,38 @@ local function key_json(k)
   return s
 end
 
+local find, mtype, huge = string.find, math.type, math.huge
+
+-- The JSON text of v as pieces out[n + 1..] without a call to cjson, for the values nearly
+-- every row holds: a string with nothing to escape (ids, states, keys, times, checksums)
+-- needs only its quotes; table.concat writes an integer as JSON does, and "%.14g" is how
+-- lua-cjson writes a finite float. The new n, or nil for any other value.
+local function append_plain(out, n, v)
+  if type(v) == "string" then
+    if not find(v, '^[^%c"\\]*$') then return nil end
+    out[n + 1], out[n + 2], out[n + 3] = '"', v, '"'
+    return n + 3
+  end
+  local number = mtype(v)
+  if number == "integer" then
+    out[n + 1] = v
+    return n + 1
+  end
+  if number == "float" and v == v and v ~= huge and v ~= -huge then
+    out[n + 1] = ("%.14g"):format(v)
+    return n + 1
+  end
+  return nil
+end
+
 -- Appends the JSON text of v to the pieces out[1..n] and returns the new n: a table in
 -- `order` is an object with its keys in that order (then any others, sorted), one with
 -- `list_order` a list of such objects. One table.concat then makes a whole row, instead of
 -- a string for each of its fields.
 local function append(out, n, v, order, list_order)
-  local t = type(v)
-  if t == "string" and not v:find('[%c"\\]') then -- most are: the text needs only its quotes
-    out[n + 1], out[n + 2], out[n + 3] = '"', v, '"'
-    return n + 3
-  end
-  if t ~= "table" or not (order or list_order) then
+  local plain = append_plain(out, n, v)
+  if plain then return plain end
+  if type(v) ~= "table" or not (order or list_order) then
     out[n + 1] = json(v)
     return n + 1
   end
@@ -168,7 +189,7 @@ local function append(out, n, v, order, list_order)
   for _, k in ipairs(order) do
     local x = v[k]
     if x ~= nil then
-      out[n + 1], out[n + 2] = sep, key_json(k)
+      out[n + 1], out[n + 2] = sep, KEY[k] or key_json(k)
       n, sep = append(out, n + 2, x, NESTED[k]), ", "
     end
   end

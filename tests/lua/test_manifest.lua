@@ -95,6 +95,20 @@ for i, name in ipairs(names) do
   T.check(text:find('"name": ' .. as_cjson .. ',', 1, true), "and is written as lua-cjson writes it: " .. as_cjson)
 end
 
+-- Numbers (the writer formats most without lua-cjson): a float as lua-cjson writes it, an
+-- integer exactly (lua-cjson would round one beyond 14 digits).
+local numbers = {1.235, 0.1, 1e-05, 1e+20, -0.0, 2.0 ^ 53, 5.0, 1 / 3, 3, -7, math.maxinteger}
+local nums = {order = {"1"}, accounts = {["1"] = acct("1")}, outcomes = {}}
+local mn = manifest.build(RUN, nums)
+for i, v in ipairs(numbers) do mn.accounts[1]["n" .. string.char(96 + i)] = v end
+text = manifest.encode(mn)
+for i, v in ipairs(numbers) do
+  local want = '"n' .. string.char(96 + i) .. '": ' .. (math.type(v) == "integer" and tostring(v) or cjson.encode(v))
+  T.check(text:find(want, 1, true), ("%s (%s) written as %s"):format(v, math.type(v), want))
+end
+T.check(not pcall(manifest.encode, {accounts = {{id = "1", duration_seconds = 0 / 0}}}),
+        "a NaN is refused, as lua-cjson refuses it")
+
 -- ---- resume: what the day's manifests claim, and what holds ---------------------------------
 local DATE = "2026-06-01"
 local function report(id) return "report of " .. id .. "\n" end
