@@ -7,11 +7,12 @@ local cjson = require "cjson"
 -- Workflow runs allocate mostly short-lived objects (a report's rows, findings, request
 -- tables) while thousands of accounts wait in suspended tasks: generational collection
 -- leaves that large, old heap alone instead of marking it in every cycle (bench/findings-cpu).
--- A major collection once the heap grew 30% (Lua's default: 100%) frees the finished
--- accounts' tasks sooner. At 10,000 accounts (bench/run-org), against 40%: 68.6 -> 63.3 MiB
--- peak RSS for 2.5% more CPU; against 100%, about 15 MiB less. That is for the workers, whose
--- old objects die as their accounts finish; coordinate() sets the main thread's own.
-collectgarbage("generational", 20, 30)
+-- A major collection once the heap grew 20% (Lua's default: 100%) frees the finished
+-- accounts' tasks sooner. At 10,000 accounts (bench/run-org, with mimalloc), against 30%:
+-- peak RSS 56.6-61.9 MiB instead of 58.7-66.5 over 9 runs each, for 8% more CPU (0.87-1.02
+-- against 0.81-0.96 ms per account). That is for the workers, whose old objects die as
+-- their accounts finish; coordinate() sets the main thread's own.
+collectgarbage("generational", 20, 20)
 
 local M = {}
 
