@@ -26,7 +26,8 @@ LIBS       = $(CJSON_LIB) $(PKG_LIBS) -lcsv -lpthread -lm -ldl
 # library, it serves every malloc of the process. `make MALLOC=libc` builds without it; the
 # sanitizer builds never link it (ASan and TSan bring their own malloc).
 MALLOC    ?= mimalloc
-ALLOC_CFLAGS = $(if $(filter mimalloc,$(MALLOC)),-DCREDREPORT_MIMALLOC)
+MIMALLOC_H   = $(firstword $(wildcard /usr/include/mimalloc.h /usr/local/include/mimalloc.h))
+ALLOC_CFLAGS = $(if $(filter mimalloc,$(MALLOC)),$(if $(MIMALLOC_H),-DCREDREPORT_MIMALLOC,$(error mimalloc.h not found: install libmimalloc-dev (Debian; make deps installs it), or build with the C library's malloc: make MALLOC=libc)))
 ALLOC_LIBS   = $(if $(filter mimalloc,$(MALLOC)),-lmimalloc)
 
 BUILD     := build

@@ -1358,6 +1358,23 @@ def test_the_build_finds_lua_cjson_for_its_architecture(ctx):
     check(proc.returncode == 0 and "/opt/cross/liblua5.4-cjson.a" in line.split(), f"CJSON_A overrides: {line}")
 
 
+def test_the_build_links_mimalloc_or_says_how_to_do_without(ctx):
+    """The release binary allocates with mimalloc, linked ahead of the C library; without its
+    header the build says what to install or how to build without it, and MALLOC=libc builds
+    with glibc's malloc."""
+    proc, line = _link_line([])
+    words = line.split()
+    check(proc.returncode == 0 and "-lmimalloc" in words and words.index("-lmimalloc") < words.index("-lcurl"),
+          f"mimalloc linked ahead of the libraries: {line}")
+    proc, line = _link_line(["MALLOC=libc"])
+    check(proc.returncode == 0 and line and "-lmimalloc" not in line.split()
+          and "CREDREPORT_MIMALLOC" not in proc.stdout, f"MALLOC=libc: {line}")
+    proc, line = _link_line(["MIMALLOC_H="])  # as if libmimalloc-dev were not installed
+    check(proc.returncode != 0 and not line, f"no build without mimalloc.h: {line}")
+    check("libmimalloc-dev" in proc.stderr and "make MALLOC=libc" in proc.stderr,
+          f"the error says what to install, or how to do without:\n{proc.stderr}")
+
+
 def _apt_lists(containerfile):
     """The packages of each `apt-get install` of the Containerfile, stage by stage."""
     out = []
