@@ -123,8 +123,8 @@ local function ordered_keys(t, order)
 end
 
 -- lua-cjson escapes every "/" as "\/" and never writes a bare one, so undoing it is exact.
+-- Integers never come here (append_plain writes them exactly; lua-cjson would round them).
 local function json(v)
-  if math.type(v) == "integer" then return tostring(v) end
   local s = cjson.encode(v)
   if not s:find("\\/", 1, true) then return s end -- most values have no "/"
   return (s:gsub("\\/", "/"))
@@ -189,7 +189,7 @@ local function append(out, n, v, order, list_order)
   for _, k in ipairs(order) do
     local x = v[k]
     if x ~= nil then
-      out[n + 1], out[n + 2] = sep, KEY[k] or key_json(k)
+      out[n + 1], out[n + 2] = sep, key_json(k)
       n, sep = append(out, n + 2, x, NESTED[k]), ", "
     end
   end
