@@ -821,7 +821,7 @@ static void s_attempt_free(struct attempt *at)
 static void s_take_slot(struct aws_call *call);
 static void s_send(void *arg);
 
-/* The limiter of the call's service and operation in the client's identity. A client with
+/* The limiter of the call's service in the client's identity. A client with
  * limits of its own (a member account) gets them when it is first throttled: until then it
  * costs nothing, which matters with thousands of accounts in flight. */
 static struct rate_limiter *s_limiter(struct aws_call *call, bool throttled)
@@ -831,8 +831,7 @@ static struct rate_limiter *s_limiter(struct aws_call *call, bool throttled)
         if (!c->limits && c->own_limits && throttled)
             c->limits = rate_limits_new();
         if (c->limits)
-            call->limiter = rate_limits_get(c->limits, call->req.service.id, call->req.operation,
-                                            loop_now());
+            call->limiter = rate_limits_get(c->limits, call->req.service.id, loop_now());
     }
     return call->limiter;
 }

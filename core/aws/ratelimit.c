@@ -237,7 +237,6 @@ struct limiter_entry {
     struct limiter_entry *next;
     struct rate_limiter limiter;
     char *service;
-    char *operation;
 };
 
 struct rate_limits {
@@ -257,7 +256,6 @@ static void s_entry_free(struct limiter_entry *e)
 {
     rate_limiter_destroy(&e->limiter);
     free(e->service);
-    free(e->operation);
     free(e);
 }
 
@@ -274,21 +272,14 @@ void rate_limits_free(struct rate_limits *s)
     free(s);
 }
 
-struct rate_limiter *rate_limits_get(struct rate_limits *s, const char *service,
-                                     const char *operation, double now)
+struct rate_limiter *rate_limits_get(struct rate_limits *s, const char *service, double now)
 {
-    if (!operation)
-        operation = "";
     pthread_mutex_lock(&s->mu);
     struct limiter_entry *e = s->entries;
-    while (e && (strcmp(e->operation, operation) != 0 || strcmp(e->service, service) != 0))
+    while (e && strcmp(e->service, service) != 0)
         e = e->next;
     if (!e && (e = calloc(1, sizeof *e))) {
-        e->service = strdup(service);
-        e->operation = strdup(operation);
-        if (!e->service || !e->operation) {
-            free(e->service);
-            free(e->operation);
+        if (!(e->service = strdup(service))) {
             free(e);
             e = NULL;
         } else {

@@ -1,5 +1,5 @@
 /* Client-side rate limiting, as the AWS SDKs' "adaptive" retry mode does it: a token bucket
- * per service and operation that is off until the service first throttles, then sends at a
+ * per service that is off until the service first throttles, then sends at a
  * rate that falls by a factor (beta) on throttling errors and climbs back on a cubic curve
  * (CUBIC congestion control) while requests succeed, never above twice the rate actually
  * measured. Unlike the SDKs', a cut is undone when the answers after it show the throttling
@@ -69,15 +69,16 @@ double rate_limiter_rate(struct rate_limiter *r);
  * (its noise still counts for something at now). */
 bool rate_limiter_noisy(struct rate_limiter *r, double now);
 
-/* Limiters by (service, operation), created on first use. */
+/* Limiters by service, created on first use. One for all of a service's operations, as in the
+ * SDKs (one per client): AWS's request quotas are mostly shared by them (Organizations',
+ * account-wide), and a limiter per operation measured only its share of the rate, so each
+ * cut from too low a rate, and their sum was never limited. */
 struct rate_limits;
 
 /* NULL when memory runs out. */
 struct rate_limits *rate_limits_new(void);
 void rate_limits_free(struct rate_limits *s);
-/* The limiter of service and operation (an operation may be "" for all of a service's
- * calls); NULL when memory runs out. It lives as long as the set. */
-struct rate_limiter *rate_limits_get(struct rate_limits *s, const char *service,
-                                     const char *operation, double now);
+/* The limiter of service; NULL when memory runs out. It lives as long as the set. */
+struct rate_limiter *rate_limits_get(struct rate_limits *s, const char *service, double now);
 
 #endif
