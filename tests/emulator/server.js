@@ -8,6 +8,7 @@
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
+const http2 = require('http2');
 const { State, loadFixture } = require('./lib/state');
 const { MIN_TOKEN_CHARS } = require('./lib/sts');
 const { Faults } = require('./lib/faults');
@@ -42,6 +43,18 @@ const LOGGED_HEADERS = ['user-agent', 'content-type', 'content-md5', 'x-amz-acl'
   'x-amz-checksum-crc32', 'x-amz-checksum-crc32c', 'x-amz-checksum-sha1', 'x-amz-sdk-checksum-algorithm',
   'x-amz-target', 'amz-sdk-invocation-id', 'amz-sdk-request', 'content-encoding'];
 
+function h2Headers(req) {
+  const headers = { host: req.headers[':authority'] };
+  const rawHeaders = ['host', headers.host];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i];
+    if (name.startsWith(':')) continue;
+    rawHeaders.push(name, req.rawHeaders[i + 1]);
+    headers[name] = req.headers[name];
+  }
+  return { headers, rawHeaders };
+}
+
 function parseArgs(argv) {
   const o = { port: 0, host: '127.0.0.1', logLimit: 200000 };
   for (let i = 2; i < argv.length; i++) {
@@ -59,9 +72,10 @@ function parseArgs(argv) {
       case '--max-connections': o.maxConnections = Number(v()); break;
       case '--max-connections-for-ms': o.maxConnectionsForMs = Number(v()); break;
       case '--session-token-chars': o.sessionTokenChars = Number(v()); break;
+      case '--http2': o.http2 = true; break;
       case '--verbose': o.verbose = true; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--max-connections N [--max-connections-for-ms MS]] [--session-token-chars N] [--verbose]\n');
+        process.stdout.write('usage: node server.js --fixture FILE [--port N] [--host H] [--tls-cert F --tls-key F] [--faults FILE] [--seed N] [--log-limit N] [--max-connections N [--max-connections-for-ms MS]] [--session-token-chars N] [--http2] [--verbose]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a}`);
@@ -69,6 +83,7 @@ function parseArgs(argv) {
   }
   if (!o.fixture) throw new Error('--fixture FILE is required');
   if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+  if (o.http2 && !o.tlsCert) throw new Error('--http2 needs --tls-cert and --tls-key (HTTP/2 is offered over TLS)');
   if (o.maxConnectionsForMs !== undefined && !(o.maxConnectionsForMs > 0 && o.maxConnections > 0)) {
     throw new Error('--max-connections-for-ms needs a duration above 0 and --max-connections');
   }
@@ -96,9 +111,10 @@ class Emulator {
 
   listen() {
     const handler = (req, res) => this.onRequest(req, res);
-    const server = this.opts.tlsCert
-      ? https.createServer({ cert: fs.readFileSync(this.opts.tlsCert), key: fs.readFileSync(this.opts.tlsKey) }, handler)
-      : http.createServer(handler);
+    const tls = this.opts.tlsCert && { cert: fs.readFileSync(this.opts.tlsCert), key: fs.readFileSync(this.opts.tlsKey) };
+    // --http2 offers h2 first (ALPN), as some emulators (LocalStack's) do, and HTTP/1.1 still.
+    const server = this.opts.http2 ? http2.createSecureServer({ ...tls, allowHTTP1: true }, handler)
+      : tls ? https.createServer(tls, handler) : http.createServer(handler);
     server.keepAliveTimeout = 65000;
     server.headersTimeout = 70000;
     server.requestTimeout = 0;
@@ -162,11 +178,12 @@ class Emulator {
 
     const state = this.state;
     const rid = requestId();
-    const headers = req.headers;
+    // An HTTP/2 request names its host in :authority, which the signature covers as host.
+    const { headers, rawHeaders } = req.httpVersionMajor === 2 ? h2Headers(req) : req;
     const ctx = { state, rid, headers, query, body, method: req.method, path: rawPath, cred: null, auth: null, fault: null };
     const entry = {
       seq: ++state.seq, time: isoMillis(state.now()), service: null, action: null, account: null, access_key: null,
-      principal: null, method: req.method, path: rawPath, status: 0, error_code: null, fault: null, headers: {},
+      principal: null, http: req.httpVersion, method: req.method, path: rawPath, status: 0, error_code: null, fault: null, headers: {},
     };
     for (const h of LOGGED_HEADERS) if (headers[h] !== undefined) entry.headers[h] = headers[h];
     let resp;
@@ -231,7 +248,7 @@ class Emulator {
         const rg = VALID_REGIONS[service];
         if (rg && !rg.includes(ctx.auth.region)) throw authError(service, new AuthError('mismatch', 'Credential should be scoped to a valid region.'));
         try {
-          ctx.cred = await verify(ctx.auth, { method: req.method, path: rawPath, query, rawHeaders: req.rawHeaders, body },
+          ctx.cred = await verify(ctx.auth, { method: req.method, path: rawPath, query, rawHeaders, body },
             (k) => state.lookupCredential(k), state.now(), state.stateNow());
         } catch (e) {
           if (e instanceof AuthError) throw authError(service, e, ctx);

@@ -1,6 +1,7 @@
 """HTTPS with a test CA, and endpoint overrides the way the SDKs read them."""
 from awscalls import MGMT_KEYS, calls, j, q
-from harness import check
+from harness import check, run_credreport
+from orgs import active_ids, generate, keys_for
 
 
 def test_https_with_aws_ca_bundle(ctx):
@@ -15,6 +16,31 @@ def test_https_with_aws_ca_bundle(ctx):
     (res,) = calls(ctx, env, [q("sts", "GetCallerIdentity")])
     check(not res["ok"] and res["error"]["code"] == "CertificateError" and res["error"]["attempts"] == 1
           and "certificate" in res["error"]["message"].lower(), f"{res}")
+
+
+def test_an_endpoint_that_speaks_http2_gets_the_same_run(ctx):
+    """Some AWS emulators (LocalStack's server) offer HTTP/2 over TLS, and libcurl takes it.
+    Over it the host is :authority, which the signature covers as host; answers, retries after
+    server errors and the uploads work as over HTTP/1.1: every active account is delivered to
+    S3, every call went over HTTP/2."""
+    path, fx = generate(ctx, accounts=120, seed=52, depth=2, role_missing=0, never_complete=0,
+                        min_delay_ms=50, max_delay_ms=400)
+    emu = ctx.emulator(path, tls=ctx.test_ca(), extra=["--http2"],
+                       faults={"seed": 52, "rules": [{"type": "error", "service": "*", "probability": 0.03}]})
+    cfg = ctx.tmp / "config.ini"
+    cfg.write_text("[report]\nwait_interval = 0.1\nmax_wait = 1\n"
+                   "[output]\ndestination = s3://credreport-reports/h2\n")
+    proc = run_credreport(ctx, ["run", "-c", str(cfg)], env=ctx.aws_env(emu, **keys_for(fx)), cwd=ctx.tmp)
+    n = len(active_ids(fx))
+    check(proc.returncode == 0 and f"{n} account(s) in scope, {n} delivered, 0 failed" in proc.stdout,
+          f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    keys = {o["key"] for o in emu.admin("GET", "/s3/objects?bucket=credreport-reports")["objects"]}
+    reports = {k for k in keys if "/credentialReport_" in k}
+    check(len(reports) == n, f"{len(reports)} reports stored of {n}")
+    log = emu.requests()["requests"]
+    versions = {r["http"] for r in log}
+    check(versions == {"2.0"}, f"HTTP versions of the run's calls: {versions}")
+    check(any(r["fault"] == "error" for r in log), "server errors were injected")
 
 
 def test_service_endpoint_overrides_the_global_one(ctx):
