@@ -821,9 +821,9 @@ static void s_attempt_free(struct attempt *at)
 static void s_take_slot(struct aws_call *call);
 static void s_send(void *arg);
 
-/* The limiter of the call's service in the client's identity. A client with
- * limits of its own (a member account) gets them when it is first throttled: until then it
- * costs nothing, which matters with thousands of accounts in flight. */
+/* The limiter of the call's service in the client's identity. A client with limits of its own
+ * (a member account) gets them when it is first throttled: until then it costs nothing,
+ * which matters with thousands of accounts in flight. */
 static struct rate_limiter *s_limiter(struct aws_call *call, bool throttled)
 {
     struct aws_client *c = call->client;

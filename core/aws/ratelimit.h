@@ -1,10 +1,10 @@
 /* Client-side rate limiting, as the AWS SDKs' "adaptive" retry mode does it: a token bucket
- * per service that is off until the service first throttles, then sends at a
- * rate that falls by a factor (beta) on throttling errors and climbs back on a cubic curve
- * (CUBIC congestion control) while requests succeed, never above twice the rate actually
- * measured. Unlike the SDKs', a cut is undone when the answers after it show the throttling
- * is not caused by the rate (ratelimit.c). Time is an input (seconds on any monotonic
- * clock), so tests need no sleeping.
+ * per service that is off until the service first throttles, then sends at a rate that falls
+ * by a factor (beta) on throttling errors and climbs back on a cubic curve (CUBIC congestion
+ * control) while requests succeed, never above twice the rate actually measured. Unlike the
+ * SDKs', a cut is undone when the answers after it show the throttling is not caused by the
+ * rate (ratelimit.c). Time is an input (seconds on any monotonic clock), so tests need no
+ * sleeping.
  *
  * A limiter never blocks: rate_limiter_acquire() reserves the next token and says how long
  * the caller must wait before sending. Limiters and sets are thread-safe: the calls made with
