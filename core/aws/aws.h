@@ -83,8 +83,8 @@ struct aws_client;
 
 struct aws_request {
     struct service service; /* the protocol among what it says */
-    const char *operation; /* the action or operation (S3: the method), for rate limiting;
-                            * NULL: the service's calls share one limiter */
+    const char *operation; /* the action or operation (S3: the method), for the logs, errors
+                            * and answer size limits; may be NULL */
     const char *method;
     const char *region;    /* NULL: the ctx's region */
     /* Query: the form body (Action=..&Version=..). JSON 1.0/1.1: the body; target is the
