@@ -60,9 +60,11 @@ $(BUILD)/credreport: $(OBJS)
 
 $(BUILD)/obj/%.o: core/%.c $(HDRS) | $(BUILD)/obj
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(ALLOC_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(WARN) $(CFLAGS) $(OBJ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-# alloc.c is built for one allocator: rebuilt when MALLOC changes.
+# alloc.c, the one file that reads the choice, is built for one allocator: rebuilt when
+# MALLOC changes.
+$(BUILD)/obj/base/alloc.o: OBJ_CFLAGS = $(ALLOC_CFLAGS)
 $(BUILD)/obj/base/alloc.o: $(BUILD)/malloc-$(MALLOC)
 $(BUILD)/malloc-$(MALLOC): | $(BUILD)/obj
 	@rm -f $(BUILD)/malloc-*
