@@ -126,6 +126,7 @@ int aws_shared_init(struct aws_shared *s)
     retry_quota_init(&s->quota, RETRY_QUOTA_CAPACITY);
     atomic_store(&s->skew_offset, 0);
     atomic_store(&s->kept_bytes, 0);
+    atomic_store(&s->kept_roles, 0);
     s->kept_budget = AWS_KEPT_BUDGET;
     s->limits = rate_limits_new();
     return s->limits ? 0 : -1;
@@ -311,6 +312,7 @@ int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
         atomic_fetch_sub(&shared->kept_bytes, bytes);
         return 0;
     }
+    atomic_fetch_add(&shared->kept_roles, 1);
     out->shared = shared;
     out->bytes = bytes;
     struct aws_creds text = *cr;
@@ -328,6 +330,14 @@ int aws_role_keep(struct aws_client *c, struct aws_kept_role *out)
 out_of_memory:
     aws_kept_role_free(out);
     return -1;
+}
+
+bool aws_keep_has_room(const struct aws_ctx *ctx, size_t more)
+{
+    struct aws_shared *shared = ctx->shared;
+    size_t bytes = atomic_load(&shared->kept_bytes), roles = atomic_load(&shared->kept_roles);
+    size_t each = roles ? bytes / roles : 0;
+    return bytes + more * each <= shared->kept_budget;
 }
 
 int aws_kept_role_take(struct aws_kept_role *k, struct aws_creds *out)
@@ -356,8 +366,10 @@ void aws_kept_role_free(struct aws_kept_role *k)
     }
     k->token_raw = NULL;
     k->token_raw_len = 0;
-    if (k->shared)
+    if (k->shared) {
         atomic_fetch_sub(&k->shared->kept_bytes, k->bytes);
+        atomic_fetch_sub(&k->shared->kept_roles, 1);
+    }
     k->shared = NULL;
     k->bytes = 0;
 }

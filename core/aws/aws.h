@@ -29,9 +29,10 @@ struct aws_shared {
     struct retry_quota quota;
     _Atomic long skew_offset; /* seconds to add to local time when signing */
     struct rate_limits *limits;
-    /* Bytes of credentials kept (aws_role_keep) across the run's threads, and at most: keeping
-     * is bounded whatever the organization's size. */
+    /* Bytes of credentials kept (aws_role_keep) across the run's threads, the roles they are
+     * for, and the bytes at most: keeping is bounded whatever the organization's size. */
     _Atomic size_t kept_bytes;
+    _Atomic size_t kept_roles;
     size_t kept_budget;
 };
 
@@ -190,6 +191,9 @@ const char *aws_client_role_arn(const struct aws_client *c);
  * client that has assumed its role, 0 when not or when the run's kept_budget would be
  * exceeded, -1 when memory runs out. */
 int aws_role_keep(struct aws_client *c, struct aws_kept_role *out);
+/* Whether the run's kept_budget has room for `more` roles beyond those kept now, each the
+ * size of those kept so far on average (room for any number before the first is kept). */
+bool aws_keep_has_room(const struct aws_ctx *ctx, size_t more);
 /* Moves k's credentials into *out (its session token as text again). 0, or -1 when memory
  * runs out (*out is then empty). */
 int aws_kept_role_take(struct aws_kept_role *k, struct aws_creds *out);

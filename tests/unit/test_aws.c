@@ -1018,8 +1018,13 @@ static void test_creds_kept(void)
     CHECK(atomic_load(&e.shared.kept_bytes) == k.bytes && k.bytes > sizeof k + strlen(ROLE_OK),
           "counted against the budget: %zu bytes", k.bytes);
     struct aws_kept_role over;
+    struct aws_ctx *ctx = aws_client_ctx(b);
     e.shared.kept_budget = 2 * k.bytes - 1;
     CHECK(aws_role_keep(b, &over) == 0 && !over.role_arn, "nothing kept beyond the budget");
+    CHECK(aws_keep_has_room(ctx, 0) && !aws_keep_has_room(ctx, 1),
+          "no room for another role of the kept one's size");
+    e.shared.kept_budget = 3 * k.bytes;
+    CHECK(aws_keep_has_room(ctx, 2) && !aws_keep_has_room(ctx, 3), "room for two more of its size");
     e.shared.kept_budget = AWS_KEPT_BUDGET;
     aws_client_unref(b);
     role.role_arn = "arn:aws:iam::333333333333:role/OrganizationAccountAccessRole";
@@ -1027,7 +1032,11 @@ static void test_creds_kept(void)
     if (!other)
         bail("out of memory");
     CHECK(!k.role_arn, "another role's kept credentials are dropped");
-    CHECK(atomic_load(&e.shared.kept_bytes) == 0, "and their bytes given back");
+    CHECK(atomic_load(&e.shared.kept_bytes) == 0 && atomic_load(&e.shared.kept_roles) == 0,
+          "and their bytes given back");
+    e.shared.kept_budget = 1;
+    CHECK(aws_keep_has_room(aws_client_ctx(other), 1000000), "room for any number while none is kept");
+    e.shared.kept_budget = AWS_KEPT_BUDGET;
     call_sts(other, &o);
     CHECK(o.ok && strcmp(last_gci_key(&l), first) != 0, "that client assumes its own role: %s", o.code);
     aws_client_unref(other);
