@@ -322,8 +322,8 @@ static struct mq_msg *s_next_account(struct link *k)
 #define PREPARE_AFTER 1.0
 /* Prepares that start no report, in flight or done, allowed beyond those that did. */
 #define PREPARE_SLACK 4
-/* Seconds IAM takes for most reports: prepared accounts taken sooner than this after their
- * prepare gained by every second it came earlier. */
+/* Seconds IAM takes for most reports: an account whose turn comes sooner than this after its
+ * prepare would have found its report ready sooner had it been prepared sooner. */
 #define PREPARE_LEAD 6.0
 
 /* Whether this thread's prepared accounts are taken within PREPARE_LEAD of their prepare (the
