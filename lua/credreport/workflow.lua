@@ -321,7 +321,7 @@ function Workflow:prepare(a)
     client:close()
   end
   if not gen or gen.State == "COMPLETE" then return false end
-  a.report_requested = os.time()
+  a.report_requested = core.time()
   return true
 end
 

@@ -113,6 +113,48 @@ do
        "checks on the schedule; half the wait after the slow one")
 end
 
+-- A report asked for before the call (requested_at, W:prepare) is checked on the schedule
+-- that began when it was asked for, not from the call: waits of 2, 3 and 4.5 s put the checks
+-- 2, 5 and 9.5 s after the ask. On a fake clock where calls take no time, a call 0.5 s after
+-- the ask checks 1.5 s later, at the first; one 6 s after it (past the second) checks at once,
+-- then after the third wait (4.5 s), not the first (2 s); and where the run found the checks
+-- after the first wait too early, one 2.5 s after the ask checks at 5 s.
+do
+  local core = require "credreport.core"
+  local real_monotonic, real_sleep, real_time = core.monotonic, core.sleep, core.time
+  local now, checked_at, start_at = 1000, {}, nil
+  core.monotonic = function() return now end
+  core.time = function() return now end
+  core.sleep = function(s) now = now + s end
+  local function fetch(asked_ago, gets, policy)
+    checked_at = {}
+    local answers = fake.sequence(gets)
+    c = fake.client{["iam GetCredentialReport"] = function(...)
+      checked_at[#checked_at + 1] = ("%.2f"):format(now - (start_at - asked_ago))
+      return answers(...)
+    end}
+    start_at = now
+    return pcall(report.fetch, c, policy or report.policy({}, {wait_interval = 2, wait_growth = 1.5, retry_on = {}}),
+                 nil, now - asked_ago)
+  end
+  local ok1, got1 = fetch(0.5, {fake.report(CSV, NOW)})
+  local at1 = table.concat(checked_at, " ")
+  local ok2, got2 = fetch(6, {in_progress, fake.report(CSV, NOW)})
+  local at2 = table.concat(checked_at, " ")
+  local taught = report.policy({}, {wait_interval = 2, wait_growth = 1.5, retry_on = {}})
+  for _ = 1, report.EARLY_CHECKS do taught.learn(1, false) end
+  local ok3, got3 = fetch(2.5, {fake.report(CSV, NOW)}, taught)
+  local at3 = table.concat(checked_at, " ")
+  core.monotonic, core.sleep, core.time = real_monotonic, real_sleep, real_time
+  T.check(ok1 and got1 and got1.checks == 1, "asked 0.5 s before: one check: " .. tostring(got1))
+  T.eq(at1, "2.00", "asked 0.5 s before: checked at the schedule's first point, 2 s after the ask")
+  T.check(ok2 and got2 and got2.checks == 2, "asked 6 s before: two checks: " .. tostring(got2))
+  T.eq(at2, "6.00 10.50", "asked 6 s before: checked at once, then after the schedule's wait at that age")
+  T.check(ok3 and got3 and got3.checks == 1, "asked 2.5 s before, a run that found 2 s too early: one check: "
+          .. tostring(got3))
+  T.eq(at3, "5.00", "and that check skips the point the run found too early: 5 s after the ask")
+end
+
 -- A check by which fewer than one report in EARLY_CHECKS would have been found is skipped by
 -- the run's later accounts. Here EARLY_CHECKS accounts find none after the first wait and
 -- theirs after the second: the next account makes no check after the first wait.

@@ -110,8 +110,8 @@ client = org_client({[A] = states{"STARTED", "COMPLETE"}}, {["iam GetCredentialR
 w = new({}, client)
 local a = member(A)
 T.eq(w:prepare(a), true, "prepare: IAM started a report")
-T.check(math.type(a.report_requested) == "integer" and math.abs(a.report_requested - os.time()) <= 1,
-        "and the account says when: " .. tostring(a.report_requested))
+T.check(type(a.report_requested) == "number" and math.abs(a.report_requested - core.time()) < 1,
+        "and the account says when, to the fraction of a second: " .. tostring(a.report_requested))
 T.eq(#client:calls("iam GetCredentialReport"), 0, "prepare does not wait for it")
 T.check(client.members[1] and client.members[1].closed, "nor keep the role's client")
 T.eq(client.assumed[1] and client.assumed[1].ahead, true, "its calls go ahead in the connection queue")
