@@ -67,6 +67,9 @@ struct link {
     int all_connections;  /* all of them, while the workers have no account */
     /* worker */
     int in_flight, limit;
+    int workers;          /* worker threads taking accounts from the same queue */
+    long turns_started;   /* accounts this thread started, and when the first did */
+    double first_turn_at;
     /* Accounts whose reports this thread asked for ahead of their turn (the workflow's
      * prepare), oldest first: they start before those still queued. Only this thread uses
      * the list, so it is not an mq, which locks. */
@@ -318,8 +321,10 @@ static struct mq_msg *s_next_account(struct link *k)
     return m;
 }
 
-/* Seconds an account waits for its turn before its report is asked for. */
+/* An account that waits this long for its turn, or will, has its report asked for. */
 #define PREPARE_AFTER 1.0
+/* Turns started before their rate says how long the queued accounts will wait. */
+#define PREPARE_RATE_AFTER 64
 /* Prepares that start no report, in flight or done, allowed beyond those that did. */
 #define PREPARE_SLACK 4
 /* Seconds IAM takes for most reports: an account whose turn comes sooner than this after its
@@ -333,9 +338,20 @@ static bool s_prepared_taken_soon(const struct link *k)
     return !k->prepared_head || loop_now() - k->prepared_head->queued_at < PREPARE_LEAD;
 }
 
-/* An account that has waited PREPARE_AFTER for its turn has its report asked for: the
- * workflow's prepare, a task of two calls (AssumeRole, GenerateCredentialReport) that keeps
- * only the role's credentials for the turn, while the run's budget for them allows
+/* Whether the accounts queued now will wait PREPARE_AFTER or longer for their turns, at the
+ * rate turns have started (this thread's, times the threads). */
+static bool s_queue_waits_long(const struct link *k)
+{
+    if (k->turns_started < PREPARE_RATE_AFTER)
+        return false;
+    double rate = (double)k->turns_started * k->workers / (loop_now() - k->first_turn_at);
+    return (double)mq_length(k->accounts) >= rate * PREPARE_AFTER;
+}
+
+/* An account that has waited PREPARE_AFTER for its turn, or will (a large organization: the
+ * accounts queued take that long to start), has its report asked for: the workflow's
+ * prepare, a task of two calls (AssumeRole, GenerateCredentialReport) that keeps only the
+ * role's credentials for the turn, while the run's budget for them allows
  * (aws_role_keep). IAM generates the report meanwhile, so it is ready, or nearly, when the
  * account starts, instead of every account waiting in turn for its own. This goes on while
  * it pays: a prepare that finds the report already generated (a run within IAM's 4 hours of
@@ -350,7 +366,9 @@ static void s_prepare_ahead(struct runtime *rt, struct link *k)
     while (k->can_prepare && k->preparing < k->prepare_limit &&
            k->preparing + k->prepare_wasted < k->prepare_paid + PREPARE_SLACK &&
            (s_prepared_taken_soon(k) || aws_keep_has_room(rt->aws, (size_t)k->preparing + 1))) {
-        struct mq_msg *m = mq_pop_queued_by(k->accounts, loop_now() - PREPARE_AFTER);
+        double now = loop_now();
+        double by = s_queue_waits_long(k) ? now : now - PREPARE_AFTER;
+        struct mq_msg *m = mq_pop_queued_by(k->accounts, by);
         if (!m)
             break;
         if (s_push_runner_fn(rt, "prepare") != 0) {
@@ -399,6 +417,8 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
         free(m);
         k->in_flight++;
         started++;
+        if (k->turns_started++ == 0)
+            k->first_turn_at = loop_now();
         atomic_fetch_add(&s_in_flight, 1);
         runtime_spawn(rt, 2, NULL);
     }
@@ -566,7 +586,7 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         struct worker *w = &workers[i];
         w->o = o;
         w->link = (struct link){.accounts = &accounts, .outcomes = &outcomes,
-                                .limit = per_thread, .workflow_ref = LUA_NOREF,
+                                .limit = per_thread, .workers = n, .workflow_ref = LUA_NOREF,
                                 .prepare_limit = 4 * o->worker_connections < per_thread
                                                      ? 4 * o->worker_connections : per_thread};
         w->ready_mu = &ready_mu;

@@ -109,6 +109,14 @@ void mq_close(struct mq *q)
     s_wake_all(q);
 }
 
+size_t mq_length(struct mq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->n;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
 bool mq_drained(struct mq *q)
 {
     pthread_mutex_lock(&q->mu);

@@ -42,6 +42,8 @@ struct mq_msg *mq_pop(struct mq *q);
 struct mq_msg *mq_pop_queued_by(struct mq *q, double by);
 /* No more pushes: consumers see it once the queue is empty. */
 void mq_close(struct mq *q);
+/* Messages queued now. */
+size_t mq_length(struct mq *q);
 /* True when closed and nothing is left to pop. */
 bool mq_drained(struct mq *q);
 

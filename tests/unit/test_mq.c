@@ -10,10 +10,13 @@ static void test_order_and_close(void)
 {
     struct mq q;
     CHECK(mq_init(&q) == 0, "init");
+    CHECK(mq_length(&q) == 0, "empty at first");
     CHECK(mq_push(&q, "one", 3) == 0 && mq_push(&q, "two", 3) == 0, "push");
+    CHECK(mq_length(&q) == 2, "two queued");
     struct mq_msg *m = mq_pop(&q);
     CHECK(m && m->len == 3 && strcmp(m->data, "one") == 0, "first in, first out");
     free(m);
+    CHECK(mq_length(&q) == 1, "one left");
     CHECK(!mq_drained(&q), "not drained while a message is left");
     mq_close(&q);
     CHECK(mq_push(&q, "three", 5) == -1, "no push after close");
@@ -30,7 +33,8 @@ static void test_pop_only_what_waited(void)
     CHECK(mq_init(&q) == 0, "init");
     CHECK(mq_push(&q, "one", 3) == 0, "push");
     double pushed = loop_now();
-    CHECK(mq_pop_queued_by(&q, pushed - 60) == NULL, "a message pushed later than asked stays");
+    CHECK(mq_pop_queued_by(&q, pushed - 60) == NULL && mq_length(&q) == 1,
+          "a message pushed later than asked stays");
     struct mq_msg *m = mq_pop_queued_by(&q, loop_now());
     CHECK(m && strcmp(m->data, "one") == 0, "one pushed by then is popped");
     free(m);
