@@ -340,11 +340,11 @@ static bool s_prepared_taken_soon(const struct link *k)
 
 /* Whether the accounts queued now will wait PREPARE_AFTER or longer for their turns, at the
  * rate turns have started (this thread's, times the threads). */
-static bool s_queue_waits_long(const struct link *k)
+static bool s_queue_waits_long(const struct link *k, double now)
 {
     if (k->turns_started < PREPARE_RATE_AFTER)
         return false;
-    double rate = (double)k->turns_started * k->workers / (loop_now() - k->first_turn_at);
+    double rate = (double)k->turns_started * k->workers / (now - k->first_turn_at);
     return (double)mq_length(k->accounts) >= rate * PREPARE_AFTER;
 }
 
@@ -367,7 +367,7 @@ static void s_prepare_ahead(struct runtime *rt, struct link *k)
            k->preparing + k->prepare_wasted < k->prepare_paid + PREPARE_SLACK &&
            (s_prepared_taken_soon(k) || aws_keep_has_room(rt->aws, (size_t)k->preparing + 1))) {
         double now = loop_now();
-        double by = s_queue_waits_long(k) ? now : now - PREPARE_AFTER;
+        double by = s_queue_waits_long(k, now) ? now : now - PREPARE_AFTER;
         struct mq_msg *m = mq_pop_queued_by(k->accounts, by);
         if (!m)
             break;
