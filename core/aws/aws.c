@@ -62,6 +62,7 @@ struct aws_ctx {
     /* Buckets S3 said live in another region, so later requests go there at once. */
     struct { char bucket[S3_BUCKET_MAX]; char region[AWSNAME_REGION_MAX]; } bucket_regions[S_BUCKET_REGIONS];
     unsigned n_bucket_regions;
+    size_t pacing; /* calls waiting for their rate limiter's token */
 };
 
 struct aws_call;
@@ -170,6 +171,11 @@ void aws_ctx_free(struct aws_ctx *ctx)
 struct loop *aws_ctx_loop(struct aws_ctx *ctx)
 {
     return ctx->loop;
+}
+
+size_t aws_ctx_pacing(const struct aws_ctx *ctx)
+{
+    return ctx->pacing;
 }
 
 /* The wall clock of the ctx's settings (aws_settings.wall_clock). */
@@ -851,6 +857,7 @@ static struct rate_limiter *s_limiter(struct aws_call *call, bool throttled)
 static void s_on_rate_wait(void *arg)
 {
     struct aws_call *call = arg;
+    call->client->ctx->pacing--;
     if (call->token_promised)
         s_take_slot(call);
     else
@@ -868,8 +875,10 @@ static void s_attempt(struct aws_call *call)
     double wait = limiter ? rate_limiter_acquire(limiter, call->paced_at) : 0;
     if (wait != 0) {
         call->token_promised = wait > 0;
-        if (loop_timer_add(call->client->ctx->loop, fabs(wait), s_on_rate_wait, call))
+        if (loop_timer_add(call->client->ctx->loop, fabs(wait), s_on_rate_wait, call)) {
+            call->client->ctx->pacing++;
             return;
+        }
         /* Out of memory for a timer: send now rather than never. */
     }
     s_take_slot(call);

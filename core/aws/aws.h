@@ -173,6 +173,9 @@ struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
                             const struct aws_settings *settings, char *err, size_t errlen);
 void aws_ctx_free(struct aws_ctx *ctx);
 struct loop *aws_ctx_loop(struct aws_ctx *ctx);
+/* The ctx's calls waiting for a token of their rate limiter: a throttled service holds them
+ * before they ask for a connection. */
+size_t aws_ctx_pacing(const struct aws_ctx *ctx);
 
 /* 0, or -1 when memory runs out. */
 int aws_shared_init(struct aws_shared *s);

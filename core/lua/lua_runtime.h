@@ -56,9 +56,9 @@ struct lua_bundle_file;
 /* The built-in file at path (with or without the prefix), or NULL. */
 const struct lua_bundle_file *runtime_builtin(const char *path);
 
-/* Whether this thread's requests waiting for a connection, and `more` about to be, are fewer
- * than twice its connections per endpoint: below that a worker starts accounts and
- * core.wait_queue() lets calls go. */
+/* Whether this thread's requests waiting for a connection or for their rate limiter, and
+ * `more` about to be, are fewer than twice its connections per endpoint: below that a worker
+ * starts accounts and core.wait_queue() lets calls go. */
 bool runtime_queue_has_room(const struct runtime *rt, size_t more);
 
 /* Public entry points (used by main.c). */

@@ -205,6 +205,52 @@ print(cjson.encode(seen))
     check(all(s["done"] >= 34 for s in seen[1:]), f"the waiters waited for the queue: {seen}")
 
 
+def test_calls_a_rate_limiter_holds_count_as_waiting_in_the_queue(ctx):
+    """Calls that a throttled service's rate limiter holds will queue for a connection: they
+    count as waiting, as those queued do, so that a worker does not start accounts behind
+    them (at 10,000 accounts with STS's rate cut, accounts started while their AssumeRoles
+    waited for tokens, and peak RSS passed 100 MiB). STS accepts 10 calls a second: once its
+    rate is cut, 40 calls are held by the limiter, not queued for the 2 connections, and
+    tasks that call core.wait_queue() wait until fewer than 4 calls wait either way."""
+    path, fx = generate(ctx, accounts=5, seed=31)
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "throttle", "service": "sts", "rps": 10, "burst": 2, "per_account": False},
+    ]})
+    script = ctx.tmp / "paced.lua"
+    script.write_text("""
+local core, cjson = require "credreport.core", require "cjson"
+local client = assert(core.client())
+local function calls(n, each)
+  local tasks = {}
+  for i = 1, n do
+    tasks[i] = core.spawn(function() for _ = 1, each do assert(client:query("sts", "GetCallerIdentity")) end end)
+  end
+  return tasks
+end
+for _, t in ipairs(calls(20, 2)) do t:join() end -- until the rate is cut
+local done, seen = 0, {}
+local tasks = calls(40, 1)
+for i = 1, 40 do
+  local t = tasks[i]
+  tasks[i] = core.spawn(function() t:join(); done = done + 1 end)
+end
+for i = 1, 3 do
+  tasks[#tasks + 1] = core.spawn(function() core.wait_queue(); seen[#seen + 1] = {who = i, done = done} end)
+end
+for _, t in ipairs(tasks) do t:join() end
+print(cjson.encode(seen))
+""")
+    cfg = ctx.tmp / "config.ini"
+    cfg.write_text("[aws]\nmax_connections = 2\nmax_attempts = 10\n")
+    proc = run_credreport(ctx, ["-c", str(cfg), "run", str(script)], env=ctx.aws_env(emu, **keys_for(fx)),
+                          check_status=0, cwd=ctx.tmp)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    check([s["who"] for s in seen] == [1, 2, 3], f"in the order they came: {seen}")
+    # A waiter goes on once fewer than 4 calls wait (held or queued), 2 are in flight and a
+    # few throttled ones wait to go again (a retry's wait is not counted: it is short).
+    check(all(s["done"] >= 30 for s in seen), f"the waiters waited for the calls held: {seen}")
+
+
 def test_a_listing_that_outlasts_the_discovery_budget_while_progressing_goes_on(ctx):
     """[run] discovery_timeout is how long the listing may go without a call that succeeds,
     not how long it may take: one OU's accounts fail to list for 6 s (its calls fail after
