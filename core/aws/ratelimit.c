@@ -42,10 +42,11 @@
 #define TRIAL_ANSWERS 40
 #define NOISE_MARGIN 0.1
 /* At thousands of answers a second the moving average meets many streaks: with a tenth of
- * the answers throttled it reached the noise and its margin (0.21-0.23, 3.5 spreads) a few
- * times in a run, and a trial judged against such a streak kept the cut almost half the time
- * (3 throttled of 40 look markedly fewer than 0.21). A kept cut climbs back over seconds: the
- * reports of 10,000 accounts were all asked for after 6-17 s instead of 5-6. */
+ * the answers throttled it reached the noise learned and its margin a few times in a run
+ * (0.21-0.23 against 0.10-0.12), and a trial judged against such a streak kept the cut almost
+ * half the time (3 throttled of 40 look markedly fewer than 0.21). A kept cut climbs back
+ * over seconds: the reports of 10,000 accounts were all asked for after 6-17 s instead of
+ * 5-6. Four spreads are 0.12 at a tenth, 0.16 at a fifth. */
 #define NOISE_SPREADS 4.0
 #define NOISE_HALF_LIFE 60.0
 

@@ -513,6 +513,44 @@ for _, t in ipairs(tasks) do t:join() end
     check(not longer, f"every throttle waits as a server error: {longer}")
 
 
+def test_a_call_throttled_at_random_again_and_again_waits_at_most_0_4_s(ctx):
+    """IAM throttles the first 5 answers in each of three member accounts: a call throttled
+    again and again where the throttles are taken as random (a member account whose rate was
+    not cut) goes again after waits from 0.1 s, doubling, but never above 0.4 s, since
+    waiting does not make the next answer less likely throttled (with 0.8 and 1.6 s at the
+    4th and 5th, such calls stored their reports seconds after every other account's)."""
+    path, fx = generate(ctx, accounts=6, seed=27, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0)
+    members = [a for a in active_ids(fx) if a != fx["management_account_id"]][:3]
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "error", "service": "iam", "account": a, "count": 5, "status": 400, "code": "Throttling"}
+        for a in members
+    ]})
+    script = ctx.tmp / "again.lua"
+    script.write_text("""
+local core = require "credreport.core"
+local base = assert(core.client())
+local tasks = {}
+for id in (...):gmatch("%d+") do
+  tasks[#tasks + 1] = core.spawn(function()
+    local member = base:assume_role{role_arn = "arn:aws:iam::" .. id .. ":role/OrganizationAccountAccessRole"}
+    assert(member:query("iam", "GenerateCredentialReport"))
+  end)
+end
+for _, t in ipairs(tasks) do t:join() end
+""")
+    proc = run_credreport(ctx, ["run", str(script), "--log-level", "debug", "--", ",".join(members)],
+                          env=ctx.aws_env(emu, **keys_for(fx)), check_status=0, cwd=ctx.tmp)
+    waits = []  # (attempt, delay) of each throttle retried
+    for line in proc.stderr.splitlines():
+        if " retrying " in line and "code=Throttling" in line and "service=iam" in line:
+            fields = dict(f.split("=", 1) for f in line.split() if f.startswith(("attempt=", "delay=")))
+            waits.append((int(fields["attempt"]), float(fields["delay"])))
+    check(sorted(a for a, _ in waits) == sorted(list(range(1, 6)) * 3), f"5 retries of each call: {waits}")
+    longer = [w for w in waits if w[1] > min(0.4, 0.1 * 2 ** (w[0] - 1))]
+    check(not longer, f"each waits at most 0.1 s doubling, and 0.4 s: {longer}")
+
+
 def test_a_filter_that_raises_fails_only_its_account(ctx):
     path, fx = generate(ctx, accounts=12, seed=24, depth=2, suspended=0, pending_closure=0, closed=0,
                         role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=50)
