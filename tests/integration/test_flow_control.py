@@ -440,6 +440,38 @@ def test_polls_among_random_server_errors_leave_the_calls_their_retries(ctx):
     check(len(polls) > 4000 and len(errors) > 500, f"{len(polls)} polls not ready, {len(errors)} errors")
 
 
+def _throttle_waits(proc, service=None):
+    """(attempt, delay) of each throttle retried, in order, from a debug run's log."""
+    waits = []
+    for line in proc.stderr.splitlines():
+        words = line.split()
+        if "retrying" in words and "code=Throttling" in words and (not service or f"service={service}" in words):
+            fields = dict(f.split("=", 1) for f in line.split() if f.startswith(("attempt=", "delay=")))
+            waits.append((int(fields["attempt"]), float(fields["delay"])))
+    return waits
+
+
+def _member_calls(ctx, emu, fx, members, calls):
+    """A debug run that assumes the member role of each account of `members`, all at once,
+    and calls IAM's GenerateCredentialReport `calls` times in each."""
+    script = ctx.tmp / "members.lua"
+    script.write_text("""
+local core = require "credreport.core"
+local base = assert(core.client())
+local ids, calls = ...
+local tasks = {}
+for id in ids:gmatch("%d+") do
+  tasks[#tasks + 1] = core.spawn(function()
+    local member = base:assume_role{role_arn = "arn:aws:iam::" .. id .. ":role/OrganizationAccountAccessRole"}
+    for _ = 1, tonumber(calls) do assert(member:query("iam", "GenerateCredentialReport")) end
+  end)
+end
+for _, t in ipairs(tasks) do t:join() end
+""")
+    return run_credreport(ctx, ["run", str(script), "--log-level", "debug", "--", ",".join(members), str(calls)],
+                          env=ctx.aws_env(emu, **keys_for(fx)), check_status=0, cwd=ctx.tmp)
+
+
 def test_throttles_at_random_wait_as_server_errors_once_the_rate_is_not_to_blame(ctx):
     """STS throttles 1 answer in 5 at random, whatever the rate. Until the rate limiter has
     tried a cut and undone it, a throttle waits as the SDKs have it: up to 0.5 s, doubling.
@@ -462,11 +494,7 @@ for _, t in ipairs(tasks) do t:join() end
 """)
     proc = run_credreport(ctx, ["run", str(script), "--log-level", "debug"], env=ctx.aws_env(emu, **MGMT_KEYS),
                           check_status=0, cwd=ctx.tmp)
-    waits = []  # (attempt, delay) of each throttle retried, in order
-    for line in proc.stderr.splitlines():
-        if " retrying " in line and "code=Throttling" in line:
-            fields = dict(f.split("=", 1) for f in line.split() if f.startswith(("attempt=", "delay=")))
-            waits.append((int(fields["attempt"]), float(fields["delay"])))
+    waits = _throttle_waits(proc)
     def longer(attempt, delay):  # than a server error's wait may be
         return delay > 0.1 * 2 ** (attempt - 1)
     check(len(waits) > 100, f"the throttles were retried: {len(waits)}")
@@ -488,26 +516,7 @@ def test_throttles_in_member_accounts_wait_as_server_errors(ctx):
     emu = ctx.emulator(path, faults={"seed": 26, "rules": [
         {"type": "error", "service": "iam", "probability": 0.15, "status": 400, "code": "Throttling"},
     ]}, extra=["--log-limit", "5000"])
-    script = ctx.tmp / "members.lua"
-    script.write_text("""
-local core = require "credreport.core"
-local base = assert(core.client())
-local tasks = {}
-for id in (...):gmatch("%d+") do
-  tasks[#tasks + 1] = core.spawn(function()
-    local member = base:assume_role{role_arn = "arn:aws:iam::" .. id .. ":role/OrganizationAccountAccessRole"}
-    for _ = 1, 3 do assert(member:query("iam", "GenerateCredentialReport")) end
-  end)
-end
-for _, t in ipairs(tasks) do t:join() end
-""")
-    proc = run_credreport(ctx, ["run", str(script), "--log-level", "debug", "--", ",".join(members)],
-                          env=ctx.aws_env(emu, **keys_for(fx)), check_status=0, cwd=ctx.tmp)
-    waits = []  # (attempt, delay) of each throttle retried
-    for line in proc.stderr.splitlines():
-        if " retrying " in line and "code=Throttling" in line and "service=iam" in line:
-            fields = dict(f.split("=", 1) for f in line.split() if f.startswith(("attempt=", "delay=")))
-            waits.append((int(fields["attempt"]), float(fields["delay"])))
+    waits = _throttle_waits(_member_calls(ctx, emu, fx, members, 3), "iam")
     check(len(waits) >= 8, f"the throttles were retried: {waits}")
     longer = [w for w in waits if w[1] > 0.1 * 2 ** (w[0] - 1)]
     check(not longer, f"every throttle waits as a server error: {longer}")
@@ -526,26 +535,7 @@ def test_a_call_throttled_at_random_again_and_again_waits_at_most_0_4_s(ctx):
         {"type": "error", "service": "iam", "account": a, "count": 5, "status": 400, "code": "Throttling"}
         for a in members
     ]})
-    script = ctx.tmp / "again.lua"
-    script.write_text("""
-local core = require "credreport.core"
-local base = assert(core.client())
-local tasks = {}
-for id in (...):gmatch("%d+") do
-  tasks[#tasks + 1] = core.spawn(function()
-    local member = base:assume_role{role_arn = "arn:aws:iam::" .. id .. ":role/OrganizationAccountAccessRole"}
-    assert(member:query("iam", "GenerateCredentialReport"))
-  end)
-end
-for _, t in ipairs(tasks) do t:join() end
-""")
-    proc = run_credreport(ctx, ["run", str(script), "--log-level", "debug", "--", ",".join(members)],
-                          env=ctx.aws_env(emu, **keys_for(fx)), check_status=0, cwd=ctx.tmp)
-    waits = []  # (attempt, delay) of each throttle retried
-    for line in proc.stderr.splitlines():
-        if " retrying " in line and "code=Throttling" in line and "service=iam" in line:
-            fields = dict(f.split("=", 1) for f in line.split() if f.startswith(("attempt=", "delay=")))
-            waits.append((int(fields["attempt"]), float(fields["delay"])))
+    waits = _throttle_waits(_member_calls(ctx, emu, fx, members, 1), "iam")
     check(sorted(a for a, _ in waits) == sorted(list(range(1, 6)) * 3), f"5 retries of each call: {waits}")
     longer = [w for w in waits if w[1] > min(0.4, 0.1 * 2 ** (w[0] - 1))]
     check(not longer, f"each waits at most 0.1 s doubling, and 0.4 s: {longer}")
