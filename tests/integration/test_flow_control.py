@@ -167,6 +167,29 @@ def _check_listing_in_flight(emu, command):
     check(8 <= peak <= 16, f"{command}: listing calls in flight at once: at most {peak}, expected 8 to 16")
 
 
+def _queue_waiters(ctx, emu, fx, calls, config):
+    """Runs `calls` (Lua with `client`, `done`, `seen` and `tasks` in scope, which starts tasks
+    of calls that count `done`), then 3 tasks that call core.wait_queue(): returns `seen`, each
+    waiter and the calls done when it went on, in the order they went on."""
+    script = ctx.tmp / "queue.lua"
+    script.write_text("""
+local core, cjson = require "credreport.core", require "cjson"
+local client = assert(core.client())
+local done, seen, tasks = 0, {}, {}
+""" + calls + """
+for i = 1, 3 do
+  tasks[#tasks + 1] = core.spawn(function() core.wait_queue(); seen[#seen + 1] = {who = i, done = done} end)
+end
+for _, t in ipairs(tasks) do t:join() end
+print(cjson.encode(seen))
+""")
+    cfg = ctx.tmp / "config.ini"
+    cfg.write_text(config)
+    proc = run_credreport(ctx, ["-c", str(cfg), "run", str(script)], env=ctx.aws_env(emu, **keys_for(fx)),
+                          check_status=0, cwd=ctx.tmp)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def test_calls_that_can_wait_wait_their_turn_in_their_task(ctx):
     """core.wait_queue(), which a report's next check passes through: with 38 calls waiting for
     the 2 connections a thread may use, tasks that call it wait, in the order they came, until
@@ -176,28 +199,13 @@ def test_calls_that_can_wait_wait_their_turn_in_their_task(ctx):
     emu = ctx.emulator(path, faults={"rules": [
         {"type": "latency", "service": "sts", "min_ms": 40, "max_ms": 40},
     ]})
-    script = ctx.tmp / "queue.lua"
-    script.write_text("""
-local core, cjson = require "credreport.core", require "cjson"
-local client = assert(core.client())
-local done, seen = 0, {}
+    seen = _queue_waiters(ctx, emu, fx, """
 core.wait_queue()
 seen[1] = {who = "alone", done = done}
-local tasks = {}
 for i = 1, 40 do
   tasks[i] = core.spawn(function() assert(client:query("sts", "GetCallerIdentity")); done = done + 1 end)
 end
-for i = 1, 3 do
-  tasks[#tasks + 1] = core.spawn(function() core.wait_queue(); seen[#seen + 1] = {who = i, done = done} end)
-end
-for _, t in ipairs(tasks) do t:join() end
-print(cjson.encode(seen))
-""")
-    cfg = ctx.tmp / "config.ini"
-    cfg.write_text("[aws]\nmax_connections = 2\n")
-    proc = run_credreport(ctx, ["-c", str(cfg), "run", str(script)], env=ctx.aws_env(emu, **keys_for(fx)),
-                          check_status=0, cwd=ctx.tmp)
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+""", "[aws]\nmax_connections = 2\n")
     check(seen[0] == {"who": "alone", "done": 0}, f"with nothing waiting it returns at once: {seen}")
     check([s["who"] for s in seen[1:]] == [1, 2, 3], f"in the order they came: {seen}")
     # 40 calls, 2 at a time: a waiter goes on once fewer than 4 wait, so at least 40 - 4 - 2
@@ -216,35 +224,16 @@ def test_calls_a_rate_limiter_holds_count_as_waiting_in_the_queue(ctx):
     emu = ctx.emulator(path, faults={"rules": [
         {"type": "throttle", "service": "sts", "rps": 10, "burst": 2, "per_account": False},
     ]})
-    script = ctx.tmp / "paced.lua"
-    script.write_text("""
-local core, cjson = require "credreport.core", require "cjson"
-local client = assert(core.client())
-local function calls(n, each)
-  local tasks = {}
-  for i = 1, n do
-    tasks[i] = core.spawn(function() for _ = 1, each do assert(client:query("sts", "GetCallerIdentity")) end end)
-  end
-  return tasks
+    seen = _queue_waiters(ctx, emu, fx, """
+local warm = {}
+for i = 1, 20 do -- until the rate is cut
+  warm[i] = core.spawn(function() for _ = 1, 2 do assert(client:query("sts", "GetCallerIdentity")) end end)
 end
-for _, t in ipairs(calls(20, 2)) do t:join() end -- until the rate is cut
-local done, seen = 0, {}
-local tasks = calls(40, 1)
+for _, t in ipairs(warm) do t:join() end
 for i = 1, 40 do
-  local t = tasks[i]
-  tasks[i] = core.spawn(function() t:join(); done = done + 1 end)
+  tasks[i] = core.spawn(function() assert(client:query("sts", "GetCallerIdentity")); done = done + 1 end)
 end
-for i = 1, 3 do
-  tasks[#tasks + 1] = core.spawn(function() core.wait_queue(); seen[#seen + 1] = {who = i, done = done} end)
-end
-for _, t in ipairs(tasks) do t:join() end
-print(cjson.encode(seen))
-""")
-    cfg = ctx.tmp / "config.ini"
-    cfg.write_text("[aws]\nmax_connections = 2\nmax_attempts = 10\n")
-    proc = run_credreport(ctx, ["-c", str(cfg), "run", str(script)], env=ctx.aws_env(emu, **keys_for(fx)),
-                          check_status=0, cwd=ctx.tmp)
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+""", "[aws]\nmax_connections = 2\nmax_attempts = 10\n")
     check([s["who"] for s in seen] == [1, 2, 3], f"in the order they came: {seen}")
     # A waiter goes on once fewer than 4 calls wait (held or queued), 2 are in flight and a
     # few throttled ones wait to go again (a retry's wait is not counted: it is short).
