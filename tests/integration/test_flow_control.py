@@ -435,7 +435,7 @@ def _throttle_waits(proc, service=None):
     for line in proc.stderr.splitlines():
         words = line.split()
         if "retrying" in words and "code=Throttling" in words and (not service or f"service={service}" in words):
-            fields = dict(f.split("=", 1) for f in line.split() if f.startswith(("attempt=", "delay=")))
+            fields = dict(w.split("=", 1) for w in words if w.startswith(("attempt=", "delay=")))
             waits.append((int(fields["attempt"]), float(fields["delay"])))
     return waits
 
