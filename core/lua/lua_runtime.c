@@ -355,7 +355,7 @@ void runtime_short_of_work(struct runtime *rt)
  * AssumeRoles waited for tokens: peak RSS 94-124 MiB, now 56-63). */
 bool runtime_queue_has_room(const struct runtime *rt, size_t more)
 {
-    size_t waiting = loop_slot_backlog(rt->loop) + (rt->aws ? aws_ctx_pacing(rt->aws) : 0);
+    size_t waiting = loop_slot_backlog(rt->loop) + aws_ctx_pacing(rt->aws);
     return waiting + more < 2 * (size_t)loop_max_connections(rt->loop);
 }
 
