@@ -194,9 +194,14 @@ static int l_post_outcome(lua_State *L)
     return 0;
 }
 
-/* Appends m to the accounts that start before those still queued. */
-static void s_keep_prepared(struct link *k, struct mq_msg *m)
+/* Adds m to the accounts that start before those still queued: last, or first. */
+static void s_keep_prepared(struct link *k, struct mq_msg *m, bool first)
 {
+    if (first && k->prepared_head) {
+        m->next = k->prepared_head;
+        k->prepared_head = m;
+        return;
+    }
     m->next = NULL;
     if (k->prepared_tail)
         k->prepared_tail->next = m;
@@ -206,7 +211,9 @@ static void s_keep_prepared(struct link *k, struct mq_msg *m)
 }
 
 /* core.prepared(json, paid): the account's prepare is over (worker side), and started its
- * report (paid) or not; the account starts before those still queued. */
+ * report (paid) or not; the account starts before those still queued, and one whose report
+ * was not started (its calls failed, or a report was already there) before those prepared:
+ * their reports are under way, and its own, if it needs one, takes IAM seconds from its turn. */
 static int l_prepared(lua_State *L)
 {
     size_t len;
@@ -216,7 +223,7 @@ static int l_prepared(lua_State *L)
     struct mq_msg *m = mq_msg_new(s, len);
     if (!m)
         return luaL_error(L, "cannot keep the account (out of memory)");
-    s_keep_prepared(k, m);
+    s_keep_prepared(k, m, !paid);
     k->preparing--;
     if (paid)
         k->prepare_paid++;
@@ -372,7 +379,7 @@ static void s_prepare_ahead(struct runtime *rt, struct link *k)
         if (!m)
             break;
         if (s_push_runner_fn(rt, "prepare") != 0) {
-            s_keep_prepared(k, m); /* it starts in turn, unprepared */
+            s_keep_prepared(k, m, false); /* it starts in turn, unprepared */
             k->can_prepare = false;
             break;
         }

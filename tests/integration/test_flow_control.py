@@ -681,6 +681,37 @@ def test_accounts_waiting_their_turn_find_their_reports_ready(ctx):
     check(len(ready) >= 4, f"prepared accounts whose report was ready at their first check: {checks}")
 
 
+def test_an_account_whose_prepare_failed_starts_before_those_prepared(ctx):
+    """As above, with 16 accounts and reports that take 3 s; one account's first
+    GenerateCredentialReport, sent by its prepare, is refused. Its report is not under way, as
+    those of the accounts prepared before it are: its turn is the next to start, not the last,
+    and it is delivered."""
+    path, fx = generate(ctx, accounts=16, seed=41, depth=1, suspended=0, pending_closure=0,
+                        closed=0, role_missing=0, never_complete=0, min_delay_ms=3000, max_delay_ms=3000)
+    target = active_ids(fx)[-1]
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "fail", "service": "iam", "action": "GenerateCredentialReport", "account": target,
+         "count": 1, "status": 403, "code": "AccessDenied"}]})
+    proc = _run(ctx, emu, fx, FAST + "[run]\nconcurrency = 2\nthreads = 1\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    check(_delivered(ctx) == set(active_ids(fx)), f"{len(_delivered(ctx))} delivered")
+    log = emu.requests()["requests"]
+    gens = [r for r in log if r["action"] == "GenerateCredentialReport" and r["account"] == target]
+    check(len(gens) == 2 and gens[0]["fault"] == "fail" and gens[1]["status"] == 200, f"{gens}")
+    # A prepared account's turn starts with GetCredentialReport; the target's with its second
+    # GenerateCredentialReport. Those prepared before the target's prepare failed are the
+    # accounts whose report was asked for then and whose turn had not started.
+    turns = {}
+    for r in log:
+        if r["action"] == "GetCredentialReport":
+            turns.setdefault(r["account"], r["seq"])
+    prepared = {r["account"] for r in log if r["action"] == "GenerateCredentialReport"
+                and r["status"] == 200 and r["seq"] < gens[0]["seq"] < turns[r["account"]]}
+    check(len(prepared) >= 3, f"{len(prepared)} prepared before the target's prepare failed")
+    ahead = sorted(a for a in prepared if turns[a] < gens[1]["seq"])
+    check(len(ahead) <= 1, f"{len(ahead)} of {len(prepared)} prepared accounts started before the one whose prepare failed")
+
+
 def test_the_last_reports_are_checked_between_the_checks_of_their_schedule(ctx):
     """Reports that take 3.5 s, checked every 2 s, 3 checks at most: the schedule alone would
     see them at 4 s. Once every account has started and few are in flight, the run checks them
