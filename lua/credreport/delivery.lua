@@ -54,7 +54,8 @@ function S3.check(dest, client, out)
                  ((out and out.expected_bucket_owner ~= "") and (", and it must belong to " ..
                    out.expected_bucket_owner .. " (expected_bucket_owner)") or "")}
   return nil, {check = "the bucket exists and can be used (s3:GetBucketLocation)", code = err.code,
-               message = (why[err.code] and (why[err.code] .. ": ") or "") .. tostring(err.message)}
+               message = (why[err.code] and (why[err.code] .. ": ") or "") .. tostring(err.message),
+               retryable = err.retryable}
 end
 
 function S3.put(dest, client, out, key, body, content_type, sha256)

@@ -6,51 +6,22 @@
 local core = require "credreport.core"
 local paging = require "credreport.paging"
 local all = require("credreport.tasks").all
-local pause = require "credreport.pause"
+local patience = require "credreport.patience"
 local cjson = require "cjson"
 
 local M = {}
 
--- Listing is the foundation of a run, so a call that failed for a passing reason (throttling
--- that outlasted the request's own retries, 5xx, network) is tried again, with backoff, until
--- the listing has gone `budget` seconds (M.budget, or discover's) without a call that
--- succeeded: a large organization listed slowly under throttling is still making progress,
--- an outage is not. Outside a discovery, until the call has been failing that long. Errors
--- that will not pass (AccessDenied, a missing OU) end it at once.
+-- Listing is the foundation of a run: a call that failed for a passing reason is tried
+-- again (credreport.patience) until the listing has gone `budget` seconds (M.budget, or
+-- discover's) without a call that succeeded; outside a discovery, until the call has been
+-- failing that long.
 M.budget = 600
 local listing -- during a discovery: {budget =, progress = core.monotonic() of the last success}
-local MAX_BACKOFF = 30
-
-local function interrupted()
-  local _, name = core.stopping()
-  return {code = "Interrupted", message = "listing the organization was stopped by " .. tostring(name)}
-end
 
 local function call(client, op, params)
-  local started = core.monotonic()
-  -- Outside a discovery the call is a listing of its own.
-  local window = listing or {budget = M.budget, progress = started}
-  local backoff, tries = 1, 0
-  while true do
-    if core.stopping() then return nil, interrupted() end
-    local res, err = client:json("organizations", op, params)
-    if res then window.progress = core.monotonic() end
-    if res or not err.retryable then return res, err end
-    tries = tries + 1
-    local since = math.max(window.progress, started)
-    local left = since + window.budget - core.monotonic()
-    if left <= 0 then
-      err.message = ("%s (still failing after %d tries, and nothing listed for %.0f s: the discovery "
-                     .. "time budget is spent)"):format(tostring(err.message), tries, core.monotonic() - since)
-      return nil, err
-    end
-    -- A last try when the budget runs out, unless something is listed before.
-    local wait = math.min(backoff * (0.5 + math.random() / 2), left)
-    core.log("warn", "Organizations call failed; trying again", {operation = op, code = err.code,
-             tries = tries, retry_in = math.floor(wait * 10 + 0.5) / 10})
-    if not pause(wait) then return nil, interrupted() end
-    backoff = math.min(backoff * 2, MAX_BACKOFF)
-  end
+  return patience(function() return client:json("organizations", op, params) end,
+                  listing or {budget = M.budget, progress = core.monotonic()},
+                  {doing = "listing the organization", operation = op})
 end
 
 local function present(v)

@@ -14,6 +14,7 @@ local delivery = require "credreport.delivery"
 local notify = require "credreport.notify"
 local manifest = require "credreport.manifest"
 local pause = require "credreport.pause"
+local patience = require "credreport.patience"
 local tasks = require "credreport.tasks"
 local findings = require "credreport.findings"
 local dataset = require "credreport.dataset"
@@ -137,17 +138,23 @@ end
 -- Checks what would otherwise fail every account, before any is touched: who the run's
 -- credentials are, that the destination is usable and that the topic exists. They do not
 -- depend on each other, so they are made at once: one round trip before the listing starts,
--- not three. Returns true, or nil and {check =, resource =, code =, message =} of the first
--- that failed, in that order (bad credentials fail them all; the identity says why).
+-- not three. A check that fails for a passing reason is tried again as a listing call is
+-- (credreport.patience, within [run] discovery_timeout). Returns true, or nil and {check =,
+-- resource =, code =, message =} of the first that failed, in that order (bad credentials
+-- fail them all; the identity says why).
 function Workflow:preflight()
   local ok, client = pcall(self.client, self)
   if not ok then
     return nil, {check = "credentials", resource = "the AWS credential chain",
                  code = client.code or "NoCredentials", message = tostring(client.message or client)}
   end
+  local window = {budget = self.discovery_timeout, progress = core.monotonic()}
+  local function patiently(doing, fn) return patience(fn, window, {doing = doing}) end
   local checks = {
     function()
-      local me, err = client:query("sts", "GetCallerIdentity")
+      local me, err = patiently("checking the run's credentials", function()
+        return client:query("sts", "GetCallerIdentity")
+      end)
       if not me then
         return nil, {check = "caller identity (sts:GetCallerIdentity)", resource = "the run's credentials",
                      code = err.code, message = err.message}
@@ -158,15 +165,19 @@ function Workflow:preflight()
       return true
     end,
     function()
-      local dok, derr = delivery.check(client, self.dest, self.output)
+      local dok, derr = patiently("checking the destination", function()
+        return delivery.check(client, self.dest, self.output)
+      end)
       if dok then return true end
-      return nil, {check = derr.check, resource = delivery.describe(self.dest), code = derr.code,
-                   message = derr.message}
+      return nil, {check = derr.check or "the destination", resource = delivery.describe(self.dest),
+                   code = derr.code, message = derr.message}
     end,
   }
   if notify.enabled(self.notify) and not self.on_failure then
     checks[#checks + 1] = function()
-      local nok, nerr = notify.check(client, self.notify)
+      local nok, nerr = patiently("checking the SNS topic", function()
+        return notify.check(client, self.notify)
+      end)
       if nok then return true end
       return nil, {check = "the SNS topic (sns:GetTopicAttributes)", resource = self.notify.sns_topic_arn,
                    code = nerr.code, message = nerr.message}

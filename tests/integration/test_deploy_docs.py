@@ -303,12 +303,19 @@ def unreachable_env(ctx, **extra):
                        AWS_MAX_ATTEMPTS=None, XDG_RUNTIME_DIR=str(ctx.tmp), **extra)
 
 
+def failing_fast(text):
+    """The settings with those that make a run without AWS fail at once: one attempt a call,
+    and a second for the checks before the run to keep trying (they wait out outages)."""
+    for section, lines in (("[aws]", "max_attempts = 1\nconnect_timeout = 2"), ("[run]", "discovery_timeout = 1")):
+        text = text.replace(section, f"{section}\n{lines}", 1) if section in text else f"{text}\n{section}\n{lines}\n"
+    return text
+
+
 def check_config_accepted(ctx, text, where):
     """credreport accepts the settings: a dry run gets past the configuration (status 2 is a
     configuration error) and fails only for want of AWS (status 3)."""
     path = ctx.tmp / f"check-{abs(hash(text))}.ini"
-    path.write_text(text + "\n[aws]\nmax_attempts = 1\nconnect_timeout = 2\n" if "[aws]" not in text
-                    else text.replace("[aws]", "[aws]\nmax_attempts = 1\nconnect_timeout = 2", 1))
+    path.write_text(failing_fast(text))
     proc = run_credreport(ctx, ["run", "--dry-run", "-c", str(path)], env=unreachable_env(ctx), cwd=ctx.tmp, timeout=60)
     check(proc.returncode == 3 and "configuration errors" not in proc.stderr,
           f"{where}: credreport did not accept these settings (exit {proc.returncode}):\n{text}\n{proc.stderr[-2000:]}")
@@ -629,7 +636,7 @@ def test_crontab_line_runs_as_written(ctx):
     # without AWS it ends with status 3, logged, and the failure line on stdout for cron's mail.
     etc = ctx.tmp / "etc"
     (etc / "aws").mkdir(parents=True)
-    (etc / "config.ini").write_text("[aws]\nmax_attempts = 1\nconnect_timeout = 2\n")
+    (etc / "config.ini").write_text(failing_fast(""))
     (etc / "aws" / "credentials").write_text(
         "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
     (etc / "aws" / "config").write_text("")

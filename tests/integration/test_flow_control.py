@@ -6,6 +6,7 @@ import io
 import json
 import socket
 import threading
+import time
 from datetime import datetime
 
 from awscalls import MGMT_KEYS
@@ -263,6 +264,33 @@ def test_a_listing_that_outlasts_the_discovery_budget_while_progressing_goes_on(
     failed = sorted(_seconds(r["time"]) for r in log if r["fault"] == "error")
     listed = sorted(_seconds(r["time"]) for r in log if r["service"] == "organizations" and r["status"] == 200)
     check(failed and failed[-1] - listed[0] > 3, f"the OU failed for longer than the budget: {failed}")
+
+
+def test_the_checks_before_the_run_wait_out_a_short_outage(ctx):
+    """STS and S3 answer 503 for 4 s when the run starts, longer than a call's own retries:
+    the checks before the run (GetCallerIdentity, GetBucketLocation) are tried again, as the
+    listing's calls are, with the warning that says so, and the run delivers every account
+    instead of ending before it began (exit 3). A check that cannot pass (a bucket that does
+    not exist) still ends it at once."""
+    path, fx = generate(ctx, accounts=6, seed=31, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=50, max_delay_ms=100)
+    emu = ctx.emulator(path, faults={"rules": [
+        {"type": "error", "service": ["sts", "s3"], "status": 503, "code": "ServiceUnavailable",
+         "duration_ms": 4000},
+    ]})
+    proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = s3://credreport-reports/outage\n")
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    n = len(active_ids(fx))
+    check(f"{n} account(s) in scope, {n} delivered, 0 failed" in proc.stdout, proc.stdout[-2000:])
+    warned = [line for line in proc.stderr.splitlines() if "failed; trying again" in line]
+    check(any("checking the run's credentials" in line for line in warned)
+          and any("checking the destination" in line for line in warned), proc.stderr[-3000:])
+    log = emu.requests()["requests"]
+    refused = [r for r in log if r["action"] in ("GetCallerIdentity", "GetBucketLocation") and r["status"] == 503]
+    check(len(refused) > 10, f"{len(refused)} checks refused")
+    started = time.monotonic()
+    proc = _run(ctx, emu, fx, FAST + "[output]\ndestination = s3://no-such-bucket/outage\n", status=3)
+    check("NoSuchBucket" in proc.stderr and time.monotonic() - started < 10, proc.stderr[-2000:])
 
 
 def _seconds(iso):

@@ -122,6 +122,14 @@ def test_sigterm_reaches_discovery_and_the_resume_listing(ctx):
                                       FAST + "[run]\ngrace_period = 2\n")
     check(rc == 143 and took < 8, f"exit {rc} after {took:.1f} s\n{out}\n{err[-2000:]}")
     check("manifest: s3://credreport-reports/r/" in out, out)
+    # The same while the checks before the run wait for STS to come back: no more tries once
+    # the call under way has had its own (5 here, a second each).
+    emu.admin("PUT", "/faults", {"rules": [
+        {"type": "latency", "service": "sts", "ms": 1000},
+        {"type": "error", "service": "sts", "status": 503, "code": "ServiceUnavailable"}]})
+    rc, took, out, err = _stop_during(ctx, emu, ["run"], FAST)
+    check(rc == 3 and took < 9 and "checking the run's credentials was stopped by SIGTERM" in err,
+          f"exit {rc} after {took:.1f} s\n{out}\n{err[-2000:]}")
 
 
 def test_resume_trusts_a_manifest_only_as_far_as_the_reports_agree(ctx):
