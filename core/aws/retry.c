@@ -24,9 +24,12 @@ static const char *const s_throttle_codes[] = {
     "Throttled",
 };
 
+/* STS's IDPCommunicationError: the web identity provider (an EKS cluster's OIDC issuer) did
+ * not answer STS in time; the SDKs retry it as a passing failure. */
 static const char *const s_transient_codes[] = {
     "RequestTimeout",
     "RequestTimeoutException",
+    "IDPCommunicationError",
 };
 
 static const char *const s_skew_codes[] = {

@@ -66,6 +66,16 @@ def test_web_identity_from_environment(ctx):
     log = [r for r in emu.requests()["requests"] if r.get("action") == "AssumeRoleWithWebIdentity"]
     check(len(log) == 1 and not log[0].get("access_key"), f"one unsigned AssumeRoleWithWebIdentity: {log}")
 
+    # STS could not reach the identity provider in time: a passing failure, retried as the
+    # SDKs retry it.
+    emu.admin("DELETE", "/requests")
+    emu.admin("PUT", "/faults", {"rules": [{"type": "fail", "service": "sts", "action": "AssumeRoleWithWebIdentity",
+                                            "count": 1, "status": 400, "code": "IDPCommunicationError"}]})
+    _ok_as_runner(_run(ctx, env), "web identity after IDPCommunicationError")
+    log = [r["error_code"] for r in emu.requests()["requests"] if r.get("action") == "AssumeRoleWithWebIdentity"]
+    check(log == ["IDPCommunicationError", None], f"{log}")
+    emu.admin("PUT", "/faults", {"rules": []})
+
     # A token the emulator does not know: its error, and the token is not echoed.
     token.write_text("not-a-known-token-zzSECRETzz")
     res = _run(ctx, env, secrets=("zzSECRETzz",))

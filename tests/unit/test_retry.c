@@ -85,6 +85,7 @@ static void test_classify(void)
     /* transient */
     CHECK_KIND(mkerr("RequestTimeout", 400, "Your socket connection..."), RETRY_TRANSIENT);
     CHECK_KIND(mkerr("RequestTimeoutException", 408, ""), RETRY_TRANSIENT);
+    CHECK_KIND(mkerr("IDPCommunicationError", 400, ""), RETRY_TRANSIENT);
     CHECK_KIND(mkerr("ServiceFailure", 500, ""), RETRY_TRANSIENT);
     CHECK_KIND(mkerr("ServiceException", 500, ""), RETRY_TRANSIENT);
     CHECK_KIND(mkerr("", 500, ""), RETRY_TRANSIENT);
