@@ -192,11 +192,14 @@ end
 
 -- Accounts delivered earlier the same day (manifest.delivered): id -> {run_id, location, key,
 -- generated_time, sha256, bytes}. Raises {code = "ResumeFailed"} when the day's manifests
--- cannot be listed: a run asked to resume stops rather than collect everything again.
+-- cannot be listed (tried again as a listing call is, within [run] discovery_timeout): a run
+-- asked to resume stops rather than collect everything again.
 function Workflow:delivered_today()
   -- The workers have no account yet: the checks may use every connection.
   core.all_connections(true)
-  local ok, done, err = pcall(manifest.delivered, self:client(), self.dest, run.date, self.output)
+  local ok, done, err = pcall(patience, function()
+    return manifest.delivered(self:client(), self.dest, run.date, self.output)
+  end, {budget = self.discovery_timeout, progress = core.monotonic()}, {doing = "listing the day's manifests"})
   core.all_connections(false)
   if not ok then error(done, 0) end
   if not done then

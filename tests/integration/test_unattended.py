@@ -121,6 +121,26 @@ def test_resume_skips_what_was_delivered_today(ctx):
         check(sorted(after[row["id"]]) == sorted(before[row["id"]]), f"{row['id']}: the same findings")
 
 
+def test_resume_waits_out_an_outage_of_the_bucket(ctx):
+    """S3 answers every listing with 503 for 3 s when a resumed run starts: the run waits for
+    the day's manifests, as it waits for the organization, instead of stopping (ResumeFailed,
+    exit 3), and collects only the account left out before."""
+    emu = ctx.emulator()
+    cfg = _config(ctx, FAST + "[output]\ndestination = s3://credreport-reports/outage\n")
+    env = ctx.aws_env(emu, **MGMT_KEYS)
+    first = run_credreport(ctx, ["run", "-c", cfg, "--exclude-account", "333333333333"], env=env, cwd=ctx.tmp)
+    check(first.returncode == 0, first.stderr[-2000:])
+    emu.admin("DELETE", "/requests")
+    emu.admin("PUT", "/faults", {"rules": [{"type": "error", "service": "s3", "action": "ListObjectsV2",
+                                            "status": 503, "code": "SlowDown", "duration_ms": 3000}]})
+    second = run_credreport(ctx, ["run", "-c", cfg, "--resume"], env=env, cwd=ctx.tmp)
+    check(second.returncode == 0 and "3 delivered earlier today" in second.stdout,
+          f"{second.stdout}\n{second.stderr[-2000:]}")
+    check("listing the day's manifests failed; trying again" in second.stderr, second.stderr[-2000:])
+    touched = {r.get("account") for r in emu.requests()["requests"] if r["action"] == "GenerateCredentialReport"}
+    check(touched == {"333333333333"}, f"only the account left out before: {touched}")
+
+
 def test_shards_cover_every_account_exactly_once(ctx):
     path, fx = generate(ctx, accounts=40, seed=21, role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=40)
     emu = ctx.emulator(path)
