@@ -662,11 +662,17 @@ function Workflow:finish(info)
   info.shard = self.shard
   local client, cerr = destination_client(self)
   local files, unwritten = {}, 0
-  -- Stores a file of the run beside the manifest; logs and counts it when it cannot (or when
-  -- its body could not be made: why). A body that is a file is closed.
+  local window = {budget = self.discovery_timeout, progress = core.monotonic()}
+  -- Stores a file of the run beside the manifest (the run's record, which --resume reads:
+  -- tried again as a listing call is); logs and counts it when it cannot (or when its body
+  -- could not be made: why). A body that is a file is closed.
   local function store(key, body, content_type, what, why)
     local location, err = nil, why or cerr
-    if not err then location, err = delivery.put(client, self.dest, self.output, key, body, content_type) end
+    if not err then
+      location, err = patience(function()
+        return delivery.put(client, self.dest, self.output, key, body, content_type)
+      end, window, {doing = "writing the " .. what})
+    end
     if io.type(body) == "file" then body:close() end
     if not location then
       unwritten = unwritten + 1

@@ -239,7 +239,7 @@ class Emulator {
 
       // 2. Faults: latency first, then at most one failure rule.
       const { latencyMs, fault } = this.faults.evaluate({ service, action: ctx.action, account: entry.account,
-        targetAccount: targetAccount(ctx) });
+        targetAccount: targetAccount(ctx), key: entry.key });
       if (latencyMs > 0) await sleep(latencyMs);
 
       // 3. Authentication.

@@ -141,6 +141,26 @@ def test_resume_waits_out_an_outage_of_the_bucket(ctx):
     check(touched == {"333333333333"}, f"only the account left out before: {touched}")
 
 
+def test_the_manifest_waits_out_an_outage_of_the_bucket(ctx):
+    """The run's manifest and findings file meet 8 503s in a row from S3, more than a call's own
+    5 attempts: they are written once S3 answers again, with the warning that says so, not
+    lost (the manifest is what --resume reads)."""
+    emu = ctx.emulator(faults={"rules": [
+        {"type": "error", "service": "s3", "action": "PutObject", "key_contains": key, "status": 503,
+         "code": "ServiceUnavailable", "count": 8} for key in ("manifest-", "findings-")]})
+    cfg = _config(ctx, FAST + "[output]\ndestination = s3://credreport-reports/outage\n")
+    proc = run_credreport(ctx, ["run", "-c", cfg], env=ctx.aws_env(emu, **MGMT_KEYS), cwd=ctx.tmp)
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-2000:]}")
+    check("writing the manifest failed; trying again" in proc.stderr
+          and "writing the findings failed; trying again" in proc.stderr, proc.stderr[-2000:])
+    puts = [(r["key"], r["status"]) for r in emu.requests()["requests"] if r["action"] == "PutObject"
+            and ("manifest-" in r["key"] or "findings-" in r["key"])]
+    check(len(puts) == 18 and sum(1 for _, status in puts if status == 200) == 2, f"each written once: {puts}")
+    (key,) = [k for k, status in puts if status == 200 and "manifest-" in k]
+    m = json.loads(emu.admin("GET", f"/s3/object?bucket=credreport-reports&key={key}", raw=True))
+    check(m["summary"]["delivered"] == 4 and len(m["accounts"]) == 4, f"the whole manifest: {m['summary']}")
+
+
 def test_shards_cover_every_account_exactly_once(ctx):
     path, fx = generate(ctx, accounts=40, seed=21, role_missing=0, never_complete=0, min_delay_ms=10, max_delay_ms=40)
     emu = ctx.emulator(path)

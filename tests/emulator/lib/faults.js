@@ -60,7 +60,8 @@ class Faults {
     const one = (want, got) => want === undefined || want === null || want === '*' ||
       (Array.isArray(want) ? want.includes(got) : String(want) === String(got));
     return one(rule.service, ctx.service) && one(rule.action, ctx.action) && one(rule.account, ctx.account) &&
-      one(rule.target_account, ctx.targetAccount);
+      one(rule.target_account, ctx.targetAccount) &&
+      (rule.key_contains === undefined || String(ctx.key || '').includes(String(rule.key_contains)));
   }
 
   // Returns { latencyMs, fault } where fault is the first triggered non-latency rule (or null).
