@@ -472,12 +472,17 @@ local function destination_client(self)
 end
 
 -- The run's findings on the main thread, compared with the latest earlier day's. Only with
--- checks.
+-- checks. The earlier days are listed as the day's manifests are for --resume: a listing that
+-- failed for a passing reason would make every finding new, and notify them as such.
 local function load_findings_log(self)
   local started = core.monotonic()
   local client, err = destination_client(self)
   local base
-  if not err then base, err = findings.load_baseline(client, self.dest, run.date, nil, self.output) end
+  if not err then
+    base, err = patience(function()
+      return findings.load_baseline(client, self.dest, run.date, nil, self.output)
+    end, {budget = self.discovery_timeout, progress = core.monotonic()}, {doing = "listing the earlier days"})
+  end
   if err then
     log("warn", "cannot read earlier findings: every finding counts as new",
         {error = tostring(type(err) == "table" and err.message or err)})

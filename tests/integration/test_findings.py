@@ -290,9 +290,14 @@ def test_what_changed_since_the_last_run(ctx):
                    check_status=0)
     check(emu.admin("GET", "/sns/messages")["messages"] == [], "no notification without [findings] notify")
 
-    # The second run: stricter rotation (new findings), laxer idleness (resolved ones).
+    # The second run: stricter rotation (new findings), laxer idleness (resolved ones). Its
+    # listing of the earlier days meets more 503s than a call's attempts: tried again, not
+    # taken as no earlier day (every finding new).
+    emu.admin("PUT", "/faults", {"rules": [{"type": "error", "service": "s3", "action": "ListObjectsV2",
+                                            "status": 503, "code": "ServiceUnavailable", "count": 8}]})
     proc = _run(ctx, emu, fx, out + "[findings]\nrotation_days = 90\nunused_days = 3650\n"
                 "notify = critical, high, medium, low\n", status=0)
+    check("listing the earlier days failed; trying again" in proc.stderr, proc.stderr[-2000:])
     objects = [o["key"] for o in emu.admin("GET", f"/s3/objects?bucket={bucket}")["objects"]]
     second = next(k for k in objects if "/findings-" in k and k.startswith(f"cr/{day}/"))
     after = _lines(emu.admin("GET", f"/s3/object?bucket={bucket}&key={second}", raw=True).decode())
