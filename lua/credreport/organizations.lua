@@ -19,7 +19,8 @@ M.budget = 600
 local listing -- during a discovery: {budget =, progress = core.monotonic() of the last success}
 
 local function call(client, op, params)
-  return patience(function() return client:json("organizations", op, params) end,
+  if core.stopping() then return nil, patience.stopped("listing the organization") end
+  return patience.call(function() return client:json("organizations", op, params) end,
                   listing or {budget = M.budget, progress = core.monotonic()},
                   {doing = "listing the organization", operation = op})
 end

@@ -1,4 +1,5 @@
--- The calls a run is founded on (the checks before it, listing the organization) are tried
+-- The calls the whole run depends on (the checks before it, listing the organization, the
+-- day's manifests and the earlier days' findings, writing the run's own files) are tried
 -- again when they fail for a passing reason (throttling that outlasted the request's own
 -- retries, 5xx, network), with backoff, until `window.budget` seconds have gone by since
 -- `window.progress` (core.monotonic() of the last call that succeeded; the calls of a listing
@@ -10,20 +11,26 @@ local pause = require "credreport.pause"
 
 local MAX_BACKOFF = 30
 
--- patience(fn, window, what) -> what fn returns: res, or nil and err ({code, message,
--- retryable}). `what` names the call in the log ({check = ...} or {operation = ...}) and
--- `what.doing` in the errors ("listing the organization").
-return function(fn, window, what)
+local M = {}
+
+-- The error of calls not made because the run was asked to stop.
+function M.stopped(doing)
+  local _, name = core.stopping()
+  return {code = "Interrupted", message = doing .. " was stopped by " .. tostring(name)}
+end
+
+-- patience.call(fn, window, what) -> what fn returns: res, or nil and err ({code, message,
+-- retryable}). `what.doing` says what the calls do ("listing the organization"), in the log
+-- and in the error of a stopped run; what's other fields go into the log line. A run asked
+-- to stop still makes the first call (its manifest is written then), but no other.
+function M.call(fn, window, what)
   local started = core.monotonic()
   local backoff, tries = 1, 0
   while true do
-    if core.stopping() then
-      local _, name = core.stopping()
-      return nil, {code = "Interrupted", message = what.doing .. " was stopped by " .. tostring(name)}
-    end
     local res, err = fn()
     if res then window.progress = core.monotonic() end
     if res or type(err) ~= "table" or not err.retryable then return res, err end
+    if core.stopping() then return nil, M.stopped(what.doing) end
     tries = tries + 1
     local since = math.max(window.progress, started)
     local left = since + window.budget - core.monotonic()
@@ -39,7 +46,9 @@ return function(fn, window, what)
                     retry_in = math.floor(wait * 10 + 0.5) / 10}
     for k, v in pairs(what) do if k ~= "doing" then fields[k] = v end end
     core.log("warn", what.doing .. " failed; trying again", fields)
-    pause(wait)
+    if not pause(wait) then return nil, M.stopped(what.doing) end
     backoff = math.min(backoff * 2, MAX_BACKOFF)
   end
 end
+
+return M

@@ -149,7 +149,7 @@ function Workflow:preflight()
                  code = client.code or "NoCredentials", message = tostring(client.message or client)}
   end
   local window = {budget = self.discovery_timeout, progress = core.monotonic()}
-  local function patiently(doing, fn) return patience(fn, window, {doing = doing}) end
+  local function patiently(doing, fn) return patience.call(fn, window, {doing = doing}) end
   local checks = {
     function()
       local me, err = patiently("checking the run's credentials", function()
@@ -197,7 +197,7 @@ end
 function Workflow:delivered_today()
   -- The workers have no account yet: the checks may use every connection.
   core.all_connections(true)
-  local ok, done, err = pcall(patience, function()
+  local ok, done, err = pcall(patience.call, function()
     return manifest.delivered(self:client(), self.dest, run.date, self.output)
   end, {budget = self.discovery_timeout, progress = core.monotonic()}, {doing = "listing the day's manifests"})
   core.all_connections(false)
@@ -479,7 +479,7 @@ local function load_findings_log(self)
   local client, err = destination_client(self)
   local base
   if not err then
-    base, err = patience(function()
+    base, err = patience.call(function()
       return findings.load_baseline(client, self.dest, run.date, nil, self.output)
     end, {budget = self.discovery_timeout, progress = core.monotonic()}, {doing = "listing the earlier days"})
   end
@@ -674,7 +674,7 @@ function Workflow:finish(info)
   local function store(key, body, content_type, what, why)
     local location, err = nil, why or cerr
     if not err then
-      location, err = patience(function()
+      location, err = patience.call(function()
         return delivery.put(client, self.dest, self.output, key, body, content_type)
       end, window, {doing = "writing the " .. what})
     end

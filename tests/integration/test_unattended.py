@@ -122,7 +122,7 @@ def test_resume_skips_what_was_delivered_today(ctx):
 
 
 def test_resume_waits_out_an_outage_of_the_bucket(ctx):
-    """S3 answers every listing with 503 for 3 s when a resumed run starts: the run waits for
+    """S3 answers every listing with 503 for 4 s when a resumed run starts: the run waits for
     the day's manifests, as it waits for the organization, instead of stopping (ResumeFailed,
     exit 3), and collects only the account left out before."""
     emu = ctx.emulator()
@@ -132,7 +132,7 @@ def test_resume_waits_out_an_outage_of_the_bucket(ctx):
     check(first.returncode == 0, first.stderr[-2000:])
     emu.admin("DELETE", "/requests")
     emu.admin("PUT", "/faults", {"rules": [{"type": "error", "service": "s3", "action": "ListObjectsV2",
-                                            "status": 503, "code": "SlowDown", "duration_ms": 3000}]})
+                                            "status": 503, "code": "ServiceUnavailable", "duration_ms": 4000}]})
     second = run_credreport(ctx, ["run", "-c", cfg, "--resume"], env=env, cwd=ctx.tmp)
     check(second.returncode == 0 and "3 delivered earlier today" in second.stdout,
           f"{second.stdout}\n{second.stderr[-2000:]}")
