@@ -1,8 +1,13 @@
 -- Failure notifications through SNS: one message per failed account, as the system we
 -- replace sends, with the run id so messages of one run can be grouped.
 local core = require "credreport.core"
+local patience = require "credreport.patience"
 
 local M = {}
+
+-- Seconds a message waits out an outage of SNS (credreport.patience): the workflow's
+-- [run] discovery_timeout. A failure notification lost to a 503 is a failure nobody hears of.
+M.budget = 600
 
 local function subject(template, vars)
   local s = template:gsub("{([%w_]+)}", function(k) return tostring(vars[k] or "") end)
@@ -12,6 +17,15 @@ end
 
 local function region_of(settings)
   return settings.sns_topic_arn:match("^arn:[^:]+:sns:([^:]+):")
+end
+
+-- Publishes params to the topic. Returns the message id or nil, err.
+local function publish(client, settings, params)
+  local res, err = patience.call(function()
+    return client:query("sns", "Publish", params, {region = region_of(settings)})
+  end, {budget = M.budget, progress = core.monotonic()}, {doing = "publishing to SNS"})
+  if not res then return nil, err end
+  return res.MessageId
 end
 
 -- Whether messages are sent at all: a topic is set and [notify] on is not "never".
@@ -45,9 +59,7 @@ function M.account_failed(client, settings, run, account, err)
     ["MessageAttributes.entry.3.Value.DataType"] = "String",
     ["MessageAttributes.entry.3.Value.StringValue"] = tostring(err.code or "Error"),
   }
-  local res, perr = client:query("sns", "Publish", params, {region = region_of(settings)})
-  if not res then return nil, perr end
-  return res.MessageId
+  return publish(client, settings, params)
 end
 
 -- Whether the topic exists and the run may see it (sns:GetTopicAttributes), checked before
@@ -62,8 +74,7 @@ end
 
 -- The summary of a run (with [notify] on = always).
 function M.run_summary(client, settings, run, text, counts)
-  local region = region_of(settings)
-  local res, err = client:query("sns", "Publish", {
+  return publish(client, settings, {
     TopicArn = settings.sns_topic_arn,
     Subject = subject("credreport run {run_id}: {delivered} delivered, {failed} failed",
                       {run_id = run.id, delivered = counts.delivered, failed = counts.failed}),
@@ -71,9 +82,7 @@ function M.run_summary(client, settings, run, text, counts)
     ["MessageAttributes.entry.1.Name"] = "run_id",
     ["MessageAttributes.entry.1.Value.DataType"] = "String",
     ["MessageAttributes.entry.1.Value.StringValue"] = run.id,
-  }, {region = region})
-  if not res then return nil, err end
-  return res.MessageId
+  })
 end
 
 M.MAX_LISTED = 50 -- new findings listed in one message; the rest are counted
@@ -108,7 +117,7 @@ function M.new_findings(client, settings, run, list, info)
   if info.findings then lines[#lines + 1] = "Findings: " .. info.findings end
   if info.summary then lines[#lines + 1] = "Summary page: " .. info.summary end
   lines[#lines + 1] = "Run: " .. run.id
-  local res, err = client:query("sns", "Publish", {
+  return publish(client, settings, {
     TopicArn = settings.sns_topic_arn,
     Subject = subject("credreport run {run_id}: {n} new finding(s)", {run_id = run.id, n = info.count}),
     Message = table.concat(lines, "\n"),
@@ -118,9 +127,7 @@ function M.new_findings(client, settings, run, list, info)
     ["MessageAttributes.entry.2.Name"] = "event",
     ["MessageAttributes.entry.2.Value.DataType"] = "String",
     ["MessageAttributes.entry.2.Value.StringValue"] = "new_findings",
-  }, {region = region_of(settings)})
-  if not res then return nil, err end
-  return res.MessageId
+  })
 end
 
 -- What a run publishes as it ends: with [notify] on = always its summary, and its new

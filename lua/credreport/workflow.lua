@@ -452,6 +452,7 @@ function Workflow:process(a)
     local hok, herr = pcall(self.on_failure, a, outcome.error, ctx)
     if not hok then outcome.notification_error = "on_failure: " .. tostring(herr) end
   elseif notify.enabled(self.notify) then
+    notify.budget = self.discovery_timeout
     local id, nerr = notify.account_failed(self:client(), self.notify, run, a, outcome.error)
     if not id then
       log("error", "SNS notification failed", {account = a.id, error = tostring(nerr)})
@@ -707,6 +708,7 @@ function Workflow:finish(info)
   io.stdout:write(text, "\n")
   io.stdout:flush()
   if client and notify.enabled(self.notify) then
+    notify.budget = self.discovery_timeout
     notify.run_ended(client, self.notify, run, {text = text, counts = counts, log = flog, files = files,
                                                 severities = self.notify_findings})
   end

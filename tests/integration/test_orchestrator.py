@@ -32,6 +32,8 @@ def test_whole_organization_to_s3_with_failures_notified(ctx):
         {"type": "error", "service": "iam", "action": "GetCredentialReport", "probability": 0.15},
         {"type": "error", "service": "sts", "action": "AssumeRole", "probability": 0.1},
         {"type": "error", "service": "s3", "probability": 0.1, "status": 503, "code": "SlowDown"},
+        # More failures than the 4 notifications' 8 attempts each: they wait for SNS.
+        {"type": "error", "service": "sns", "action": "Publish", "status": 500, "count": 40},
     ]})
     kms = "arn:aws:kms:us-east-1:%s:key/1234abcd-12ab-34cd-56ef-1234567890ab" % bucket["owner"]
     config = FAST + f"""
@@ -96,6 +98,7 @@ sns_topic_arn = {topic}
             if acct in msg["message"]:
                 notified[acct] = msg
     check(set(notified) == expect_failed and len(msgs) == len(expect_failed), f"SNS: {len(msgs)} messages for {sorted(notified)}")
+    check("publishing to SNS failed; trying again" in proc.stderr, proc.stderr[-3000:])
     for acct, msg in notified.items():
         check(rows[acct]["error"]["code"] in msg["message"] and m["run_id"] in msg["message"],
               f"{acct}: the message names the reason and the run: {msg['message']}")
