@@ -1,5 +1,6 @@
 -- The calls the whole run depends on (the checks before it, listing the organization, the
--- day's manifests and the earlier days' findings, writing the run's own files) are tried
+-- day's manifests and the earlier days' findings, writing the run's own files, its SNS
+-- messages) are tried
 -- again when they fail for a passing reason (throttling that outlasted the request's own
 -- retries, 5xx, network), with backoff, until `window.budget` seconds have gone by since
 -- `window.progress` (core.monotonic() of the last call that succeeded; the calls of a listing
