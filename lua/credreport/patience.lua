@@ -1,12 +1,12 @@
 -- The calls the whole run depends on (the checks before it, listing the organization, the
 -- day's manifests and the earlier days' findings, writing the run's own files, its SNS
--- messages) are tried
--- again when they fail for a passing reason (throttling that outlasted the request's own
--- retries, 5xx, network), with backoff, until `window.budget` seconds have gone by since
--- `window.progress` (core.monotonic() of the last call that succeeded; the calls of a listing
--- share one window, so that a large organization listed slowly under throttling keeps going,
--- while an outage does not). Errors that will not pass (AccessDenied, a missing bucket) end
--- it at once. A cron run that meets a short outage of STS at 2 a.m. then still runs.
+-- messages) are tried again when they fail for a passing reason (throttling that outlasted
+-- the request's own retries, 5xx, network), with backoff, until `window.budget` seconds have
+-- gone by since `window.progress` (core.monotonic() of the last call that succeeded; the
+-- calls of a listing share one window, so that a large organization listed slowly under
+-- throttling keeps going, while an outage does not). Errors that will not pass
+-- (AccessDenied, a missing bucket) end it at once. A cron run that meets a short outage of
+-- STS at 2 a.m. then still runs.
 local core = require "credreport.core"
 local pause = require "credreport.pause"
 
