@@ -135,6 +135,12 @@ function Workflow:in_scope(a)
   return true
 end
 
+-- A window of patience with outages (credreport.patience) that starts now: the calls made in
+-- it are tried again until [run] discovery_timeout has gone without one that succeeded.
+function Workflow:outage_window()
+  return {budget = self.discovery_timeout, progress = core.monotonic()}
+end
+
 -- Checks what would otherwise fail every account, before any is touched: who the run's
 -- credentials are, that the destination is usable and that the topic exists. They do not
 -- depend on each other, so they are made at once: one round trip before the listing starts,
@@ -148,7 +154,7 @@ function Workflow:preflight()
     return nil, {check = "credentials", resource = "the AWS credential chain",
                  code = client.code or "NoCredentials", message = tostring(client.message or client)}
   end
-  local window = {budget = self.discovery_timeout, progress = core.monotonic()}
+  local window = self:outage_window()
   local function patiently(doing, fn) return patience.call(fn, window, {doing = doing}) end
   local checks = {
     function()
@@ -199,7 +205,7 @@ function Workflow:delivered_today()
   core.all_connections(true)
   local ok, done, err = pcall(patience.call, function()
     return manifest.delivered(self:client(), self.dest, run.date, self.output)
-  end, {budget = self.discovery_timeout, progress = core.monotonic()}, {doing = "listing the day's manifests"})
+  end, self:outage_window(), {doing = "listing the day's manifests"})
   core.all_connections(false)
   if not ok then error(done, 0) end
   if not done then
@@ -482,7 +488,7 @@ local function load_findings_log(self)
   if not err then
     base, err = patience.call(function()
       return findings.load_baseline(client, self.dest, run.date, nil, self.output)
-    end, {budget = self.discovery_timeout, progress = core.monotonic()}, {doing = "listing the earlier days"})
+    end, self:outage_window(), {doing = "listing the earlier days"})
   end
   if err then
     log("warn", "cannot read earlier findings: every finding counts as new",
@@ -668,7 +674,7 @@ function Workflow:finish(info)
   info.shard = self.shard
   local client, cerr = destination_client(self)
   local files, unwritten = {}, 0
-  local window = {budget = self.discovery_timeout, progress = core.monotonic()}
+  local window = self:outage_window()
   -- Stores a file of the run beside the manifest (the run's record, which --resume reads:
   -- tried again as a listing call is); logs and counts it when it cannot (or when its body
   -- could not be made: why). A body that is a file is closed.
