@@ -23,7 +23,7 @@ end
 local function publish(client, settings, params)
   local res, err = patience.call(function()
     return client:query("sns", "Publish", params, {region = region_of(settings)})
-  end, {budget = M.budget, progress = core.monotonic()}, {doing = "publishing to SNS"})
+  end, patience.window(M.budget), {doing = "publishing to SNS"})
   if not res then return nil, err end
   return res.MessageId
 end

@@ -16,12 +16,12 @@ local M = {}
 -- discover's) without a call that succeeded; outside a discovery, until the call has been
 -- failing that long.
 M.budget = 600
-local listing -- during a discovery: {budget =, progress = core.monotonic() of the last success}
+local listing -- during a discovery: its window (patience.window), shared by its calls
 
 local function call(client, op, params)
   if core.stopping() then return nil, patience.stopped("listing the organization") end
   return patience.call(function() return client:json("organizations", op, params) end,
-                  listing or {budget = M.budget, progress = core.monotonic()},
+                  listing or patience.window(M.budget),
                   {doing = "listing the organization", operation = op})
 end
 
@@ -124,7 +124,7 @@ end
 -- Failures that may pass are retried until the listing has gone `budget` seconds (default
 -- M.budget) without a call that succeeded.
 function M.discover(client, ous, emit, budget)
-  listing = {budget = budget or M.budget, progress = core.monotonic()}
+  listing = patience.window(budget or M.budget)
   local ok, res, err = pcall(walk_all, client, ous, emit)
   listing = nil
   if not ok then error(res, 0) end

@@ -14,6 +14,12 @@ local MAX_BACKOFF = 30
 
 local M = {}
 
+-- A window that starts now: its calls are tried again until `budget` seconds have gone
+-- without one that succeeded.
+function M.window(budget)
+  return {budget = budget, progress = core.monotonic()}
+end
+
 -- The error of calls not made because the run was asked to stop.
 function M.stopped(doing)
   local _, name = core.stopping()

@@ -138,7 +138,7 @@ end
 -- A window of patience with outages (credreport.patience) that starts now: the calls made in
 -- it are tried again until [run] discovery_timeout has gone without one that succeeded.
 function Workflow:outage_window()
-  return {budget = self.discovery_timeout, progress = core.monotonic()}
+  return patience.window(self.discovery_timeout)
 end
 
 -- Checks what would otherwise fail every account, before any is touched: who the run's
