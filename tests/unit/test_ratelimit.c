@@ -29,31 +29,39 @@ static double s_throttled(struct rate_limiter *r, double rate, double paced_befo
     return t - 1.0 / rate;
 }
 
-/* A client that wants `demand` requests a second, sent when the limiter lets them go, and a
- * service that answers at once, from t0 to t1: it throttles every `every`th answer when
- * `every` is above 0, 1 in -`every` at random (seeded by s_seed) when below, else what
- * exceeds `limit` a second (a token bucket of a second's worth).
- * Returns the share of throttled answers over the last `last` seconds, and sets *rate to the
- * requests sent a second over them. */
+/* A client and a service, for s_closed_loop. */
+struct s_loop {
+    double demand;  /* the requests the client wants to send a second */
+    double ramp;    /* seconds over which the demand grows from a twentieth, as a run starts */
+    double latency; /* seconds from sending a request to its answer */
+    int every;      /* above 0: every `every`th answer is throttled; below: 1 in -`every` at
+                     * random (seeded by s_seed) */
+    double limit;   /* when `every` is 0: what exceeds `limit` a second is throttled (a token
+                     * bucket of a second's worth) */
+};
+
+/* The client sends its requests when the limiter lets them go, from t0 to t1. Returns the
+ * share of throttled answers over the last `last` seconds, and sets *rate to the requests
+ * sent a second over them. */
 #define S_QUEUE 4096
 static unsigned long s_seed = 1;
-static double s_closed_loop(struct rate_limiter *r, double t0, double t1, double demand,
-                            double limit, int every, double last, double *rate)
+static double s_closed_loop(struct rate_limiter *r, double t0, double t1, const struct s_loop *l,
+                            double last, double *rate)
 {
     static double due[S_QUEUE], paced[S_QUEUE];
     long head = 0, tail = 0, answers = 0;
-    double bucket = limit, want = 0, retry_at = t0;
-    int sent = 0, throttled = 0;
+    double limit = l->limit, bucket = l->limit, want = 0, retry_at = t0;
+    int every = l->every, sent = 0, throttled = 0;
     for (double t = t0; t < t1; t += 0.001) {
         bucket = fmin(limit, bucket + limit * 0.001);
-        want += demand * 0.001;
+        want += l->demand * (t - t0 < l->ramp ? 0.05 + 0.95 * (t - t0) / l->ramp : 1) * 0.001;
         while (want >= 1 && t >= retry_at && tail - head < S_QUEUE) {
             double w = rate_limiter_acquire(r, t);
             if (w < 0) {
                 retry_at = t - w;
                 break;
             }
-            due[tail % S_QUEUE] = t + w;
+            due[tail % S_QUEUE] = t + w + l->latency;
             paced[tail % S_QUEUE] = t;
             tail++;
             want -= 1;
@@ -171,23 +179,23 @@ static void test_random_throttles_do_not_bring_the_rate_down(void)
     struct rate_limiter r;
     rate_limiter_init(&r, 0.0);
     double rate;
-    double share = s_closed_loop(&r, 0.0, 60.0, 100, INFINITY, 5, 20, &rate);
+    const struct s_loop l = {.demand = 100, .every = 5};
+    double share = s_closed_loop(&r, 0.0, 60.0, &l, 20, &rate);
     CHECK(rate >= 90, "sent over the last 20 s: %g a second (wanted 100)", rate);
     CHECK(share > 0.19 && share < 0.21, "throttled: %g", share);
     CHECK(rate_limiter_noisy(&r, 60.0), "the service is known to throttle at random");
     rate_limiter_destroy(&r);
 }
 
-/* s_closed_loop on a new limiter from 0 to t1, demand a second, 1 answer in one_in throttled
- * at random with this seed, no limit: the share throttled over the last `last` seconds (the
- * rate sent over them in *rate). */
-static double s_random_run(unsigned long seed, double t1, double demand, int one_in, double last,
+/* s_closed_loop on a new limiter from 0 to t1, with this seed: the share throttled over the
+ * last `last` seconds (the rate sent over them in *rate). */
+static double s_random_run(unsigned long seed, double t1, const struct s_loop *l, double last,
                            double *rate)
 {
     struct rate_limiter r;
     rate_limiter_init(&r, 0.0);
     s_seed = seed;
-    double share = s_closed_loop(&r, 0.0, t1, demand, INFINITY, -one_in, last, rate);
+    double share = s_closed_loop(&r, 0.0, t1, l, last, rate);
     rate_limiter_destroy(&r);
     return share;
 }
@@ -201,8 +209,9 @@ static double s_random_run(unsigned long seed, double t1, double demand, int one
  * 9-11). */
 static void test_streaks_of_random_throttles_do_not_bring_the_rate_down(void)
 {
+    const struct s_loop l = {.demand = 100, .every = -10};
     for (unsigned long seed = 1; seed <= 8; seed++) {
-        double rate, share = s_random_run(seed, 120.0, 100, 10, 60, &rate);
+        double rate, share = s_random_run(seed, 120.0, &l, 60, &rate);
         CHECK(rate >= 99.2, "seed %lu: sent over the last 60 s: %g a second (wanted 100)", seed, rate);
         CHECK(share > 0.07 && share < 0.13, "seed %lu: throttled: %g", seed, share);
     }
@@ -217,9 +226,10 @@ static void test_streaks_of_random_throttles_do_not_bring_the_rate_down(void)
  * 525 s instead of 12-29. */
 static void test_random_throttles_at_a_low_rate_do_not_bring_it_down(void)
 {
+    const struct s_loop l = {.demand = 4, .every = -5};
     for (unsigned long seed = 1; seed <= 8; seed++) {
         double rate;
-        s_random_run(seed, 300.0, 4, 5, 120, &rate);
+        s_random_run(seed, 300.0, &l, 120, &rate);
         CHECK(rate >= 3.6, "seed %lu: sent over the last 120 s: %g a second (wanted 4)", seed, rate);
     }
 }
@@ -232,10 +242,11 @@ static void test_random_throttles_at_a_low_rate_do_not_bring_it_down(void)
  * limiter before sent 93% of the rate wanted on average, 4 seeds of 40 under 70%, one 31%. */
 static void test_streaks_at_thousands_a_second_do_not_bring_the_rate_down(void)
 {
+    const struct s_loop l = {.demand = 2500, .every = -10};
     double sum = 0, worst = INFINITY;
     for (unsigned long seed = 1; seed <= 40; seed++) {
         double rate;
-        s_random_run(seed, 5.0, 2500, 10, 5.0, &rate);
+        s_random_run(seed, 5.0, &l, 5.0, &rate);
         sum += rate;
         worst = fmin(worst, rate);
     }
@@ -252,7 +263,8 @@ static void test_a_refused_rate_is_found_and_kept(void)
         struct rate_limiter r;
         rate_limiter_init(&r, 0.0);
         double rate;
-        double share = s_closed_loop(&r, 0.0, 180.0, 100, accepted[i], 0, 120, &rate);
+        const struct s_loop l = {.demand = 100, .limit = accepted[i]};
+        double share = s_closed_loop(&r, 0.0, 180.0, &l, 120, &rate);
         CHECK(rate > 0.75 * accepted[i] && rate < 1.3 * accepted[i],
               "sent over the last two minutes: %g a second (accepted %g)", rate, accepted[i]);
         CHECK(share < 0.25, "throttled: %g (accepted %g)", share, accepted[i]);
