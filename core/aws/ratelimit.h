@@ -45,9 +45,12 @@ struct rate_limiter {
      * often (ratelimit.c) */
     struct {
         bool on;
+        bool second;       /* a second cut, after a trial throttled as often as before */
         double share;      /* throttled before the cut */
         int answers, throttled;
+        int first_throttled; /* of the first trial's answers, for a second */
         struct rate_setting before;
+        double noise_before, noise_before_at; /* put back if the second cut is kept */
     } trial;
     double noise, noise_at; /* the share of throttles a cut did not lower, and when seen */
 };
