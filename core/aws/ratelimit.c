@@ -169,11 +169,11 @@ static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
 {
     r->trial.answers++;
     r->trial.throttled += throttled;
-    /* None at all keep a first cut, if a streak made "before" so small: a cut to a rate the
-     * service accepts can do no better. */
+    /* A first trial with no throttle at all keeps its cut, however small "before" was: a cut
+     * to a rate the service accepts can do no better. */
     double fewer = r->trial.second ? s_fewer(r->trial.share) : fmax(s_fewer(r->trial.share), 0);
-    /* A second trial ends once it has more: it costs the most where the throttles are noise,
-     * sending half the rate. */
+    /* A second trial ends as soon as it has more throttles than that: where they are noise,
+     * it sends at half the rate while it lasts. */
     if (r->trial.answers < TRIAL_ANSWERS && !(r->trial.second && r->trial.throttled > fewer))
         return;
     r->trial.on = false;
