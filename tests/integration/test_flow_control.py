@@ -332,16 +332,19 @@ def test_thousands_in_flight_against_an_endpoint_with_few_connections(ctx):
 def test_a_distant_endpoint_gets_more_connections_unless_they_are_limited(ctx):
     """Every answer takes 250 ms, as from a region far away: the default 144 connections would
     carry 500 requests/s, fewer than 600 accounts ask for while they check on reports that
-    take 3-6 s. With senders waiting and the rate of answers rising with each step,
-    credreport opens more connections than that, and every account is delivered. A
-    max_connections that is set is a limit (a proxy's, a NAT gateway's): kept, however far."""
+    take 3-6 s. With senders waiting, credreport tries more connections than that, and
+    every account is delivered. Whether a step is kept depends on the rate of answers it
+    brings, which a loaded machine can hold back (a CI run saw 199 connections, the step
+    taken back): the test asks for the step, not for its verdict. A max_connections that is
+    set is a limit (a proxy's, a NAT gateway's): kept, however far."""
     path, fx = generate(ctx, accounts=600, seed=30, depth=1, suspended=0, pending_closure=0, closed=0,
                         role_missing=0, never_complete=0, min_delay_ms=3000, max_delay_ms=6000)
     far = {"rules": [{"type": "latency", "service": "*", "ms": 250}]}
     emu = ctx.emulator(path, faults=far, extra=["--log-limit", "1000"])
     proc = _run(ctx, emu, fx, FAST, args=["--log-level", "debug"], status=0)
     check(_delivered(ctx) == set(active_ids(fx)), f"{len(_delivered(ctx))} delivered")
-    steps = [line for line in proc.stderr.splitlines() if "more connections to a distant endpoint" in line]
+    steps = [line for line in proc.stderr.splitlines()
+             if "more connections to a distant endpoint" in line or "more connections did not answer faster" in line]
     conns = emu.admin("GET", "/info")["connections"]
     check(steps and conns["peak"] > 144, f"{conns}\n" + "\n".join(steps))
     emu = ctx.emulator(path, faults=far, extra=["--log-limit", "1000"])
