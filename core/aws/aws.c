@@ -1189,8 +1189,9 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
      * accounts, the throttles' waits (0.5 s doubling) of a few calls throttled in a row ended
      * the run 1-3 s later. A member account's identity (limiters of its own) makes a few
      * calls, too few for its limiter to learn that: until a streak of throttles there has cut
-     * its rate, a throttle is taken as random too. At 1 answer in 10 throttled over 1,000 accounts, the
-     * throttles' waits held the last GenerateCredentialReport back until 3 s instead of 1. */
+     * its rate, a throttle is taken as random too. At 1 answer in 10 throttled over 1,000
+     * accounts, the throttles' waits held the last GenerateCredentialReport back until 3 s
+     * instead of 1. */
     int attempts = ctx->settings.retry.max_attempts;
     bool noise = kind == RETRY_THROTTLE && call->limiter &&
                  (rate_limiter_noisy(call->limiter, loop_now()) ||

@@ -320,9 +320,10 @@ static void test_a_refused_rate_is_found_when_answers_take_time(void)
         const struct s_loop l = {
             .demand = cases[i].demand, .latency = cases[i].latency, .limit = accepted};
         double share = s_closed_loop(&r, 0.0, 180.0, &l, 120, &rate);
+        double latency = cases[i].latency;
         CHECK(rate > 0.75 * accepted && rate < 1.35 * accepted,
-              "answers after %g s: sent %g a second (accepted %g)", cases[i].latency, rate, accepted);
-        CHECK(share < 0.3, "answers after %g s: throttled %g (accepted %g)", cases[i].latency, share,
+              "answers after %g s: sent %g a second (accepted %g)", latency, rate, accepted);
+        CHECK(share < 0.3, "answers after %g s: throttled %g (accepted %g)", latency, share,
               accepted);
         rate_limiter_destroy(&r);
     }
