@@ -12,7 +12,15 @@ local cjson = require "cjson"
 -- peak RSS 56.6-61.9 MiB instead of 58.7-66.5 over 9 runs each, for 8% more CPU (0.87-1.02
 -- against 0.81-0.96 ms per account). That is for the workers, whose old objects die as
 -- their accounts finish; coordinate() sets the main thread's own.
-collectgarbage("generational", 20, 20)
+-- A minor collection comes after half the heap's size was allocated (Lua's default: a
+-- fifth). A call's objects live while it waits for its answer; two minor collections during
+-- that wait make them old, and only a major collection, which marks every waiting account,
+-- frees them. At a fifth, the collector took 21.5% of a worker's CPU at 10,000 accounts, at
+-- half 12.9% (perf); bench/run-org, three runs by turns: 14.6-15.4 CPU seconds instead of
+-- 15.0-17.5, peak RSS 56.7-58.3 MiB instead of 55.2-56.8. The heap's size (9.3%) cost more
+-- memory where reports are large (bench/findings-cpu, 1% of accounts with 1,000-4,000
+-- users: peak RSS 126.7 MiB instead of 110.7; at half 111.1).
+collectgarbage("generational", 50, 20)
 
 local M = {}
 
