@@ -17,9 +17,9 @@ local cjson = require "cjson"
 -- that wait make them old, and only a major collection, which marks every waiting account,
 -- frees them. At a fifth, the collector took 21.5% of a worker's CPU at 10,000 accounts, at
 -- half 12.9% (perf); bench/run-org, three runs by turns: 14.6-15.4 CPU seconds instead of
--- 15.0-17.5, peak RSS 56.7-58.3 MiB instead of 55.2-56.8. The heap's size (9.3%) cost more
--- memory where reports are large (bench/findings-cpu, 1% of accounts with 1,000-4,000
--- users: peak RSS 126.7 MiB instead of 110.7; at half 111.1).
+-- 15.0-17.5, peak RSS 56.7-58.3 MiB instead of 55.2-56.8. After the whole heap's size, the
+-- collector's share fell to 9.3%, but peak RSS rose where reports are large (bench/findings-cpu,
+-- 1% of accounts with 1,000-4,000 users: 126.7 MiB instead of 110.7; at half, 111.1).
 collectgarbage("generational", 50, 20)
 
 local M = {}
