@@ -110,6 +110,14 @@ static double s_cubic_zero(double w_max)
     return cbrt(w_max * (1.0 - BETA) / SCALE_CONSTANT);
 }
 
+/* A cut: from now, the rate climbs back to w_max along the cubic curve, from BETA times it. */
+static void s_cut_below(struct rate_limiter *r, double w_max, double now)
+{
+    r->set.w_max = w_max;
+    r->set.k = s_cubic_zero(w_max);
+    r->set.last_throttle = now;
+}
+
 /* The limiter takes set. Tokens already promised keep their times: a debt is kept in seconds,
  * not in tokens, so that a cut rate does not hold every later request until the old debt is
  * repaid. */
@@ -200,9 +208,7 @@ static void s_judge_trial(struct rate_limiter *r, bool throttled, double now)
         r->trial.noise_before_at = r->noise_at;
         r->noise = fmax(share, s_noise(r, now));
         r->noise_at = now;
-        r->set.w_max *= BETA;
-        r->set.k = s_cubic_zero(r->set.w_max);
-        r->set.last_throttle = now;
+        s_cut_below(r, r->set.w_max * BETA, now);
         return;
     }
     if (r->trial.second) {
@@ -268,9 +274,7 @@ bool rate_limiter_update(struct rate_limiter *r, bool throttled, double paced_at
             r->trial.before = r->set;
         }
         double base = r->set.enabled ? fmin(sending, r->set.fill_rate) : sending;
-        r->set.w_max = base;
-        r->set.k = s_cubic_zero(base);
-        r->set.last_throttle = now;
+        s_cut_below(r, base, now);
         r->set.enabled = true;
         rate = base * BETA;
     } else if (r->trial.on) {
