@@ -350,12 +350,14 @@ void runtime_short_of_work(struct runtime *rt)
  * thousands of waiting accounts fall due faster than the endpoint answers, they wait here,
  * in turn, while the connections stay as busy: the thread keeps twice its connections per
  * endpoint in requests waiting for one. Calls a throttled service's rate limiter holds
- * count too: they will queue for a connection, and an account started behind them waits
- * with them (at 10,000 accounts with STS's rate cut, accounts started while their
- * AssumeRoles waited for tokens: peak RSS 94-124 MiB, now 56-63). */
-bool runtime_queue_has_room(const struct runtime *rt, size_t more)
+ * count when a worker starts an account whose first call may go to that service (held):
+ * they will queue for a connection, and the account would wait with them (at 10,000
+ * accounts with STS's rate cut, accounts started while their AssumeRoles waited for
+ * tokens: peak RSS 94-124 MiB, now 56-63). They do not hold up calls to other services:
+ * with STS's rate cut, report checks waited here until every role was assumed. */
+bool runtime_queue_has_room(const struct runtime *rt, size_t more, bool held)
 {
-    size_t waiting = loop_slot_backlog(rt->loop) + aws_ctx_pacing(rt->aws);
+    size_t waiting = loop_slot_backlog(rt->loop) + (held ? aws_ctx_pacing(rt->aws) : 0);
     return waiting + more < 2 * (size_t)loop_max_connections(rt->loop);
 }
 
@@ -364,7 +366,7 @@ bool runtime_queue_has_room(const struct runtime *rt, size_t more)
 static int l_wait_queue(lua_State *L)
 {
     struct runtime *rt = runtime_get(L);
-    if (rt->queue_len == 0 && runtime_queue_has_room(rt, 0))
+    if (rt->queue_len == 0 && runtime_queue_has_room(rt, 0, false))
         return 0;
     struct task *t = runtime_current_task(L);
     if (rt->queue_len == rt->queue_cap) {
@@ -387,7 +389,7 @@ static int l_wait_queue(lua_State *L)
  * queues its call as it resumes. */
 static void s_wake_queue(struct runtime *rt)
 {
-    while (rt->queue_len > 0 && runtime_queue_has_room(rt, 0)) {
+    while (rt->queue_len > 0 && runtime_queue_has_room(rt, 0, false)) {
         struct task *t = rt->queue[rt->queue_head];
         rt->queue_head = (rt->queue_head + 1) % rt->queue_cap;
         rt->queue_len--;

@@ -56,10 +56,10 @@ struct lua_bundle_file;
 /* The built-in file at path (with or without the prefix), or NULL. */
 const struct lua_bundle_file *runtime_builtin(const char *path);
 
-/* Whether this thread's requests waiting for a connection or for their rate limiter, and
- * `more` about to be, are fewer than twice its connections per endpoint: below that a worker
- * starts accounts and core.wait_queue() lets calls go. */
-bool runtime_queue_has_room(const struct runtime *rt, size_t more);
+/* Whether this thread's requests waiting for a connection, and `more` about to be, are fewer
+ * than twice its connections per endpoint: below that core.wait_queue() lets calls go and a
+ * worker starts accounts. With held, the calls rate limiters hold count as waiting too. */
+bool runtime_queue_has_room(const struct runtime *rt, size_t more, bool held);
 
 /* Public entry points (used by main.c). */
 struct runtime *runtime_new(const struct runtime_options *o, char *err, size_t errlen);

@@ -338,11 +338,14 @@ static struct mq_msg *s_next_account(struct link *k)
  * prepare would have found its report ready sooner had it been prepared sooner. */
 #define PREPARE_LEAD 6.0
 
-/* Whether this thread's prepared accounts are taken within PREPARE_LEAD of their prepare (the
- * oldest waiting has not waited that long), or none is waiting. */
-static bool s_prepared_taken_soon(const struct link *k)
+/* Whether the oldest of this thread's prepared accounts waited PREPARE_LEAD since its prepare:
+ * its report should be ready by now. Prepared accounts are then not taken as soon as their
+ * reports are (prepares wait for room in the budget of kept roles). And its turn, which starts
+ * with the role its prepare assumed and a check of that report, does not wait for the calls a
+ * rate limiter holds (the AssumeRoles of the accounts still queued, when STS throttles). */
+static bool s_prepared_report_due(const struct link *k)
 {
-    return !k->prepared_head || loop_now() - k->prepared_head->queued_at < PREPARE_LEAD;
+    return k->prepared_head && loop_now() - k->prepared_head->queued_at >= PREPARE_LEAD;
 }
 
 /* Whether the accounts queued now will wait PREPARE_AFTER or longer for their turns, at the
@@ -372,7 +375,7 @@ static void s_prepare_ahead(struct runtime *rt, struct link *k)
     lua_State *L = rt->L;
     while (k->can_prepare && k->preparing < k->prepare_limit &&
            k->preparing + k->prepare_wasted < k->prepare_paid + PREPARE_SLACK &&
-           (s_prepared_taken_soon(k) || aws_keep_has_room(rt->aws, (size_t)k->preparing + 1))) {
+           (!s_prepared_report_due(k) || aws_keep_has_room(rt->aws, (size_t)k->preparing + 1))) {
         double now = loop_now();
         double by = s_queue_waits_long(k, now) ? now : now - PREPARE_AFTER;
         struct mq_msg *m = mq_pop_queued_by(k->accounts, by);
@@ -400,9 +403,12 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
     bool stopping = atomic_load(&s_stopping);
     /* An account starts when this thread's requests are not already queued for connections:
      * one started now would only wait in that queue, holding memory, and those already in
-     * flight would wait longer behind it. Accounts waiting for their reports queue nothing. */
+     * flight would wait longer behind it. Accounts waiting for their reports queue nothing.
+     * The calls rate limiters hold count as queued unless the next account is prepared and
+     * its report due (s_prepared_report_due). */
     size_t started = 0; /* their first requests are not queued yet: they run from the loop */
-    while (stopping || (k->in_flight < k->limit && runtime_queue_has_room(rt, started))) {
+    while (stopping || (k->in_flight < k->limit &&
+                        runtime_queue_has_room(rt, started, !s_prepared_report_due(k)))) {
         struct mq_msg *m = s_next_account(k);
         if (!m)
             break;
