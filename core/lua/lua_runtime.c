@@ -353,8 +353,8 @@ void runtime_short_of_work(struct runtime *rt)
  * count when a worker starts an account whose first call may go to that service (held):
  * they will queue for a connection, and the account would wait with them (at 10,000
  * accounts with STS's rate cut, accounts started while their AssumeRoles waited for
- * tokens: peak RSS 94-124 MiB, now 56-63). They do not hold up calls to other services:
- * with STS's rate cut, report checks waited here until every role was assumed. */
+ * tokens: peak RSS 94-124 MiB, now 56-63). Counted for core.wait_queue() too, they kept
+ * every report check (a call to IAM) waiting until the last role was assumed. */
 bool runtime_queue_has_room(const struct runtime *rt, size_t more, bool held)
 {
     size_t waiting = loop_slot_backlog(rt->loop) + (held ? aws_ctx_pacing(rt->aws) : 0);
