@@ -1110,6 +1110,17 @@ static void s_remember_bucket_region(struct aws_ctx *ctx, const char *bucket, co
 }
 
 /* Decides whether the failed attempt is tried again; true when it was rescheduled. */
+static void s_log_retry(const struct aws_call *call, const struct aws_error *e, double delay)
+{
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    struct log_field f[] = {LOG_STR("service", call->req.service.id),
+                            LOG_STR("operation", call->req.operation ? call->req.operation : ""),
+                            LOG_STR("code", e->code), LOG_STR("error", e->message),
+                            LOG_NUM("attempt", call->attempts), LOG_NUM("delay", delay)};
+    log_event(LOG_DEBUG, "retrying", f, 6);
+}
+
 static bool s_retry(struct aws_call *call, const struct http_response *resp,
                     const struct aws_error *e, enum retry_kind kind, bool overtaken)
 {
@@ -1132,18 +1143,25 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
             }
         }
     }
-    /* Two failures are not the request's, and spend no attempt while the call is younger
-     * than a request may take. A server at its connection limit did not see it: the call
-     * waits for one of the fewer connections the process now keeps; the limit may be held
-     * by connections it cannot give back (another client's), which free it when they close,
-     * so after a few refusals in a row the call waits a moment before it tries again, rather
-     * than fail or hammer the server. A throttle of a request paced before the limiter's
-     * last cut answered the burst it was part of: it goes again at the new rate, unless the
-     * call gave itself fewer attempts (an optional check) and has had them. */
+    /* Three failures are not the request's, and spend no attempt (nor the retry quota) while
+     * the call is younger than a request may take. A server at its connection limit did not
+     * see it: the call waits for one of the fewer connections the process now keeps; the
+     * limit may be held by connections it cannot give back (another client's), which free it
+     * when they close, so after a few refusals in a row the call waits a moment before it
+     * tries again, rather than fail or hammer the server. Nor did a server whose new
+     * connection the loop gave up on before its handshake completed (unsent): as a
+     * 30,000-account run started, a batch of 100-180 such connections drained the retry
+     * quota (10 tokens each) and a few calls failed at once, their accounts waiting a minute
+     * for a second try. A throttle of a request paced before the limiter's last cut answered
+     * the burst it was part of: it goes again at the new rate, unless the call gave itself
+     * fewer attempts (an optional check) and has had them. */
     if (overtaken && call->req.max_attempts > 0 && call->attempts >= call->req.max_attempts)
         overtaken = false;
-    if ((resp->refused || overtaken) && loop_now() - call->started < loop_request_timeout(ctx->loop)) {
+    if ((resp->refused || resp->unsent || overtaken) &&
+        loop_now() - call->started < loop_request_timeout(ctx->loop)) {
         call->attempts--;
+        if (resp->unsent)
+            s_log_retry(call, e, 0);
         int extra = resp->refused ? ++call->refusals - S_PROMPT_REFUSALS : 0;
         if (extra <= 0) {
             s_attempt(call);
@@ -1210,13 +1228,7 @@ static bool s_retry(struct aws_call *call, const struct http_response *resp,
     call->retry_cost += cost;
     const struct retry_config *backoff = noise ? &s_noise_backoff : &ctx->settings.retry;
     double delay = retry_delay(backoff, noise ? RETRY_TRANSIENT : kind, call->attempts, s_random01(ctx));
-    if (log_enabled(LOG_DEBUG)) {
-        struct log_field f[] = {LOG_STR("service", call->req.service.id),
-                                LOG_STR("operation", call->req.operation ? call->req.operation : ""),
-                                LOG_STR("code", e->code), LOG_STR("error", e->message),
-                                LOG_NUM("attempt", call->attempts), LOG_NUM("delay", delay)};
-        log_event(LOG_DEBUG, "retrying", f, 6);
-    }
+    s_log_retry(call, e, delay);
     if (!loop_timer_add(ctx->loop, delay, s_on_retry_timer, call)) {
         retry_quota_release(&ctx->shared->quota, cost);
         call->retry_cost -= cost;
@@ -1260,7 +1272,7 @@ static void s_on_http(void *arg, struct http_response *resp)
         snprintf(res.error.message, sizeof res.error.message, "%s", resp->error);
     } else if (resp->status == 0) {
         call->lost += resp->lost;
-        call->timeouts += resp->timed_out;
+        call->timeouts += resp->timed_out && !resp->unsent;
         res.error.transport = resp->transport_error ? resp->transport_error : -1;
         res.error.timeout = resp->timed_out;
         snprintf(res.error.code, sizeof res.error.code, resp->timed_out ? "RequestTimeout" : "NetworkError");

@@ -1400,6 +1400,7 @@ static double s_end_lost_transfers(struct loop *l, double now)
                  connecting ? "no connection" : "no answer", quiet,
                  connecting ? "it was opened" : "the request was sent", others);
         t->resp.lost = true;
+        t->resp.unsent = connecting;
         s_transfer_end(l, t, CURLE_OPERATION_TIMEDOUT);
     }
     return next;

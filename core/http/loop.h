@@ -88,6 +88,8 @@ struct http_response {
                                 * transport_error set, no body) */
     bool certificate_error;    /* the server's certificate could not be verified */
     bool lost;                 /* timed out as lost (http_request.lost_after_ms) */
+    bool unsent;               /* lost before it went out: its new connection never completed,
+                                * so the server did not process the request */
     bool refused;              /* a new connection the server dropped at once while the
                                 * process kept others open to it: it is at its connection limit
                                 * and did not process the request; the loops now keep fewer

@@ -996,12 +996,13 @@ print("attempts " .. tostring(meta.attempts))
 
 
 class _StallingProxy:
-    """Forwards TCP connections to a port, except the stall-th, which it takes and never
-    reads from: over HTTPS, a handshake that never completes."""
+    """Forwards TCP connections to a port, except the stall-th (or each in a range), which it
+    takes and never reads from: over HTTPS, a handshake that never completes."""
 
     def __init__(self, port, stall):
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
+        stall = range(stall, stall + 1) if isinstance(stall, int) else stall
         self.target, self.stall, self.accepted, self.held = port, stall, 0, []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -1012,7 +1013,7 @@ class _StallingProxy:
             except OSError:
                 return
             self.accepted += 1
-            if self.accepted == self.stall:
+            if self.accepted in self.stall:
                 self.held.append(client)
                 continue
             upstream = socket.create_connection(("127.0.0.1", self.target))
@@ -1061,6 +1062,33 @@ def test_a_connection_the_endpoint_never_completes_is_given_up_before_the_connec
     _check_each_delivered_on_its_first_try(ctx)
     lost = _taken_as_lost(proc)
     check(len(lost) == 1 and "no connection 2 s after it was opened" in lost[0], "\n".join(lost) or proc.stderr[-3000:])
+
+
+def test_connections_the_endpoint_never_completes_cost_no_attempt(ctx):
+    """As above, with the 6th to 15th connections never completed, and calls given a single
+    attempt and accounts a single try: the server saw none of the requests whose connections
+    were given up on, so each is sent again without spending its attempt (nor the retry
+    quota: as a 30,000-account run started, a batch of such connections drained it, and calls
+    that met one then failed at once, their accounts waiting a minute for a second try).
+    Every account is delivered."""
+    path, fx = generate(ctx, accounts=40, seed=33, depth=1, suspended=0, pending_closure=0, closed=0,
+                        role_missing=0, never_complete=0, min_delay_ms=20, max_delay_ms=100)
+    emu = ctx.emulator(path, tls=ctx.test_ca())
+    proxy = _StallingProxy(int(emu.url.rsplit(":", 1)[1]), stall=range(6, 16))
+    try:
+        cfg = ctx.tmp / "config.ini"
+        cfg.write_text(FAST + "[aws]\nmax_attempts = 1\n[run]\naccount_attempts = 1\n")
+        env = ctx.aws_env(emu, **keys_for(fx), AWS_ENDPOINT_URL=f"https://127.0.0.1:{proxy.port}")
+        proc = run_credreport(ctx, ["run", "-c", str(cfg), "--log-level", "debug"], env=env,
+                              cwd=ctx.tmp, timeout=120)
+    finally:
+        proxy.close()
+    check(proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    check(len(proxy.held) == 10, f"{proxy.accepted} connections, {len(proxy.held)} never completed")
+    _check_each_delivered_on_its_first_try(ctx)
+    lost = _taken_as_lost(proc)
+    check(lost and all("no connection 2 s after it was opened" in line for line in lost),
+          "\n".join(lost) or proc.stderr[-3000:])
 
 
 def test_a_request_lost_twice_is_sent_again_after_2_s_both_times(ctx):
