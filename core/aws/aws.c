@@ -1109,7 +1109,7 @@ static void s_remember_bucket_region(struct aws_ctx *ctx, const char *bucket, co
     snprintf(ctx->bucket_regions[slot].region, sizeof ctx->bucket_regions[slot].region, "%s", region);
 }
 
-/* Decides whether the failed attempt is tried again; true when it was rescheduled. */
+/* The debug line of a failed attempt that goes again after delay seconds. */
 static void s_log_retry(const struct aws_call *call, const struct aws_error *e, double delay)
 {
     if (!log_enabled(LOG_DEBUG))
@@ -1121,6 +1121,7 @@ static void s_log_retry(const struct aws_call *call, const struct aws_error *e, 
     log_event(LOG_DEBUG, "retrying", f, 6);
 }
 
+/* Decides whether the failed attempt is tried again; true when it was rescheduled. */
 static bool s_retry(struct aws_call *call, const struct http_response *resp,
                     const struct aws_error *e, enum retry_kind kind, bool overtaken)
 {
