@@ -4,22 +4,19 @@
 local core = require "credreport.core"
 local cjson = require "cjson"
 
--- Workflow runs allocate mostly short-lived objects (a report's rows, findings, request
--- tables) while thousands of accounts wait in suspended tasks: generational collection
--- leaves that large, old heap alone instead of marking it in every cycle (bench/findings-cpu).
--- A major collection once the heap grew 20% (Lua's default: 100%) frees the finished
--- accounts' tasks sooner. At 10,000 accounts (bench/run-org, with mimalloc), against 30%:
--- peak RSS 56.6-61.9 MiB instead of 58.7-66.5 over 9 runs each, for 8% more CPU (0.87-1.02
--- against 0.81-0.96 ms per account). That is for the workers, whose old objects die as
--- their accounts finish; coordinate() sets the main thread's own.
--- A minor collection comes after half the heap's size was allocated (Lua's default: a
--- fifth). A call's objects live while it waits for its answer; two minor collections during
--- that wait make them old, and only a major collection, which marks every waiting account,
--- frees them. At a fifth, the collector took 21.5% of a worker's CPU at 10,000 accounts, at
--- half 12.9% (perf); bench/run-org, three runs by turns: 14.6-15.4 CPU seconds instead of
--- 15.0-17.5, peak RSS 56.7-58.3 MiB instead of 55.2-56.8. After the whole heap's size, the
--- collector's share fell to 9.3%, but peak RSS rose where reports are large (bench/findings-cpu,
--- 1% of accounts with 1,000-4,000 users: 126.7 MiB instead of 110.7; at half, 111.1).
+-- Workers collect in full each time their heap grew by half since the last collection. In
+-- generational mode Lua decides at each step between a minor and a major collection, and
+-- takes a major one once the heap grew more than the major multiplier since the last major.
+-- A step comes after the minor multiplier's share of the heap was allocated, and half (50)
+-- is more than a fifth (20), so every step is a major one: at 10,000 accounts (bench/run-org,
+-- counted with uprobes) 201-216 major collections and 1 minor. Settings that let minor
+-- collections run (20 and 40: 87-93 major, 303-319 minor) took 10.4-11.7% of a worker's CPU
+-- instead of 13.5-14.8% (perf, three runs against five), for 1.5 MiB more peak RSS on
+-- average (56.2-61.5 MiB against 54.7-59.2, six and seven runs), where the 64 MiB target
+-- leaves the least room. The growth between collections trades CPU for memory: after a
+-- fifth, the collector took 21.5% of a worker's CPU; after the whole heap's size 9.3%, but
+-- peak RSS rose where reports are large (bench/findings-cpu, 1% of accounts with 1,000-4,000
+-- users: 126.7 MiB instead of 110.7; after half, 111.1). coordinate() sets the main thread's own.
 collectgarbage("generational", 50, 20)
 
 local M = {}
