@@ -36,19 +36,20 @@ end
 
 -- The JSON of an outcome, its large texts after it. Takes them out of `o`, which is sent.
 local function encode_outcome(o)
-  local texts, lengths = {}, {}
+  local parts, lengths = {"", "\n"}, {}
   for i, r in ipairs(RAW) do
     local t = holder(o, r[1])
     local v = t and t[r[2]]
     lengths[i] = type(v) == "string" and #v
     if lengths[i] then
-      texts[#texts + 1] = v
+      parts[#parts + 1] = v
       t[r[2]] = nil
     end
   end
-  if #texts == 0 then return cjson.encode(o) end
+  if #parts == 2 then return cjson.encode(o) end
   o[RAW_LENGTHS] = lengths
-  return cjson.encode(o) .. "\n" .. table.concat(texts)
+  parts[1] = cjson.encode(o)
+  return table.concat(parts) -- one copy of the texts: a large account's are megabytes
 end
 
 local function decode_outcome(msg)
