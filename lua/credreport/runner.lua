@@ -7,16 +7,17 @@ local cjson = require "cjson"
 -- Workers collect in full each time their heap grew by half since the last collection. In
 -- generational mode Lua decides at each step between a minor and a major collection, and
 -- takes a major one once the heap grew more than the major multiplier since the last major.
--- A step comes after the minor multiplier's share of the heap was allocated, and half (50)
--- is more than a fifth (20), so every step is a major one: at 10,000 accounts (bench/run-org,
--- counted with uprobes) 201-216 major collections and 1 minor. Settings that let minor
--- collections run (20 and 40: 87-93 major, 303-319 minor) took 10.4-11.7% of a worker's CPU
--- instead of 13.5-14.8% (perf, three runs against five), for 1.5 MiB more peak RSS on
--- average (56.2-61.5 MiB against 54.7-59.2, six and seven runs), where the 64 MiB target
--- leaves the least room. The growth between collections trades CPU for memory: after a
--- fifth, the collector took 21.5% of a worker's CPU; after the whole heap's size 9.3%, but
--- peak RSS rose where reports are large (bench/findings-cpu, 1% of accounts with 1,000-4,000
--- users: 126.7 MiB instead of 110.7; after half, 111.1). coordinate() sets the main thread's own.
+-- A step comes after the minor multiplier's share of the heap was allocated, here half (50),
+-- more than the major multiplier's fifth (20), so every step is a major one: at 10,000
+-- accounts (bench/run-org, counted with uprobes) 201-216 major collections and 1 minor.
+-- Settings that let minor collections run (20 and 40: 87-93 major, 303-319 minor) took
+-- 10.4-11.7% of a worker's CPU instead of 13.0-14.8% (perf, three runs against six), for
+-- 1.5 MiB more peak RSS on average (56.2-61.5 MiB against 54.7-59.2, six and seven runs),
+-- where the 64 MiB target leaves the least room. The growth between collections trades CPU
+-- for memory: after a fifth, the collector took 21.5% of a worker's CPU; after the whole
+-- heap's size 9.3%, but peak RSS rose where reports are large (bench/findings-cpu, 1% of
+-- accounts with 1,000-4,000 users: 126.7 MiB instead of 110.7; after half, 111.1).
+-- coordinate() sets the main thread's own.
 collectgarbage("generational", 50, 20)
 
 local M = {}
