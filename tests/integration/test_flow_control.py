@@ -1153,8 +1153,7 @@ def test_an_endpoint_slow_to_answer_loses_nothing(ctx):
     after 2 s while later ones were answered are not lost: the endpoint's answers took
     seconds lately, so credreport waits three times the longest of them before it sends one
     again, and no call is sent twice."""
-    import os
-    path, fx = generate(ctx, accounts=int(os.environ.get("NACC", "40")), seed=27, depth=1, suspended=0, pending_closure=0, closed=0,
+    path, fx = generate(ctx, accounts=40, seed=27, depth=1, suspended=0, pending_closure=0, closed=0,
                         role_missing=0, never_complete=0, min_delay_ms=20, max_delay_ms=100)
     emu = ctx.emulator(path, faults={"rules": [
         {"type": "latency", "service": "sts", "action": "AssumeRole", "min_ms": 2000, "max_ms": 7000},
