@@ -10,11 +10,19 @@ void alloc_tune(int threads)
 {
 #ifdef CREDREPORT_MIMALLOC
     (void)threads;
-    /* Free pages and segments go back to the system at once instead of after 25 and 500 ms.
-     * A run's memory moves from the workers to the main thread as accounts finish, and the
-     * delay kept it resident in both: bench/findings-cpu at 10,000 accounts peaked at 110
-     * MiB instead of 134-141, for no measurable CPU. */
-    mi_option_set(mi_option_decommit_delay, 0);
+    /* A free page goes back to the system 1 ms after it emptied unless reused by then, a
+     * free segment at once; mimalloc's defaults, 25 and 500 ms, kept a run's memory resident
+     * both in the workers and in the main thread, which it moves to as accounts finish
+     * (bench/findings-cpu at 10,000 accounts: 134-141 MiB instead of 110). With no delay,
+     * pages that requests' buffers emptied were returned and faulted in again at once: at
+     * 10,000 accounts (bench/run-org, nine runs) 3,036-3,420 madvise calls (in a profile, half
+     * of them from curl ending a request), each interrupting every other core running the
+     * process, and 46,000-50,000 page faults; with 1 ms, 1,204-1,423 and 31,900-35,300. In
+     * twelve pairs of runs CPU per account fell in eight, 1.02 against 1.11 ms on average,
+     * and peak RSS rose 0.7 MiB on average (56.3-59.5 MiB against 55.2-58.9). Where reports
+     * are large (bench/findings-cpu, 10,000 accounts, two pairs) it rose from 107.9-111.0 to
+     * 115.6-117.2 MiB. */
+    mi_option_set(mi_option_decommit_delay, 1);
     mi_option_set(mi_option_segment_decommit_delay, 0);
 #elif defined(M_ARENA_MAX)
     /* glibc gives each thread a malloc arena of its own, which keeps what that thread freed.
