@@ -14,15 +14,20 @@ void alloc_tune(int threads)
      * free segment at once; mimalloc's defaults, 25 and 500 ms, kept a run's memory resident
      * both in the workers and in the main thread, which it moves to as accounts finish
      * (bench/findings-cpu at 10,000 accounts: 134-141 MiB instead of 110). With no delay,
-     * pages that requests' buffers emptied were returned and faulted in again at once: at
-     * 10,000 accounts (bench/run-org, nine runs) 3,036-3,420 madvise calls (in a profile, half
-     * of them from curl ending a request), each interrupting every other core running the
-     * process, and 46,000-50,000 page faults; with 1 ms, 1,204-1,423 and 31,900-35,300. In
-     * twelve pairs of runs CPU per account fell in eight, 1.02 against 1.11 ms on average,
-     * and peak RSS rose 0.7 MiB on average (56.3-59.5 MiB against 55.2-58.9). Where reports
-     * are large (bench/findings-cpu, 10,000 accounts, two pairs) it rose from 107.9-111.0 to
-     * 115.6-117.2 MiB. */
+     * pages that requests' buffers emptied were returned and faulted in again at once, each
+     * madvise interrupting every other core running the process (in a profile, half of them
+     * from curl ending a request). At 10,000 accounts (bench/run-org, five pairs of runs):
+     * 3,052-3,230 madvise calls and 46,800-49,100 page faults, with 1 ms 1,893-2,128 and
+     * 36,200-40,400; CPU per account lower in four pairs (1.19 against 1.30 ms on average),
+     * peak RSS 56.5-59.2 MiB against 57.5-59.9. The 1 ms is not extended by later frees in
+     * the page's segment (mimalloc's default): a busy thread then kept its free pages, and
+     * at 30,000 accounts peaked at 92.7 and 96.0 MiB, 87.5 and 89.3 without the extension,
+     * 88.0-88.6 with no delay. Where reports are large (bench/findings-cpu, 10,000 accounts)
+     * peak RSS rose from 110.5 to 115.6 MiB. At 1,000 accounts, where a worker is often idle,
+     * CPU per account was higher in five pairs of six (1.71 against 1.50 ms on average) for
+     * fewer madvise calls (516-741 against 725-775): a cost this trade accepts for now. */
     mi_option_set(mi_option_decommit_delay, 1);
+    mi_option_set(mi_option_decommit_extend_delay, 0);
     mi_option_set(mi_option_segment_decommit_delay, 0);
 #elif defined(M_ARENA_MAX)
     /* glibc gives each thread a malloc arena of its own, which keeps what that thread freed.
