@@ -24,8 +24,9 @@ void alloc_tune(int threads)
      * at 30,000 accounts peaked at 92.7 and 96.0 MiB, 87.5 and 89.3 without the extension,
      * 88.0-88.6 with no delay. Where reports are large (bench/findings-cpu, 10,000 accounts)
      * peak RSS rose from 110.5 to 115.6 MiB. At 1,000 accounts, where a worker is often idle,
-     * CPU per account was higher in five pairs of six (1.71 against 1.50 ms on average) for
-     * fewer madvise calls (516-741 against 725-775): a cost this trade accepts for now. */
+     * CPU per account was higher in five pairs of eight (1.64 against 1.56 ms on average)
+     * for fewer madvise calls (516-741 against 725-775) and fewer interrupts sent (363 and
+     * 523 against 570 and 579, two pairs): not settled within this machine's noise. */
     mi_option_set(mi_option_decommit_delay, 1);
     mi_option_set(mi_option_decommit_extend_delay, 0);
     mi_option_set(mi_option_segment_decommit_delay, 0);
