@@ -675,6 +675,8 @@ int loop_http(struct loop *l, const struct http_request *req, http_done_fn done,
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(e, CURLOPT_UPLOAD, 0L);
     curl_easy_setopt(e, CURLOPT_URL, req->url);
+    /* NULL: the proxy of the environment, as curl reads it; "": none. */
+    curl_easy_setopt(e, CURLOPT_PROXY, req->direct ? "" : NULL);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
     /* A HEAD response's Content-Length is the object's size, not a body that comes. */
     bool head = strcmp(req->method, "HEAD") == 0;

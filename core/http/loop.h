@@ -56,6 +56,10 @@ struct http_request {
                                 * out (its connection closed) instead of holding the
                                 * connection until the loop's stall limit. 0: only the
                                 * loop's limits apply (calls a server may hold, long polls) */
+    bool direct;               /* never through a proxy the environment names (HTTPS_PROXY
+                                * and the like): an address of this host or its link, such
+                                * as instance metadata, which a proxy would answer with its
+                                * own host's credentials, or refuse */
     size_t max_body;           /* the largest response body accepted, in bytes; 0:
                                 * HTTP_MAX_BODY_DEFAULT. A larger one, announced by
                                 * Content-Length or as it arrives, is not read: the transfer

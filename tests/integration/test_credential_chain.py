@@ -315,6 +315,29 @@ def test_instance_metadata_v2(ctx):
     check(all(r["headers"].get("x-aws-ec2-metadata-token") for r in log[1:]), f"{log}")
 
 
+def test_instance_metadata_is_never_asked_through_a_proxy(ctx):
+    """Instance metadata is on the instance's own link: a proxy the environment names (for
+    plain http, http_proxy) would answer with its own host's credentials or refuse. It is
+    asked directly; the proxy here refuses every request, and sees none."""
+    emu = ctx.emulator()
+    creds = _temporary_creds(emu)
+    (ctx.tmp / "creds.json").write_text(json.dumps(creds))
+    srv = start_server(ctx, "cred_server.py", "--mode", "imds", "--creds", ctx.tmp / "creds.json",
+                       "--log", ctx.tmp / "imds.log")
+    proxy = start_server(ctx, "proxy_server.py", "--log", ctx.tmp / "proxy.log")
+    env = ctx.aws_env(emu, AWS_EC2_METADATA_DISABLED=None, AWS_EC2_METADATA_SERVICE_ENDPOINT=srv.url,
+                      http_proxy=proxy.url, HTTPS_PROXY=proxy.url, ALL_PROXY=proxy.url)
+    # The emulator (plain http, which the proxy refuses) by a name NO_PROXY exempts; the
+    # instance metadata stand-in by its address, which NO_PROXY does not name.
+    env.update(AWS_ENDPOINT_URL=emu.url.replace("127.0.0.1", "localhost"), NO_PROXY="localhost")
+    res = _run(ctx, env, secrets=(creds["SecretAccessKey"], creds["Token"]))
+    _ok_as_runner(res, "instance metadata with a proxy set")
+    check([r["method"] for r in _server_log(ctx, "imds.log")] == ["PUT", "GET", "GET"],
+          f"{_server_log(ctx, 'imds.log')}")
+    seen = (ctx.tmp / "proxy.log").read_text() if (ctx.tmp / "proxy.log").exists() else ""
+    check(not seen, f"the proxy saw: {seen[:500]}")
+
+
 def test_instance_metadata_v1_fallback(ctx):
     emu = ctx.emulator()
     creds = _temporary_creds(emu)

@@ -1,6 +1,8 @@
-"""HTTPS with a test CA, and endpoint overrides the way the SDKs read them."""
+"""HTTPS with a test CA, a proxy, and endpoint overrides the way the SDKs read them."""
+import json
+
 from awscalls import MGMT_KEYS, calls, j, q
-from harness import check, run_credreport
+from harness import check, run_credreport, start_server
 from orgs import active_ids, generate, keys_for
 
 
@@ -41,6 +43,31 @@ def test_an_endpoint_that_speaks_http2_gets_the_same_run(ctx):
     versions = {r["http"] for r in log}
     check(versions == {"2.0"}, f"HTTP versions of the run's calls: {versions}")
     check(any(r["fault"] == "error" for r in log), "server errors were injected")
+
+
+def test_calls_go_through_the_proxy_the_environment_names(ctx):
+    """Behind an egress proxy, as many companies run, every call goes through the one the
+    environment names (HTTPS_PROXY, as the AWS CLI and SDKs read it) in a tunnel, and the
+    run delivers every active account; a host NO_PROXY names is reached directly."""
+    path, fx = generate(ctx, accounts=30, seed=53, depth=2, role_missing=0, never_complete=0,
+                        min_delay_ms=50, max_delay_ms=300)
+    emu = ctx.emulator(path, tls=ctx.test_ca())
+    proxy = start_server(ctx, "proxy_server.py", "--log", ctx.tmp / "proxy.log")
+    cfg = ctx.tmp / "config.ini"
+    cfg.write_text("[report]\nwait_interval = 0.1\nmax_wait = 1\n"
+                   "[output]\ndestination = s3://credreport-reports/proxied\n")
+    env = ctx.aws_env(emu, **keys_for(fx), HTTPS_PROXY=proxy.url)
+    proc = run_credreport(ctx, ["run", "-c", str(cfg)], env=env, cwd=ctx.tmp)
+    n = len(active_ids(fx))
+    check(proc.returncode == 0 and f"{n} account(s) in scope, {n} delivered, 0 failed" in proc.stdout,
+          f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    def tunnels():
+        return [json.loads(line) for line in (ctx.tmp / "proxy.log").read_text().splitlines()]
+    opened = tunnels()
+    check(opened and all(t == {"method": "CONNECT", "target": emu.url.split("://")[1]} for t in opened),
+          f"the proxy saw: {opened[:5]}")
+    (res,) = calls(ctx, dict(env, NO_PROXY="127.0.0.1"), [q("sts", "GetCallerIdentity")])
+    check(res["ok"] and tunnels() == opened, f"NO_PROXY: {res}, the proxy saw {len(tunnels())} requests")
 
 
 def test_service_endpoint_overrides_the_global_one(ctx):

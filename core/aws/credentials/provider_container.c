@@ -161,7 +161,10 @@ static void s_container_get(struct container_provider *cp)
     if (token.len && headers_set(&h, "Authorization", token.data) != 0)
         goto oom;
     buf_free_secret(&token);
-    struct http_request req = {.method = "GET", .url = cp->url, .headers = &h};
+    /* Plain http goes only to this host or its link (provider_container_url), never to a
+     * proxy; https may go anywhere, through the proxy like any call. */
+    struct http_request req = {.method = "GET", .url = cp->url, .headers = &h,
+                               .direct = strncasecmp(cp->url, "http://", 7) == 0};
     if (aws_ctx_http(aws_client_ctx(c), &req, CONTAINER_TIMEOUT, s_container_done, cp, err,
                      sizeof err) != 0) {
         headers_free(&h);

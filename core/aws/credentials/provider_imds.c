@@ -146,7 +146,7 @@ static void s_imds_request(struct imds_provider *ip)
         s_imds_fail(ip, "out of memory");
         return;
     }
-    struct http_request req = {.method = method, .url = ip->url.data, .headers = &h};
+    struct http_request req = {.method = method, .url = ip->url.data, .headers = &h, .direct = true};
     rc = aws_ctx_http(aws_client_ctx(ip->client), &req, IMDS_TIMEOUT, s_imds_done, ip, err,
                       sizeof err);
     for (size_t i = 0; i < h.n; i++)
