@@ -13,6 +13,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EMULATOR = ROOT / "tests" / "emulator"
+# The proxy settings curl reads, in either case.
+PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 sys.path.insert(0, str(EMULATOR))
 from launcher import EmulatorProcess  # noqa: E402
 
@@ -86,7 +88,9 @@ class Context:
     def aws_env(self, emu, **extra):
         """An environment that reaches only the emulator, with no trace of the user's own
         AWS settings."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # Nor the machine's proxy: the emulator is on this host.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("AWS_") and k.lower() not in PROXY_VARIABLES}
         # Each test has its own default run lock: runs of other tests (or other suites on the
         # same machine) must not make it exit 4.
         runtime_dir = self.tmp / "xdg-runtime"
