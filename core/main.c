@@ -82,6 +82,7 @@ static const char s_usage[] =
     "profiles, role_arn, credential_process...); container credentials\n"
     "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI); EC2 instance metadata (IMDSv2).\n"
     "Also AWS_REGION, AWS_CA_BUNDLE, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.\n"
+    "Behind a proxy: HTTPS_PROXY and NO_PROXY (instance metadata never goes through it).\n"
     "CREDREPORT_LUA_DIR overrides where the Lua library is found.\n"
     "\n"
     "Exit status:\n"
