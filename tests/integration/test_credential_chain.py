@@ -334,8 +334,8 @@ def test_instance_metadata_is_never_asked_through_a_proxy(ctx):
     _ok_as_runner(res, "instance metadata with a proxy set")
     check([r["method"] for r in _server_log(ctx, "imds.log")] == ["PUT", "GET", "GET"],
           f"{_server_log(ctx, 'imds.log')}")
-    seen = (ctx.tmp / "proxy.log").read_text() if (ctx.tmp / "proxy.log").exists() else ""
-    check(not seen, f"the proxy saw: {seen[:500]}")
+    seen = _server_log(ctx, "proxy.log")
+    check(not seen, f"the proxy saw: {seen[:5]}")
 
 
 def test_instance_metadata_v1_fallback(ctx):
