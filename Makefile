@@ -104,7 +104,11 @@ $(BUILD)/tsan/obj/%.o: core/%.c $(HDRS) | $(BUILD)/tsan/obj
 	$(CC) $(WARN) -O1 -g -fsanitize=thread $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/unit.h $(SAN_OBJS) | $(BUILD)/asan/obj
-	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(SAN_OBJS) $(LIBS)
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(SAN_OBJS) $(LIBS) $(UNIT_LDFLAGS)
+
+# test_oom fails the core's allocations one by one: its calls to these go through the test's
+# __wrap_ functions, the libraries' do not.
+$(BUILD)/asan/test_oom: UNIT_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, corpus tests/fuzz/NAME/). `make test` replays each
 # corpus once with the sanitizer build and replay.c's main(); `make fuzz` builds them with

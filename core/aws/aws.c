@@ -159,6 +159,11 @@ struct aws_ctx *aws_ctx_new(struct loop *loop, struct aws_shared *shared,
     if (!ctx->rng)
         ctx->rng = 88172645463325252ull;
     ctx->xml = xml_reader_new();
+    if (!ctx->xml) {
+        free(ctx);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     return ctx;
 }
 

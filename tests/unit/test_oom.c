@@ -1,0 +1,301 @@
+/* Every allocation of credreport's C code is checked: each scenario here runs again and again,
+ * the Nth allocation of the core failing in its Nth run, until a run meets no failure. Every
+ * run must end cleanly: an error or a result, never a crash, and nothing left allocated
+ * (LeakSanitizer, at exit, fails the binary for any block lost on an error path).
+ *
+ * The binary is linked with -Wl,--wrap for malloc, calloc, realloc, strdup and strndup
+ * (Makefile): the core's calls go through the __wrap_ functions below, while the libraries'
+ * (curl, OpenSSL, Lua, expat) keep theirs. */
+#include "unit.h"
+
+#include <stdbool.h>
+
+#include "aws/aws.h"
+#include "aws/credentials/creds.h"
+#include "aws/endpoint.h"
+#include "aws/ratelimit.h"
+#include "aws/sigv4.h"
+#include "base/buf.h"
+#include "base/headers.h"
+#include "base/xml.h"
+#include "config/config.h"
+#include "http/loop.h"
+#include "lua/mq.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+
+static long s_fail_at;  /* the allocation that fails, counting from 1; 0: none */
+static long s_count;    /* allocations since the run began */
+static bool s_failed;   /* whether this run's failure happened */
+static char err[256];   /* the last run's error message */
+
+static bool s_fail_now(void)
+{
+    if (s_fail_at && ++s_count == s_fail_at) {
+        s_failed = true;
+        return true;
+    }
+    return false;
+}
+
+void *__wrap_malloc(size_t n) { return s_fail_now() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t size) { return s_fail_now() ? NULL : __real_calloc(n, size); }
+void *__wrap_realloc(void *p, size_t n) { return s_fail_now() ? NULL : __real_realloc(p, n); }
+char *__wrap_strdup(const char *s) { return s_fail_now() ? NULL : __real_strdup(s); }
+char *__wrap_strndup(const char *s, size_t n) { return s_fail_now() ? NULL : __real_strndup(s, n); }
+
+/* Runs scenario with its 1st, 2nd, ... allocation failing until a run allocates no more than
+ * that; each must report what it got: 0 for success, nonzero for an error. A run whose
+ * allocation failed must not claim success unless the scenario says the allocation was one
+ * it can do without (optional). Returns how many allocations a full run makes. */
+static long s_sweep(const char *name, int (*scenario)(void), bool optional_allowed)
+{
+    long runs = 0;
+    for (long n = 1;; n++) {
+        s_fail_at = n;
+        s_count = 0;
+        s_failed = false;
+        err[0] = 0;
+        int rc = scenario();
+        s_fail_at = 0;
+        runs++;
+        if (!s_failed) {
+            CHECK(rc == 0, "%s: the run with no failure failed: %s", name, err);
+            break;
+        }
+        if (!optional_allowed)
+            CHECK(rc != 0, "%s: allocation %ld failed, yet the scenario succeeded", name, n);
+        if (runs > 100000) {
+            CHECK(0, "%s: does not end", name);
+            break;
+        }
+    }
+    CHECK(runs > 1, "%s: allocates nothing through the wrapped functions", name);
+    return runs - 1;
+}
+
+/* ---- scenarios ------------------------------------------------------------------------- */
+
+static int s_sigv4(bool presign)
+{
+    struct sigv4_params p;
+    sigv4_params_init(&p, "iam", "us-east-1", 1764590096);
+    p.creds = (struct sigv4_credentials){"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                                         "IQoJb3JpZ2luX2VjEXAMPLETOKEN"};
+    p.presign_expires = presign ? 900 : 0;
+    struct sigv4_key cache = {0};
+    p.key_cache = &cache;
+    struct header_list h = {0};
+    struct sigv4_result r = {0};
+    int rc = headers_add(&h, "Host", "iam.amazonaws.com");
+    if (rc == 0)
+        rc = headers_add(&h, "Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
+    if (rc == 0)
+        rc = headers_add(&h, "X-Amz-Meta-Owner", "  two   spaces  ");
+    if (rc == 0)
+        rc = sigv4_sign(&p, presign ? "GET" : "POST", "/a/./b//c%20d", "b=2&a=1&a=0&empty=", &h,
+                        "Action=ListUsers&Version=2010-05-08", 35, &r, err, sizeof err);
+    sigv4_result_free(&r);
+    headers_free(&h);
+    return rc;
+}
+static int s_sigv4_headers(void) { return s_sigv4(false); }
+static int s_sigv4_presign(void) { return s_sigv4(true); }
+
+static int s_sigv4_s3(void)
+{
+    struct sigv4_params p;
+    sigv4_params_init(&p, "s3", "eu-west-3", 1764590096);
+    p.creds = (struct sigv4_credentials){"AKIDEXAMPLE", "secret", NULL};
+    p.s3_rules = true;
+    p.normalize_path = false;
+    p.sign_body = true;
+    struct sigv4_key cache = {0};
+    p.key_cache = &cache;
+    struct header_list h = {0};
+    struct sigv4_result r = {0};
+    int rc = headers_add(&h, "Host", "bucket.s3.eu-west-3.amazonaws.com");
+    if (rc == 0)
+        rc = headers_add(&h, "x-amz-acl", "bucket-owner-full-control");
+    if (rc == 0)
+        rc = sigv4_sign(&p, "PUT", "/bucket/2026-12-01/credentialReport_1.csv", NULL, &h, "a,b\n1,2",
+                        7, &r, err, sizeof err);
+    sigv4_result_free(&r);
+    headers_free(&h);
+    return rc;
+}
+
+static const char s_error_xml[] =
+    "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>"
+    "<Code>ReportInProgress</Code><Message>Report generation in progress.</Message></Error>"
+    "<RequestId>0e7c3a52-6d35-4d3a-9f52-4a1c1d1e2f3a</RequestId></ErrorResponse>";
+
+static int s_xml(void)
+{
+    struct xml_reader *r = xml_reader_new();
+    if (!r)
+        return -1;
+    struct xml_node *doc = xml_read(r, s_error_xml, sizeof s_error_xml - 1, err, sizeof err);
+    int rc = doc && xml_find_text(doc, "Error/Code") ? 0 : -1;
+    xml_free(doc);
+    xml_reader_free(r);
+    struct xml_node *again = xml_parse(s_error_xml, sizeof s_error_xml - 1, err, sizeof err);
+    if (!again || !xml_find_text(again, "RequestId"))
+        rc = -1;
+    xml_free(again);
+    return rc;
+}
+
+static int s_decode_error(void)
+{
+    struct aws_settings s = {0};
+    struct header_list h = {0};
+    struct aws_error e = {0};
+    if (headers_add(&h, "x-amzn-RequestId", "0e7c3a52") != 0) {
+        headers_free(&h);
+        return -1;
+    }
+    aws_decode_error(&s, NULL, AWS_QUERY, 404, &h, s_error_xml, sizeof s_error_xml - 1, &e);
+    headers_free(&h);
+    /* Decoding has no error result: a body it could not read leaves a code from the status. */
+    return e.code[0] ? 0 : -1;
+}
+
+static const char *s_config_file;
+
+static int s_config(void)
+{
+    struct config c;
+    struct buf errors = BUF_INIT;
+    int rc = config_init(&c);
+    if (rc == 0)
+        rc = config_load(&c, s_config_file, true, &errors);
+    if (rc == 0)
+        rc = config_set(&c, "accounts", "exclude", "111111111111,222222222222", "--exclude-account",
+                        &errors);
+    if (rc == 0)
+        rc = config_validate(&c, &errors);
+    if (rc == 0 && strcmp(config_str(&c, "endpoints", "sts"), "http://127.0.0.1:4566") != 0)
+        rc = -1;
+    if (rc != 0)
+        snprintf(err, sizeof err, "%s", errors.data ? errors.data : "out of memory");
+    config_free(&c);
+    buf_free(&errors);
+    return rc;
+}
+
+static int s_creds_plan(void)
+{
+    struct creds_plan p = {0};
+    int rc = creds_plan_resolve("audit", &p, err, sizeof err) == 1 ? 0 : -1;
+    if (rc == 0 && p.n_steps != 2) {
+        snprintf(err, sizeof err, "%zu roles to assume, not 2", p.n_steps);
+        rc = -1;
+    }
+    creds_plan_free(&p);
+    return rc;
+}
+
+static int s_endpoints(void)
+{
+    struct service svc;
+    struct endpoint ep;
+    struct buf url = BUF_INIT;
+    struct endpoint_url urls[] = {{"s3", "http://127.0.0.1:9000/prefix"}};
+    struct endpoint_overrides ov = {.service_urls = urls, .n_service_urls = 1};
+    int rc = service_describe("s3", &svc, err, sizeof err);
+    if (rc == 0)
+        rc = endpoint_resolve(&svc, "eu-west-3", &ov, &ep, err, sizeof err);
+    if (rc == 0)
+        rc = endpoint_s3_object_url(&ep, "bucket", "2026-12-01/./a b/credentialReport.csv", &url);
+    buf_free(&url);
+    return rc;
+}
+
+static int s_aws_ctx(void)
+{
+    struct http_settings hs;
+    http_settings_default(&hs);
+    struct loop *loop = loop_new(&hs, err, sizeof err);
+    if (!loop)
+        return -1;
+    struct aws_shared shared;
+    int rc = -1;
+    if (aws_shared_init(&shared) == 0) {
+        struct aws_settings s = {0};
+        snprintf(s.region, sizeof s.region, "us-east-1");
+        struct aws_ctx *ctx = aws_ctx_new(loop, &shared, &s, err, sizeof err);
+        if (ctx) {
+            struct aws_creds cr = {.access_key_id = (char *)"AKIDEXAMPLE",
+                                   .secret_access_key = (char *)"secret"};
+            struct aws_client *c = aws_client_new_static(ctx, &cr);
+            if (c) {
+                rc = 0;
+                aws_client_unref(c);
+            }
+            aws_ctx_free(ctx);
+        }
+    }
+    aws_shared_cleanup(&shared);
+    loop_free(loop);
+    return rc;
+}
+
+static int s_queue(void)
+{
+    struct mq q;
+    if (mq_init(&q) != 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < 40 && rc == 0; i++)
+        rc = mq_push(&q, "{\"id\": \"123456789012\"}", 22);
+    mq_destroy(&q);
+    return rc;
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer ends the process without flushing */
+    s_config_file = unit_write_file(
+        "credreport-oom-config",
+        "[aws]\nregion = eu-west-3\nmax_attempts = 5\n"
+        "[accounts]\nous = ou-abcd-11111111, ou-abcd-22222222\nstates = ACTIVE, SUSPENDED\n"
+        "[endpoints]\nsts = http://127.0.0.1:4566\niam = http://127.0.0.1:4566\n"
+        "[output]\ndestination = s3://bucket/prefix\n");
+    setenv("AWS_CONFIG_FILE",
+           unit_write_file("credreport-oom-aws-config",
+                           "[profile base]\nregion = eu-west-3\n"
+                           "[profile middle]\nrole_arn = arn:aws:iam::111111111111:role/Middle\n"
+                           "source_profile = base\n"
+                           "[profile audit]\nrole_arn = arn:aws:iam::222222222222:role/Audit\n"
+                           "source_profile = middle\nexternal_id = ext-1\nrole_session_name = oom-test\n"),
+           1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE",
+           unit_write_file("credreport-oom-aws-credentials",
+                           "[base]\naws_access_key_id = AKIDEXAMPLE\n"
+                           "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n"),
+           1);
+
+    const struct { const char *name; int (*fn)(void); bool optional; } scenarios[] = {
+        {"sigv4 header signing", s_sigv4_headers, false},
+        {"sigv4 presigning", s_sigv4_presign, false},
+        {"sigv4 S3", s_sigv4_s3, false},
+        {"xml", s_xml, false},
+        {"error decoding", s_decode_error, true},
+        {"config", s_config, false},
+        {"credentials plan", s_creds_plan, false},
+        {"endpoints", s_endpoints, false},
+        {"aws ctx and client", s_aws_ctx, false},
+        {"queue", s_queue, false},
+    };
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        long n = s_sweep(scenarios[i].name, scenarios[i].fn, scenarios[i].optional);
+        printf("%s: %ld allocations, each failed once\n", scenarios[i].name, n);
+    }
+    unit_remove_files();
+    return unit_report("oom");
+}
