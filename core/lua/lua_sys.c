@@ -195,8 +195,12 @@ static int s_open_component(int dirfd, const char *at, const char *name, bool cr
         return -1;
     }
     struct buf path = BUF_INIT;
-    buf_printf(&path, "%s/%s", at, name);
-    bool bad = s_untrusted(fd, path.data ? path.data : name, why);
+    if (buf_printf(&path, "%s/%s", at, name) != 0) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    bool bad = s_untrusted(fd, path.data, why);
     buf_free(&path);
     if (bad) {
         close(fd);
@@ -266,7 +270,11 @@ static int s_open_root(const char *root, bool create, mode_t mode, struct buf *w
             e = errno;
             close(fd);
             fd = next;
-            buf_printf(&at, "/%s", name);
+            if (fd >= 0 && buf_printf(&at, "/%s", name) != 0) {
+                close(fd);
+                fd = -1;
+                e = ENOMEM;
+            }
         }
         if (!walk) {
             close(fd);
@@ -310,12 +318,16 @@ static int s_open_dir(const char *dir, const char *root, bool create, mode_t mod
     }
     char *rootcopy = strndup(root, rlen);
     int fd = rootcopy ? s_open_root(rootcopy, create, mode, why) : -1;
+    int e = rootcopy ? errno : ENOMEM;
     struct buf at = BUF_INIT;
-    buf_puts(&at, rootcopy ? rootcopy : root);
+    if (fd >= 0 && buf_puts(&at, rootcopy) != 0) {
+        close(fd);
+        fd = -1;
+        e = ENOMEM;
+    }
     free(rootcopy);
     char *walk = strdup(dir + rlen);
     char *save = NULL;
-    int e = errno;
     for (char *name = walk ? strtok_r(walk, "/", &save) : NULL; name && fd >= 0;
          name = strtok_r(NULL, "/", &save)) {
         if (strcmp(name, ".") == 0)
@@ -331,7 +343,11 @@ static int s_open_dir(const char *dir, const char *root, bool create, mode_t mod
         e = errno;
         close(fd);
         fd = next;
-        buf_printf(&at, "/%s", name);
+        if (fd >= 0 && buf_printf(&at, "/%s", name) != 0) {
+            close(fd);
+            fd = -1;
+            e = ENOMEM;
+        }
     }
     if (!walk && fd >= 0) {
         close(fd);

@@ -573,14 +573,14 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
                          .workflow_ref = LUA_NOREF, .grace_period = o->grace_period,
                          .main_connections = o->main_connections,
                          .all_connections = o->rt.http.max_connections};
-    rt->workflow = &coord;
-    rt->external_wakeups = true;
     if (mq_subscribe(&outcomes, rt->loop) != 0) {
         mq_destroy(&accounts);
         mq_destroy(&outcomes);
         log_msg(LOG_ERROR, "out of memory");
         return EXIT_CANNOT_START;
     }
+    rt->workflow = &coord;
+    rt->external_wakeups = true;
     s_handle_signals();
     log_enable_progress();
 
