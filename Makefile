@@ -103,7 +103,7 @@ $(BUILD)/tsan/obj/%.o: core/%.c $(HDRS) | $(BUILD)/tsan/obj
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O1 -g -fsanitize=thread $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/asan/test_%: tests/unit/test_%.c tests/unit/unit.h $(SAN_OBJS) | $(BUILD)/asan/obj
+$(BUILD)/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(SAN_OBJS) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(SAN_OBJS) $(LIBS) $(UNIT_LDFLAGS)
 
 # test_oom fails the core's allocations one by one: its calls to these go through the test's

@@ -214,8 +214,8 @@ static struct task *s_spawn(lua_State *L, int n, bool is_main)
     t->co = co;
     lua_insert(L, -(n + 2));      /* task below fn and args */
     lua_xmove(L, co, n + 1);
-    if (!loop_timer_add(rt->loop, 0, s_on_start_timer, t))
-        luaL_error(L, "out of memory");
+    /* Registered before its start is scheduled, since registering may raise (memory): a
+     * timer must never start a task that is garbage. */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
     lua_pushthread(co);
     lua_xmove(co, L, 1);
@@ -224,6 +224,17 @@ static struct task *s_spawn(lua_State *L, int n, bool is_main)
     lua_pop(L, 1);
     lua_pushvalue(L, -1);
     t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (!loop_timer_add(rt->loop, 0, s_on_start_timer, t)) {
+        luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
+        t->self_ref = LUA_NOREF;
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
+        lua_pushthread(co);
+        lua_xmove(co, L, 1);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+        luaL_error(L, "out of memory");
+    }
     rt->live_tasks++;
     return t;
 }
@@ -805,47 +816,72 @@ int runtime_drive(struct runtime *rt, runtime_keep_going_fn keep_going, void *ar
     return 0;
 }
 
-int runtime_run_main(struct runtime *rt, const char *path, int argc, char **argv,
-                     int *results_ref)
+struct main_start {
+    const char *path;
+    int argc;
+    char **argv;
+    bool loaded;
+};
+
+/* [-0, +1, m] What runtime_run_main does before the loop runs, under lua_pcall: it allocates
+ * (arg, package.path, the task), and memory running out must not end the process. Pushes
+ * the main task; raises with the load error (m->loaded false) or out of memory. */
+static int s_start_main(lua_State *L)
 {
-    lua_State *L = rt->L;
-    *results_ref = LUA_NOREF;
-    lua_createtable(L, argc, 1);
-    lua_pushstring(L, path);
+    struct main_start *m = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    lua_createtable(L, m->argc, 1);
+    lua_pushstring(L, m->path);
     lua_rawseti(L, -2, 0);
-    for (int i = 0; i < argc; i++) {
-        lua_pushstring(L, argv[i]);
+    for (int i = 0; i < m->argc; i++) {
+        lua_pushstring(L, m->argv[i]);
         lua_rawseti(L, -2, i + 1);
     }
     lua_setglobal(L, "arg");
     /* A script may require modules that sit beside it. */
-    const char *slash = strrchr(path, '/');
+    const char *slash = strrchr(m->path, '/');
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
     lua_pushliteral(L, ";");
     if (slash)
-        lua_pushlstring(L, path, (size_t)(slash - path));
+        lua_pushlstring(L, m->path, (size_t)(slash - m->path));
     else
         lua_pushliteral(L, ".");
     lua_pushliteral(L, "/?.lua");
     lua_concat(L, 4);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
-    const struct lua_bundle_file *builtin = runtime_builtin(path);
-    if (strncmp(path, RUNTIME_BUILTIN, strlen(RUNTIME_BUILTIN)) != 0)
+    const struct lua_bundle_file *builtin = runtime_builtin(m->path);
+    if (strncmp(m->path, RUNTIME_BUILTIN, strlen(RUNTIME_BUILTIN)) != 0)
         builtin = NULL;
-    int load = builtin ? luaL_loadbuffer(L, builtin->source, builtin->len, lua_pushfstring(L, "@%s", path))
-                       : luaL_loadfile(L, path);
+    int load = builtin ? luaL_loadbuffer(L, builtin->source, builtin->len,
+                                         lua_pushfstring(L, "@%s", m->path))
+                       : luaL_loadfile(L, m->path);
+    if (load != LUA_OK)
+        return lua_error(L);
     if (builtin)
         lua_remove(L, -2); /* the chunk name */
-    if (load != LUA_OK) {
+    m->loaded = true;
+    for (int i = 0; i < m->argc; i++)
+        lua_pushstring(L, m->argv[i]);
+    s_spawn(L, m->argc, true);
+    return 1;
+}
+
+int runtime_run_main(struct runtime *rt, const char *path, int argc, char **argv,
+                     int *results_ref)
+{
+    lua_State *L = rt->L;
+    *results_ref = LUA_NOREF;
+    struct main_start m = {path, argc, argv, false};
+    lua_pushcfunction(L, s_start_main);
+    lua_pushlightuserdata(L, &m);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         fprintf(stderr, "credreport: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
-        return RUN_LOAD_ERROR;
+        return m.loaded ? RUN_SCRIPT_ERROR : RUN_LOAD_ERROR;
     }
-    for (int i = 0; i < argc; i++)
-        lua_pushstring(L, argv[i]);
-    struct task *main_task = s_spawn(L, argc, true);
+    const struct task *main_task = lua_touserdata(L, -1);
     int keep = luaL_ref(L, LUA_REGISTRYINDEX);
     int rc = runtime_drive(rt, NULL, NULL);
     if (rc == 0 && runtime_push_results(rt, main_task)) {

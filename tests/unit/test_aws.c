@@ -11,141 +11,29 @@
  * process, stopped at exit; faults, time travel and the request log (which proves what went
  * over the wire: attempts, signing regions, access keys) go through its admin API. */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <openssl/evp.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "aws/aws.h"
 #include "aws/credentials/provider.h"
 #include "base/log.h"
+#include "emulator.h"
 #include "unit.h"
 
-/* ---- the emulator, a child process ---------------------------------------------------- */
-
-static pid_t s_emu = -1;
-static int s_emu_out = -1; /* its stdout, kept open so that it never writes to a closed pipe */
 static char s_url[64];     /* http://127.0.0.1:PORT */
 static struct loop *s_loop;
 static const char *s_section = "setup"; /* the test running, for bail() */
-
-static void emulator_stop(void)
-{
-    if (s_emu > 0) {
-        kill(s_emu, SIGTERM);
-        int status;
-        for (int i = 0; i < 100 && waitpid(s_emu, &status, WNOHANG) == 0; i++)
-            usleep(50 * 1000);
-        if (waitpid(s_emu, &status, WNOHANG) == 0) {
-            kill(s_emu, SIGKILL);
-            waitpid(s_emu, &status, 0);
-        }
-        s_emu = -1;
-    }
-    if (s_emu_out >= 0) {
-        close(s_emu_out);
-        s_emu_out = -1;
-    }
-}
-
-/* The repository: the working directory when run from it (make unit), else three levels up
- * from build/asan/test_aws. */
-static bool find_root(char *root, size_t cap)
-{
-    char probe[PATH_MAX + 64];
-    if (access("tests/emulator/server.js", R_OK) == 0) {
-        snprintf(root, cap, ".");
-        return true;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return false;
-    exe[n] = '\0';
-    for (int i = 0; i < 3; i++) {
-        char *slash = strrchr(exe, '/');
-        if (!slash)
-            return false;
-        *slash = '\0';
-    }
-    snprintf(probe, sizeof probe, "%s/tests/emulator/server.js", exe);
-    if (access(probe, R_OK) != 0)
-        return false;
-    snprintf(root, cap, "%s", exe);
-    return true;
-}
-
-static bool emulator_start(void)
-{
-    char root[PATH_MAX], server[PATH_MAX + 64], fixture[PATH_MAX + 64];
-    if (!find_root(root, sizeof root)) {
-        fprintf(stderr, "ERROR test_aws: tests/emulator/server.js not found\n");
-        return false;
-    }
-    snprintf(server, sizeof server, "%s/tests/emulator/server.js", root);
-    snprintf(fixture, sizeof fixture, "%s/tests/emulator/fixtures/small.json", root);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return false;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return false;
-    }
-    if (pid == 0) {
-        /* Ends with the test even when a sanitizer aborts it. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        if (dup2(fds[1], STDOUT_FILENO) < 0)
-            _exit(1);
-        execlp("node", "node", server, "--fixture", fixture, "--port", "0", "--host",
-               "127.0.0.1", (char *)NULL);
-        fprintf(stderr, "ERROR test_aws: cannot run node: %s\n", strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    s_emu = pid;
-    s_emu_out = fds[0];
-    char line[128];
-    size_t len = 0;
-    double deadline = loop_now() + 30;
-    while (len < sizeof line - 1 && !memchr(line, '\n', len) && loop_now() < deadline) {
-        struct pollfd p = {.fd = fds[0], .events = POLLIN};
-        if (poll(&p, 1, 200) <= 0)
-            continue;
-        ssize_t n = read(fds[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    line[len] = '\0';
-    int port = 0;
-    if (sscanf(line, "READY %d", &port) != 1 || port <= 0) {
-        fprintf(stderr, "ERROR test_aws: the emulator did not start (it printed \"%s\")\n", line);
-        return false;
-    }
-    snprintf(s_url, sizeof s_url, "http://127.0.0.1:%d", port);
-    return true;
-}
 
 /* Stops here: a call that never ends would leave the remaining tests nothing sound to use. */
 static _Noreturn void bail(const char *why)
 {
     unit_failed++;
     fprintf(stderr, "FAIL test_aws: %s: %s: giving up\n", s_section, why);
-    emulator_stop();
+    unit_emulator_stop();
     exit(unit_report("test_aws"));
 }
 
@@ -1230,9 +1118,9 @@ int main(void)
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     log_configure("error", false);
-    if (!emulator_start())
+    if (!unit_emulator_start("test_aws", s_url, sizeof s_url))
         bail("no emulator");
-    atexit(emulator_stop);
+    atexit(unit_emulator_stop);
     if (loop_global_init() != 0)
         bail("curl");
     struct http_settings hs;
@@ -1254,6 +1142,6 @@ int main(void)
 
     loop_free(s_loop);
     loop_global_cleanup();
-    emulator_stop();
+    unit_emulator_stop();
     return unit_report("test_aws");
 }

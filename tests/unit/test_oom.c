@@ -1,30 +1,33 @@
 /* Every allocation of credreport's C code is checked: each scenario here runs again and again,
  * the Nth allocation of the core failing in its Nth run, until a run meets no failure. Every
- * run must end cleanly: an error or a result, never a crash, and nothing left allocated
- * (LeakSanitizer, at exit, fails the binary for any block lost on an error path).
+ * run must end cleanly, with an error or a result: never a crash, a hang or an exit, and
+ * nothing left allocated (LeakSanitizer, at exit, fails the binary for any block an error
+ * path lost). Where nothing can stand in for the memory, the failure must be the result;
+ * where a request is retried after it, as after any failure that may pass, a success is
+ * fine too.
  *
  * The binary is linked with -Wl,--wrap for malloc, calloc, realloc, strdup and strndup
- * (Makefile): the core's calls go through the __wrap_ functions below, while the libraries'
- * (curl, OpenSSL, Lua, expat) keep theirs. */
-#include "unit.h"
-
+ * (Makefile): the calls of the core, and of lua-cjson (linked in), go through the __wrap_
+ * functions below; the shared libraries (curl, OpenSSL, Lua, expat) keep theirs. */
+#include <fcntl.h>
+#include <lauxlib.h>
 #include <sanitizer/common_interface_defs.h>
+#include <signal.h>
 #include <stdbool.h>
 
 #include "aws/aws.h"
 #include "aws/credentials/creds.h"
 #include "aws/endpoint.h"
-#include "aws/ratelimit.h"
 #include "aws/sigv4.h"
 #include "base/buf.h"
 #include "base/headers.h"
 #include "base/xml.h"
 #include "config/config.h"
+#include "emulator.h"
 #include "http/loop.h"
 #include "lua/lua_runtime.h"
 #include "lua/mq.h"
-
-#include <lauxlib.h>
+#include "unit.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
@@ -67,10 +70,10 @@ char *__wrap_strdup(const char *s) { return s_fail_now(CALLER) ? NULL : __real_s
 char *__wrap_strndup(const char *s, size_t n) { return s_fail_now(CALLER) ? NULL : __real_strndup(s, n); }
 
 /* Runs scenario with its 1st, 2nd, ... allocation failing until a run allocates no more than
- * that; each must report what it got: 0 for success, nonzero for an error. A run whose
- * allocation failed must not claim success unless the scenario says the allocation was one
- * it can do without (optional). Returns how many allocations a full run makes. */
-static long s_sweep(const char *name, int (*scenario)(void), bool optional_allowed)
+ * that; it returns 0 for a success, nonzero for an error (its message in err). Unless
+ * may_recover, a run whose allocation failed must fail. Returns how many allocations a whole
+ * run makes. */
+static long s_sweep(const char *name, int (*scenario)(void), bool may_recover)
 {
     long runs = 0;
     for (long n = 1;; n++) {
@@ -85,7 +88,7 @@ static long s_sweep(const char *name, int (*scenario)(void), bool optional_allow
             CHECK(rc == 0, "%s: the run with no failure failed: %s", name, err);
             break;
         }
-        if (!optional_allowed)
+        if (!may_recover)
             CHECK(rc != 0, "%s: allocation %ld failed, yet the scenario succeeded", name, n);
         if (runs > 100000) {
             CHECK(0, "%s: does not end", name);
@@ -348,6 +351,72 @@ static int s_runtime(void)
     return rt ? 0 : -1;
 }
 
+/* The data path of one account against the emulator, each run in a runtime of its own (so
+ * that connections are made again): the caller's identity, a page of the organization, a
+ * member role, its credential report, and the report stored in S3 and read back. The report
+ * was generated before the sweep (IAM allows a few generations a second), so a run asks
+ * for it and generates it only if it is missing. */
+static const char s_account_script[] =
+    "local core = require 'credreport.core'\n"
+    "local c = assert(core.client{access_key_id = 'AKIAIOSFODNN7EXAMPLE',\n"
+    "  secret_access_key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'})\n"
+    "assert(assert(c:query('sts', 'GetCallerIdentity')).Account == '111111111111')\n"
+    "local page = assert(c:json('organizations', 'ListAccountsForParent', {ParentId = 'r-ex12'}))\n"
+    "assert(#page.Accounts > 0)\n"
+    "local member = assert(c:assume_role{\n"
+    "  role_arn = 'arn:aws:iam::222222222222:role/OrganizationAccountAccessRole'})\n"
+    "local report = member:query('iam', 'GetCredentialReport')\n"
+    "if not report then\n"
+    "  assert(member:query('iam', 'GenerateCredentialReport'))\n"
+    "  for _ = 1, 50 do\n"
+    "    report = member:query('iam', 'GetCredentialReport')\n"
+    "    if report then break end\n"
+    "    core.sleep(0.05)\n"
+    "  end\n"
+    "end\n"
+    "local csv = assert(core.base64_decode(assert(report).Content))\n"
+    "local object = {bucket = 'credreport-reports', key = 'oom/credentialReport_222222222222.csv'}\n"
+    "assert(c:s3('PUT', {bucket = object.bucket, key = object.key, body = csv,\n"
+    "  headers = {['x-amz-acl'] = 'bucket-owner-full-control'}}))\n"
+    "assert(assert(c:s3('GET', object)).body == csv)\n";
+
+static char s_emu_url[64];
+static const char *s_account_script_path;
+
+static void s_on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "FAIL test_oom: a run did not end within 60 s\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    _exit(1);
+}
+
+static int s_account(void)
+{
+    struct runtime_options ro = s_runtime_options();
+    ro.endpoints.global = s_emu_url;
+    ro.retry.base_delay = ro.retry.throttle_base_delay = 0.001;
+    ro.retry.max_backoff = 0.01;
+    alarm(60);
+    /* What a run logs of its failure (the script's error, a request given up) is expected. */
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+    dup2(null, STDERR_FILENO);
+    struct runtime *rt = runtime_new(&ro, err, sizeof err);
+    int rc = -1, results = LUA_NOREF;
+    if (rt) {
+        rc = runtime_run_main(rt, s_account_script_path, 0, NULL, &results);
+        if (rc != RUN_OK)
+            snprintf(err, sizeof err, "the script failed (%d)", rc);
+        runtime_free(rt);
+    }
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(null);
+    alarm(0);
+    return rc;
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer ends the process without flushing */
@@ -384,7 +453,19 @@ int main(void)
     }
     s_chunk_ref = luaL_ref(s_rt->L, LUA_REGISTRYINDEX);
 
-    const struct { const char *name; int (*fn)(void); bool optional; } scenarios[] = {
+    signal(SIGALRM, s_on_alarm);
+    if (!unit_emulator_start("test_oom", s_emu_url, sizeof s_emu_url)) {
+        unit_emulator_stop();
+        return 1;
+    }
+    atexit(unit_emulator_stop);
+    s_account_script_path = unit_write_file("credreport-oom-account.lua", s_account_script);
+    if (s_account() != 0) {
+        fprintf(stderr, "ERROR test_oom: the account's data path fails with no failure: %s\n", err);
+        return 1;
+    }
+
+    const struct { const char *name; int (*fn)(void); bool may_recover; } scenarios[] = {
         {"sigv4 header signing", s_sigv4_headers, false},
         {"sigv4 presigning", s_sigv4_presign, false},
         {"sigv4 S3", s_sigv4_s3, false},
@@ -397,9 +478,10 @@ int main(void)
         {"queue", s_queue, false},
         {"Lua runtime", s_runtime, false},
         {"Lua primitives", s_lua, false},
+        {"one account's data path", s_account, true},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-        long n = s_sweep(scenarios[i].name, scenarios[i].fn, scenarios[i].optional);
+        long n = s_sweep(scenarios[i].name, scenarios[i].fn, scenarios[i].may_recover);
         printf("%s: %ld allocations, each failed once\n", scenarios[i].name, n);
     }
     runtime_free(s_rt);
