@@ -9,11 +9,13 @@
  * The binary is linked with -Wl,--wrap for malloc, calloc, realloc, strdup and strndup
  * (Makefile): the calls of the core, and of lua-cjson (linked in), go through the __wrap_
  * functions below; the shared libraries (curl, OpenSSL, Lua, expat) keep theirs. */
+#include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <sanitizer/common_interface_defs.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 
 #include "aws/aws.h"
 #include "aws/credentials/creds.h"
@@ -391,7 +393,8 @@ static void s_on_alarm(int sig)
     _exit(1);
 }
 
-static int s_account(void)
+/* Runs the script at path as the main task of a runtime of its own, against the emulator. */
+static int s_run_script(const char *path)
 {
     struct runtime_options ro = s_runtime_options();
     ro.endpoints.global = s_emu_url;
@@ -405,7 +408,7 @@ static int s_account(void)
     struct runtime *rt = runtime_new(&ro, err, sizeof err);
     int rc = -1, results = LUA_NOREF;
     if (rt) {
-        rc = runtime_run_main(rt, s_account_script_path, 0, NULL, &results);
+        rc = runtime_run_main(rt, path, 0, NULL, &results);
         if (rc != RUN_OK)
             snprintf(err, sizeof err, "the script failed (%d)", rc);
         runtime_free(rt);
@@ -417,6 +420,21 @@ static int s_account(void)
     return rc;
 }
 
+static int s_account(void) { return s_run_script(s_account_script_path); }
+
+/* Credentials from the sources of the shared config file: a credential_process, web identity
+ * (a token file), and a role whose source is the process. */
+static const char s_sources_script[] =
+    "local core = require 'credreport.core'\n"
+    "for _, profile in ipairs{'process', 'web', 'member'} do\n"
+    "  local c = assert(core.client{profile = profile})\n"
+    "  assert(c:query('sts', 'GetCallerIdentity'))\n"
+    "end\n";
+
+static const char *s_sources_script_path;
+
+static int s_sources(void) { return s_run_script(s_sources_script_path); }
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer ends the process without flushing */
@@ -426,14 +444,31 @@ int main(void)
         "[accounts]\nous = ou-abcd-11111111, ou-abcd-22222222\nstates = ACTIVE, SUSPENDED\n"
         "[endpoints]\nsts = http://127.0.0.1:4566\niam = http://127.0.0.1:4566\n"
         "[output]\ndestination = s3://bucket/prefix\n");
-    setenv("AWS_CONFIG_FILE",
-           unit_write_file("credreport-oom-aws-config",
-                           "[profile base]\nregion = eu-west-3\n"
-                           "[profile middle]\nrole_arn = arn:aws:iam::111111111111:role/Middle\n"
-                           "source_profile = base\n"
-                           "[profile audit]\nrole_arn = arn:aws:iam::222222222222:role/Audit\n"
-                           "source_profile = middle\nexternal_id = ext-1\nrole_session_name = oom-test\n"),
-           1);
+    const char *process = unit_write_file(
+        "credreport-oom-process",
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIAIOSFODNN7EXAMPLE\", "
+        "\"SecretAccessKey\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}'\n");
+    const char *token = unit_write_file("credreport-oom-token",
+                                        "eyJhbGciOiJSUzI1NiJ9.emulator-test-token.sig");
+    char aws_config[2048];
+    snprintf(aws_config, sizeof aws_config,
+             "[profile base]\nregion = eu-west-3\n"
+             "[profile middle]\nrole_arn = arn:aws:iam::111111111111:role/Middle\n"
+             "source_profile = base\n"
+             "[profile audit]\nrole_arn = arn:aws:iam::222222222222:role/Audit\n"
+             "source_profile = middle\nexternal_id = ext-1\nrole_session_name = oom-test\n"
+             "[profile process]\ncredential_process = %s\n"
+             "[profile web]\nrole_arn = arn:aws:iam::111111111111:role/credreport-runner\n"
+             "web_identity_token_file = %s\n"
+             "[profile member]\n"
+             "role_arn = arn:aws:iam::222222222222:role/OrganizationAccountAccessRole\n"
+             "source_profile = process\n",
+             process, token);
+    if (chmod(process, 0700) != 0) {
+        fprintf(stderr, "ERROR test_oom: chmod %s: %s\n", process, strerror(errno));
+        return 1;
+    }
+    setenv("AWS_CONFIG_FILE", unit_write_file("credreport-oom-aws-config", aws_config), 1);
     setenv("AWS_SHARED_CREDENTIALS_FILE",
            unit_write_file("credreport-oom-aws-credentials",
                            "[base]\naws_access_key_id = AKIDEXAMPLE\n"
@@ -460,6 +495,7 @@ int main(void)
     }
     atexit(unit_emulator_stop);
     s_account_script_path = unit_write_file("credreport-oom-account.lua", s_account_script);
+    s_sources_script_path = unit_write_file("credreport-oom-sources.lua", s_sources_script);
     if (s_account() != 0) {
         fprintf(stderr, "ERROR test_oom: the account's data path fails with no failure: %s\n", err);
         return 1;
@@ -479,6 +515,7 @@ int main(void)
         {"Lua runtime", s_runtime, false},
         {"Lua primitives", s_lua, false},
         {"one account's data path", s_account, true},
+        {"credential sources", s_sources, true},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
         long n = s_sweep(scenarios[i].name, scenarios[i].fn, scenarios[i].may_recover);
