@@ -233,16 +233,18 @@ static int s_append(struct buf *b, const char *v)
     return (b->len ? buf_putc(b, ',') : 0) | buf_puts(b, v);
 }
 
-static void s_set(struct cli *cli, const char *section, const char *key, const char *value,
-                  const char *name)
+/* Records an option that sets a value; -1 when there is no room for another. */
+static int s_set(struct cli *cli, const char *section, const char *key, const char *value,
+                 const char *name)
 {
-    if (cli->n_sets < sizeof cli->sets / sizeof *cli->sets) {
-        cli->sets[cli->n_sets].section = section;
-        cli->sets[cli->n_sets].key = key;
-        cli->sets[cli->n_sets].value = value;
-        cli->sets[cli->n_sets].name = name;
-        cli->n_sets++;
-    }
+    if (cli->n_sets == sizeof cli->sets / sizeof *cli->sets)
+        return -1;
+    cli->sets[cli->n_sets].section = section;
+    cli->sets[cli->n_sets].key = key;
+    cli->sets[cli->n_sets].value = value;
+    cli->sets[cli->n_sets].name = name;
+    cli->n_sets++;
+    return 0;
 }
 
 /* "unknown option --ouput (did you mean --output?)" */
@@ -289,15 +291,23 @@ static int s_parse_cli(int argc, char **argv, struct cli *cli)
                     argv[optind - 2], optarg, argv[optind - 2]);
             return EXIT_USAGE;
         }
+        int kept = 0; /* -1: a value the options could not keep */
         switch (c) {
         case 'c': cli->config_path = optarg; break;
         case 'h': fputs(s_usage, stdout); return EXIT_DELIVERED;
         case OPT_VERSION: printf("credreport %s\n", CREDREPORT_VERSION); return EXIT_DELIVERED;
-        case 'v': s_set(cli, "log", "level", "debug", "--verbose"); break;
-        case 'q': s_set(cli, "log", "level", "warn", "--quiet"); break;
-        case OPT_OU: s_append(&cli->ous, optarg); break;
-        case OPT_ACCOUNT: s_append(&cli->include, optarg); break;
-        case OPT_EXCLUDE: s_append(&cli->exclude, optarg); break;
+        case 'v': kept = s_set(cli, "log", "level", "debug", "--verbose"); break;
+        case 'q': kept = s_set(cli, "log", "level", "warn", "--quiet"); break;
+        /* A lost --ou or --exclude-account would change what the run touches. */
+        case OPT_OU:
+        case OPT_ACCOUNT:
+        case OPT_EXCLUDE:
+            if (s_append(c == OPT_OU ? &cli->ous : c == OPT_ACCOUNT ? &cli->include : &cli->exclude,
+                         optarg) != 0) {
+                fprintf(stderr, "credreport: out of memory\n");
+                return EXIT_CANNOT_START;
+            }
+            break;
         case OPT_DRY_RUN: cli->dry_run = true; break;
         case OPT_RESUME: cli->resume = true; break;
         case OPT_FORMAT:
@@ -310,8 +320,13 @@ static int s_parse_cli(int argc, char **argv, struct cli *cli)
         default:
             for (size_t i = 0; i < sizeof s_option_settings / sizeof *s_option_settings; i++)
                 if (s_option_settings[i].opt == c)
-                    s_set(cli, s_option_settings[i].section, s_option_settings[i].key, optarg,
-                          s_option_settings[i].name);
+                    kept = s_set(cli, s_option_settings[i].section, s_option_settings[i].key,
+                                 optarg, s_option_settings[i].name);
+        }
+        if (kept != 0) {
+            fprintf(stderr, "credreport: too many options (at most %zu that set a value)\n",
+                    sizeof cli->sets / sizeof *cli->sets);
+            return EXIT_USAGE;
         }
     }
     if (optind >= argc) {
@@ -356,6 +371,7 @@ static int s_load_settings(const struct cli *cli, struct config *cfg)
     int status = EXIT_USAGE;
     if (config_init(cfg) != 0) {
         fprintf(stderr, "credreport: out of memory\n");
+        status = EXIT_CANNOT_START;
         goto done;
     }
     const char *path = cli->config_path;

@@ -34,7 +34,9 @@ def test_typos_get_a_suggestion_and_a_clean_error(ctx):
     cases = [(["acounts"], "unknown command 'acounts' (did you mean accounts?)"),
              (["run", "--ouput", "x"], "unknown option --ouput (did you mean --output?)"),
              (["run", "--concurency=4"], "unknown option --concurency=4 (did you mean --concurrency?)"),
-             (["accounts", "--format", "xml"], "--format: expected table, json or csv")]
+             (["accounts", "--format", "xml"], "--format: expected table, json or csv"),
+             # beyond what the options keep, a later one is refused rather than dropped
+             (["--region=us-east-1"] * 64 + ["--output=/elsewhere", "run"], "too many options")]
     for args, want in cases:
         proc = run_credreport(ctx, args, cwd=ctx.tmp)
         check(proc.returncode == 2 and proc.stderr.startswith("credreport: ") and want in proc.stderr,
