@@ -765,7 +765,7 @@ static int s_stage_payload_hash(struct s_signing *s, const void *body, size_t bo
     } else {
         sigv4_sha256_hex(body, body_len, s->payload_hash_buf);
         if (!s->payload_hash_buf[0]) {
-            s->msg = "sigv4: sha256 failed";
+            s->msg = "sigv4: SHA-256 failed: out of memory, or OpenSSL cannot hash";
             return -1;
         }
         s->payload_hash = s->payload_hash_buf;
@@ -857,7 +857,7 @@ static int s_stage_string_to_sign(struct s_signing *s)
     char hash[65] = "";
     sigv4_sha256_hex(out->canonical_request.data, out->canonical_request.len, hash);
     if (!hash[0]) {
-        s->msg = "sigv4: sha256 failed";
+        s->msg = "sigv4: SHA-256 failed: out of memory, or OpenSSL cannot hash";
         return -1;
     }
     return buf_cat(&out->string_to_sign, SIGV4_ALGORITHM, "\n", out->amz_date, "\n",
@@ -871,11 +871,11 @@ static int s_stage_signature(struct s_signing *s)
     EVP_MAC_CTX *mac = c ? c->mac : NULL;
     int rc = -1;
     if (!mac)
-        s->msg = "sigv4: HMAC unavailable";
+        s->msg = "sigv4: no HMAC: out of memory, or OpenSSL has none";
     else if (s_signing_key(mac, s->p, s->date, key) != 0 ||
              s_hmac(mac, key, sizeof key, s->out->string_to_sign.data,
                     s->out->string_to_sign.len, sig) != 0)
-        s->msg = "sigv4: HMAC failed";
+        s->msg = "sigv4: HMAC failed: out of memory, or OpenSSL cannot sign";
     else {
         sigv4_hex(sig, sizeof sig, s->out->signature);
         rc = 0;
