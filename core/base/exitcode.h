@@ -10,7 +10,8 @@ enum exit_status {
     EXIT_CANNOT_START = 3,     /* no credentials, a failed preflight, the organization unlisted */
     EXIT_LOCKED = 4,           /* another run holds the lock */
     EXIT_NOTHING_IN_SCOPE = 5, /* no account in scope: nothing to deliver */
-    EXIT_INTERNAL = 70,        /* an unrecoverable Lua error (a bug): exits at once, no core */
+    EXIT_INTERNAL = 70,        /* an unrecoverable Lua error (a bug), or memory out for long
+                                  where the run cannot go on: exits at once, no core */
     EXIT_SIGNAL_BASE = 128,    /* stopped by signal N: 128 + N, as a shell reports it */
 };
 

@@ -774,10 +774,22 @@ void runtime_free(struct runtime *rt)
     free(rt);
 }
 
+static int s_spawn_protected(lua_State *L)
+{
+    s_spawn(L, lua_gettop(L) - 1, false);
+    return 1;
+}
+
 struct task *runtime_spawn(struct runtime *rt, int nargs, int *keep_ref)
 {
     lua_State *L = rt->L;
-    struct task *t = s_spawn(L, nargs, false);
+    lua_pushcfunction(L, s_spawn_protected);
+    lua_insert(L, -(nargs + 2));
+    if (lua_pcall(L, nargs + 1, 1, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    struct task *t = lua_touserdata(L, -1);
     if (keep_ref)
         *keep_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else

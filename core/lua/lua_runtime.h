@@ -75,8 +75,9 @@ int runtime_run_main(struct runtime *rt, const char *path, int argc, char **argv
 typedef bool (*runtime_keep_going_fn)(struct runtime *rt, void *arg);
 int runtime_drive(struct runtime *rt, runtime_keep_going_fn keep_going, void *arg);
 
-/* [-(nargs+1), +0, m] Makes a task of the function and arguments on top of rt->L; it starts
- * from the loop. With keep_ref the task stays referenced (for its results) until unref'd. */
+/* [-(nargs+1), +0, -] Makes a task of the function and arguments on top of rt->L; it starts
+ * from the loop. With keep_ref the task stays referenced (for its results) until unref'd.
+ * NULL when memory runs out. */
 struct task *runtime_spawn(struct runtime *rt, int nargs, int *keep_ref);
 /* [-0, +1|0, -] Pushes {ok=, n=, ...results} of an ended task; false if it has not ended. */
 bool runtime_push_results(struct runtime *rt, const struct task *t);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -79,6 +80,7 @@ struct link {
     int prepare_paid, prepare_wasted; /* prepares that started a report, and the others */
     int workflow_ref;     /* the script's workflow table in this thread's state */
     char *load_error;     /* why this thread could not load the workflow */
+    double no_memory_since; /* an account could not start since then; 0: it could */
 };
 
 struct worker {
@@ -181,14 +183,39 @@ static int l_next_outcome(lua_State *L)
     return runtime_wait(L, k->waiter);
 }
 
+/* Memory that runs out may come back as other accounts end, so a worker that cannot start
+ * or hand on an account tries again; for this long at most. After that the run ends at once:
+ * waiting for that account forever, it would hold the lock against the next runs. */
+#define NO_MEMORY_PATIENCE 5.0
+
+static _Noreturn void s_exit_no_memory(void)
+{
+    fprintf(stderr, "credreport: out of memory for %.0f s: a worker could not go on with an "
+                    "account; the run ends without its manifest\n", NO_MEMORY_PATIENCE);
+    _exit(EXIT_INTERNAL);
+}
+
+/* A copy of what a worker must hand on about an account it took (its outcome, or the account
+ * back after its prepare): lost, the coordinator would wait for that account forever. */
+static struct mq_msg *s_msg_or_exit(const char *data, size_t len)
+{
+    for (double waited = 0; waited < NO_MEMORY_PATIENCE; waited += 0.1) {
+        struct mq_msg *m = mq_msg_new(data, len);
+        if (m)
+            return m;
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    s_exit_no_memory();
+}
+
 /* core.post_outcome(json): an account is done (worker side). */
 static int l_post_outcome(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     struct link *k = s_link(L, false);
-    if (mq_push(k->outcomes, s, len) != 0)
-        return luaL_error(L, "cannot queue the outcome (out of memory)");
+    if (mq_push_msg(k->outcomes, s_msg_or_exit(s, len)) != 0)
+        return luaL_error(L, "cannot queue the outcome: the run's queue is closed");
     k->in_flight--;
     atomic_fetch_sub(&s_in_flight, 1);
     return 0;
@@ -220,10 +247,7 @@ static int l_prepared(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &len);
     bool paid = lua_toboolean(L, 2);
     struct link *k = s_link(L, false);
-    struct mq_msg *m = mq_msg_new(s, len);
-    if (!m)
-        return luaL_error(L, "cannot keep the account (out of memory)");
-    s_keep_prepared(k, m, !paid);
+    s_keep_prepared(k, s_msg_or_exit(s, len), !paid);
     k->preparing--;
     if (paid)
         k->prepare_paid++;
@@ -388,9 +412,12 @@ static void s_prepare_ahead(struct runtime *rt, struct link *k)
         }
         lua_rawgeti(L, LUA_REGISTRYINDEX, k->workflow_ref);
         lua_pushlstring(L, m->data, m->len);
+        if (!runtime_spawn(rt, 2, NULL)) {
+            s_keep_prepared(k, m, false); /* out of memory: it starts in turn, unprepared */
+            break;
+        }
         free(m);
         k->preparing++;
-        runtime_spawn(rt, 2, NULL);
     }
 }
 
@@ -427,13 +454,24 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
         else
             lua_pushstring(L, k->load_error ? k->load_error : "the workflow did not load");
         lua_pushlstring(L, m->data, m->len);
+        if (!runtime_spawn(rt, 2, NULL)) {
+            /* Out of memory: the account goes first when this loop next comes round (within a
+             * second). */
+            double now = loop_now();
+            if (!k->no_memory_since)
+                k->no_memory_since = now;
+            else if (now - k->no_memory_since > NO_MEMORY_PATIENCE)
+                s_exit_no_memory();
+            s_keep_prepared(k, m, true);
+            break;
+        }
+        k->no_memory_since = 0;
         free(m);
         k->in_flight++;
         started++;
         if (k->turns_started++ == 0)
             k->first_turn_at = loop_now();
         atomic_fetch_add(&s_in_flight, 1);
-        runtime_spawn(rt, 2, NULL);
     }
     if (!stopping)
         s_prepare_ahead(rt, k);
@@ -632,9 +670,13 @@ static int s_run_workflow(struct runtime *rt, const struct workflow_options *o, 
         int keep = LUA_NOREF;
         struct task *t = runtime_spawn(rt, 1, &keep);
         coord.main_task = t;
-        runtime_drive(rt, s_coordinator_keep_going, &coord);
-        status = s_task_status(rt, t, EXIT_CANNOT_START);
-        luaL_unref(rt->L, LUA_REGISTRYINDEX, keep);
+        if (t) {
+            runtime_drive(rt, s_coordinator_keep_going, &coord);
+            status = s_task_status(rt, t, EXIT_CANNOT_START);
+            luaL_unref(rt->L, LUA_REGISTRYINDEX, keep);
+        } else {
+            log_msg(LOG_ERROR, "out of memory");
+        }
     }
 done:
     mq_close(&accounts);
@@ -709,9 +751,14 @@ int workflow_main(const struct workflow_options *o)
         lua_pushstring(L, o->format ? o->format : "table");
         int keep = LUA_NOREF;
         struct task *t = runtime_spawn(rt, 2, &keep);
-        runtime_drive(rt, NULL, NULL);
-        status = s_task_status(rt, t, EXIT_CANNOT_START);
-        luaL_unref(L, LUA_REGISTRYINDEX, keep);
+        if (t) {
+            runtime_drive(rt, NULL, NULL);
+            status = s_task_status(rt, t, EXIT_CANNOT_START);
+            luaL_unref(L, LUA_REGISTRYINDEX, keep);
+        } else {
+            log_msg(LOG_ERROR, "out of memory");
+            status = EXIT_CANNOT_START;
+        }
         rt->workflow = NULL;
     } else {
         status = EXIT_USAGE;

@@ -61,8 +61,11 @@ struct mq_msg *mq_msg_new(const char *data, size_t len)
 int mq_push(struct mq *q, const char *data, size_t len)
 {
     struct mq_msg *m = mq_msg_new(data, len);
-    if (!m)
-        return -1;
+    return m ? mq_push_msg(q, m) : -1;
+}
+
+int mq_push_msg(struct mq *q, struct mq_msg *m)
+{
     pthread_mutex_lock(&q->mu);
     if (q->closed) {
         pthread_mutex_unlock(&q->mu);

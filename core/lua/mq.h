@@ -35,6 +35,8 @@ int mq_subscribe(struct mq *q, struct loop *l);
 struct mq_msg *mq_msg_new(const char *data, size_t len);
 /* Copies data; 0, or -1 when memory runs out or the queue is closed. */
 int mq_push(struct mq *q, const char *data, size_t len);
+/* Queues m, taking it; 0, or -1 when the queue is closed (m is then freed). */
+int mq_push_msg(struct mq *q, struct mq_msg *m);
 /* The oldest message (free() it), or NULL when there is none now. */
 struct mq_msg *mq_pop(struct mq *q);
 /* The oldest message if it was pushed at or before `by` (loop_now()'s clock), else NULL. One
