@@ -106,9 +106,14 @@ $(BUILD)/tsan/obj/%.o: core/%.c $(HDRS) | $(BUILD)/tsan/obj
 $(BUILD)/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(SAN_OBJS) | $(BUILD)/asan/obj
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $< $(SAN_OBJS) $(LIBS) $(UNIT_LDFLAGS)
 
-# test_oom fails the core's allocations one by one: its calls to these go through the test's
-# __wrap_ functions, the libraries' do not.
-$(BUILD)/asan/test_oom: UNIT_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+# Allocations that fail on purpose (tests/oom/failing_alloc.h): test_oom fails the core's one
+# by one, and credreport-oom is the binary whose OOM_FAIL_AT-th allocation fails, for whole
+# runs (tests/integration/test_out_of_memory.py).
+FAILING_ALLOC := tests/oom/failing_alloc.c -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(BUILD)/asan/test_oom: tests/oom/failing_alloc.c tests/oom/failing_alloc.h
+$(BUILD)/asan/test_oom: UNIT_LDFLAGS := $(FAILING_ALLOC)
+$(BUILD)/asan/credreport-oom: $(SAN_OBJS) $(BUILD)/asan/obj/main.o tests/oom/failing_alloc.c tests/oom/failing_alloc.h
+	$(CC) $(WARN) -g $(SAN_FLAGS) -o $@ $(SAN_OBJS) $(BUILD)/asan/obj/main.o $(FAILING_ALLOC) $(LIBS)
 
 # Fuzz targets (tests/fuzz/fuzz_NAME.c, corpus tests/fuzz/NAME/). `make test` replays each
 # corpus once with the sanitizer build and replay.c's main(); `make fuzz` builds them with
@@ -179,7 +184,7 @@ unit: emulator-deps $(UNIT_BINS) $(REPLAY_BINS)
 	@tests/run-unit $(UNIT_BINS) $(REPLAY_BINS)
 
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/asan/credreport $(BUILD)/tsan/credreport $(UNIT_BINS) $(REPLAY_BINS)
+	@$(MAKE) --no-print-directory all $(BUILD)/asan/credreport $(BUILD)/asan/credreport-oom $(BUILD)/tsan/credreport $(UNIT_BINS) $(REPLAY_BINS)
 	@tests/run-all $(UNIT_BINS) $(REPLAY_BINS)
 
 demo: deps all

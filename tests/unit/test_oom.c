@@ -1,18 +1,13 @@
 /* Every allocation of credreport's C code is checked: each scenario here runs again and again,
- * the Nth allocation of the core failing in its Nth run, until a run meets no failure. Every
- * run must end cleanly, with an error or a result: never a crash, a hang or an exit, and
- * nothing left allocated (LeakSanitizer, at exit, fails the binary for any block an error
- * path lost). Where nothing can stand in for the memory, the failure must be the result;
- * where a request is retried after it, as after any failure that may pass, a success is
- * fine too.
- *
- * The binary is linked with -Wl,--wrap for malloc, calloc, realloc, strdup and strndup
- * (Makefile): the calls of the core, and of lua-cjson (linked in), go through the __wrap_
- * functions below; the shared libraries (curl, OpenSSL, Lua, expat) keep theirs. */
+ * the Nth allocation of the core failing in its Nth run (tests/oom/failing_alloc.c), until a
+ * run meets no failure. Every run must end cleanly, with an error or a result: never a
+ * crash, a hang or an exit, and nothing left allocated (LeakSanitizer, at exit, fails the
+ * binary for any block an error path lost). Where nothing can stand in for the memory, the
+ * failure must be the result; where a request is retried after it, as after any failure
+ * that may pass, a success is fine too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
-#include <sanitizer/common_interface_defs.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -29,47 +24,10 @@
 #include "http/loop.h"
 #include "lua/lua_runtime.h"
 #include "lua/mq.h"
+#include "../oom/failing_alloc.h"
 #include "unit.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-
-static long s_fail_at;  /* the allocation that fails, counting from 1; 0: none */
-static long s_count;    /* allocations since the run began */
-static bool s_failed;   /* whether this run's failure happened */
-static char err[256];   /* the last run's error message */
-
-/* lua-cjson, linked into the binary, ends the process ("Out of memory", status 255) when its
- * buffers cannot grow: a choice of the library, so its allocations are never failed here. */
-static bool s_from_cjson(void *pc)
-{
-    char fn[128] = "";
-    __sanitizer_symbolize_pc(pc, "%f", fn, sizeof fn);
-    return strncmp(fn, "strbuf_", 7) == 0 || strncmp(fn, "json_", 5) == 0 ||
-           strncmp(fn, "fpconv_", 7) == 0 || strstr(fn, "cjson") != NULL;
-}
-
-static bool s_fail_now(void *pc)
-{
-    if (!s_fail_at || ++s_count != s_fail_at)
-        return false;
-    if (s_from_cjson(pc)) {
-        s_fail_at++; /* the next one instead */
-        return false;
-    }
-    s_failed = true;
-    return true;
-}
-
-#define CALLER __builtin_return_address(0)
-void *__wrap_malloc(size_t n) { return s_fail_now(CALLER) ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) { return s_fail_now(CALLER) ? NULL : __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t n) { return s_fail_now(CALLER) ? NULL : __real_realloc(p, n); }
-char *__wrap_strdup(const char *s) { return s_fail_now(CALLER) ? NULL : __real_strdup(s); }
-char *__wrap_strndup(const char *s, size_t n) { return s_fail_now(CALLER) ? NULL : __real_strndup(s, n); }
+static char err[256]; /* the last run's error message */
 
 /* Runs scenario with its 1st, 2nd, ... allocation failing until a run allocates no more than
  * that; it returns 0 for a success, nonzero for an error (its message in err). Unless
@@ -79,14 +37,13 @@ static long s_sweep(const char *name, int (*scenario)(void), bool may_recover)
 {
     long runs = 0;
     for (long n = 1;; n++) {
-        s_fail_at = n;
-        s_count = 0;
-        s_failed = false;
+        failing_alloc_arm(n);
         err[0] = 0;
         int rc = scenario();
-        s_fail_at = 0;
+        bool failed = failing_alloc_failed();
+        failing_alloc_arm(0);
         runs++;
-        if (!s_failed) {
+        if (!failed) {
             CHECK(rc == 0, "%s: the run with no failure failed: %s", name, err);
             break;
         }
@@ -139,6 +96,33 @@ static int s_sigv4(enum sign_kind kind)
 static int s_sigv4_headers(void) { return s_sigv4(SIGN_HEADERS); }
 static int s_sigv4_presign(void) { return s_sigv4(SIGN_PRESIGN); }
 static int s_sigv4_s3(void) { return s_sigv4(SIGN_S3); }
+
+/* buf.h's promise: a call that fails leaves the buffer as it was, so an empty one that a call
+ * failed on has nothing to free (callers return without buf_free then). */
+static int s_buffers(void)
+{
+    char piece[200];
+    memset(piece, 'x', sizeof piece - 1);
+    piece[sizeof piece - 1] = '\0';
+    struct buf a = BUF_INIT, b = BUF_INIT;
+    if (buf_printf(&a, "%s:%d", piece, 42) != 0) {
+        CHECK(!a.data, "buf_printf failed, yet kept memory");
+        buf_free(&a);
+        return -1;
+    }
+    if (buf_cat(&b, piece, "/", piece, NULL) != 0) {
+        CHECK(!b.data, "buf_cat failed, yet kept memory");
+        buf_free(&a);
+        buf_free(&b);
+        return -1;
+    }
+    int rc = a.len == sizeof piece + 2 && b.len == 2 * sizeof piece - 1 ? 0 : 1;
+    buf_free(&a);
+    buf_free(&b);
+    if (rc)
+        snprintf(err, sizeof err, "wrong lengths");
+    return rc;
+}
 
 static const char s_error_xml[] =
     "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>"
@@ -493,6 +477,7 @@ int main(void)
         {"sigv4 header signing", s_sigv4_headers, false},
         {"sigv4 presigning", s_sigv4_presign, false},
         {"sigv4 S3", s_sigv4_s3, false},
+        {"buffers", s_buffers, false},
         {"xml", s_xml, false},
         {"error decoding", s_decode_error, true},
         {"config", s_config, false},
