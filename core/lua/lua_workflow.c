@@ -485,6 +485,15 @@ static bool s_worker_keep_going(struct runtime *rt, void *arg)
              mq_drained(k->accounts));
 }
 
+/* os.exit in a worker thread: exit() there would run the process's exit handlers, OpenSSL's
+ * cleanup among them, under the threads still running (the main thread then crashed in
+ * OpenSSL). The workflow's load in the worker fails instead, or the account that called it. */
+static int l_worker_exit(lua_State *L)
+{
+    return luaL_error(L, "os.exit(%s) in a worker thread: only the main thread ends a run",
+                      luaL_tolstring(L, 1, NULL));
+}
+
 static void *s_worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -504,6 +513,10 @@ static void *s_worker_main(void *arg)
     struct runtime *rt = w->rt;
     rt->workflow = &w->link;
     rt->external_wakeups = true;
+    lua_getglobal(rt->L, "os");
+    lua_pushcfunction(rt->L, l_worker_exit);
+    lua_setfield(rt->L, -2, "exit");
+    lua_pop(rt->L, 1);
     int results = LUA_NOREF;
     int rc = runtime_run_main(rt, w->o->script, w->o->argc, w->o->argv, &results);
     if (rc == RUN_OK) {

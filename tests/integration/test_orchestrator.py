@@ -249,6 +249,30 @@ return workflow.new{
     check("ERROR" not in proc.stderr, proc.stderr)
 
 
+def test_os_exit_in_a_worker_fails_that_account_not_the_run(ctx):
+    """exit() on a worker thread would run the process's exit handlers (OpenSSL's cleanup)
+    under the threads still running: os.exit raises there, and only that account fails."""
+    emu = ctx.emulator()
+    fx = json.loads((ctx.root / "tests/emulator/fixtures/small.json").read_text())
+    script = ctx.tmp / "exits.lua"
+    script.write_text("""
+local workflow = require "credreport.workflow"
+local W = workflow.new{}
+local process = W.process
+function W:process(account)
+  if account.id == "333333333333" then os.exit(0) end
+  return process(self, account)
+end
+return W
+""")
+    proc = _run(ctx, emu, fx, FAST, [str(script), "--threads", "2"], status=1)
+    (m,) = [json.loads(p.read_text()) for p in (ctx.tmp / "reports").rglob("manifest-*.json")]
+    rows = {r["id"]: r for r in m["accounts"]}
+    check(rows["333333333333"]["status"] == "failed" and
+          "only the main thread ends a run" in json.dumps(rows["333333333333"]), f"{rows['333333333333']}")
+    check(all(r["status"] == "delivered" for i, r in rows.items() if i != "333333333333"), f"{rows}")
+
+
 def test_worker_threads_under_thread_sanitizer(ctx):
     """The scheduler's threads, queues and shared state, checked by ThreadSanitizer: four
     worker threads, accounts handed over while the organization is still being listed."""
