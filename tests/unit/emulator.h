@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -68,9 +69,16 @@ static bool unit_find_root(char *root, size_t cap)
 }
 
 /* Starts the emulator with tests/emulator/fixtures/small.json; its URL (http://127.0.0.1:PORT)
- * goes to url. test names the caller in messages. */
+ * goes to url. test names the caller in messages. The test's calls then go to the emulator
+ * whatever the machine's setup: its endpoint overrides and proxies are cleared. */
 static bool unit_emulator_start(const char *test, char *url, size_t cap)
 {
+    static const char *const vars[] = {
+        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_ORGANIZATIONS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "http_proxy",
+        "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
     char root[PATH_MAX], server[PATH_MAX + 64], fixture[PATH_MAX + 64];
     if (!unit_find_root(root, sizeof root)) {
         fprintf(stderr, "ERROR %s: tests/emulator/server.js not found\n", test);

@@ -1111,12 +1111,6 @@ static void test_close_idle_connections(void)
 
 int main(void)
 {
-    /* Every call goes to the emulator through the settings, whatever the caller's setup. */
-    static const char *const vars[] = {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS",
-                                       "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_ORGANIZATIONS",
-                                       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        unsetenv(vars[i]);
     log_configure("error", false);
     if (!unit_emulator_start("test_aws", s_url, sizeof s_url))
         bail("no emulator");
