@@ -99,6 +99,22 @@ void runtime_wake(struct runtime *rt, struct task *t, int n)
     s_resume(t, n);
 }
 
+/* [-0, +0, m] Sets the task of coroutine co in the table of unfinished tasks: the value at
+ * index value (a task userdata), or none when value is 0. */
+static void s_tasks_set(lua_State *L, lua_State *co, int value)
+{
+    value = value ? lua_absindex(L, value) : 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    if (value)
+        lua_pushvalue(L, value);
+    else
+        lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
 /* [-0, +0, -] Records the task's outcome (nres values on co's stack; for a failure one
  * message) and wakes the tasks joined on it with (ok, ...). */
 static void s_task_end(struct task *t, bool ok, int nres)
@@ -117,12 +133,7 @@ static void s_task_end(struct task *t, bool ok, int nres)
         lua_rawseti(L, -(i + 1), i);
     t->result_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
-    lua_pushthread(t->co);
-    lua_xmove(t->co, L, 1);
-    lua_pushnil(L);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    s_tasks_set(L, t->co, 0);
 
     /* The joiners list is taken first: a woken joiner may itself end and recurse here. */
     int joiners = t->joiners_ref;
@@ -216,23 +227,13 @@ static struct task *s_spawn(lua_State *L, int n, bool is_main)
     lua_xmove(L, co, n + 1);
     /* Registered before its start is scheduled, since registering may raise (memory): a
      * timer must never start a task that is garbage. */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
-    lua_pushthread(co);
-    lua_xmove(co, L, 1);
-    lua_pushvalue(L, -3);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    s_tasks_set(L, co, -1);
     lua_pushvalue(L, -1);
     t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (!loop_timer_add(rt->loop, 0, s_on_start_timer, t)) {
         luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
         t->self_ref = LUA_NOREF;
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &s_tasks_key);
-        lua_pushthread(co);
-        lua_xmove(co, L, 1);
-        lua_pushnil(L);
-        lua_rawset(L, -3);
-        lua_pop(L, 1);
+        s_tasks_set(L, co, 0);
         luaL_error(L, "out of memory");
     }
     rt->live_tasks++;
