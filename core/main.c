@@ -363,6 +363,15 @@ static int s_parse_cli(int argc, char **argv, struct cli *cli)
     return -1;
 }
 
+/* The worse of two results of config_load or config_set: memory that ran out comes first, as
+ * it is no mistake in the settings. */
+static int s_worse(int a, int b)
+{
+    if (a == CONFIG_NO_MEMORY || b == CONFIG_NO_MEMORY)
+        return CONFIG_NO_MEMORY;
+    return a ? a : b;
+}
+
 /* Settings: defaults, then the file, then the command line. Returns -1 to go on, else the
  * exit status (errors reported). */
 static int s_load_settings(const struct cli *cli, struct config *cfg)
@@ -386,19 +395,25 @@ static int s_load_settings(const struct cli *cli, struct config *cfg)
         {&cli->exclude, "exclude", "--exclude-account"}};
     for (size_t i = 0; i < 3; i++)
         if (lists[i].b->len)
-            bad |= config_set(cfg, "accounts", lists[i].key, lists[i].b->data, lists[i].name, &errors);
+            bad = s_worse(bad, config_set(cfg, "accounts", lists[i].key, lists[i].b->data,
+                                          lists[i].name, &errors));
     for (size_t i = 0; i < cli->n_sets; i++)
-        bad |= config_set(cfg, cli->sets[i].section, cli->sets[i].key, cli->sets[i].value,
-                          cli->sets[i].name, &errors);
+        bad = s_worse(bad, config_set(cfg, cli->sets[i].section, cli->sets[i].key,
+                                      cli->sets[i].value, cli->sets[i].name, &errors));
     if (cli->dry_run)
-        bad |= config_set(cfg, "run", "dry_run", "true", "--dry-run", &errors);
+        bad = s_worse(bad, config_set(cfg, "run", "dry_run", "true", "--dry-run", &errors));
     if (cli->resume)
-        bad |= config_set(cfg, "run", "resume", "true", "--resume", &errors);
+        bad = s_worse(bad, config_set(cfg, "run", "resume", "true", "--resume", &errors));
     if (!bad)
         bad = config_validate(cfg, &errors);
     if (bad) {
-        fprintf(stderr, "credreport: configuration errors:\n%s%s", errors.data ? errors.data : "",
+        fprintf(stderr, "credreport: %s:\n%s%s",
+                bad == CONFIG_NO_MEMORY ? "out of memory while reading the settings"
+                                        : "configuration errors",
+                errors.data ? errors.data : "",
                 errors.len && errors.data[errors.len - 1] != '\n' ? "\n" : "");
+        if (bad == CONFIG_NO_MEMORY)
+            status = EXIT_CANNOT_START;
         goto done;
     }
     /* The environment's CA bundle is checked like [aws] ca_bundle, which wins over it. */

@@ -1033,17 +1033,18 @@ static bool s_parse_bool(const char *s, bool *out)
     return false;
 }
 
-/* The canonical spelling of s among "a|b|c", or false. */
-static bool s_choice(const char *choices, const char *s, struct buf *out)
+/* Appends the canonical spelling of s among "a|b|c" to out: 1, or 0 when s is none of them,
+ * -1 when memory runs out. */
+static int s_choice(const char *choices, const char *s, struct buf *out)
 {
     size_t n = strlen(s);
     for (const char *c = choices; *c;) {
         size_t len = strcspn(c, "|");
         if (len == n && strncasecmp(c, s, n) == 0)
-            return buf_append(out, c, len) == 0;
+            return buf_append(out, c, len) == 0 ? 1 : -1;
         c += len + (c[len] == '|');
     }
-    return false;
+    return 0;
 }
 
 static void s_choices_text(struct buf *b, const char *choices)
@@ -1128,8 +1129,9 @@ static int s_norm_bool(const struct s_spec *sp, const char *value, struct buf *o
 static int s_norm_enum(const struct s_spec *sp, const char *value, struct buf *out,
                        struct buf *msg)
 {
-    if (s_choice(sp->choices, value, out))
-        return 0;
+    int found = s_choice(sp->choices, value, out);
+    if (found != 0)
+        return found == 1 ? 0 : -1;
     buf_puts(msg, "expected one of ");
     s_choices_text(msg, sp->choices);
     buf_puts(msg, ", got ");
@@ -1173,14 +1175,17 @@ cleanup:
     return result;
 }
 
-/* One item of a list, appended to out; 1 with msg when it is not valid. */
+/* One item of a list, appended to out; 1 with msg when it is not valid, -1 when memory runs out. */
 static int s_norm_list_item(const struct s_spec *sp, char *item, struct buf *out,
                             struct buf *msg)
 {
     struct buf why = BUF_INIT;
     bool ok;
     if (sp->choices) {
-        ok = s_choice(sp->choices, item, out);
+        int found = s_choice(sp->choices, item, out);
+        if (found == -1)
+            return -1;
+        ok = found == 1;
     } else {
         ok = !s_has_control(item) && (!sp->check || sp->check(item, &why));
         if (ok && buf_puts(out, item) != 0) {
@@ -1381,7 +1386,7 @@ int config_set(struct config *c, const char *section, const char *key, const cha
         i = s_add_service_url(c, section, strlen(section), key);
     if (i == -2) {
         s_err(errors, "%s: out of memory", origin);
-        return -1;
+        return CONFIG_NO_MEMORY;
     }
     if (i < 0) {
         struct buf b = BUF_INIT;
@@ -1394,7 +1399,8 @@ int config_set(struct config *c, const char *section, const char *key, const cha
         buf_free(&b);
         return -1;
     }
-    return s_assign(c, (size_t)i, value ? value : "", origin, origin, errors) == 0 ? 0 : -1;
+    int rc = s_assign(c, (size_t)i, value ? value : "", origin, origin, errors);
+    return rc == 0 ? 0 : rc == -1 ? CONFIG_NO_MEMORY : -1;
 }
 
 /* ---- The file ---- */
@@ -1746,6 +1752,7 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
     for (;;) {
         if (buf_reserve(&data, 4096) != 0) {
             s_err(errors, "%s: out of memory", path);
+            result = CONFIG_NO_MEMORY;
             goto cleanup;
         }
         size_t got = fread(data.data + data.len, 1, data.cap - data.len - 1, f);
@@ -1771,11 +1778,13 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
     ps.n_set_on = c->n;
     if (!(ps.set_on = calloc(c->n, sizeof *ps.set_on))) {
         s_err(errors, "%s: out of memory", path);
+        result = CONFIG_NO_MEMORY;
         goto cleanup;
     }
     int rc = ini_parse_stream(s_reader, &ps, s_handler, &ps);
     if (ps.oom || rc == -2) {
         s_err(errors, "%s: out of memory", path);
+        result = CONFIG_NO_MEMORY;
         goto cleanup;
     }
     if (rc > 0 && ps.n_errors == 0)
@@ -1785,6 +1794,7 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
     free(c->path);
     if (!(c->path = strdup(path))) {
         s_err(errors, "%s: out of memory", path);
+        result = CONFIG_NO_MEMORY;
         goto cleanup;
     }
     result = 0;

@@ -47,14 +47,19 @@ struct config {
 /* All defaults. Returns 0, or -1 when memory runs out (c is then empty; config_free is safe). */
 int config_init(struct config *c);
 
+/* What config_load and config_set return when memory ran out (errors then says so): not a
+ * mistake in the settings, so the caller does not report it as one. */
+#define CONFIG_NO_MEMORY (-2)
+
 /* Reads path (NULL = "config.ini", never required) on top of c. A missing file is not an error
- * unless must_exist. Returns 0, or -1 with the errors appended to errors (one per line, in file
- * order, each "FILE:LINE: ..."); errors may be NULL. Values with errors keep their previous
- * value. A key given twice in one file is an error. */
+ * unless must_exist. Returns 0, -1 with the errors appended to errors (one per line, in file
+ * order, each "FILE:LINE: ..."; errors may be NULL), or CONFIG_NO_MEMORY. Values with errors
+ * keep their previous value. A key given twice in one file is an error. */
 int config_load(struct config *c, const char *path, bool must_exist, struct buf *errors);
 
 /* A command-line override, validated like a file value. origin names it in errors and in
- * config_value.origin ("--concurrency"; NULL = "command line"). Returns 0 or -1 with errors. */
+ * config_value.origin ("--concurrency"; NULL = "command line"). Returns 0, -1 with errors, or
+ * CONFIG_NO_MEMORY. */
 int config_set(struct config *c, const char *section, const char *key, const char *value,
                const char *origin, struct buf *errors);
 

@@ -36,9 +36,10 @@ def test_a_run_with_an_allocation_failing_ends_with_a_status_that_says_so(ctx):
             continue
         what = f"allocation {n}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
         check("Sanitizer" not in proc.stderr and "runtime error:" not in proc.stderr, what)
-        check(proc.returncode in (0, 1, 2, 3), what)
+        # Never 2, which says the settings or the command line are wrong: memory is not.
+        check(proc.returncode in (0, 1, 3), what)
         outcomes[proc.returncode] = outcomes.get(proc.returncode, 0) + 1
-        if proc.returncode in (2, 3):
+        if proc.returncode == 3:
             check("out of memory" in proc.stderr, what)
             continue
         if "manifest: NOT WRITTEN" in proc.stdout:
@@ -62,4 +63,4 @@ def test_a_run_with_an_allocation_failing_ends_with_a_status_that_says_so(ctx):
         check(not failed or proc.returncode == 1, f"{what}\n{failed}")
     # The sample reaches every stage: some runs could not start, some lost an account, most
     # delivered every account after a retry.
-    check(outcomes.get(0, 0) > 10 and outcomes.get(2, 0) + outcomes.get(3, 0) > 5, f"statuses: {outcomes}")
+    check(outcomes.get(0, 0) > 10 and outcomes.get(3, 0) > 5, f"statuses: {outcomes}")

@@ -167,11 +167,16 @@ static int s_config(void)
     struct config c;
     struct buf errors = BUF_INIT;
     int rc = config_init(&c);
-    if (rc == 0)
+    if (rc == 0) {
         rc = config_load(&c, s_config_file, true, &errors);
-    if (rc == 0)
-        rc = config_set(&c, "accounts", "exclude", "111111111111,222222222222", "--exclude-account",
-                        &errors);
+        if (rc == 0)
+            rc = config_set(&c, "accounts", "exclude", "111111111111,222222222222",
+                            "--exclude-account", &errors);
+        /* The file and the option are right: a failure there is memory, never a mistake in
+         * them (which main() would report with the status of a mistake in the settings). */
+        CHECK(rc != -1, "config: memory that ran out reported as a mistake in the settings: %s",
+              errors.data ? errors.data : "");
+    }
     if (rc == 0)
         rc = config_validate(&c, &errors);
     if (rc == 0 && strcmp(config_str(&c, "endpoints", "sts"), "http://127.0.0.1:4566") != 0)
