@@ -73,11 +73,11 @@ function M.new(opts)
   w.notify = {sns_topic_arn = opts.sns_topic_arn or nfy.sns_topic_arn, subject = nfy.subject, on = nfy.on}
   w.filter, w.on_report, w.on_failure = opts.filter, opts.on_report, opts.on_failure
   local tok, terr = core.check_key_template(w.key_template)
-  if not tok then M.config_error("key_template " .. w.key_template .. ": " .. terr) end
+  if not tok then M.config_error("key_template " .. w.key_template .. ": " .. terr, terr) end
   local shard = opts.shard or config.run.shard
   if shard ~= "" then
     local k, n = core.check_shard(shard)
-    if not k then M.config_error("shard " .. shard .. ": " .. n) end
+    if not k then M.config_error("shard " .. shard .. ": " .. n, n) end
     w.shard = {k = k, n = n}
   end
   w.resume = opts.resume
@@ -98,10 +98,12 @@ function M.new(opts)
 end
 
 -- Stops a run that cannot start because of its configuration (exit status 2). Only for a
--- script's setup, before any account is touched.
-function M.config_error(message)
+-- script's setup, before any account is touched. why: what a core.check_* primitive said;
+-- exactly "out of memory" is no mistake in the settings, and stops with the status of a run
+-- that could not start.
+function M.config_error(message, why)
   io.stderr:write("credreport: ", core.printable(message), "\n")
-  os.exit(core.exit.usage)
+  os.exit(why == "out of memory" and core.exit.cannot_start or core.exit.usage)
 end
 
 -- The credentials credreport runs with, one client per thread.

@@ -74,6 +74,18 @@ T.check(not core.check_shard("two/3"), "nor two/3")
 local _, auto_err = core.check_shard("auto/3")
 T.check(os.getenv("JOB_COMPLETION_INDEX") or auto_err:find("JOB_COMPLETION_INDEX", 1, true),
         "auto/N without JOB_COMPLETION_INDEX says what is missing: " .. tostring(auto_err))
+-- config_error: status 2 for a mistake in the settings, 3 when the check ran out of memory
+do
+  local exit, stderr, statuses = os.exit, io.stderr, {}
+  os.exit = function(status) statuses[#statuses + 1] = status; error("exited", 0) end
+  io.stderr = {write = function() end}
+  pcall(workflow.config_error, "key_template x: takes {account}", "takes {account}")
+  pcall(workflow.config_error, "key_template x: out of memory", "out of memory")
+  pcall(workflow.config_error, "the OU workflow needs at least one OU")
+  os.exit, io.stderr = exit, stderr
+  T.eq(table.concat(statuses, " "), ("%d %d %d"):format(core.exit.usage, core.exit.cannot_start, core.exit.usage),
+       "config_error's statuses")
+end
 
 -- ---- one account's path ------------------------------------------------------------------------
 local NOW = os.date("!%Y-%m-%dT%H:%M:%SZ")
