@@ -426,8 +426,12 @@ static int s_load_settings(const struct cli *cli, struct config *cfg)
     const char *shard = config_str(cfg, "run", "shard");
     long shard_k, shard_n;
     buf_reset(&errors);
-    if (*shard && config_shard(shard, &shard_k, &shard_n, &errors) != 0) {
-        fprintf(stderr, "credreport: --shard %s %s\n", shard, errors.data);
+    int shard_rc = *shard ? config_shard(shard, &shard_k, &shard_n, &errors) : 0;
+    if (shard_rc != 0) {
+        fprintf(stderr, "credreport: --shard %s %s\n", shard,
+                errors.data ? errors.data : "out of memory");
+        if (shard_rc == CONFIG_NO_MEMORY)
+            status = EXIT_CANNOT_START;
         goto done;
     }
     log_configure(config_str(cfg, "log", "level"), strcmp(config_str(cfg, "log", "format"), "json") == 0);

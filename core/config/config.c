@@ -640,7 +640,7 @@ int config_check_key_template(const char *template, struct buf *why)
     char *copy = strdup(template);
     if (!copy) {
         buf_puts(why, "out of memory");
-        return -1;
+        return CONFIG_NO_MEMORY;
     }
     bool ok = *copy && s_check_key_template(copy, why);
     if (!*copy)
@@ -654,7 +654,7 @@ int config_shard(const char *spec, long *k, long *n, struct buf *why)
     char *copy = strdup(spec);
     if (!copy) {
         buf_puts(why, "out of memory");
-        return -1;
+        return CONFIG_NO_MEMORY;
     }
     bool ok = *copy && s_check_shard(copy, why);
     free(copy);

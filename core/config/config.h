@@ -47,8 +47,9 @@ struct config {
 /* All defaults. Returns 0, or -1 when memory runs out (c is then empty; config_free is safe). */
 int config_init(struct config *c);
 
-/* What config_load and config_set return when memory ran out (errors then says so): not a
- * mistake in the settings, so the caller does not report it as one. */
+/* What config_load, config_set, config_check_key_template and config_shard return when memory
+ * ran out (errors or why then says so): not a mistake in the settings, so the caller does not
+ * report it as one. */
 #define CONFIG_NO_MEMORY (-2)
 
 /* Reads path (NULL = "config.ini", never required) on top of c. A missing file is not an error
@@ -85,11 +86,12 @@ int config_validate(struct config *c, struct buf *errors);
  * AWS_CA_BUNDLE, checked like [aws] ca_bundle.) */
 int config_check_ca_file(const char *path, struct buf *why);
 /* 0 when template is a valid report key template ([output] key_template: a relative path
- * with {account}, known variables only, no '.' or '..' segments); -1 with why appended. */
+ * with {account}, known variables only, no '.' or '..' segments); -1 with why appended, or
+ * CONFIG_NO_MEMORY. */
 int config_check_key_template(const char *template, struct buf *why);
 /* 0 with *k and *n when spec is a valid [run] shard ("K/N" with 1 <= K <= N, or "auto/N" with
  * K from JOB_COMPLETION_INDEX + 1, as a Kubernetes Indexed Job numbers its pods from 0); -1
- * with why appended. */
+ * with why appended, or CONFIG_NO_MEMORY. */
 int config_shard(const char *spec, long *k, long *n, struct buf *why);
 
 void config_free(struct config *c);

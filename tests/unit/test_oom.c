@@ -172,8 +172,14 @@ static int s_config(void)
         if (rc == 0)
             rc = config_set(&c, "accounts", "exclude", "111111111111,222222222222",
                             "--exclude-account", &errors);
-        /* The file and the option are right: a failure there is memory, never a mistake in
-         * them (which main() would report with the status of a mistake in the settings). */
+        long k, n;
+        if (rc == 0)
+            rc = config_shard("2/3", &k, &n, &errors);
+        if (rc == 0)
+            rc = config_check_key_template("{date}/{account}.csv", &errors);
+        /* The file, the option, the shard and the template are right: a failure there is
+         * memory, never a mistake in them (which main() would report with the status of a
+         * mistake in the settings). */
         CHECK(rc != -1, "config: memory that ran out reported as a mistake in the settings: %s",
               errors.data ? errors.data : "");
     }
