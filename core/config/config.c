@@ -1750,11 +1750,8 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
         goto cleanup;
     }
     for (;;) {
-        if (buf_reserve(&data, 4096) != 0) {
-            s_err(errors, "%s: out of memory", path);
-            result = CONFIG_NO_MEMORY;
-            goto cleanup;
-        }
+        if (buf_reserve(&data, 4096) != 0)
+            goto no_memory;
         size_t got = fread(data.data + data.len, 1, data.cap - data.len - 1, f);
         data.len += got;
         data.data[data.len] = '\0';
@@ -1776,29 +1773,24 @@ int config_load(struct config *c, const char *path, bool must_exist, struct buf 
     ps.data = data.data ? data.data : "";
     ps.len = data.len;
     ps.n_set_on = c->n;
-    if (!(ps.set_on = calloc(c->n, sizeof *ps.set_on))) {
-        s_err(errors, "%s: out of memory", path);
-        result = CONFIG_NO_MEMORY;
-        goto cleanup;
-    }
+    if (!(ps.set_on = calloc(c->n, sizeof *ps.set_on)))
+        goto no_memory;
     int rc = ini_parse_stream(s_reader, &ps, s_handler, &ps);
-    if (ps.oom || rc == -2) {
-        s_err(errors, "%s: out of memory", path);
-        result = CONFIG_NO_MEMORY;
-        goto cleanup;
-    }
+    if (ps.oom || rc == -2)
+        goto no_memory;
     if (rc > 0 && ps.n_errors == 0)
         s_file_err(&ps, rc, "malformed line (expected [section] or key = value)");
     if (rc != 0 || ps.n_errors > 0)
         goto cleanup;
     free(c->path);
-    if (!(c->path = strdup(path))) {
-        s_err(errors, "%s: out of memory", path);
-        result = CONFIG_NO_MEMORY;
-        goto cleanup;
-    }
+    if (!(c->path = strdup(path)))
+        goto no_memory;
     result = 0;
+    goto cleanup;
 
+no_memory:
+    s_err(errors, "%s: out of memory", path);
+    result = CONFIG_NO_MEMORY;
 cleanup:
     if (f)
         fclose(f);
